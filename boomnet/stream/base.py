@@ -1,0 +1,110 @@
+"""The stream interface every layer above uses.
+
+A stream is a non-blocking byte pipe. The contract (every implementation honours it):
+
+* ``recv_into(buf)`` reads what is available *now* into ``buf`` (a writable buffer, usually a
+  memoryview slice of a protocol's reusable buffer) and returns the byte count. It returns ``0``
+  when nothing is available now and never blocks. It raises :class:`~boomnet.errors.ConnectionClosed`
+  (or a subclass) on EOF or reset, only after every byte before the EOF was returned.
+* ``write(data)`` hands bytes to the stream. It sends what the transport takes now and keeps the
+  rest pending, in order; no byte is ever dropped. ``flush()`` retries the pending bytes and returns
+  ``True`` once nothing is pending. ``pending`` is the number of bytes still waiting.
+* ``establish()`` advances a non-blocking connect or handshake one step and returns ``True`` once
+  the stream is ready for I/O (already-ready streams return ``True`` at once). It raises a
+  :class:`~boomnet.errors.NetworkError` subclass if establishing failed or its deadline passed.
+* ``buffered()`` is the number of inbound bytes already taken off the transport but not yet
+  returned by ``recv_into`` (e.g. decrypted TLS bytes); a readiness selector must poll a stream with
+  ``buffered() > 0`` even if its descriptor is not readable.
+* ``fileno()`` is the descriptor a selector waits on (``-1`` for streams without one).
+* ``close()`` releases the transport; it is idempotent.
+
+Composition is by wrapping: each wrapper takes any ``Stream`` as its inner stream. The fluent
+helpers below (``into_tls``, ``into_recorded``, ...) build the wrapper around ``self``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .buffered import BufferedStream
+    from .recorded import RecordedStream
+    from .tls import KtlsStream, TlsStream
+
+__all__ = ["Stream"]
+
+Buffer = Any  # a writable buffer: bytearray or memoryview
+
+
+class Stream:
+    """Base class of all streams. Subclasses override the I/O methods."""
+
+    __slots__ = ()
+
+    #: bytes accepted by ``write`` but not yet handed to the transport
+    pending: int = 0
+
+    # --- I/O ----------------------------------------------------------------------------------
+
+    def recv_into(self, buf: Buffer) -> int:  # pragma: no cover - abstract
+        """Read available bytes into ``buf``; ``0`` if none now. Raises ``ConnectionClosed`` on EOF."""
+        raise NotImplementedError
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:  # pragma: no cover - abstract
+        """Send what the transport takes now and keep the rest pending (in order)."""
+        raise NotImplementedError
+
+    def flush(self) -> bool:  # pragma: no cover - abstract
+        """Retry pending bytes; ``True`` once nothing is pending."""
+        raise NotImplementedError
+
+    def establish(self) -> bool:
+        """Advance connect/handshake without blocking; ``True`` once ready for I/O."""
+        return True
+
+    def buffered(self) -> int:
+        """Inbound bytes held inside the stream, not yet returned by ``recv_into``."""
+        return 0
+
+    def fileno(self) -> int:
+        """Descriptor to wait on, or ``-1``."""
+        return -1
+
+    def close(self) -> None:
+        """Release the transport. Idempotent."""
+
+    @property
+    def closed(self) -> bool:  # pragma: no cover - overridden
+        return False
+
+    def __enter__(self) -> "Stream":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- composition --------------------------------------------------------------------------
+
+    def into_tls(self, server_hostname: str | None = None, **options: Any) -> "TlsStream":
+        """Wrap this stream in TLS (verification on by default; see :class:`TlsStream`)."""
+        from .tls import TlsStream
+
+        return TlsStream(self, server_hostname, **options)
+
+    def into_ktls(self, server_hostname: str | None = None, **options: Any) -> "KtlsStream":
+        """Wrap this stream in TLS with kernel offload where possible (see :class:`KtlsStream`)."""
+        from .tls import KtlsStream
+
+        return KtlsStream(self, server_hostname, **options)
+
+    def into_recorded(self, name: str, **options: Any) -> "RecordedStream":
+        """Record this stream's traffic under ``name`` (see :class:`RecordedStream`)."""
+        from .recorded import RecordedStream
+
+        return RecordedStream(self, name, **options)
+
+    def into_buffered(self, **options: Any) -> "BufferedStream":
+        """Coalesce writes until ``flush`` (see :class:`BufferedStream`)."""
+        from .buffered import BufferedStream
+
+        return BufferedStream(self, **options)
