@@ -1,0 +1,63 @@
+"""Fixtures shared by every test package: real TLS material from trustme, loopback helpers."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from pathlib import Path
+
+import pytest
+import trustme
+
+
+@pytest.fixture(scope="session")
+def tls_ca() -> trustme.CA:
+    """A throwaway certificate authority (session-wide)."""
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def server_cert(tls_ca: trustme.CA) -> trustme.LeafCert:
+    """A server certificate for localhost, 127.0.0.1 and ::1, signed by ``tls_ca``."""
+    return tls_ca.issue_cert("localhost", "127.0.0.1", "::1")
+
+
+@pytest.fixture(scope="session")
+def ca_file(tls_ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Path of a PEM file holding ``tls_ca`` — what a client passes as ``ca_file``."""
+    path: Path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    tls_ca.cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def server_ssl_context(server_cert: trustme.LeafCert) -> ssl.SSLContext:
+    """A stdlib server-side SSLContext presenting ``server_cert`` (for asyncio/peer servers)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_cert.configure_cert(ctx)
+    return ctx
+
+
+@pytest.fixture(scope="session")
+def cert_files(server_cert: trustme.LeafCert, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """(cert chain PEM path, private key PEM path) of ``server_cert`` — for nginx and friends."""
+    d = tmp_path_factory.mktemp("cert")
+    chain, key = d / "chain.pem", d / "key.pem"
+    server_cert.private_key_pem.write_to_path(str(key))
+    with open(chain, "wb") as f:
+        for blob in server_cert.cert_chain_pems:
+            f.write(blob.bytes())
+    return str(chain), str(key)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A currently free TCP port on ``host`` (racy by nature; fine for loopback tests)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def unused_port() -> int:
+    return free_port()
