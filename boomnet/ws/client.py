@@ -1,0 +1,335 @@
+"""The WebSocket client: the sans-I/O decoder and encoder driven over any boomnet stream."""
+
+from __future__ import annotations
+
+import logging
+import select
+import time
+from typing import Callable, Sequence
+
+from ..errors import (
+    ConnectionClosed,
+    ConnectTimeout,
+    HandshakeError,
+    WebSocketClosed,
+    WebSocketProtocolError,
+)
+from ..stream.base import Stream
+from .decoder import DEFAULT_BUFFER_SIZE, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_MESSAGE_SIZE, Decoder
+from .encoder import MaskKeys, close_payload, encode_frame
+from .frame import Frame, Opcode
+from .handshake import Headers, build_request, new_key, parse_response, parse_ws_url
+
+__all__ = ["WebSocket"]
+
+log = logging.getLogger("boomnet.ws")
+
+# connection states
+CONNECTING, HANDSHAKE, OPEN, CLOSING, CLOSED = range(5)
+_STATE_NAMES = ("CONNECTING", "HANDSHAKE", "OPEN", "CLOSING", "CLOSED")
+
+_TEXT, _BINARY, _CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONTINUATION
+_NO_FRAMES: list[Frame] = []  # returned when a read found nothing; callers must not mutate it
+
+
+class WebSocket:
+    """An RFC 6455 client over ``stream`` (any :class:`~boomnet.stream.base.Stream`).
+
+    Non-blocking throughout: call :meth:`establish` until it returns ``True`` (it advances the
+    stream's connect/TLS handshake and then the HTTP upgrade), then poll :meth:`read_batch`.
+    ``url`` supplies the Host header and request target only; the stream is already aimed.
+
+    Limits are on by default: ``max_frame_size`` and ``max_message_size`` (16 MiB; exceeding
+    closes with 1009), ``handshake_timeout`` seconds for the whole opening handshake.
+    """
+
+    def __init__(
+        self,
+        stream: Stream,
+        url: str,
+        *,
+        headers: Headers | None = None,
+        origin: str | None = None,
+        subprotocols: Sequence[str] = (),
+        handshake_timeout: float = 10.0,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        auto_pong: bool = True,
+        validate_utf8: bool = True,
+        mask: bool = True,
+        assemble: bool = True,
+        read_buffer_size: int = DEFAULT_BUFFER_SIZE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.url = url
+        self._stream = stream
+        self._recv_into = stream.recv_into  # bound once: read_batch is the hot path
+        self._target = parse_ws_url(url)
+        self._key = new_key()
+        self._request = build_request(
+            self._target, self._key, headers=headers, origin=origin, subprotocols=subprotocols
+        )
+        self._subprotocols = tuple(subprotocols)
+        self._handshake_timeout = handshake_timeout
+        self._deadline: float | None = None
+        self._clock = clock
+        self._dec = Decoder(
+            max_frame_size=max_frame_size,
+            max_message_size=max_message_size,
+            validate_utf8=validate_utf8,
+            assemble=assemble,
+            buffer_size=read_buffer_size,
+        )
+        self.auto_pong = auto_pong
+        self._mask_keys = MaskKeys() if mask else None
+        self._state = CONNECTING
+        self._fresh = False  # frames arrived with the handshake response and are not decoded yet
+        self._sending_fragments = False
+        self._error: BaseException | None = None
+        self.subprotocol: str | None = None
+        self.response_headers: list[tuple[str, str]] = []
+        self.close_code: int | None = None
+        self.close_reason = ""
+
+    # --- state -----------------------------------------------------------------------------------
+
+    @property
+    def stream(self) -> Stream:
+        return self._stream
+
+    @property
+    def open(self) -> bool:
+        """True after the handshake and until a close frame is sent or received."""
+        return self._state == OPEN
+
+    @property
+    def closed(self) -> bool:
+        """True once the close handshake is done, the connection failed, or the stream ended."""
+        return self._state == CLOSED
+
+    @property
+    def pending(self) -> int:
+        """Outbound bytes not yet taken by the transport."""
+        return self._stream.pending
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    def buffered(self) -> int:
+        """Inbound bytes that can be decoded without waiting for the descriptor."""
+        return self._stream.buffered() + (self._dec.undecoded if self._fresh else 0)
+
+    def __repr__(self) -> str:
+        return f"<WebSocket {self.url} {_STATE_NAMES[self._state]}>"
+
+    # --- opening handshake -------------------------------------------------------------------------
+
+    def establish(self) -> bool:
+        """Advance connect, TLS and the upgrade without blocking; ``True`` once open.
+
+        Raises :class:`HandshakeError` (refused or malformed upgrade), :class:`ConnectTimeout`
+        (``handshake_timeout`` passed) or the stream's own :class:`NetworkError`.
+        """
+        state = self._state
+        if state >= OPEN:
+            return True
+        if self._deadline is None:
+            self._deadline = self._clock() + self._handshake_timeout
+        elif self._clock() > self._deadline:
+            self._abort()
+            raise ConnectTimeout(f"WebSocket handshake with {self.url} exceeded {self._handshake_timeout}s")
+        stream = self._stream
+        try:
+            if state == CONNECTING:
+                if not stream.establish():
+                    return False
+                stream.write(self._request)
+                self._state = HANDSHAKE
+            if stream.pending:
+                stream.flush()
+            dec = self._dec
+            view = dec.write_view()
+            try:
+                n = self._recv_into(view)
+            except ConnectionClosed as exc:
+                raise HandshakeError(f"connection closed before the upgrade response from {self.url}") from exc
+            finally:
+                view.release()
+            if n:
+                dec.commit(n)
+            parsed = parse_response(dec.peek(), self._key, self._subprotocols)
+        except BaseException:
+            self._abort()
+            raise
+        if parsed is None:
+            return False
+        response, head_length = parsed
+        dec.consume(head_length)
+        self.subprotocol = response.subprotocol
+        self.response_headers = response.headers
+        self._fresh = dec.undecoded > 0
+        self._state = OPEN
+        log.debug("websocket open: %s", self.url)
+        return True
+
+    def _abort(self) -> None:
+        self._state = CLOSED
+        self._stream.close()
+
+    # --- reading (hot path) ------------------------------------------------------------------------
+
+    def read_batch(self) -> list[Frame]:
+        """Read what the stream has now and return every complete frame (possibly none).
+
+        The returned list and its :class:`Frame` objects are reused: consume them before the next
+        call. Raises :class:`WebSocketClosed` after the close handshake, the stream's
+        :class:`ConnectionClosed` if it ended without one, and the
+        :class:`WebSocketProtocolError` that failed the connection on the call after the frames
+        that preceded the violation were returned.
+        """
+        if self._state != OPEN and self._state != CLOSING:
+            self._raise_not_open()
+        stream = self._stream
+        if stream.pending:
+            stream.flush()
+        dec = self._dec
+        if self._fresh:
+            # Frames that came with the handshake response: decode them before touching the stream,
+            # so an EOF right behind them cannot hide them.
+            self._fresh = False
+            return self._decode(dec)
+        try:
+            n = self._recv_into(dec.write_view())
+        except ConnectionClosed as exc:
+            self._state = CLOSED
+            if self.close_code is None:
+                self.close_code = 1006
+            self._error = exc
+            stream.close()
+            raise
+        if not n:
+            return _NO_FRAMES
+        dec.commit(n)
+        return self._decode(dec)
+
+    def _decode(self, dec: Decoder) -> list[Frame]:
+        frames = dec.decode()
+        if dec.control or dec.error is not None:
+            self._after_batch(frames)
+        return frames
+
+    def _after_batch(self, frames: list[Frame]) -> None:
+        dec = self._dec
+        for opcode, data in dec.control:
+            if opcode is Opcode.PING:
+                if self.auto_pong and self._state == OPEN:
+                    self._send(Opcode.PONG, data, True)
+            elif opcode is Opcode.CLOSE:
+                self.close_code = dec.close_code if dec.close_code is not None else 1005
+                self.close_reason = dec.close_reason
+                if self._state == OPEN:
+                    # Echo the peer's code (§5.5.1); an empty close is answered with an empty close.
+                    self._send(Opcode.CLOSE, data[:2], True)
+                self._finish()
+        if dec.error is not None and self._state != CLOSED:
+            self._fail(dec.error)
+            if not frames:
+                raise dec.error
+
+    def _fail(self, error: WebSocketProtocolError) -> None:
+        """Fail the connection (§7.1.7): send a close with the error's code, then drop the stream."""
+        log.warning("failing websocket %s: %s", self.url, error)
+        if self._state == OPEN:
+            try:
+                self._send(Opcode.CLOSE, close_payload(error.close_code), True)
+            except ConnectionClosed:
+                pass
+        self.close_code = error.close_code
+        self._error = error
+        self._finish()
+
+    def _finish(self) -> None:
+        self._state = CLOSED
+        stream = self._stream
+        try:
+            stream.flush()
+        except ConnectionClosed:
+            pass
+        stream.close()
+
+    def _raise_not_open(self) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._state == CLOSED:
+            raise WebSocketClosed(self.close_code, self.close_reason)
+        if self._state == CLOSING:
+            raise WebSocketClosed(message="the close handshake has started; no more data may be sent")
+        raise WebSocketProtocolError(f"websocket is not open yet ({_STATE_NAMES[self._state]})", 1011)
+
+    # --- writing -------------------------------------------------------------------------------------
+
+    def _send(self, opcode: int, payload: bytes | bytearray | memoryview, fin: bool) -> None:
+        keys = self._mask_keys
+        self._stream.write(encode_frame(opcode, payload, fin, keys.next() if keys is not None else None))
+
+    def _send_data(self, opcode: int, payload: bytes | bytearray | memoryview, fin: bool) -> None:
+        if self._state != OPEN:
+            self._raise_not_open()
+        if self._sending_fragments:
+            opcode = _CONT
+        self._sending_fragments = not fin
+        self._send(opcode, payload, fin)
+
+    def send_text(self, data: str | bytes | bytearray | memoryview, fin: bool = True) -> None:
+        """Send a text frame (``fin=False`` starts or continues a fragmented message)."""
+        self._send_data(_TEXT, data.encode("utf-8") if isinstance(data, str) else data, fin)
+
+    def send_binary(self, data: bytes | bytearray | memoryview, fin: bool = True) -> None:
+        """Send a binary frame (``fin=False`` starts or continues a fragmented message)."""
+        self._send_data(_BINARY, data, fin)
+
+    def send_ping(self, data: bytes = b"") -> None:
+        """Send a ping (≤ 125 bytes)."""
+        self._send_control(Opcode.PING, data)
+
+    def send_pong(self, data: bytes = b"") -> None:
+        """Send a pong (≤ 125 bytes); unsolicited pongs are allowed by RFC 6455 §5.5.3."""
+        self._send_control(Opcode.PONG, data)
+
+    def _send_control(self, opcode: Opcode, data: bytes) -> None:
+        if len(data) > 125:
+            raise ValueError("control frame payloads are limited to 125 bytes")
+        if self._state != OPEN:
+            self._raise_not_open()
+        self._send(opcode, data, True)
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the close handshake; keep calling :meth:`read_batch` until :attr:`closed`.
+
+        Before the connection is open, or after it closed, this just releases the stream.
+        """
+        if self._state == OPEN:
+            self._state = CLOSING
+            self._send(Opcode.CLOSE, close_payload(code, reason), True)
+            try:
+                self._stream.flush()
+            except ConnectionClosed:
+                self._finish()
+        elif self._state != CLOSING:
+            self._abort()
+
+    def flush(self) -> bool:
+        """Retry pending outbound bytes; ``True`` once none are pending."""
+        return self._stream.flush()
+
+    # --- blocking helpers for scripts and tests ------------------------------------------------------
+
+    def wait_readable(self, timeout: float) -> bool:
+        """Block up to ``timeout`` s until :meth:`read_batch` may find data. For scripts, not loops."""
+        if self.buffered():
+            return True
+        fd = self.fileno()
+        if fd < 0:
+            return True
+        readable, _, _ = select.select([fd], [], [], timeout)
+        return bool(readable)

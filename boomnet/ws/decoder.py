@@ -1,0 +1,367 @@
+"""Sans-I/O WebSocket frame decoder over one reusable receive buffer (RFC 6455 §5).
+
+The I/O layer asks for :meth:`Decoder.write_view`, reads into it, calls :meth:`commit` with the
+byte count, then :meth:`decode` returns every complete frame in the buffer. Nothing here touches a
+socket, so the decoder is tested on bytes and replays.
+
+Hot-path notes: unfragmented FIN+TEXT / FIN+BINARY frames (all of a market-data feed) take a short
+inline path; everything else (control frames, fragments, violations) goes through
+:meth:`Decoder._slow`, which keeps the loop small. Frame records are pooled, so a batch allocates
+only its payload memoryviews.
+"""
+
+from __future__ import annotations
+
+import codecs
+from typing import Callable
+
+from ..errors import InvalidUtf8, MessageTooBig, WebSocketProtocolError
+from .frame import Frame, Opcode, is_valid_close_code
+
+__all__ = ["Decoder", "DEFAULT_MAX_FRAME_SIZE", "DEFAULT_MAX_MESSAGE_SIZE", "DEFAULT_BUFFER_SIZE"]
+
+DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024
+DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+DEFAULT_BUFFER_SIZE = 256 * 1024
+#: free space guaranteed before each read; ≥ one TLS record so TLS never holds decrypted bytes back
+MIN_FREE = 64 * 1024
+
+_TEXT = Opcode.TEXT
+_BINARY = Opcode.BINARY
+_CONT = Opcode.CONTINUATION
+_CLOSE = Opcode.CLOSE
+_PING = Opcode.PING
+_PONG = Opcode.PONG
+_OPCODES: dict[int, Opcode] = {int(op): op for op in Opcode}
+_Utf8Decoder: Callable[..., codecs.IncrementalDecoder] = codecs.getincrementaldecoder("utf-8")
+
+
+class Decoder:
+    """Decodes server-to-client frames from a growable buffer.
+
+    ``assemble`` delivers fragmented messages once, whole (opcode TEXT/BINARY, ``fin=True``);
+    otherwise each fragment is delivered as received. ``validate_utf8`` checks text messages
+    (incrementally across fragments, failing fast) and close reasons. ``allow_masked`` accepts
+    masked frames (a server would; a client must not, §5.1).
+
+    After :meth:`decode`, ``error`` holds a :class:`WebSocketProtocolError` if the input broke the
+    protocol (frames before the violation were still returned), ``control`` lists ``(opcode,
+    payload bytes)`` of PING and CLOSE frames for the I/O layer to answer, and ``close_seen`` is
+    true once a CLOSE frame arrived (nothing after it is decoded).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        validate_utf8: bool = True,
+        assemble: bool = True,
+        buffer_size: int = DEFAULT_BUFFER_SIZE,
+        allow_masked: bool = False,
+    ) -> None:
+        self.max_frame_size = max_frame_size
+        self.max_message_size = max_message_size
+        self.validate_utf8 = validate_utf8
+        self.assemble = assemble
+        self.allow_masked = allow_masked
+        self._initial_size = max(buffer_size, 2 * MIN_FREE)
+        self._buf = bytearray(self._initial_size)
+        self._mv = memoryview(self._buf)
+        self._head = 0  # first undecoded byte
+        self._tail = 0  # end of received bytes
+        self._need = 0  # total size of the partial frame at head, once its header is known
+        self._pool: list[Frame] = []
+        self._out: list[Frame] = []
+        # fragmented-message state
+        self._frag_op = 0  # opcode of the message being fragmented, 0 when none
+        self._frag_buf: bytearray | None = None
+        self._frag_len = 0
+        self._frag_utf8: codecs.IncrementalDecoder | None = None
+        self.error: WebSocketProtocolError | None = None
+        self.control: list[tuple[Opcode, bytes]] = []
+        self.close_seen = False
+        self.close_code: int | None = None
+        self.close_reason = ""
+
+    # --- buffer management (per read, not per frame) --------------------------------------------
+
+    def write_view(self) -> memoryview:
+        """Free space to read into: compacts or grows the buffer so at least ``MIN_FREE`` is free
+        and a known partial frame fits. Invalidates the payload views of the previous batch."""
+        head, tail = self._head, self._tail
+        if head == tail:
+            head = tail = self._head = self._tail = 0
+            if len(self._buf) > 4 * self._initial_size and not self._need:
+                self._replace_buffer(self._initial_size, 0, 0)
+        cap = len(self._buf)
+        if cap - tail < MIN_FREE or head + self._need > cap:
+            used = tail - head
+            required = max(self._need, used) + MIN_FREE
+            if required > cap:
+                self._replace_buffer(max(required, 2 * cap), head, tail)
+            else:
+                # bytes() first: the source overlaps the destination
+                self._buf[0:used] = bytes(self._mv[head:tail])
+                self._head, self._tail = 0, used
+        return self._mv[self._tail :]
+
+    def _replace_buffer(self, size: int, head: int, tail: int) -> None:
+        # A new bytearray rather than a resize: views handed out earlier may still pin the old one.
+        new = bytearray(size)
+        used = tail - head
+        if used:
+            new[0:used] = self._mv[head:tail]
+        self._buf, self._mv = new, memoryview(new)
+        self._head, self._tail = 0, used
+
+    def commit(self, nbytes: int) -> None:
+        """Record that ``nbytes`` were written into the last :meth:`write_view`."""
+        self._tail += nbytes
+
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        """Copy ``data`` into the buffer (for tests and replays that hold bytes already)."""
+        data = memoryview(data)
+        while data:
+            view = self.write_view()
+            n = min(len(view), len(data))
+            view[:n] = data[:n]
+            self.commit(n)
+            data = data[n:]
+
+    @property
+    def undecoded(self) -> int:
+        """Bytes received but not yet decoded (a partial frame, or input after a violation)."""
+        return self._tail - self._head
+
+    def take_undecoded(self) -> memoryview:
+        """View of the undecoded bytes, consuming them (used after an HTTP handshake)."""
+        view = self._mv[self._head : self._tail]
+        self._head = self._tail
+        return view
+
+    def consume(self, nbytes: int) -> None:
+        """Drop ``nbytes`` from the front of the undecoded bytes (e.g. an HTTP response head)."""
+        self._head += nbytes
+
+    def peek(self) -> memoryview:
+        """View of the undecoded bytes without consuming them."""
+        return self._mv[self._head : self._tail]
+
+    # --- decoding (the hot path) ---------------------------------------------------------------
+
+    def decode(self) -> list[Frame]:
+        """Every complete frame in the buffer. The list and its frames are reused by the next call."""
+        out = self._out
+        out.clear()
+        if self.error is not None or self.close_seen:
+            return out
+        if self.control:
+            self.control = []
+        buf = self._buf
+        mv = self._mv
+        pos = self._head
+        end = self._tail
+        pool = self._pool
+        npool = len(pool)
+        count = 0
+        max_frame = self.max_frame_size
+        validate = self.validate_utf8
+        frag = self._frag_op
+        self._need = 0
+        while end - pos >= 2:
+            b0 = buf[pos]
+            b1 = buf[pos + 1]
+            length = b1 & 0x7F
+            if length < 126:
+                start = pos + 2
+            elif length == 126:
+                if end - pos < 4:
+                    break
+                length = (buf[pos + 2] << 8) | buf[pos + 3]
+                start = pos + 4
+            else:
+                if end - pos < 10:
+                    break
+                length = int.from_bytes(mv[pos + 2 : pos + 10], "big")
+                start = pos + 10
+            if b1 & 0x80:
+                if not self.allow_masked:
+                    self._fail("masked frame from server")
+                    break
+                start += 4
+            stop = start + length
+            if length > max_frame:
+                self._fail_big(f"frame of {length} bytes exceeds max_frame_size={max_frame}")
+                break
+            if stop > end:
+                self._need = stop - pos
+                break
+            if (b0 == 0x81 or b0 == 0x82) and not frag and not b1 & 0x80:
+                # Fast path: a whole unmasked text or binary message in one frame.
+                payload = mv[start:stop]
+                if b0 == 0x81:
+                    if validate:
+                        try:
+                            str(payload, "utf-8")
+                        except UnicodeDecodeError:
+                            self._fail_utf8("invalid UTF-8 in text message")
+                            break
+                    opcode = _TEXT
+                else:
+                    opcode = _BINARY
+                if count < npool:
+                    f = pool[count]
+                else:
+                    f = Frame()
+                    pool.append(f)
+                    npool += 1
+                f.opcode = opcode
+                f.fin = True
+                f.payload = payload
+                out.append(f)
+                count += 1
+                pos = stop
+                continue
+            delivered = self._slow(b0, b1, start, stop)
+            if self.error is not None:
+                break
+            pos = stop
+            frag = self._frag_op
+            if delivered is not None:
+                if count < npool:
+                    f = pool[count]
+                else:
+                    f = Frame()
+                    pool.append(f)
+                    npool += 1
+                f.opcode, f.fin, f.payload = delivered
+                out.append(f)
+                count += 1
+            if self.close_seen:
+                break
+        self._head = pos
+        return out
+
+    # --- everything that is not a whole text/binary frame ---------------------------------------
+
+    def _slow(self, b0: int, b1: int, start: int, stop: int) -> tuple[Opcode, bool, memoryview] | None:
+        if b0 & 0x70:
+            return self._fail("reserved bits set without a negotiated extension")
+        op = b0 & 0x0F
+        fin = bool(b0 & 0x80)
+        payload = self._mv[start:stop]
+        if b1 & 0x80:  # masked (only when allow_masked): unmask into a private copy
+            key = bytes(self._mv[start - 4 : start])
+            from .encoder import mask_payload
+
+            payload = memoryview(mask_payload(payload, key))
+        if op >= 8:
+            return self._control(op, fin, payload)
+        if op == 0:
+            return self._continuation(fin, payload)
+        if op > 2:
+            return self._fail(f"reserved opcode {op:#x}")
+        if self._frag_op:
+            return self._fail("new data frame while a fragmented message is unfinished")
+        opcode = _OPCODES[op]
+        if fin:  # only masked whole frames reach here
+            if op == 1 and self.validate_utf8 and not self._valid_utf8(payload):
+                return None
+            return opcode, True, payload
+        # first fragment
+        self._frag_op = op
+        self._frag_len = len(payload)
+        if self._frag_len > self.max_message_size:
+            return self._fail_big("message exceeds max_message_size")
+        self._frag_utf8 = _Utf8Decoder() if op == 1 and self.validate_utf8 else None
+        if self._frag_utf8 is not None and not self._feed_utf8(payload, False):
+            return None
+        if self.assemble:
+            self._frag_buf = bytearray(payload)
+            return None
+        return opcode, False, payload
+
+    def _continuation(self, fin: bool, payload: memoryview) -> tuple[Opcode, bool, memoryview] | None:
+        if not self._frag_op:
+            return self._fail("continuation frame without a message to continue")
+        self._frag_len += len(payload)
+        if self._frag_len > self.max_message_size:
+            return self._fail_big("message exceeds max_message_size")
+        if self._frag_utf8 is not None and not self._feed_utf8(payload, fin):
+            return None
+        if self.assemble:
+            assert self._frag_buf is not None
+            self._frag_buf += payload
+            if not fin:
+                return None
+            whole = memoryview(self._frag_buf)
+            opcode = _OPCODES[self._frag_op]
+            self._frag_op, self._frag_buf, self._frag_utf8 = 0, None, None
+            return opcode, True, whole
+        if fin:
+            self._frag_op, self._frag_utf8 = 0, None
+        return _CONT, fin, payload
+
+    def _control(self, op: int, fin: bool, payload: memoryview) -> tuple[Opcode, bool, memoryview] | None:
+        if op not in (8, 9, 10):
+            return self._fail(f"reserved control opcode {op:#x}")
+        if not fin:
+            return self._fail("fragmented control frame")
+        if len(payload) > 125:
+            return self._fail("control frame payload longer than 125 bytes")
+        if op == 9:
+            self.control.append((_PING, bytes(payload)))
+            return _PING, True, payload
+        if op == 10:
+            return _PONG, True, payload
+        # CLOSE
+        n = len(payload)
+        if n == 1:
+            return self._fail("close frame with a 1-byte payload")
+        code = None
+        reason = ""
+        if n >= 2:
+            code = (payload[0] << 8) | payload[1]
+            if not is_valid_close_code(code):
+                return self._fail(f"invalid close code {code}")
+            try:
+                reason = str(payload[2:], "utf-8")
+            except UnicodeDecodeError:
+                return self._fail_utf8("invalid UTF-8 in close reason")
+        self.close_seen = True
+        self.close_code = code
+        self.close_reason = reason
+        self.control.append((_CLOSE, bytes(payload)))
+        return _CLOSE, True, payload
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _valid_utf8(self, payload: memoryview) -> bool:
+        try:
+            str(payload, "utf-8")
+        except UnicodeDecodeError:
+            self._fail_utf8("invalid UTF-8 in text message")
+            return False
+        return True
+
+    def _feed_utf8(self, payload: memoryview, final: bool) -> bool:
+        assert self._frag_utf8 is not None
+        try:
+            self._frag_utf8.decode(payload, final)
+        except UnicodeDecodeError:
+            self._fail_utf8("invalid UTF-8 in fragmented text message")
+            return False
+        return True
+
+    def _fail(self, message: str) -> None:
+        self.error = WebSocketProtocolError(message)
+        return None
+
+    def _fail_utf8(self, message: str) -> None:
+        self.error = InvalidUtf8(message)
+        return None
+
+    def _fail_big(self, message: str) -> None:
+        self.error = MessageTooBig(message)
+        return None

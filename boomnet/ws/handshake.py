@@ -1,0 +1,181 @@
+"""The client side of the WebSocket opening handshake (RFC 6455 §4.1), sans-I/O."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+from urllib.parse import urlsplit
+
+from ..errors import HandshakeError
+
+__all__ = ["WsUrl", "parse_ws_url", "build_request", "parse_response", "accept_for", "MAX_RESPONSE_HEAD"]
+
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#: the largest HTTP response head accepted during the upgrade
+MAX_RESPONSE_HEAD = 64 * 1024
+#: the most header lines accepted during the upgrade
+MAX_RESPONSE_HEADERS = 100
+
+Headers = Mapping[str, str] | Sequence[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class WsUrl:
+    """A parsed ``ws://`` or ``wss://`` URL."""
+
+    secure: bool
+    host: str
+    port: int
+    resource: str  # path + query, as sent in the request line
+
+    @property
+    def host_header(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.secure else 80
+        return host if self.port == default else f"{host}:{self.port}"
+
+
+def parse_ws_url(url: str) -> WsUrl:
+    """Split a WebSocket URL; raises ``ValueError`` for anything but ws:// or wss://."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("ws", "wss"):
+        raise ValueError(f"not a WebSocket URL (scheme must be ws or wss): {url!r}")
+    if not parts.hostname:
+        raise ValueError(f"WebSocket URL without a host: {url!r}")
+    if parts.fragment:
+        raise ValueError(f"WebSocket URLs must not have a fragment: {url!r}")
+    secure = scheme == "wss"
+    port = parts.port or (443 if secure else 80)
+    resource = parts.path or "/"
+    if parts.query:
+        resource += "?" + parts.query
+    return WsUrl(secure, parts.hostname, port, resource)
+
+
+def new_key() -> str:
+    """A fresh ``Sec-WebSocket-Key``: 16 random bytes, base64."""
+    return base64.b64encode(os.urandom(16)).decode("ascii")
+
+
+def accept_for(key: str) -> str:
+    """The ``Sec-WebSocket-Accept`` a server must answer to ``key``."""
+    return base64.b64encode(hashlib.sha1(key.encode("ascii") + GUID).digest()).decode("ascii")
+
+
+def _header_items(headers: Headers | None) -> Iterable[tuple[str, str]]:
+    if not headers:
+        return ()
+    return headers.items() if isinstance(headers, Mapping) else headers
+
+
+def _check_token(value: str, what: str) -> None:
+    if "\r" in value or "\n" in value or "\0" in value:
+        raise ValueError(f"{what} contains CR, LF or NUL: {value!r}")
+
+
+def build_request(
+    url: WsUrl,
+    key: str,
+    *,
+    headers: Headers | None = None,
+    origin: str | None = None,
+    subprotocols: Sequence[str] = (),
+) -> bytes:
+    """The upgrade request. Extra ``headers`` may not override the handshake's own."""
+    _check_token(url.resource, "request target")
+    lines = [
+        f"GET {url.resource} HTTP/1.1",
+        f"Host: {url.host_header}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+    ]
+    if origin is not None:
+        _check_token(origin, "Origin")
+        lines.append(f"Origin: {origin}")
+    if subprotocols:
+        for p in subprotocols:
+            _check_token(p, "subprotocol")
+        lines.append("Sec-WebSocket-Protocol: " + ", ".join(subprotocols))
+    reserved = {"host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version"}
+    for name, value in _header_items(headers):
+        _check_token(name, "header name")
+        _check_token(value, "header value")
+        if not name or ":" in name or " " in name:
+            raise ValueError(f"bad header name {name!r}")
+        if name.lower() in reserved:
+            raise ValueError(f"header {name!r} is set by the handshake itself")
+        lines.append(f"{name}: {value}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+@dataclass(frozen=True)
+class Response:
+    """The accepted 101 response."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    subprotocol: str | None
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        for k, v in self.headers:
+            if k.lower() == name:
+                return v
+        return None
+
+
+def parse_response(
+    data: bytes | bytearray | memoryview, key: str, subprotocols: Sequence[str] = ()
+) -> tuple[Response, int] | None:
+    """Parse and validate the response head in ``data``.
+
+    Returns ``None`` if the head is not complete yet, else ``(response, head_length)``; bytes past
+    ``head_length`` are already WebSocket frames. Raises :class:`HandshakeError` for any refusal.
+    """
+    raw = bytes(data[:MAX_RESPONSE_HEAD + 4])
+    end = raw.find(b"\r\n\r\n")
+    if end < 0:
+        if len(raw) > MAX_RESPONSE_HEAD:
+            raise HandshakeError(f"response head exceeds {MAX_RESPONSE_HEAD} bytes")
+        return None
+    head = raw[:end].decode("latin-1")
+    lines = head.split("\r\n")
+    status_line = lines[0]
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit() or len(parts[1]) != 3:
+        raise HandshakeError(f"malformed status line {status_line!r}")
+    status = int(parts[1])
+    if len(lines) - 1 > MAX_RESPONSE_HEADERS:
+        raise HandshakeError(f"more than {MAX_RESPONSE_HEADERS} response headers", status)
+    headers: list[tuple[str, str]] = []
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip() or line[0] in " \t":
+            raise HandshakeError(f"malformed header line {line!r}", status, headers)
+        headers.append((name, value.strip()))
+    if status != 101:
+        body = raw[end + 4 : end + 4 + 1024]
+        raise HandshakeError("server refused the WebSocket upgrade", status, headers, body)
+    response = Response(status, headers, None)
+
+    upgrade = response.header("upgrade")
+    if upgrade is None or upgrade.lower() != "websocket":
+        raise HandshakeError(f"missing or wrong Upgrade header: {upgrade!r}", status, headers)
+    connection = response.header("connection") or ""
+    if "upgrade" not in [t.strip().lower() for t in connection.split(",")]:
+        raise HandshakeError(f"Connection header lacks 'upgrade': {connection!r}", status, headers)
+    accept = response.header("sec-websocket-accept")
+    if accept != accept_for(key):
+        raise HandshakeError(f"wrong Sec-WebSocket-Accept: {accept!r}", status, headers)
+    if response.header("sec-websocket-extensions"):
+        raise HandshakeError("server chose an extension the client did not offer", status, headers)
+    chosen = response.header("sec-websocket-protocol")
+    if chosen is not None and chosen not in subprotocols:
+        raise HandshakeError(f"server chose a subprotocol the client did not offer: {chosen!r}", status, headers)
+    return Response(status, headers, chosen), end + 4
