@@ -1,0 +1,12 @@
+"""Non-blocking byte streams: TCP, Unix, TLS / kernel TLS, buffered, recorded and replayed.
+
+Every stream honours the contract in :mod:`boomnet.stream.base`; wrappers compose by taking an
+inner stream (``TcpStream.connect(...).into_tls(...).into_recorded(...)``).
+"""
+
+from .base import Stream
+from .socket_stream import SocketStream
+from .tcp import TcpStream
+from .unix import UnixStream
+
+__all__ = ["Stream", "SocketStream", "TcpStream", "UnixStream"]

@@ -1,0 +1,28 @@
+"""Unix-domain stream (filesystem path or Linux abstract name), same semantics as TCP."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from .socket_stream import SocketStream
+
+__all__ = ["UnixStream"]
+
+
+class UnixStream(SocketStream):
+    """A non-blocking ``AF_UNIX`` stream connection.
+
+    ``path`` is a filesystem path, or an abstract name given with a leading ``"\\0"`` (or ``"@"``).
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def connect(cls, path: str | bytes | os.PathLike, *, timeout: float = 5.0) -> "UnixStream":
+        """Start connecting to ``path``; call :meth:`establish` until it returns ``True``."""
+        address = os.fspath(path)
+        if isinstance(address, str) and address.startswith("@"):
+            address = "\0" + address[1:]
+        desc = f"unix:{address!r}"
+        return cls._connecting([(socket.AF_UNIX, address)], timeout, desc)  # type: ignore[return-value]
