@@ -1,0 +1,35 @@
+"""HTTP/1.1 client over any boomnet stream.
+
+Layers: :class:`ResponseParser` (sans-I/O, one reusable buffer) -> :class:`HttpConnection`
+(non-blocking, any stream; pipelining optional) -> :class:`ConnectionPool` (keep-alive reuse
+per scheme/host/port/TLS key) -> :class:`HttpClient` / :func:`request` (blocking convenience).
+"""
+
+from .client import HttpClient, Session, open_connection, request
+from .connection import HttpConnection
+from .errors import InvalidHttpRequest
+from .headers import Headers
+from .limits import DEFAULT_LIMITS, HttpLimits
+from .parser import ResponseParser
+from .pool import ConnectionPool
+from .request import encode_request
+from .response import Response
+from .url import Url, parse_url
+
+__all__ = [
+    "request",
+    "HttpClient",
+    "Session",
+    "HttpConnection",
+    "ConnectionPool",
+    "ResponseParser",
+    "Response",
+    "Headers",
+    "HttpLimits",
+    "DEFAULT_LIMITS",
+    "InvalidHttpRequest",
+    "encode_request",
+    "open_connection",
+    "parse_url",
+    "Url",
+]

@@ -1,0 +1,101 @@
+"""Blocking waits for the convenience client: poll(2) on a connection's descriptor.
+
+The non-blocking core never sleeps; these helpers are the only place the blocking client waits,
+always bounded by the request deadline (:class:`DeadlineExceeded` / :class:`ConnectTimeout`).
+"""
+
+from __future__ import annotations
+
+import math
+import select
+import time
+
+from ..errors import ConnectTimeout, DeadlineExceeded
+from .connection import HttpConnection
+from .response import Response
+
+__all__ = ["establish", "exchange"]
+
+_POLLIN, _POLLOUT = select.POLLIN, select.POLLOUT
+#: while a handshake's direction is unknown, re-try ``establish`` at least this often (s)
+_HANDSHAKE_SLICE = 0.01
+#: how long a body with ``Expect: 100-continue`` waits for the server's go-ahead (s)
+EXPECT_CONTINUE_WAIT = 1.0
+
+
+class _Waiter:
+    """One poll object per connection, registered once; the event mask changes only on need."""
+
+    __slots__ = ("poller", "fd", "mask")
+
+    def __init__(self, fd: int) -> None:
+        self.poller = select.poll()
+        self.fd = fd
+        self.mask = _POLLIN
+        self.poller.register(fd, _POLLIN)
+
+    def wait(self, mask: int, timeout: float) -> int:
+        if mask != self.mask:
+            self.poller.modify(self.fd, mask)
+            self.mask = mask
+        events = self.poller.poll(math.ceil(timeout * 1000) if timeout > 0 else 0)
+        return events[0][1] if events else 0
+
+
+def _waiter(conn: HttpConnection) -> _Waiter | None:
+    fd = conn.stream.fileno()
+    if fd < 0:
+        return None
+    waiter = conn._poller
+    if waiter is None or waiter.fd != fd:
+        waiter = conn._poller = _Waiter(fd)
+    return waiter
+
+
+def establish(conn: HttpConnection, deadline: float) -> None:
+    """Drive connect and TLS handshake to completion, waiting on the descriptor in between."""
+    spins = 0
+    while not conn.establish():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            conn.close()
+            raise ConnectTimeout(f"connecting to {conn.host} missed the deadline")
+        waiter = _waiter(conn)
+        if waiter is None:
+            continue
+        # A connect wants POLLOUT, a handshake mostly POLLIN; once writability alone did not
+        # finish the job, wait for input in short slices (establish is re-tried after each).
+        if spins < 2:
+            events = waiter.wait(_POLLIN | _POLLOUT, remaining)
+            if events & _POLLOUT and not events & _POLLIN:
+                spins += 1
+        else:
+            waiter.wait(_POLLIN | (_POLLOUT if conn.stream.pending else 0), min(remaining, _HANDSHAKE_SLICE))
+
+
+def exchange(conn: HttpConnection, method: str, target: str, headers, body, deadline: float) -> Response:
+    """Send one request on ``conn`` and block until its response is complete."""
+    conn.send_request(method, target, headers, body)
+    stream = conn.stream
+    continue_by = time.monotonic() + EXPECT_CONTINUE_WAIT if conn.waiting_for_continue else 0.0
+    while True:
+        responses = conn.poll()
+        if responses:
+            return responses[0]
+        if stream.buffered():
+            continue
+        now = time.monotonic()
+        remaining = deadline - now
+        if remaining <= 0:
+            raise DeadlineExceeded(f"no complete response to {method} {target} within the deadline")
+        if continue_by and not conn.waiting_for_continue:
+            continue_by = 0.0  # the 100 (or a final response) came in time
+        if continue_by:
+            if now >= continue_by:
+                conn.send_held_body()
+                continue_by = 0.0
+                continue
+            remaining = min(remaining, continue_by - now)
+        waiter = _waiter(conn)
+        if waiter is not None:
+            waiter.wait(_POLLIN | (_POLLOUT if stream.pending else 0), remaining)

@@ -1,0 +1,185 @@
+"""Blocking convenience API: :class:`HttpClient` (alias ``Session``) with a keep-alive pool, and
+the one-shot :func:`request`.
+
+A request takes a pooled connection for its (scheme, host, port, TLS settings) key, or opens
+one (TCP, then TLS for https). A pooled connection that turns out stale -- the server closed it
+and no byte of the response arrived -- is retried once on a fresh connection, for idempotent
+methods only. Every wait is bounded by the request's ``timeout`` (DeadlineExceeded).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Hashable
+
+from ..errors import ConnectionClosed
+from .blocking import establish, exchange
+from .connection import HttpConnection
+from .limits import DEFAULT_LIMITS, HttpLimits
+from .pool import ConnectionPool
+from .request import IDEMPOTENT_METHODS, BodyArg, HeadersArg
+from .response import Response
+from .url import Url, parse_url
+
+__all__ = ["HttpClient", "Session", "request", "open_connection"]
+
+
+def open_connection(
+    url: Url,
+    *,
+    ca_file: str | None = None,
+    verify: bool = True,
+    timeout: float = 5.0,
+    limits: HttpLimits = DEFAULT_LIMITS,
+    key: Hashable = None,
+) -> HttpConnection:
+    """Start a non-blocking connection for ``url`` (TCP, plus TLS for https); not yet established."""
+    from ..stream import TcpStream
+
+    stream: Any = TcpStream.connect(url.host, url.port, timeout=timeout)
+    if url.tls:
+        stream = stream.into_tls(url.host, ca_file=ca_file, verify=verify, alpn=["http/1.1"])
+    return HttpConnection(stream, url.host_header, limits=limits, key=key)
+
+
+class HttpClient:
+    """A blocking HTTP/1.1 client with keep-alive connection pooling. Not thread-safe.
+
+    ``timeout`` is the default whole-request deadline (connect + send + full response).
+    ``headers`` are sent with every request (request headers of the same name are added too).
+    """
+
+    def __init__(
+        self,
+        *,
+        ca_file: str | None = None,
+        verify: bool = True,
+        timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+        limits: HttpLimits = DEFAULT_LIMITS,
+        max_per_key: int = 10,
+        idle_timeout: float = 30.0,
+        headers: HeadersArg = None,
+    ) -> None:
+        self.ca_file = ca_file
+        self.verify = verify
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.limits = limits
+        self.pool = ConnectionPool(max_per_key=max_per_key, idle_timeout=idle_timeout)
+        self.default_headers: list[tuple[str, str]] = list(_pairs(headers))
+        self._urls: dict[str, Url] = {}
+        #: connections opened so far (tests and tuning)
+        self.connections_opened = 0
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        headers: HeadersArg = None,
+        body: BodyArg = None,
+        *,
+        timeout: float | None = None,
+    ) -> Response:
+        """Send one request and return the complete response (any status; no redirects)."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        parsed = self._urls.get(url)
+        if parsed is None:
+            parsed = parse_url(url)
+            if len(self._urls) < 1024:  # parsing dominates tiny requests; bounded memo
+                self._urls[url] = parsed
+        if self.default_headers:
+            headers = self.default_headers + list(_pairs(headers))
+        key = (parsed.scheme, parsed.host, parsed.port, self.ca_file, self.verify) if parsed.tls else (
+            parsed.scheme,
+            parsed.host,
+            parsed.port,
+        )
+        pool = self.pool
+        for attempt in (0, 1):
+            conn = pool.acquire(key)
+            reused = conn is not None
+            if conn is None:
+                conn = self._connect(parsed, key, deadline)
+            try:
+                response = exchange(conn, method, parsed.target, headers, body, deadline)
+            except ConnectionClosed:
+                stale = reused and not conn.parser.mid_response
+                pool.discard(conn)
+                if stale and attempt == 0 and method in IDEMPOTENT_METHODS:
+                    continue  # the server closed the idle connection under us: once more, fresh
+                raise
+            except BaseException:
+                pool.discard(conn)
+                raise
+            pool.release(conn)
+            response.url = url
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _connect(self, url: Url, key: Hashable, deadline: float) -> HttpConnection:
+        remaining = max(0.001, min(self.connect_timeout, deadline - time.monotonic()))
+        conn = open_connection(
+            url, ca_file=self.ca_file, verify=self.verify, timeout=remaining, limits=self.limits, key=key
+        )
+        self.pool.opened(conn)
+        try:
+            establish(conn, min(deadline, time.monotonic() + remaining))
+        except BaseException:
+            self.pool.discard(conn)
+            raise
+        self.connections_opened += 1
+        return conn
+
+    # --- verbs ---------------------------------------------------------------------------------
+
+    def get(self, url: str, headers: HeadersArg = None, **kw: Any) -> Response:
+        return self.request("GET", url, headers, **kw)
+
+    def head(self, url: str, headers: HeadersArg = None, **kw: Any) -> Response:
+        return self.request("HEAD", url, headers, **kw)
+
+    def post(self, url: str, body: BodyArg = None, headers: HeadersArg = None, **kw: Any) -> Response:
+        return self.request("POST", url, headers, body, **kw)
+
+    def put(self, url: str, body: BodyArg = None, headers: HeadersArg = None, **kw: Any) -> Response:
+        return self.request("PUT", url, headers, body, **kw)
+
+    def delete(self, url: str, headers: HeadersArg = None, **kw: Any) -> Response:
+        return self.request("DELETE", url, headers, **kw)
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.pool.close()
+
+    def __enter__(self) -> "HttpClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+Session = HttpClient
+
+
+def request(
+    method: str,
+    url: str,
+    headers: HeadersArg = None,
+    body: BodyArg = None,
+    ca_file: str | None = None,
+    verify: bool = True,
+    timeout: float = 30.0,
+    limits: HttpLimits = DEFAULT_LIMITS,
+) -> Response:
+    """One request on a fresh connection, closed afterwards. For many requests use ``HttpClient``."""
+    with HttpClient(ca_file=ca_file, verify=verify, timeout=timeout, limits=limits) as client:
+        return client.request(method, url, headers, body)
+
+
+def _pairs(headers: HeadersArg) -> list[tuple[str, str]]:
+    if not headers:
+        return []
+    if hasattr(headers, "items"):
+        return list(headers.items())  # type: ignore[union-attr]
+    return list(headers)  # type: ignore[arg-type]

@@ -1,0 +1,245 @@
+"""A non-blocking HTTP/1.1 connection over any :class:`~boomnet.stream.base.Stream`.
+
+``send_request`` encodes and writes (what the transport cannot take now stays pending in the
+stream); ``poll`` reads what is available now and returns the responses it completed, firing
+per-request callbacks. Nothing here blocks or sleeps, so an IOService endpoint can host it; the
+blocking client in :mod:`boomnet.http.client` waits on ``fileno()`` between polls.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from typing import Any, Callable, Hashable
+
+from ..errors import ConnectionClosed, HttpProtocolError, NetworkError
+from .errors import InvalidHttpRequest
+from .limits import DEFAULT_LIMITS, HttpLimits
+from .parser import ResponseParser
+from .request import BodyArg, HeadersArg, encode_request
+from .response import Response
+
+__all__ = ["HttpConnection", "ResponseCallback"]
+
+log = logging.getLogger(__name__)
+
+ResponseCallback = Callable[[Response], Any]
+
+#: bodies up to this size go out in the same write as the head (one syscall, one segment)
+_COALESCE_MAX = 64 * 1024
+
+
+class HttpConnection:
+    """One HTTP/1.1 client connection. Not thread-safe; one owner polls it.
+
+    ``host`` is the ``Host`` header value. ``key`` is the pool key it belongs to (opaque here).
+    With ``pipelining`` off (the default) a second request before the first response is refused.
+    """
+
+    def __init__(
+        self,
+        stream: Any,
+        host: str,
+        *,
+        limits: HttpLimits = DEFAULT_LIMITS,
+        pipelining: bool = False,
+        key: Hashable = None,
+    ) -> None:
+        self.stream = stream
+        self.host = host
+        self.key = key
+        self.pipelining = pipelining
+        self.parser = ResponseParser(limits)
+        #: requests written on this connection so far (a pooled connection has served > 0)
+        self.requests_sent = 0
+        self.idle_since = time.monotonic()
+        self._callbacks: deque[ResponseCallback | None] = deque()
+        self._reusable = True  # neither side has asked to close
+        self._held_body: bytes | None = None  # body waiting for "100 Continue"
+        self._interim_seen = 0
+        self._error: BaseException | None = None  # failure to report after delivering responses
+        self._poller: Any = None  # lazily made by the blocking client
+
+    # --- the target interface an IOService expects ---------------------------------------------
+
+    def establish(self) -> bool:
+        """Advance connect / TLS handshake; ``True`` once requests can be sent."""
+        return self.stream.establish()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    def buffered(self) -> int:
+        return self.stream.buffered()
+
+    def close(self) -> None:
+        self._reusable = False
+        self.stream.close()
+
+    # --- state ---------------------------------------------------------------------------------
+
+    @property
+    def outstanding(self) -> int:
+        """Requests sent whose responses are not complete yet."""
+        return self.parser.outstanding
+
+    @property
+    def reusable(self) -> bool:
+        """``True`` while another request may be sent (no ``close`` either side, no EOF, no error)."""
+        return self._reusable and not self.parser.closed
+
+    @property
+    def idle(self) -> bool:
+        """Reusable with nothing in flight: fit to go back into a pool."""
+        return self._reusable and not self.parser.outstanding and not self.parser.closed
+
+    @property
+    def waiting_for_continue(self) -> bool:
+        """A body is held back until the server answers ``Expect: 100-continue``."""
+        return self._held_body is not None
+
+    # --- requests ------------------------------------------------------------------------------
+
+    def send_request(
+        self,
+        method: str,
+        target: str,
+        headers: HeadersArg = None,
+        body: BodyArg = None,
+        callback: ResponseCallback | None = None,
+    ) -> None:
+        """Encode and write one request; its response arrives through ``poll`` (and ``callback``).
+
+        A request carrying ``Expect: 100-continue`` sends its head only; the body follows when
+        the server answers 100 (or when :meth:`send_held_body` is called after a timeout).
+        """
+        if not self.reusable:
+            raise ConnectionClosed("connection can no longer carry requests")
+        if self.parser.outstanding and not self.pipelining:
+            raise InvalidHttpRequest("a request is already in flight on this connection (pipelining is off)")
+        head, payload = encode_request(method, target, self.host, headers, body)
+        if b"onnection:" in head or b"ONNECTION:" in head or b"xpect:" in head or b"XPECT:" in head:
+            self._scan_request_options(head, payload)
+        stream = self.stream
+        if self._held_body is not None:
+            payload = b""
+        if len(payload) <= _COALESCE_MAX:
+            stream.write(head + payload if payload else head)
+        else:
+            stream.write(head)
+            stream.write(payload)
+        self.parser.expect(method)
+        self._callbacks.append(callback)
+        self.requests_sent += 1
+
+    def _scan_request_options(self, head: bytes, payload: bytes) -> None:
+        """Cold path: honour our own ``Connection: close`` and ``Expect: 100-continue``."""
+        for line in head.lower().split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            tokens = {t.strip() for t in value.split(b",")}
+            if name.strip() == b"connection" and b"close" in tokens:
+                self._reusable = False
+            elif name.strip() == b"expect" and b"100-continue" in tokens and payload:
+                if self.parser.outstanding:
+                    raise InvalidHttpRequest("Expect: 100-continue cannot be pipelined")
+                self._held_body = payload
+                self._interim_seen = self.parser.interim_total
+
+    def send_held_body(self) -> None:
+        """Send a body held for ``100 Continue`` now (the server did not answer in time)."""
+        body, self._held_body = self._held_body, None
+        if body is not None:
+            self.stream.write(body)
+
+    def flush(self) -> bool:
+        """Push pending request bytes; ``True`` once all are out."""
+        return self.stream.flush()
+
+    @property
+    def pending(self) -> int:
+        return self.stream.pending
+
+    # --- responses -----------------------------------------------------------------------------
+
+    def poll(self) -> list[Response]:
+        """Read what is available now; return (and call back with) every response completed.
+
+        Raises :class:`ConnectionClosed` if the server closed with a request unanswered,
+        :class:`HttpProtocolError` (or a limit subclass) for a malformed response.
+        """
+        if self._error is not None:
+            raise self._error
+        stream = self.stream
+        parser = self.parser
+        if stream.pending:
+            stream.flush()
+        out: list[Response] = []
+        try:
+            while True:
+                view = parser.recv_view()
+                size = len(view)
+                n = stream.recv_into(view)
+                del view  # the parser may reallocate its buffer on commit
+                if not n:
+                    break
+                done = parser.commit(n)
+                if done:
+                    out += done
+                if self._held_body is not None:
+                    self._check_continue(out)
+                if n < size:  # the transport had no more right now; skip the EAGAIN round-trip
+                    break
+        except ConnectionClosed as exc:
+            self._reusable = False
+            out += parser.feed_eof()
+            if parser.outstanding:
+                error = ConnectionClosed(f"server closed the connection with {parser.outstanding} request(s) unanswered")
+                error.__cause__ = exc
+                if not out:
+                    raise error from exc
+                self._error = error
+        except HttpProtocolError:
+            self._reusable = False
+            raise
+        if out:
+            self._deliver(out)
+        return out
+
+    def _check_continue(self, completed: list[Response]) -> None:
+        if completed:  # final response before 100: the body was never sent; the stream is ambiguous
+            self._held_body = None
+            self._reusable = False
+        elif self.parser.interim_total != self._interim_seen:
+            self.send_held_body()
+
+    def _deliver(self, responses: list[Response]) -> None:
+        callbacks = self._callbacks
+        for response in responses:
+            callback = callbacks.popleft()
+            if not response.keep_alive:
+                self._reusable = False
+            if callback is not None:
+                callback(response)
+
+    def is_alive(self) -> bool:
+        """Check an idle pooled connection before reuse (one non-blocking read).
+
+        EOF, a reset, or any unsolicited byte (e.g. a 408 sent before closing) means the server
+        is done with it: ``False``, and the connection must be discarded.
+        """
+        if not self.idle:
+            return False
+        try:
+            n = self.stream.recv_into(self.parser.recv_view())
+        except (NetworkError, OSError):
+            self._reusable = False
+            return False
+        if n:
+            log.debug("unsolicited %d bytes on idle connection to %s; discarding it", n, self.host)
+            self._reusable = False
+            return False
+        return True
+
+    def __repr__(self) -> str:
+        return f"<HttpConnection {self.host} sent={self.requests_sent} outstanding={self.outstanding}>"

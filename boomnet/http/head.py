@@ -1,0 +1,155 @@
+"""Parse a response head (status line + header fields) and decide how its body is framed.
+
+The head arrives as one latin-1 decoded string without the final blank line. It is validated
+in one regular-expression pass (C speed) before being split, so every later step may trust it:
+no bare CR or LF, no obs-fold continuation lines, no control characters, names are tokens.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import BodyTooLarge, HeaderTooLarge, HttpProtocolError
+from .limits import HttpLimits
+
+__all__ = ["parse_head", "Framing", "body_framing", "TOKEN_RE", "FIELD_VALUE_RE"]
+
+_TOKEN = r"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
+# field-value: visible ASCII, obs-text, SP and HTAB; everything else (CR, LF, NUL, DEL, ...) is refused
+_VALUE = r"[\t \x21-\x7e\x80-\xff]*"
+
+TOKEN_RE = re.compile(_TOKEN)
+FIELD_VALUE_RE = re.compile(_VALUE)
+_STATUS_RE = re.compile(r"HTTP/1\.([01]) ([0-9]{3})(?: (" + _VALUE + r"))?")
+# every line after the status line; a line starting with SP/HTAB (obs-fold) fails the token
+_FIELDS_RE = re.compile(r"(?:\r\n" + _TOKEN + ":" + _VALUE + r")*")
+_DIGITS_RE = re.compile(r"[0-9]+")
+
+
+def parse_head(text: str, limits: HttpLimits) -> tuple[str, int, str, list[tuple[str, str]]]:
+    """Return ``(http_version, status, reason, [(name, value), ...])`` of a response head.
+
+    Raises :class:`HttpProtocolError` for anything malformed, :class:`HeaderTooLarge` for too
+    many fields.
+    """
+    eol = text.find("\r\n")
+    status_line = text if eol < 0 else text[:eol]
+    m = _STATUS_RE.fullmatch(status_line)
+    if m is None:
+        raise HttpProtocolError(f"malformed status line {status_line[:80]!r}")
+    pairs: list[tuple[str, str]] = []
+    if eol >= 0:
+        if _FIELDS_RE.fullmatch(text, eol) is None:
+            raise HttpProtocolError(_describe_bad_field(text[eol + 2 :]))
+        lines = text[eol + 2 :].split("\r\n")
+        if len(lines) > limits.max_header_count:
+            raise HeaderTooLarge(f"more than {limits.max_header_count} header fields")
+        append = pairs.append
+        for line in lines:
+            name, _, value = line.partition(":")
+            append((name, value.strip(" \t")))
+    reason = m.group(3) or ""
+    return ("1.1" if m.group(1) == "1" else "1.0"), int(m.group(2)), reason, pairs
+
+
+def _describe_bad_field(block: str) -> str:
+    """A precise message for the first invalid field line (cold path)."""
+    for line in block.split("\r\n"):
+        if line[:1] in (" ", "\t"):
+            return f"obsolete line folding in header block: {line[:80]!r}"
+        if "\r" in line or "\n" in line:
+            return f"bare CR or LF in header field: {line[:80]!r}"
+        name, colon, value = line.partition(":")
+        if not colon:
+            return f"header line without colon: {line[:80]!r}"
+        if TOKEN_RE.fullmatch(name) is None:
+            return f"invalid header name {name[:80]!r}"
+        if FIELD_VALUE_RE.fullmatch(value) is None:
+            return f"invalid character in value of header {name[:80]!r}"
+    return "malformed header block"
+
+
+class Framing:
+    """How a response body ends. ``kind`` is one of the class constants; ``length`` for LENGTH."""
+
+    NONE = 0  # no body: HEAD, 1xx, 204, 304, or Content-Length: 0
+    LENGTH = 1  # exactly ``length`` bytes
+    CHUNKED = 2  # Transfer-Encoding: chunked
+    EOF = 3  # until the server closes the connection
+
+    __slots__ = ()
+
+
+def body_framing(
+    method: str, status: int, http_version: str, pairs: list[tuple[str, str]], limits: HttpLimits
+) -> tuple[int, int, bool]:
+    """Return ``(kind, length, keep_alive)`` for a response per RFC 9112 section 6.3.
+
+    Conflicting framing (differing Content-Length values, Content-Length with chunked,
+    unknown transfer codings, non-digit lengths) is an :class:`HttpProtocolError`.
+    """
+    lengths: list[str] | None = None
+    codings: list[str] | None = None
+    connection = ""
+    for name, value in pairs:
+        # most fields are none of the three; comparing lengths first keeps this loop cheap
+        n = len(name)
+        if n == 14 or n == 17 or n == 10:
+            lname = name.lower()
+            if lname == "content-length":
+                if lengths is None:
+                    lengths = [value]
+                else:
+                    lengths.append(value)
+            elif lname == "transfer-encoding":
+                if codings is None:
+                    codings = [value]
+                else:
+                    codings.append(value)
+            elif lname == "connection":
+                connection = f"{connection},{value.lower()}" if connection else value.lower()
+
+    if connection:
+        tokens = {t.strip(" \t") for t in connection.split(",")}
+        keep_alive = "close" not in tokens and (http_version == "1.1" or "keep-alive" in tokens)
+    else:
+        keep_alive = http_version == "1.1"
+
+    length = -1
+    if lengths is not None:
+        length = _content_length(lengths)
+    chunked = False
+    if codings is not None:
+        if lengths is not None:
+            raise HttpProtocolError("response has both Content-Length and Transfer-Encoding")
+        tokens_list = [t.strip(" \t").lower() for v in codings for t in v.split(",")]
+        if tokens_list != ["chunked"]:
+            raise HttpProtocolError(f"unsupported Transfer-Encoding {', '.join(codings)!r}")
+        chunked = True
+
+    if method == "HEAD" or status < 200 or status == 204 or status == 304:
+        return Framing.NONE, 0, keep_alive
+    if chunked:
+        return Framing.CHUNKED, -1, keep_alive
+    if length >= 0:
+        if length > limits.max_body_size:
+            raise BodyTooLarge(f"Content-Length {length} exceeds max_body_size {limits.max_body_size}")
+        return (Framing.LENGTH if length else Framing.NONE), length, keep_alive
+    return Framing.EOF, -1, False
+
+
+def _content_length(values: list[str]) -> int:
+    """One length from possibly repeated / comma-listed Content-Length values; all must agree."""
+    found = -1
+    for value in values:
+        for part in value.split(","):
+            part = part.strip(" \t")
+            if _DIGITS_RE.fullmatch(part) is None:
+                raise HttpProtocolError(f"invalid Content-Length {value[:40]!r}")
+            if len(part) > 18:
+                raise BodyTooLarge(f"Content-Length {part[:40]}... is absurdly large")
+            n = int(part)
+            if found >= 0 and n != found:
+                raise HttpProtocolError(f"conflicting Content-Length values {values!r}")
+            found = n
+    return found
