@@ -1,0 +1,150 @@
+"""The selector interface the :class:`~boomnet.service.IOService` polls through.
+
+A selector answers one question per poll, without blocking: *which registered targets should be
+polled now?* It is handed **tokens**; ``token.target`` is the I/O object (a stream or protocol
+client) exposing ``fileno()``, ``buffered()`` and ``pending``. ``select()`` returns tokens.
+
+Rules every implementation honours (``tests/service/test_selectors.py`` checks them all):
+
+* a target whose descriptor is readable (data, EOF, error) is returned; readiness is
+  level-triggered — a target not drained is returned again on the next ``select()``;
+* a target returned by the previous ``select()`` whose ``buffered()`` or ``pending`` is non-zero is
+  returned again even if its descriptor is not readable (decrypted TLS bytes, replay data, writes
+  waiting to go out). The check costs one call per *returned* target, never per registered one;
+* a target with ``fileno() == -1`` (a replay) is returned by every ``select()``;
+* an unregistered token is never returned again.
+
+``select()`` returns a list owned by the selector: valid until the next ``select``, ``register`` or
+``unregister`` call. Callers must not mutate the registrations while iterating it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ...errors import BoomnetError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..io_service import IOService
+
+__all__ = ["Selector", "SelectorUnavailable", "Selectable", "Token"]
+
+
+class SelectorUnavailable(BoomnetError):
+    """A selector cannot work on this machine (kernel, seccomp or library refuses it).
+
+    The message names the fallback to use instead.
+    """
+
+
+class Selectable(Protocol):  # pragma: no cover - typing only
+    """What a selector needs from a target."""
+
+    pending: int
+
+    def fileno(self) -> int: ...
+
+    def buffered(self) -> int: ...
+
+
+class Token(Protocol):  # pragma: no cover - typing only
+    """What a selector is handed: anything with a ``target``."""
+
+    target: Selectable
+
+
+class Selector:
+    """Base class: keeps the hot/always bookkeeping every readiness selector shares."""
+
+    #: ``True`` when ``select()`` returns only targets with something to do; ``False`` when it
+    #: returns every registered target (:class:`DirectSelector`).
+    reports_readiness: bool = True
+
+    def __init__(self) -> None:
+        self._always: list[Any] = []  # tokens of targets without a descriptor (fileno -1)
+        self._ready: list[Any] = []  # what the last select() returned
+        self._spare: list[Any] = []  # the other buffer; the two are swapped on every select()
+        self._count = 0
+
+    # --- registration -------------------------------------------------------------------------
+
+    def register(self, token: Token) -> None:
+        """Start watching ``token.target``; ``select()`` will return ``token``."""
+        fd = token.target.fileno()
+        if fd < 0:
+            self._always.append(token)
+        else:
+            self._register_fd(token, fd)
+        self._count += 1
+
+    def unregister(self, token: Token) -> None:
+        """Stop watching ``token`` (call before closing its target). Unknown tokens are ignored."""
+        removed = False
+        if token in self._always:
+            self._always.remove(token)
+            removed = True
+        elif self._unregister_fd(token):
+            removed = True
+        if removed:
+            self._count -= 1
+            # it may sit in the last result, which the next select() re-checks for buffered bytes
+            while token in self._ready:
+                self._ready.remove(token)
+
+    def _register_fd(self, token: Token, fd: int) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _unregister_fd(self, token: Token) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # --- polling ------------------------------------------------------------------------------
+
+    def select(self) -> list[Any]:  # pragma: no cover - abstract
+        """Tokens to poll now. Never blocks."""
+        raise NotImplementedError
+
+    def _finish(self, prev: list[Any], ready: list[Any]) -> list[Any]:
+        """Append the always-polled tokens and the still-hot ones from ``prev`` to ``ready``."""
+        if self._always:
+            ready.extend(self._always)
+        if prev:
+            hot = None
+            for token in prev:
+                target = token.target
+                if target.buffered() or target.pending:
+                    if hot is None:
+                        hot = [token]
+                    else:
+                        hot.append(token)
+            if hot is not None:
+                present = set(ready)
+                for token in hot:
+                    if token not in present:
+                        present.add(token)
+                        ready.append(token)
+        self._ready = ready
+        self._spare = prev
+        return ready
+
+    # --- misc ---------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self._count
+
+    def close(self) -> None:
+        """Release OS resources. Idempotent."""
+
+    def __enter__(self) -> "Selector":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def into_io_service(self, **options: Any) -> "IOService":
+        """An :class:`~boomnet.service.IOService` polling through this selector."""
+        from ..io_service import IOService
+
+        return IOService(self, **options)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(registered={self._count})"

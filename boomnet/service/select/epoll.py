@@ -1,0 +1,97 @@
+"""Readiness selector over the OS poller: epoll on Linux, ``selectors.DefaultSelector`` elsewhere."""
+
+from __future__ import annotations
+
+import select as _select
+import selectors
+from typing import Any
+
+from .base import Selector, Token
+
+__all__ = ["EpollSelector"]
+
+
+class EpollSelector(Selector):
+    """Zero-timeout, level-triggered readiness through the kernel poller.
+
+    On Linux this talks to ``select.epoll`` directly (the primitive behind
+    ``selectors.EpollSelector``) because ``selectors``' key objects cost an allocation per ready
+    descriptor; elsewhere it uses ``selectors.DefaultSelector``. Cost per ``select()`` is one
+    system call plus work proportional to the *ready* targets — idle registrations cost nothing.
+    """
+
+    def __init__(self, *, max_events: int = 1024) -> None:
+        super().__init__()
+        self._tokens: dict[int, Any] = {}  # fd -> token
+        self._fds: dict[Any, int] = {}  # token -> fd it was registered with
+        self._max_events = max_events
+        if hasattr(_select, "epoll"):
+            self._epoll: Any = _select.epoll()
+            self._mask = _select.EPOLLIN
+            self._sel: selectors.BaseSelector | None = None
+        else:  # pragma: no cover - non-Linux
+            self._epoll = None
+            self._sel = selectors.DefaultSelector()
+
+    def _register_fd(self, token: Token, fd: int) -> None:
+        if self._epoll is not None:
+            try:
+                self._epoll.register(fd, self._mask)
+            except FileExistsError:
+                # the previous owner of this descriptor number closed without unregistering
+                self._epoll.modify(fd, self._mask)
+        else:  # pragma: no cover - non-Linux
+            try:
+                self._sel.register(fd, selectors.EVENT_READ)
+            except KeyError:
+                self._sel.modify(fd, selectors.EVENT_READ)
+        self._tokens[fd] = token
+        self._fds[token] = fd
+
+    def _unregister_fd(self, token: Token) -> bool:
+        fd = self._fds.pop(token, None)
+        if fd is None:
+            return False
+        # a later registration may own the same descriptor number now; leave it alone then
+        if self._tokens.get(fd) is token:
+            del self._tokens[fd]
+            try:
+                if self._epoll is not None:
+                    self._epoll.unregister(fd)
+                else:  # pragma: no cover - non-Linux
+                    self._sel.unregister(fd)
+            except (OSError, KeyError, ValueError):
+                pass  # descriptor already closed: the kernel dropped it from the set
+        return True
+
+    def select(self) -> list[Any]:
+        prev = self._ready
+        ready = self._spare
+        ready.clear()
+        tokens = self._tokens
+        if self._epoll is not None:
+            events = self._epoll.poll(0, self._max_events)
+            if events:
+                append = ready.append
+                for fd, _ in events:
+                    token = tokens.get(fd)
+                    if token is not None:
+                        append(token)
+        else:  # pragma: no cover - non-Linux
+            for key, _ in self._sel.select(0):
+                token = tokens.get(key.fd)
+                if token is not None:
+                    ready.append(token)
+        if prev or self._always:
+            return self._finish(prev, ready)
+        self._ready = ready
+        self._spare = prev
+        return ready
+
+    def close(self) -> None:
+        if self._epoll is not None:
+            self._epoll.close()
+        elif self._sel is not None:  # pragma: no cover - non-Linux
+            self._sel.close()
+        self._tokens.clear()
+        self._fds.clear()

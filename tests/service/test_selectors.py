@@ -1,0 +1,311 @@
+"""One behavioural suite, run against every selector, over real socketpairs and loopback TCP."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+
+import pytest
+
+from boomnet.service.select import (
+    DirectSelector,
+    EpollSelector,
+    IoUringSelector,
+    Selector,
+    SelectorUnavailable,
+)
+
+
+class SockTarget:
+    """The minimum a selector needs: fileno(), buffered(), pending — with call counting."""
+
+    def __init__(self, sock: socket.socket | None) -> None:
+        self.sock = sock
+        if sock is not None:
+            sock.setblocking(False)
+        self.extra = 0
+        self.pending = 0
+        self.buffered_calls = 0
+
+    def fileno(self) -> int:
+        return self.sock.fileno() if self.sock is not None else -1
+
+    def buffered(self) -> int:
+        self.buffered_calls += 1
+        return self.extra
+
+    def drain(self) -> bytes:
+        out = b""
+        while True:
+            try:
+                chunk = self.sock.recv(65536)
+            except BlockingIOError:
+                return out
+            if not chunk:
+                return out
+            out += chunk
+
+
+class Tok:
+    def __init__(self, target: SockTarget, name: str = "") -> None:
+        self.target = target
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Tok({self.name})"
+
+
+def _make(kind: str) -> Selector:
+    if kind == "epoll":
+        return EpollSelector()
+    if kind == "direct":
+        return DirectSelector()
+    try:
+        return IoUringSelector(entries=256)
+    except SelectorUnavailable as exc:
+        pytest.skip(f"kernel refuses io_uring: {exc}")
+
+
+@pytest.fixture(params=["epoll", "direct", "io_uring"])
+def selector(request):
+    sel = _make(request.param)
+    yield sel
+    sel.close()
+
+
+@pytest.fixture
+def pairs():
+    made: list[socket.socket] = []
+
+    def make(n: int = 1):
+        out = []
+        for _ in range(n):
+            a, b = socket.socketpair()
+            made.extend((a, b))
+            out.append((a, b))
+        return out
+
+    yield make
+    for s in made:
+        s.close()
+
+
+def select_until(sel: Selector, pred, timeout: float = 2.0) -> list:
+    """select() until ``pred(result)`` holds or the deadline passes; return the last result."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = list(sel.select())
+        if pred(got) or time.monotonic() > deadline:
+            return got
+        time.sleep(0.001)
+
+
+def test_nothing_registered_selects_nothing(selector):
+    assert selector.select() == []
+    assert len(selector) == 0
+
+
+def test_readable_target_is_returned(selector, pairs):
+    (a, b), (c, d) = pairs(2)
+    busy, idle = Tok(SockTarget(a), "busy"), Tok(SockTarget(c), "idle")
+    selector.register(busy)
+    selector.register(idle)
+    assert len(selector) == 2
+    if selector.reports_readiness:
+        assert select_until(selector, lambda r: False, timeout=0.02) == []
+    b.send(b"hello")
+    got = select_until(selector, lambda r: busy in r)
+    assert busy in got
+    if selector.reports_readiness:
+        assert idle not in got
+    else:
+        assert idle in got
+    assert busy.target.drain() == b"hello"
+
+
+def test_level_triggered_until_drained(selector, pairs):
+    ((a, b),) = pairs(1)
+    tok = Tok(SockTarget(a))
+    selector.register(tok)
+    b.send(b"x" * 1000)
+    assert tok in select_until(selector, lambda r: tok in r)
+    a.recv(10)  # read only part of it: it must be reported again, poll after poll
+    for _ in range(3):
+        assert tok in select_until(selector, lambda r: tok in r)
+    tok.target.drain()
+    if selector.reports_readiness:
+        assert select_until(selector, lambda r: tok not in r) == []
+
+
+def test_eof_and_reset_are_reported(selector):
+    srv = socket.create_server(("127.0.0.1", 0))
+    try:
+        port = srv.getsockname()[1]
+        clients, peers = [], []
+        for _ in range(2):
+            c = socket.create_connection(("127.0.0.1", port))
+            p, _ = srv.accept()
+            clients.append(c)
+            peers.append(p)
+        eof, reset = Tok(SockTarget(clients[0]), "eof"), Tok(SockTarget(clients[1]), "reset")
+        selector.register(eof)
+        selector.register(reset)
+        peers[0].close()  # FIN
+        peers[1].setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        peers[1].close()  # RST
+        got = select_until(selector, lambda r: eof in r and reset in r)
+        assert eof in got and reset in got
+        assert clients[0].recv(10) == b""
+        with pytest.raises(ConnectionResetError):
+            clients[1].recv(10)
+        selector.unregister(eof)
+        selector.unregister(reset)
+        for c in clients:
+            c.close()
+    finally:
+        srv.close()
+
+
+def test_buffered_bytes_keep_a_returned_target_hot(selector, pairs):
+    ((a, b),) = pairs(1)
+    tok = Tok(SockTarget(a))
+    selector.register(tok)
+    b.send(b"tls record")
+    assert tok in select_until(selector, lambda r: tok in r)
+    tok.target.drain()
+    tok.target.extra = 5  # e.g. decrypted TLS bytes left inside the stream
+    for _ in range(3):
+        assert tok in selector.select()  # no select_until: must be immediate
+    tok.target.extra = 0
+    if selector.reports_readiness:
+        assert selector.select() == []  # emptied and not readable: cold at once
+
+
+def test_pending_writes_keep_a_returned_target_hot(selector, pairs):
+    ((a, b),) = pairs(1)
+    tok = Tok(SockTarget(a))
+    selector.register(tok)
+    b.send(b"x")
+    assert tok in select_until(selector, lambda r: tok in r)
+    tok.target.drain()
+    tok.target.pending = 100
+    assert tok in selector.select()
+    assert tok in selector.select()
+    tok.target.pending = 0
+    if selector.reports_readiness:
+        assert selector.select() == []
+
+
+def test_idle_targets_cost_nothing(selector, pairs):
+    """Readiness selectors never touch idle registrations: cost grows with ready ones only."""
+    toks = [Tok(SockTarget(a), str(i)) for i, (a, b) in enumerate(pairs(50))]
+    for t in toks:
+        selector.register(t)
+    for _ in range(20):
+        selector.select()
+    if selector.reports_readiness:
+        assert all(t.target.buffered_calls == 0 for t in toks)
+
+
+def test_descriptorless_targets_are_always_returned(selector, pairs):
+    replay = Tok(SockTarget(None), "replay")
+    ((a, b),) = pairs(1)
+    idle = Tok(SockTarget(a), "idle")
+    selector.register(replay)
+    selector.register(idle)
+    for _ in range(5):
+        got = selector.select()
+        assert got.count(replay) == 1
+    replay.target.extra = 10  # buffered and always: still returned once per select
+    for _ in range(3):
+        assert selector.select().count(replay) == 1
+    selector.unregister(replay)
+    assert replay not in selector.select()
+    assert len(selector) == 1
+
+
+def test_unregistered_token_is_never_returned(selector, pairs):
+    ((a, b),) = pairs(1)
+    tok = Tok(SockTarget(a))
+    selector.register(tok)
+    b.send(b"data")
+    assert tok in select_until(selector, lambda r: tok in r)
+    tok.target.extra = 3  # hot as well
+    selector.unregister(tok)
+    assert len(selector) == 0
+    for _ in range(5):
+        assert tok not in selector.select()
+    selector.unregister(tok)  # unknown now: ignored
+    assert len(selector) == 0
+
+
+def test_descriptor_number_reused_after_close(selector, pairs):
+    """A target that closed its socket before unregistering must not break the fd's next owner."""
+    ((a, b),) = pairs(1)
+    old = Tok(SockTarget(a), "old")
+    selector.register(old)
+    fd = a.fileno()
+    a.close()
+    c, d = socket.socketpair()
+    try:
+        if c.fileno() != fd:  # make the new socket take the old number
+            os_dup = socket.socket(fileno=__import__("os").dup2(c.fileno(), fd))
+            c.close()
+            c = os_dup
+        assert c.fileno() == fd
+        new = Tok(SockTarget(c), "new")
+        selector.register(new)
+        selector.unregister(old)
+        d.send(b"for the new owner")
+        got = select_until(selector, lambda r: new in r)
+        assert new in got and old not in got
+        assert new.target.drain() == b"for the new owner"
+        selector.unregister(new)
+    finally:
+        c.close()
+        d.close()
+
+
+def test_many_targets_only_ready_ones(selector, pairs):
+    socks = pairs(200)
+    toks = [Tok(SockTarget(a), str(i)) for i, (a, b) in enumerate(socks)]
+    for t in toks:
+        selector.register(t)
+    chosen = {7, 99, 180}
+    for i in chosen:
+        socks[i][1].send(b"!")
+    want = {toks[i] for i in chosen}
+    got = select_until(selector, lambda r: want <= set(r))
+    assert want <= set(got)
+    assert len(got) == len(set(got))  # each at most once
+    if selector.reports_readiness:
+        assert set(got) == want
+    else:
+        assert len(got) == 200
+    for t in toks:
+        selector.unregister(t)
+    assert len(selector) == 0 and selector.select() == []
+
+
+def test_register_after_close_of_other_targets_and_repr(selector, pairs):
+    ((a, b),) = pairs(1)
+    tok = Tok(SockTarget(a))
+    selector.register(tok)
+    assert type(selector).__name__ in repr(selector)
+    selector.unregister(tok)
+    selector.register(tok)  # again, same token
+    b.send(b"again")
+    assert tok in select_until(selector, lambda r: tok in r)
+
+
+def test_io_uring_refusal_names_the_fallback():
+    """Where io_uring works this checks nothing but construction; where it does not, the message."""
+    try:
+        sel = IoUringSelector(entries=8)
+    except SelectorUnavailable as exc:
+        assert "EpollSelector" in str(exc)
+    else:
+        sel.close()
+        sel.close()  # idempotent
+        assert sel.select() == []
