@@ -13,6 +13,7 @@ only its payload memoryviews.
 from __future__ import annotations
 
 import codecs
+import os
 from typing import Callable
 
 from ..errors import InvalidUtf8, MessageTooBig, WebSocketProtocolError
@@ -33,6 +34,13 @@ _CLOSE = Opcode.CLOSE
 _PING = Opcode.PING
 _PONG = Opcode.PONG
 _OPCODES: dict[int, Opcode] = {int(op): op for op in Opcode}
+try:  # the optional C fast path (see _speedups.c); BOOMNET_PURE_PYTHON=1 forces pure Python
+    if os.environ.get("BOOMNET_PURE_PYTHON"):
+        raise ImportError("disabled by BOOMNET_PURE_PYTHON")
+    from ._speedups import scan as _scan
+except ImportError:  # pragma: no cover - depends on the build
+    _scan = None
+_utf8_decode = codecs.utf_8_decode  # (data, errors, final): a little cheaper than str(data, "utf-8")
 _Utf8Decoder: Callable[..., codecs.IncrementalDecoder] = codecs.getincrementaldecoder("utf-8")
 
 
@@ -168,8 +176,17 @@ class Decoder:
         max_frame = self.max_frame_size
         validate = self.validate_utf8
         frag = self._frag_op
+        utf8 = _utf8_decode
+        scan = _scan
         self._need = 0
-        while end - pos >= 2:
+        while True:
+            if scan is not None and not frag:
+                # C loop over the run of whole text/binary frames; Python handles whatever stops it.
+                pos = scan(buf, mv, pos, end, max_frame, validate, pool, out, Frame, _TEXT, _BINARY)
+                count = len(out)
+                npool = len(pool)
+            if end - pos < 2:
+                break
             b0 = buf[pos]
             b1 = buf[pos + 1]
             length = b1 & 0x7F
@@ -197,13 +214,13 @@ class Decoder:
             if stop > end:
                 self._need = stop - pos
                 break
-            if (b0 == 0x81 or b0 == 0x82) and not frag and not b1 & 0x80:
+            if (b0 == 0x81 or b0 == 0x82) and not frag and b1 < 0x80:
                 # Fast path: a whole unmasked text or binary message in one frame.
                 payload = mv[start:stop]
                 if b0 == 0x81:
                     if validate:
                         try:
-                            str(payload, "utf-8")
+                            utf8(payload, None, True)
                         except UnicodeDecodeError:
                             self._fail_utf8("invalid UTF-8 in text message")
                             break

@@ -13,7 +13,7 @@ _pack_short = struct.Struct("!BBH").pack
 _pack_long = struct.Struct("!BBQ").pack
 
 
-def mask_payload(payload: bytes | bytearray | memoryview, key: bytes) -> bytes:
+def _mask_payload_py(payload: bytes | bytearray | memoryview, key: bytes) -> bytes:
     """XOR ``payload`` with the 4-byte ``key`` repeated (§5.3)."""
     n = len(payload)
     if n == 0:
@@ -22,6 +22,14 @@ def mask_payload(payload: bytes | bytearray | memoryview, key: bytes) -> bytes:
     repeated = key * ((n >> 2) + 1)
     value = int.from_bytes(payload, "little") ^ int.from_bytes(repeated[:n], "little")
     return value.to_bytes(n, "little")
+
+
+try:  # the optional C fast path (see _speedups.c)
+    if os.environ.get("BOOMNET_PURE_PYTHON"):
+        raise ImportError("disabled by BOOMNET_PURE_PYTHON")
+    from ._speedups import mask as mask_payload
+except ImportError:  # pragma: no cover - depends on the build
+    mask_payload = _mask_payload_py
 
 
 class MaskKeys:

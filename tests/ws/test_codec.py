@@ -19,6 +19,40 @@ from boomnet.ws import Decoder, Opcode, WebSocket, encode_frame, mask_payload
 from boomnet.ws.handshake import accept_for, parse_response, parse_ws_url
 
 
+@pytest.fixture(autouse=True, params=["c", "pure"])
+def decoder_impl(request, monkeypatch):
+    """Run every test over the C fast path (when built) and over pure Python."""
+    import boomnet.ws.decoder as decoder_module
+
+    if request.param == "c":
+        if decoder_module._scan is None:
+            pytest.skip("C fast path not built")
+    else:
+        monkeypatch.setattr(decoder_module, "_scan", None)
+    return request.param
+
+
+def test_c_and_python_masking_agree() -> None:
+    from boomnet.ws.encoder import _mask_payload_py
+
+    for n in (0, 1, 3, 4, 7, 8, 9, 255, 4097):
+        data = bytes((i * 7) % 256 for i in range(n))
+        assert mask_payload(data, b"\x9a\x01\xff\x10") == _mask_payload_py(data, b"\x9a\x01\xff\x10")
+
+
+def test_c_utf8_validator_agrees_with_python() -> None:
+    speedups = pytest.importorskip("boomnet.ws._speedups")
+    samples = [b"", b"ascii only", "κόσμε".encode(), b"\xed\xa0\x80", b"\xc0\xaf", b"\xe0\x80\xaf",
+               b"\xf4\x90\x80\x80", b"\xf0\x9f\x98\x80", b"abc\xe2\x82", b"\xff", b"12345678\xc3\xa9abcdefgh"]
+    for s in samples:
+        try:
+            s.decode("utf-8")
+            ok = True
+        except UnicodeDecodeError:
+            ok = False
+        assert speedups.utf8_valid(s) is ok, s
+
+
 def server_frame(opcode: int, payload: bytes, fin: bool = True, rsv: int = 0) -> bytes:
     """Reference encoder written independently of boomnet's: unmasked server frame."""
     b0 = (0x80 if fin else 0) | rsv << 4 | opcode
@@ -343,3 +377,18 @@ def test_handshake_deadline() -> None:
     from boomnet.errors import ConnectTimeout
     with pytest.raises(ConnectTimeout):
         ws.establish()
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=64) | st.text(max_size=32).map(lambda t: t.encode("utf-8", "surrogatepass")))
+def test_c_utf8_validator_matches_python_on_random_bytes(data: bytes) -> None:
+    speedups = pytest.importorskip("boomnet.ws._speedups")
+    try:
+        data.decode("utf-8")
+        ok = True
+    except UnicodeDecodeError:
+        ok = False
+    assert speedups.utf8_valid(data) is ok
