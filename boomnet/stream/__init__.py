@@ -8,5 +8,6 @@ from .base import Stream
 from .socket_stream import SocketStream
 from .tcp import TcpStream
 from .unix import UnixStream
+from .tls import KtlsStream, TlsStream
 
-__all__ = ["Stream", "SocketStream", "TcpStream", "UnixStream"]
+__all__ = ["Stream", "SocketStream", "TcpStream", "UnixStream", "TlsStream", "KtlsStream"]

@@ -1,0 +1,114 @@
+"""Loopback peers for the stream tests: real sockets, real TLS, threads with bounded lifetimes."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import time
+from typing import Callable
+
+from boomnet.stream import Stream
+
+DEADLINE = 5.0
+
+
+def wait_established(stream: Stream, timeout: float = DEADLINE) -> None:
+    """Call ``establish`` until it succeeds (bounded); errors propagate."""
+    end = time.monotonic() + timeout
+    while not stream.establish():
+        if time.monotonic() > end:
+            raise AssertionError("establish did not complete in time")
+        time.sleep(0.0005)
+
+
+def read_exactly(stream: Stream, n: int, timeout: float = DEADLINE, chunk: int = 65536) -> bytes:
+    """Read ``n`` bytes by busy-polling (with a tiny sleep) until a deadline."""
+    out = bytearray()
+    buf = bytearray(chunk)
+    end = time.monotonic() + timeout
+    while len(out) < n:
+        got = stream.recv_into(memoryview(buf)[: min(chunk, n - len(out))])
+        if got:
+            out += buf[:got]
+        else:
+            if time.monotonic() > end:
+                raise AssertionError(f"read {len(out)} of {n} bytes before the deadline")
+            time.sleep(0.0002)
+    return bytes(out)
+
+
+def flush_all(stream: Stream, timeout: float = DEADLINE) -> None:
+    end = time.monotonic() + timeout
+    while not stream.flush():
+        if time.monotonic() > end:
+            raise AssertionError("flush did not complete in time")
+        time.sleep(0.0005)
+
+
+class Peer:
+    """A listening socket whose one accepted connection is handed to ``handler`` in a thread."""
+
+    def __init__(
+        self,
+        handler: Callable[[socket.socket], None],
+        *,
+        family: int = socket.AF_INET,
+        host: str = "127.0.0.1",
+        ssl_context: ssl.SSLContext | None = None,
+        path: str | None = None,
+    ):
+        self.error: BaseException | None = None
+        self._handler = handler
+        self._ssl_context = ssl_context
+        self.listener = socket.socket(family, socket.SOCK_STREAM)
+        if family == socket.AF_UNIX:
+            self.listener.bind(path)
+            self.address = path
+        else:
+            self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.listener.bind((host, 0))
+            self.address = self.listener.getsockname()[:2]
+        self.port = self.address[1] if family != socket.AF_UNIX else 0
+        self.listener.listen(4)
+        self.listener.settimeout(DEADLINE)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+            conn.settimeout(DEADLINE)
+            if self._ssl_context is not None:
+                try:
+                    conn = self._ssl_context.wrap_socket(conn, server_side=True)
+                except (ssl.SSLError, OSError) as e:  # client rejected us: expected in some tests
+                    self.error = e
+                    conn.close()
+                    return
+            with conn:
+                self._handler(conn)
+        except BaseException as e:  # surfaced by join()
+            self.error = e
+
+    def join(self, timeout: float = DEADLINE) -> None:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "peer thread did not finish"
+        self.listener.close()
+
+    def __enter__(self) -> "Peer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.listener.close()
+        self.thread.join(DEADLINE)
+
+
+def recv_exactly(conn: socket.socket, n: int) -> bytes:
+    out = bytearray()
+    while len(out) < n:
+        chunk = conn.recv(min(1 << 20, n - len(out)))
+        if not chunk:
+            break
+        out += chunk
+    return bytes(out)
