@@ -9,5 +9,20 @@ from .socket_stream import SocketStream
 from .tcp import TcpStream
 from .unix import UnixStream
 from .tls import KtlsStream, TlsStream
+from .wrapper import WrappingStream
+from .buffered import BufferedStream
+from .recorded import RecordedStream
+from .replay import ReplayStream
 
-__all__ = ["Stream", "SocketStream", "TcpStream", "UnixStream", "TlsStream", "KtlsStream"]
+__all__ = [
+    "Stream",
+    "SocketStream",
+    "TcpStream",
+    "UnixStream",
+    "TlsStream",
+    "KtlsStream",
+    "WrappingStream",
+    "BufferedStream",
+    "RecordedStream",
+    "ReplayStream",
+]

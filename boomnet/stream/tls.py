@@ -132,7 +132,7 @@ class TlsStream(Stream):
         for _ in range(8):  # a few pump rounds per call; never a loop without bound
             done = engine.handshake()
             if not self._direct:
-                self._send_outgoing()
+                self._send_outgoing(flush=True)
                 if not done and self._feed_from_inner(during_handshake=True):
                     continue
             if done:
@@ -224,7 +224,7 @@ class TlsStream(Stream):
         if total == size:
             self._more = True
         if engine.has_outgoing():
-            self._send_outgoing()  # post-handshake messages (key updates, ...)
+            self._send_outgoing(flush=True)  # post-handshake messages (key updates, ...)
         return total
 
     def _feed_from_inner(self, during_handshake: bool = False) -> int:
@@ -239,10 +239,12 @@ class TlsStream(Stream):
             self._engine.feed(self._cipher_view[:n])
         return n
 
-    def _send_outgoing(self) -> None:
+    def _send_outgoing(self, flush: bool = False) -> None:
         data = self._engine.outgoing()
         if data:
             self.inner.write(data)
+            if flush:
+                self.inner.flush()  # e.g. a BufferedStream inner must not sit on handshake bytes
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Encrypt and send what the transport takes now; the rest stays pending, in order."""

@@ -1,0 +1,147 @@
+"""ReplayStream: plays a recording back as a stream, read for read, gap for gap.
+
+Each recorded read comes back with the same size (split only if the caller's buffer is smaller),
+each GAP record as one read returning 0, and the recorded end as ``ConnectionClosed`` (or
+``ConnectionReset``). Writes are accepted and discarded, or compared with the recorded outbound
+bytes when ``compare_writes=True``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ..errors import ConnectionClosed, ConnectionReset, RecordingError
+from .base import Buffer, Stream
+from .recorded import recording_path
+from .recording import EOF, GAP, IN, OUT, Recording, parse
+
+__all__ = ["ReplayStream"]
+
+
+class ReplayStream(Stream):
+    """A stream that replays a :class:`Recording`. Build it with :meth:`from_file`.
+
+    ``speed``: ``None`` replays as fast as it is read; ``1.0`` paces reads at recorded times
+    (``2.0`` twice as fast): before its time a record reads as 0 bytes.
+    """
+
+    __slots__ = ("recording", "speed", "compare_writes", "_i", "_offset", "_out_i", "_out_offset", "_start", "_closed", "name")
+
+    def __init__(self, recording: Recording, *, speed: float | None = None, compare_writes: bool = False, name: str = "replay"):
+        self.recording = recording
+        self.speed = speed
+        self.compare_writes = compare_writes
+        self.name = name
+        self._i = 0  # next record to deliver
+        self._offset = 0  # bytes of record _i already delivered
+        self._out_i = 0  # next OUT record to compare writes against
+        self._out_offset = 0
+        self._start = 0  # monotonic ns of the first read (pacing)
+        self._closed = False
+
+    @classmethod
+    def from_file(
+        cls,
+        name: str,
+        directory: str | os.PathLike = "recordings",
+        *,
+        allow_truncated: bool = False,
+        **options: object,
+    ) -> "ReplayStream":
+        """Load and validate ``<directory>/<name>.bnrec``; RecordingError if missing/truncated/corrupt."""
+        path = recording_path(name, directory)
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise RecordingError(f"cannot read recording {path}: {e}") from e
+        rec = parse(data, allow_truncated=allow_truncated, source=str(path))
+        return cls(rec, name=name, **options)  # type: ignore[arg-type]
+
+    def recv_into(self, buf: Buffer) -> int:
+        rec = self.recording
+        kinds = rec.kinds
+        i, count = self._i, len(kinds)
+        while i < count and kinds[i] == OUT:
+            i += 1
+        self._i = i
+        if i == count:
+            self._closed = True
+            raise ConnectionClosed(f"replay {self.name!r} ended")
+        kind = kinds[i]
+        if self.speed is not None and not self._due(rec.times[i]):
+            return 0
+        if kind == IN:
+            start = rec.offsets[i] + self._offset
+            left = rec.lengths[i] - self._offset
+            n = min(left, len(buf))
+            buf[:n] = rec.data[start : start + n] if n < 4096 else memoryview(rec.data)[start : start + n]
+            if n == left:
+                self._i, self._offset = i + 1, 0
+            else:
+                self._offset += n
+            return n
+        self._i = i + 1
+        if kind == GAP:
+            return 0
+        if kind == EOF:
+            self._closed = True
+            payload = rec.data[rec.offsets[i] : rec.offsets[i] + rec.lengths[i]]
+            reason = payload[1:].decode("utf-8", "replace") or "peer closed"
+            raise (ConnectionReset if payload[:1] == b"\x01" else ConnectionClosed)(f"replay {self.name!r}: {reason}")
+        raise RecordingError(f"replay {self.name!r}: unexpected record kind {kind}")  # pragma: no cover
+
+    def _due(self, t_ns: int) -> bool:
+        now = time.monotonic_ns()
+        if not self._start:
+            self._start = now
+        return (now - self._start) * self.speed >= t_ns  # type: ignore[operator]
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._closed:
+            raise ConnectionClosed(f"replay {self.name!r} ended")
+        if self.compare_writes:
+            self._compare(memoryview(data).cast("B") if not isinstance(data, (bytes, bytearray)) else data)
+
+    def _compare(self, data: bytes | bytearray | memoryview) -> None:
+        rec = self.recording
+        kinds, pos = rec.kinds, 0
+        while pos < len(data):
+            while self._out_i < len(kinds) and kinds[self._out_i] != OUT:
+                self._out_i += 1
+            if self._out_i == len(kinds):
+                raise RecordingError(f"replay {self.name!r}: wrote {len(data) - pos} bytes more than were recorded")
+            start = rec.offsets[self._out_i] + self._out_offset
+            n = min(rec.lengths[self._out_i] - self._out_offset, len(data) - pos)
+            if rec.data[start : start + n] != bytes(data[pos : pos + n]):
+                raise RecordingError(f"replay {self.name!r}: written bytes differ from the recording")
+            pos += n
+            self._out_offset += n
+            if self._out_offset == rec.lengths[self._out_i]:
+                self._out_i, self._out_offset = self._out_i + 1, 0
+
+    def flush(self) -> bool:
+        return True
+
+    @property
+    def pending(self) -> int:  # type: ignore[override]
+        return 0
+
+    def buffered(self) -> int:
+        """Bytes of the next recorded read; 1 if a gap or the end is next (so pollers keep asking)."""
+        kinds, i = self.recording.kinds, self._i
+        while i < len(kinds) and kinds[i] == OUT:
+            i += 1
+        if i < len(kinds) and kinds[i] == IN:
+            return self.recording.lengths[i] - self._offset
+        return 0 if self._closed else 1
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        self._closed = True
+
+    def __repr__(self) -> str:
+        return f"<ReplayStream {self.name!r} record {self._i}/{len(self.recording.kinds)}>"
