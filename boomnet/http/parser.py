@@ -87,7 +87,8 @@ class ResponseParser:
     @property
     def mid_response(self) -> bool:
         """``True`` once any byte of the awaited response (interim ones included) has arrived."""
-        return self._state != HEAD or self._end > self._start or self.informational > 0
+        state = self._state
+        return (state != HEAD and state != CLOSED) or self._end > self._start or self.informational > 0
 
     @property
     def closed(self) -> bool:
