@@ -229,7 +229,7 @@ http {{
     }}
     server {{
         listen 127.0.0.1:{self.idle_port};
-        keepalive_timeout 0.2s;
+        keepalive_timeout 200ms;
         root {self.www};
         location = /peer {{ return 200 "$remote_port"; }}
     }}
