@@ -1,0 +1,1 @@
+"""WebSocket client tests: codec (test_codec), interop with real servers, properties, Autobahn."""
