@@ -1,8 +1,247 @@
-"""Binance spot market streams for boomnet (placeholder: the endpoint lands with the IOService)."""
+"""Binance spot market streams as a boomnet endpoint.
 
-from .binance_codec import *  # noqa: F401,F403
+    class Feed(BinanceEndpoint):
+        def on_trade(self, trade, ctx): ...            # Trade: exact decimal strings
+        def on_book_ticker(self, ticker, ctx): ...
+
+    service.register(Feed(["btcusdt@trade", "btcusdt@bookTicker"]))
+
+One :class:`BinanceEndpoint` is one connection. Its wanted streams live in
+:attr:`~BinanceEndpoint.subscriptions` and survive reconnects: every new connection subscribes to
+them again (by URL with ``streams_in_url=True``, else by a SUBSCRIBE sent on connect). Requests
+carry increasing ids and are paced under Binance's 5 messages/s; replies are matched to them and
+error replies reach :meth:`~BinanceEndpoint.on_error_reply`. Server pings are answered by the
+WebSocket with an exact copy of their payload. Connections are recycled a little before Binance's
+24-hour limit, with jitter, through the service's ``auto_disconnect``. A message that is not valid
+Binance JSON is a :class:`~boomnet.errors.ProtocolError`: the service drops the connection and
+reconnects.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any, Callable, Iterable
+
+from boomnet.service.endpoint import Disconnect, WebsocketEndpoint
+from boomnet.ws import Opcode
+
+from .binance_codec import *  # noqa: F401,F403  (records and decode are part of this module's API)
 from .binance_codec import __all__ as _codec_all
+from .binance_codec import (
+    AggTrade,
+    BookTicker,
+    CommandError,
+    CommandResult,
+    DepthUpdate,
+    PartialDepth,
+    Trade,
+    UnknownEvent,
+    decode,
+)
 from .binance_session import *  # noqa: F401,F403
 from .binance_session import __all__ as _session_all
+from .binance_session import Request, Subscriptions
 
-__all__ = [*_codec_all, *_session_all]
+__all__ = [*_codec_all, *_session_all, "BinanceEndpoint", "DEFAULT_BASE_URL", "recycle_after", "stream_url"]
+
+log = logging.getLogger("endpoints.binance")
+
+DEFAULT_BASE_URL = "wss://stream.binance.com:9443"
+MAX_CONNECTION_AGE = 24 * 3600.0
+
+
+def recycle_after(age: float = MAX_CONNECTION_AGE - 600.0, jitter: float = 300.0) -> Callable[[], float]:
+    """An ``auto_disconnect`` for Binance: each connection lives ``age - uniform(0, jitter)`` s
+    (default 23 h 45 m .. 23 h 50 m), so many connections do not all recycle at once."""
+    return lambda: age - random.uniform(0.0, jitter)
+
+
+def stream_url(base_url: str, streams: Iterable[str] = (), *, combined: bool = True) -> str:
+    """``/stream?streams=a/b`` (combined) or ``/ws/a/b`` (raw) under ``base_url``."""
+    base = base_url.rstrip("/")
+    names = "/".join(streams)
+    if combined:
+        return f"{base}/stream?streams={names}" if names else f"{base}/stream"
+    return f"{base}/ws/{names}" if names else f"{base}/ws"
+
+
+class BinanceEndpoint(WebsocketEndpoint):
+    """One Binance market-stream connection; override the ``on_*`` hooks you need.
+
+    ``streams``: stream names (``"btcusdt@trade"``, ``"ethusdt@depth@100ms"``, ...).
+    ``combined``: use ``/stream`` (events wrapped with their stream name) rather than ``/ws``.
+    ``streams_in_url``: put the wanted streams in the URL of each connection instead of sending
+    SUBSCRIBE once connected. ``base_url``: e.g. a local exchange's ``wss://localhost:PORT`` with
+    its ``ca_file``. ``record``: record each connection's plaintext (a RecordedStream above TLS)
+    as ``<record_directory>/<record>.bnrec`` — reconnections as ``<record>-2``, ``-3``, ... — for
+    :meth:`~boomnet.service.Endpoint.replay`. Other keywords go to :class:`~boomnet.service.WebsocketEndpoint`
+    (``auto_disconnect``, ``backoff``, ``verify``, ``max_message_size``, ...).
+    """
+
+    def __init__(
+        self,
+        streams: Iterable[str] = (),
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        combined: bool = True,
+        streams_in_url: bool = False,
+        ca_file: str | None = None,
+        auto_disconnect: float | Callable[[], float] | None = None,
+        requests_per_second: float = 4.0,
+        record: str | None = None,
+        record_directory: str = "recordings",
+        **options: Any,
+    ):
+        self.subscriptions = Subscriptions(streams, requests_per_second=requests_per_second)
+        self.base_url = base_url
+        self.combined = combined
+        self.streams_in_url = streams_in_url
+        self._url_streams: tuple[str, ...] = ()
+        self.record = record
+        self.record_directory = record_directory
+        self._recordings = 0
+        super().__init__(
+            self._next_url(), ca_file=ca_file,
+            auto_disconnect=recycle_after() if auto_disconnect is None else auto_disconnect, **options,
+        )
+        self._ws: Any = None
+        #: server pings seen (each answered by the WebSocket with a copy of its payload)
+        self.pings = 0
+        #: the last error reply, if any
+        self.last_error: CommandError | None = None
+        # Bound once: a subclass's overrides are what these pick up.
+        self._dispatch: dict[type, Callable[[Any, Any], Any]] = {
+            Trade: self.on_trade,
+            AggTrade: self.on_agg_trade,
+            BookTicker: self.on_book_ticker,
+            DepthUpdate: self.on_depth,
+            PartialDepth: self.on_partial_depth,
+            UnknownEvent: self.on_event,
+            CommandResult: self._on_command_reply,
+            CommandError: self._on_command_reply,
+        }
+
+    # --- user API -----------------------------------------------------------------------------
+
+    def subscribe(self, streams: Iterable[str]) -> None:
+        """Add streams (sent now if connected, and on every reconnect)."""
+        self.subscriptions.subscribe(streams)
+        self._update_raw_stream()
+
+    def unsubscribe(self, streams: Iterable[str]) -> None:
+        self.subscriptions.unsubscribe(streams)
+        self._update_raw_stream()
+
+    def list_subscriptions(self) -> None:
+        """Ask the server; the answer lands in ``subscriptions.listed`` and :meth:`on_reply`."""
+        self.subscriptions.list_subscriptions()
+
+    # --- hooks (override) ---------------------------------------------------------------------
+
+    def on_trade(self, trade: Trade, ctx: Any) -> None:
+        """A ``<symbol>@trade`` event."""
+
+    def on_agg_trade(self, trade: AggTrade, ctx: Any) -> None:
+        """A ``<symbol>@aggTrade`` event."""
+
+    def on_book_ticker(self, ticker: BookTicker, ctx: Any) -> None:
+        """A ``<symbol>@bookTicker`` update."""
+
+    def on_depth(self, update: DepthUpdate, ctx: Any) -> None:
+        """A ``<symbol>@depth[@100ms]`` diff."""
+
+    def on_partial_depth(self, book: PartialDepth, ctx: Any) -> None:
+        """A ``<symbol>@depth<N>[@100ms]`` snapshot."""
+
+    def on_event(self, event: UnknownEvent, ctx: Any) -> None:
+        """Any other event (kline, serverShutdown, ...). The default logs ``serverShutdown``."""
+        if event.event_type == "serverShutdown":
+            log.info("%r: server announced shutdown; the connection will be re-made when it drops", self)
+
+    def on_reply(self, request: Request, reply: CommandResult, ctx: Any) -> None:
+        """A request was acknowledged (``reply.result`` is ``None`` or the subscription list)."""
+
+    def on_error_reply(self, request: Request | None, error: CommandError, ctx: Any) -> None:
+        """The server refused ``request`` (``None``: the reply matched no outstanding request)."""
+        log.warning("%r: Binance error reply %s to %s", self, error, request)
+
+    # --- service callbacks --------------------------------------------------------------------
+
+    def create_websocket(self, addr: Any, ctx: Any) -> Any:
+        self.url = self._next_url()  # the URL carries what is wanted *now*
+        if self.record is None:
+            return super().create_websocket(addr, ctx)
+        from boomnet.ws import WebSocket
+
+        self._recordings += 1
+        name = self.record if self._recordings == 1 else f"{self.record}-{self._recordings}"
+        stream = self.create_stream(addr).into_recorded(name, directory=self.record_directory)
+        return WebSocket(stream, self.url, **self.ws_options)
+
+    def create_replay_target(self, stream: Any, ctx: Any) -> Any:
+        self.url = self._next_url()
+        return super().create_replay_target(stream, ctx)
+
+    def on_connected(self, ws: Any, ctx: Any) -> None:
+        """Re-subscribe the wanted streams. Call ``super().on_connected(ws, ctx)`` if you override."""
+        self._ws = ws
+        self.subscriptions.on_connected(subscribed_by_url=self._url_streams)
+        self._send_requests(ws)
+
+    def poll(self, ws: Any, ctx: Any) -> None:
+        frames = ws.read_batch()
+        if frames:
+            dispatch = self._dispatch
+            raw_stream = self._raw_stream
+            for frame in frames:
+                opcode = frame.opcode
+                if opcode is _TEXT:
+                    record = decode(frame.payload, raw_stream)
+                    dispatch[type(record)](record, ctx)
+                elif opcode is _PING:
+                    self.pings += 1
+        if self.subscriptions.has_outgoing:
+            self._send_requests(ws)
+
+    def on_disconnect(self, reason: Disconnect, ctx: Any) -> bool:
+        """Forget what the server had acknowledged; reconnect (the default answer)."""
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            # The service's ws.close() only *starts* the close handshake on a recycled connection;
+            # end the stream now so the socket (and a recording) is released deterministically.
+            ws.stream.close()
+        self.subscriptions.on_disconnected()
+        log.info("%r disconnected: %s", self, reason)
+        return True
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _next_url(self) -> str:
+        wanted = self.subscriptions.streams if self.streams_in_url else ()
+        self._url_streams = wanted
+        self._update_raw_stream()
+        return stream_url(self.base_url, wanted, combined=self.combined)
+
+    def _update_raw_stream(self) -> None:
+        # Partial books name no symbol: on a raw connection with a single stream, that stream does.
+        streams = self.subscriptions.streams
+        self._raw_stream = streams[0] if not self.combined and len(streams) == 1 else None
+
+    def _send_requests(self, ws: Any) -> None:
+        for message in self.subscriptions.take_outgoing():
+            ws.send_text(message)
+
+    def _on_command_reply(self, reply: CommandResult | CommandError, ctx: Any) -> None:
+        request = self.subscriptions.on_reply(reply)
+        if type(reply) is CommandError:
+            self.last_error = reply
+            self.on_error_reply(request, reply, ctx)
+        elif request is None:
+            log.warning("%r: reply %s matches no outstanding request", self, reply)
+        else:
+            self.on_reply(request, reply, ctx)
+
+
+_TEXT = Opcode.TEXT
+_PING = Opcode.PING

@@ -57,10 +57,12 @@ class Exchange:
         max_write_buffer: int = 8 << 20,
         seed: int | None = None,
         port: int = 0,
+        tls: bool = True,
     ):
         """``rate``: market events per second per symbol (each a taker order — 1-3 trades plus an
         aggTrade and a quote — or a quote change alone); every ``burst_every`` s (0: never) a
-        burst of ``burst_size`` extra events goes out in one tick."""
+        burst of ``burst_size`` extra events goes out in one tick. ``tls=False`` serves plain ws://
+        (Binance itself is TLS-only; this is for tests of the layers below)."""
         self.rate = rate
         self.burst_every = burst_every
         self.burst_size = burst_size
@@ -72,6 +74,7 @@ class Exchange:
         self.max_write_buffer = max_write_buffer
         self._rng = random.Random(seed)
         self._port = port
+        self.tls = tls
         self._markets: dict[str, SymbolMarket] = {}
         self._subs: dict[str, set[ExchangeConnection]] = {}  # stream name -> subscribers
         self._conns: list[ExchangeConnection] = []  # every connection ever accepted, in order
@@ -81,13 +84,15 @@ class Exchange:
         self._tmpdir: str | None = None
         self.port = 0
         self.ca_file = ""
+        #: while True no market data is generated (connections, pings and requests carry on)
+        self.paused = False
 
     # --- lifecycle ----------------------------------------------------------------------------
 
     @property
     def url(self) -> str:
         """Base URL clients use, e.g. ``wss://localhost:40123`` (certificate is for localhost)."""
-        return f"wss://localhost:{self.port}"
+        return f"{'wss' if self.tls else 'ws'}://localhost:{self.port}"
 
     def start(self, timeout: float = 10.0) -> "Exchange":
         """Make the certificate, start the server thread, return once it accepts connections."""
@@ -143,7 +148,7 @@ class Exchange:
         port = self._port or _free_port()
         hosts = ["127.0.0.1", "::1"] if _has_ipv6_loopback() else ["127.0.0.1"]
         async with serve(
-            self._handle, hosts, port, ssl=ssl_context, process_request=self._check_path,
+            self._handle, hosts, port, ssl=ssl_context if self.tls else None, process_request=self._check_path,
             compression=None, ping_interval=None, close_timeout=2, max_size=1 << 20,
         ):
             self.port = port
@@ -216,6 +221,8 @@ class Exchange:
                 next_fast = now + 0.1
             if slow:
                 next_slow = now + 1.0
+            if self.paused:
+                continue
             now_ms = int(time.time() * 1000)
             active = {name.partition("@")[0] for name in self._subs}
             for symbol in active:
