@@ -202,6 +202,7 @@ def test_idle_targets_cost_nothing(selector, pairs):
     toks = [Tok(SockTarget(a), str(i)) for i, (a, b) in enumerate(pairs(50))]
     for t in toks:
         selector.register(t)
+        t.target.buffered_calls = 0  # registration may look once (bytes already inside)
     for _ in range(20):
         selector.select()
     if selector.reports_readiness:

@@ -2,7 +2,7 @@
 
 A selector answers one question per poll, without blocking: *which registered targets should be
 polled now?* It is handed **tokens**; ``token.target`` is the I/O object (a stream or protocol
-client) exposing ``fileno()``, ``buffered()`` and ``pending``. ``select()`` returns tokens.
+client) exposing ``fileno()``, ``buffered()`` and (optionally) ``pending``. ``select()`` returns tokens.
 
 Rules every implementation honours (``tests/service/test_selectors.py`` checks them all):
 
@@ -70,11 +70,16 @@ class Selector:
 
     def register(self, token: Token) -> None:
         """Start watching ``token.target``; ``select()`` will return ``token``."""
-        fd = token.target.fileno()
+        target = token.target
+        fd = target.fileno()
         if fd < 0:
             self._always.append(token)
         else:
             self._register_fd(token, fd)
+            if target.buffered():
+                # bytes already inside the target (e.g. frames that came with a handshake
+                # response) would wait for the descriptor forever: poll it next time regardless
+                self._ready.append(token)
         self._count += 1
 
     def unregister(self, token: Token) -> None:
@@ -111,7 +116,8 @@ class Selector:
             hot = None
             for token in prev:
                 target = token.target
-                if target.buffered() or target.pending:
+                # getattr: a target without ``pending`` (never queues writes) is fine too
+                if target.buffered() or getattr(target, "pending", 0):
                     if hot is None:
                         hot = [token]
                     else:
