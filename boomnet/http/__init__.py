@@ -32,4 +32,15 @@ __all__ = [
     "open_connection",
     "parse_url",
     "Url",
+    "HttpEndpoint",
+    "HttpRequest",
 ]
+
+
+def __getattr__(name: str):
+    # the IOService endpoint kind pulls in boomnet.service: import it only when asked for
+    if name in ("HttpEndpoint", "HttpRequest"):
+        from . import endpoint
+
+        return getattr(endpoint, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

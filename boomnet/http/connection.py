@@ -114,11 +114,15 @@ class HttpConnection:
         A request carrying ``Expect: 100-continue`` sends its head only; the body follows when
         the server answers 100 (or when :meth:`send_held_body` is called after a timeout).
         """
+        head, payload = encode_request(method, target, self.host, headers, body)
+        self.send_encoded(method, head, payload, callback)
+
+    def send_encoded(self, method: str, head: bytes, payload: bytes = b"", callback: ResponseCallback | None = None) -> None:
+        """Write a request already encoded by :func:`~boomnet.http.request.encode_request`."""
         if not self.reusable:
             raise ConnectionClosed("connection can no longer carry requests")
         if self.parser.outstanding and not self.pipelining:
             raise InvalidHttpRequest("a request is already in flight on this connection (pipelining is off)")
-        head, payload = encode_request(method, target, self.host, headers, body)
         if b"onnection:" in head or b"ONNECTION:" in head or b"xpect:" in head or b"XPECT:" in head:
             self._scan_request_options(head, payload)
         stream = self.stream

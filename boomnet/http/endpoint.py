@@ -1,0 +1,295 @@
+"""HTTP as an IOService endpoint kind: non-blocking requests with callbacks, one keep-alive
+connection per endpoint, kept warm and re-made by the service.
+
+    class Prices(HttpEndpoint):
+        def on_connected(self, conn, ctx):
+            super().on_connected(conn, ctx)
+            self.get("/api/v3/ticker/price?symbol=BTCUSDT", on_response=ctx.on_price)
+
+    io = IOService()
+    io.register(Prices("https://api.binance.com"))
+
+``request()`` may be called at any time: the request is encoded (and validated) at once, queued,
+and written as soon as the connection can take it (immediately if it is idle). Responses are
+handed to the request's ``on_response`` (or :meth:`HttpEndpoint.on_response`); failures to its
+``on_error``. A request whose connection died before any of its response arrived is re-sent once
+on the next connection if its method is idempotent. Deadlines are checked by an endpoint timer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from typing import Any, Callable
+
+from ..errors import ConnectionClosed, DeadlineExceeded
+from ..service.endpoint import Address, Disconnect, DisconnectKind, Endpoint
+from .connection import HttpConnection
+from .limits import DEFAULT_LIMITS, HttpLimits
+from .request import IDEMPOTENT_METHODS, BodyArg, HeadersArg, encode_request
+from .response import Response
+from .url import parse_url
+
+__all__ = ["HttpEndpoint", "HttpRequest"]
+
+log = logging.getLogger(__name__)
+
+
+class HttpRequest:
+    """A request submitted to an :class:`HttpEndpoint`; ends with ``response`` or ``error`` set."""
+
+    __slots__ = ("method", "target", "head", "body", "on_response", "on_error", "deadline", "sends", "response", "error")
+
+    def __init__(
+        self,
+        method: str,
+        target: str,
+        head: bytes,
+        body: bytes,
+        on_response: Callable[[Response], Any] | None,
+        on_error: Callable[[BaseException], Any] | None,
+        deadline: float,
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.head = head
+        self.body = body
+        self.on_response = on_response
+        self.on_error = on_error
+        self.deadline = deadline
+        self.sends = 0  # how many times it went out (a stale-connection retry makes it 2)
+        self.response: Response | None = None
+        self.error: BaseException | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.response is not None or self.error is not None
+
+    def __repr__(self) -> str:
+        state = "done" if self.done else "pending"
+        return f"<HttpRequest {self.method} {self.target} {state}>"
+
+
+class HttpEndpoint(Endpoint):
+    """An endpoint whose target is an :class:`HttpConnection` to the origin of ``url``.
+
+    ``url``'s path (if any) prefixes every request path. ``pipelining`` lets up to
+    ``max_pipeline`` idempotent requests share the wire before their responses; otherwise one at
+    a time. ``request_timeout`` is each request's deadline from submission (checked every
+    ``check_interval`` seconds and on every poll). TLS options as for ``WebsocketEndpoint``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        ca_file: str | None = None,
+        verify: bool = True,
+        server_hostname: str | None = None,
+        connect_timeout: float = 5.0,
+        bind: tuple[str, int] | None = None,
+        interface: str | None = None,
+        limits: HttpLimits = DEFAULT_LIMITS,
+        pipelining: bool = False,
+        max_pipeline: int = 8,
+        request_timeout: float = 30.0,
+        headers: HeadersArg = None,
+        check_interval: float = 0.05,
+        auto_disconnect: float | Callable[[], float] | None = None,
+        backoff: Any = None,
+    ) -> None:
+        parsed = parse_url(url)
+        super().__init__(parsed.host, parsed.port, auto_disconnect=auto_disconnect, backoff=backoff)
+        self.url = url
+        self.secure = parsed.tls
+        self.host_header = parsed.host_header
+        self.prefix = "" if parsed.target == "/" else parsed.target.rstrip("/")
+        self.ca_file = ca_file
+        self.verify = verify
+        self.server_hostname = server_hostname
+        self.connect_timeout = connect_timeout
+        self.bind = bind
+        self.interface = interface
+        self.limits = limits
+        self.pipelining = pipelining
+        self.max_pipeline = max(1, max_pipeline)
+        self.request_timeout = request_timeout
+        self.default_headers = list(headers.items() if hasattr(headers, "items") else headers or ())  # type: ignore[union-attr]
+        self._queue: deque[HttpRequest] = deque()  # not yet written
+        self._in_flight: deque[HttpRequest] = deque()  # written, response not complete
+        self._http: HttpConnection | None = None  # the connected target, if any
+        self._closing: HttpConnection | None = None  # the target we asked the service to drop
+        self.every(check_interval, self._check_deadlines)
+
+    # --- submitting -----------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        headers: HeadersArg = None,
+        body: BodyArg = None,
+        *,
+        on_response: Callable[[Response], Any] | None = None,
+        on_error: Callable[[BaseException], Any] | None = None,
+        timeout: float | None = None,
+    ) -> HttpRequest:
+        """Queue a request (validated now: raises :class:`InvalidHttpRequest`); send when possible."""
+        target = self.prefix + path
+        if self.default_headers:
+            headers = self.default_headers + list(headers.items() if hasattr(headers, "items") else headers or ())  # type: ignore[union-attr]
+        head, payload = encode_request(method, target, self.host_header, headers, body)
+        deadline = time.monotonic() + (self.request_timeout if timeout is None else timeout)
+        req = HttpRequest(method, target, head, payload, on_response, on_error, deadline)
+        self._queue.append(req)
+        if self._http is not None:
+            self._pump(self._http)
+        return req
+
+    def get(self, path: str, headers: HeadersArg = None, **kw: Any) -> HttpRequest:
+        return self.request("GET", path, headers, **kw)
+
+    def post(self, path: str, body: BodyArg = None, headers: HeadersArg = None, **kw: Any) -> HttpRequest:
+        return self.request("POST", path, headers, body, **kw)
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting to be written."""
+        return len(self._queue)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests written whose responses are not complete."""
+        return len(self._in_flight)
+
+    # --- outcome hooks (override, or pass per-request callbacks) ---------------------------------
+
+    def on_response(self, request: HttpRequest, response: Response, ctx: Any) -> None:
+        """A response is complete. The default calls the request's ``on_response``."""
+        if request.on_response is not None:
+            request.on_response(response)
+
+    def on_error(self, request: HttpRequest, error: BaseException, ctx: Any) -> None:
+        """A request failed. The default calls its ``on_error`` (or logs at WARNING)."""
+        if request.on_error is not None:
+            request.on_error(error)
+        else:
+            log.warning("%r: %s %s failed: %s", self, request.method, request.target, error)
+
+    # --- the endpoint protocol --------------------------------------------------------------------
+
+    def create_target(self, addr: Address | None, ctx: Any) -> HttpConnection:
+        from ..stream import TcpStream
+
+        if addr is None:
+            raise ValueError(f"{self!r}: no address to connect to")
+        stream: Any = TcpStream.connect_addr(
+            addr[0], addr[1], timeout=self.connect_timeout, bind=self.bind, interface=self.interface
+        )
+        if self.secure:
+            stream = stream.into_tls(
+                self.server_hostname or self.host, ca_file=self.ca_file, verify=self.verify, alpn=["http/1.1"]
+            )
+        return HttpConnection(stream, self.host_header, limits=self.limits, pipelining=self.pipelining)
+
+    def create_replay_target(self, stream: Any, ctx: Any) -> HttpConnection:
+        return HttpConnection(stream, self.host_header, limits=self.limits, pipelining=self.pipelining)
+
+    def on_connected(self, conn: HttpConnection, ctx: Any) -> None:  # type: ignore[override]
+        """The connection is up: queued requests go out. Subclasses: call ``super()`` first."""
+        self._http = conn
+        self._pump(conn)
+
+    def poll(self, conn: HttpConnection, ctx: Any) -> None:  # type: ignore[override]
+        try:
+            responses = conn.poll()
+        except ConnectionClosed:
+            if conn.requests_sent > conn.outstanding:
+                # it answered before: a keep-alive close racing our request; re-send at once
+                self._reconnect()
+                return
+            raise  # never answered anything: let the service back off
+        if responses:
+            in_flight = self._in_flight
+            for response in responses:
+                req = in_flight.popleft()
+                req.response = response
+                self.on_response(req, response, ctx)
+        if not conn.reusable:
+            # keep-alive ended (server's "close", EOF, or our own "Connection: close" answered);
+            # once no further response can come, start a fresh connection
+            if not conn.outstanding or conn.parser.closed:
+                if conn.requests_sent > conn.outstanding:
+                    self._reconnect()
+                else:
+                    raise ConnectionClosed("server closed the connection before answering anything")
+            return
+        if self._queue:
+            self._pump(conn)
+
+    def on_disconnect(self, reason: Disconnect, ctx: Any) -> bool:
+        """Re-queue idempotent requests the dead connection never answered; fail the rest."""
+        conn = self._http or self._closing
+        self._http = self._closing = None
+        now = time.monotonic()
+        in_flight, self._in_flight = self._in_flight, deque()
+        retry: list[HttpRequest] = []
+        for index, req in enumerate(in_flight):
+            answered_partly = index == 0 and conn is not None and conn.parser.mid_response
+            if req.deadline <= now:
+                self._fail(req, DeadlineExceeded(f"{req.method} {req.target}: no response before the deadline"), ctx)
+            elif req.method in IDEMPOTENT_METHODS and req.sends < 2 and not answered_partly:
+                retry.append(req)
+            else:
+                self._fail(req, reason.error or ConnectionClosed(f"connection lost ({reason.kind.value})"), ctx)
+        self._queue.extendleft(reversed(retry))
+        if reason.kind is DisconnectKind.CONNECT_FAILED:
+            queue, self._queue = self._queue, deque()
+            for req in queue:  # nobody can answer them now; callers decide about retrying
+                self._fail(req, reason.error or ConnectionClosed("could not connect"), ctx)
+        return True
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _pump(self, conn: HttpConnection) -> None:
+        """Write queued requests while the connection may take them."""
+        queue, in_flight = self._queue, self._in_flight
+        while queue and conn.reusable:
+            req = queue[0]
+            if in_flight:
+                # pipeline only idempotent requests, and never behind a non-idempotent one
+                if not self.pipelining or len(in_flight) >= self.max_pipeline:
+                    return
+                if req.method not in IDEMPOTENT_METHODS or in_flight[-1].method not in IDEMPOTENT_METHODS:
+                    return
+            queue.popleft()
+            req.sends += 1
+            in_flight.append(req)
+            conn.send_encoded(req.method, req.head, req.body)
+
+    def _fail(self, req: HttpRequest, error: BaseException, ctx: Any) -> None:
+        req.error = error
+        self.on_error(req, error, ctx)
+
+    def _reconnect(self) -> None:
+        if self._http is not None:  # new requests queue until the next connection is up
+            self._closing, self._http = self._http, None
+        record = self._conn
+        if record is not None:
+            record.service.disconnect(record.handle)  # REQUESTED: reconnects without back-off
+
+    def _check_deadlines(self, conn: HttpConnection, ctx: Any) -> None:
+        now = time.monotonic()
+        if self._queue and self._queue[0].deadline <= now:
+            keep: deque[HttpRequest] = deque()
+            for req in self._queue:
+                if req.deadline <= now:
+                    self._fail(req, DeadlineExceeded(f"{req.method} {req.target}: not sent before the deadline"), ctx)
+                else:
+                    keep.append(req)
+            self._queue = keep
+        if any(req.deadline <= now for req in self._in_flight):
+            # a late response would desynchronise the connection: drop it; on_disconnect fails
+            # the expired requests and re-sends the others
+            self._reconnect()
