@@ -178,32 +178,29 @@ class TlsStream(Stream):
             if not self.establish():
                 return 0
         try:
-            return self._recv(buf)
-        except NetworkError:
-            self._state = _CLOSED
-            raise
-
-    def _recv(self, buf: Buffer) -> int:
-        engine = self._engine
-        read = engine.read_into
-        size = len(buf)
-        self._more = False
-        if self._direct:
-            total = read(buf)
+            if not self._direct:
+                return self._recv_memory(buf)
+            engine = self._engine
+            total = engine.read_into(buf)  # one record at most: the common case ends here
+            size = len(buf)
             if total == 0 or total == size:
                 self._more = total == size
                 return total
             pending = engine.pending
             if pending():
-                view = memoryview(buf)
+                read, view = engine.read_into, memoryview(buf)
                 while total < size and pending():
                     total += read(view[total:])
-                self._more = total == size
+            self._more = total == size
             return total
-        return self._recv_memory(buf, size, read)
+        except NetworkError:
+            self._state = _CLOSED
+            raise
 
-    def _recv_memory(self, buf: Buffer, size: int, read: Any) -> int:
+    def _recv_memory(self, buf: Buffer) -> int:
         engine = self._engine
+        read = engine.read_into
+        size = len(buf)
         view = memoryview(buf)
         total = 0
         while total < size:

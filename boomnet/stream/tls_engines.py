@@ -212,7 +212,10 @@ class PyOpenSslEngine:
     """
 
     name = "pyopenssl"
-    __slots__ = ("direct", "_conn", "_SSL", "read_into", "pending", "_handshaking", "_host", "_verify", "_fast")
+    __slots__ = (
+        "direct", "_conn", "_SSL", "read_into", "pending", "_handshaking", "_host", "_verify", "_fast",
+        "_ffi", "_bio_pending", "_bio_write",
+    )
 
     def __init__(self, ctx: Any, server_hostname: str | None, sock: socket.socket | None, verify: bool):
         from OpenSSL import SSL
@@ -231,6 +234,12 @@ class PyOpenSslEngine:
             if verify:
                 self._set_expected_peer(server_hostname, is_ip)
         self.pending = conn.pending
+        try:  # cffi internals: zero-copy BIO feeding and a cheap "anything to send?" check
+            from OpenSSL._util import ffi, lib
+
+            self._ffi, self._bio_pending, self._bio_write = ffi, lib.BIO_ctrl_pending, lib.BIO_write
+        except (ImportError, AttributeError):  # pragma: no cover - internals moved
+            self._ffi = self._bio_pending = self._bio_write = None
         self._fast = self._fast_reader()
         self.read_into = self._fast or self._read_into
 
@@ -301,25 +310,27 @@ class PyOpenSslEngine:
         except (self._SSL.Error, OSError) as e:
             raise self._translate(e) from e
 
-    def feed(self, data: Any) -> None:
-        self._conn.bio_write(bytes(data))
-
     def feed_eof(self) -> None:
         self._conn.bio_shutdown()
 
     def has_outgoing(self) -> bool:
         if self.direct:
             return False
-        try:
-            from OpenSSL._util import lib
+        bio_pending = self._bio_pending
+        return bio_pending is None or bio_pending(self._conn._from_ssl) > 0
 
-            return lib.BIO_ctrl_pending(self._conn._from_ssl) > 0
-        except Exception:  # internals unavailable: let outgoing() find out
-            return True
+    def feed(self, data: Any) -> None:
+        bio_write = self._bio_write
+        if bio_write is None:
+            self._conn.bio_write(bytes(data))
+            return
+        n = bio_write(self._conn._into_ssl, self._ffi.from_buffer(data), len(data))
+        if n != len(data):  # a memory BIO grows; anything else is a bug worth hearing about
+            raise TlsError(f"TLS memory BIO took {n} of {len(data)} bytes")
 
     def outgoing(self) -> bytes:
-        chunks = []
-        while True:
+        chunks: list[bytes] = []
+        while self.has_outgoing():
             try:
                 chunks.append(self._conn.bio_read(65536))
             except self._SSL.WantReadError:
