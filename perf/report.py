@@ -9,6 +9,9 @@ PRIMARY = "boomnet"
 LABELS = {
     "raw": "raw socket (server check)",
     "boomnet": "boomnet (read_batch busy loop)",
+    "boomnet-epoll": "boomnet IOService, epoll",
+    "boomnet-direct": "boomnet IOService, direct",
+    "boomnet-uring": "boomnet IOService, io_uring",
     "picows": "picows + uvloop",
     "aiohttp": "aiohttp + uvloop",
     "websockets": "websockets asyncio + uvloop",

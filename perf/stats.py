@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from typing import Iterable, Sequence
 
@@ -10,7 +11,8 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     """The ``q``-quantile (0..1) of already-sorted values, nearest-rank (no interpolation)."""
     if not sorted_values:
         raise ValueError("no values")
-    k = max(0, min(len(sorted_values) - 1, int(round(q * len(sorted_values) + 0.5)) - 1))
+    # rank = ceil(q * n); the epsilon keeps 0.99 * 1000 (990.0000000000001) at rank 990
+    k = max(0, min(len(sorted_values) - 1, math.ceil(q * len(sorted_values) - 1e-9) - 1))
     return sorted_values[k]
 
 

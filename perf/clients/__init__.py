@@ -6,6 +6,9 @@ from __future__ import annotations
 CLIENTS: dict[str, tuple[str, str]] = {
     "raw": ("perf.clients.raw_client", "run"),
     "boomnet": ("perf.clients.boomnet_client", "run"),
+    "boomnet-epoll": ("perf.clients.boomnet_service_client", "run_epoll"),
+    "boomnet-direct": ("perf.clients.boomnet_service_client", "run_direct"),
+    "boomnet-uring": ("perf.clients.boomnet_service_client", "run_uring"),
     "picows": ("perf.clients.picows_client", "run"),
     "aiohttp": ("perf.clients.aiohttp_client", "run"),
     "websockets": ("perf.clients.websockets_client", "run_async"),
