@@ -146,9 +146,16 @@ class Subscriptions:
 
     def on_reply(self, reply: CommandResult | CommandError) -> Request | None:
         """Match a reply to its outstanding request and apply it; ``None`` if no request matches
-        (an id we never sent, one already answered, or an error reply without id)."""
+        (an id we never sent, one already answered, or an error reply without id). A refused
+        SUBSCRIBE's streams are no longer wanted."""
         request = self.pending.pop(reply.id, None) if reply.id is not None else None
-        if request is not None and type(reply) is CommandResult:
+        if request is not None and type(reply) is CommandError and request.method == SUBSCRIBE:
+            # Refused streams stop being wanted: resubscribing them on every reconnect would only
+            # get the whole SUBSCRIBE refused again. The caller hears about it and may re-add.
+            for stream in request.params:
+                if stream not in self.active:
+                    self._wanted.pop(stream, None)
+        elif request is not None and type(reply) is CommandResult:
             if request.method == SUBSCRIBE:
                 self.active.update(request.params)
             elif request.method == UNSUBSCRIBE:

@@ -45,6 +45,7 @@ def test_replies_update_active_set_and_errors_surface() -> None:
     subs.take_outgoing()
     request = subs.on_reply(CommandError(2, 2, "Invalid request"))
     assert request.params == ("ethusdt@trade",) and subs.active == {"btcusdt@trade"}
+    assert subs.streams == ("btcusdt@trade",)  # refused: no longer wanted, not resubscribed
     assert subs.pending == {}
     assert subs.on_reply(CommandResult(2, None)) is None  # answered already
     assert subs.on_reply(CommandError(None, 3, "Invalid JSON")) is None
@@ -104,3 +105,11 @@ def test_stream_names_and_limits_are_checked() -> None:
     with pytest.raises(LimitExceeded):
         subs.subscribe(["s9@trade"])
     assert subs.streams == ("s0@trade", "s1@trade", "s2@trade")
+
+
+def test_recycle_after_stays_under_24_hours_with_jitter() -> None:
+    from endpoints.binance import recycle_after
+
+    ages = [recycle_after()() for _ in range(200)]
+    assert all(24 * 3600 - 900 <= a <= 24 * 3600 - 600 for a in ages)
+    assert len(set(ages)) > 1
