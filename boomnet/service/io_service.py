@@ -494,7 +494,19 @@ class IOService:
 
 
 def _close_quietly(target: Any, conn: _Conn) -> None:
+    """Close ``target`` and release its transport now.
+
+    A protocol client's ``close()`` may only *start* a closing handshake (an open WebSocket sends
+    its close frame and waits for the echo); the service is done with the target, so the stream
+    underneath is closed too — the close frame is flushed first when the socket takes it.
+    """
     try:
         target.close()
     except Exception as exc:  # closing is best effort; the connection is gone either way
         log.debug("%r: close raised %r", conn, exc)
+    stream = getattr(target, "stream", None)
+    if stream is not None and stream is not target:
+        try:
+            stream.close()
+        except Exception as exc:
+            log.debug("%r: closing the stream raised %r", conn, exc)

@@ -146,11 +146,20 @@ class WsPeer:
         self.opened = 0
         self.received: list[str | bytes] = []
         self._tls = ssl_context is not None
-        self._server = self._run(serve(self._handler, "127.0.0.1", 0, ssl=ssl_context))
+        async def start() -> Any:
+            return await serve(self._handler, "127.0.0.1", 0, ssl=ssl_context, process_request=self._process_request)
+
+        self._server = self._run(start())
         self.port = self._server.sockets[0].getsockname()[1]
 
     def _run(self, coro: Any, timeout: float = DEADLINE) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    @staticmethod
+    def _process_request(connection: Any, request: Any) -> Any:
+        if request.path.startswith("/reject"):
+            return connection.respond(403, "go away\n")
+        return None
 
     async def _handler(self, ws: Any) -> None:
         self.connections.add(ws)
@@ -188,11 +197,17 @@ class WsPeer:
 
     def close(self) -> None:
         async def stop() -> None:
-            self._server.close()
+            for ws in list(self.connections):  # no close handshake: the client may not be polled now
+                ws.transport.abort()
+            self._server.close(close_connections=False)
             try:
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
             except Exception:
                 pass
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
         try:
             self._run(stop())
