@@ -11,6 +11,7 @@ first byte to last byte. Variants run alternately (A, B, C, A, B, C, ...) and we
 * ``pyopenssl``    TlsStream(backend="pyopenssl"), direct socket path
 * ``*-memory``     the same over memory BIOs (TLS over a non-socket inner stream), for reference
 * ``ssl-socket``   plain blocking ``ssl.SSLSocket.recv_into`` (the baseline a user would write)
+* ``server-ceiling`` counts raw ciphertext without decrypting: the load generator's own limit
 
 Two read sizes: a 256 KiB buffer (bulk) and a small buffer (``--small-kb``, latency-style reads).
 """
@@ -101,12 +102,39 @@ def run_ssl_socket(port: int, ca: str, total: int, bufsize: int) -> float:
     return elapsed
 
 
+def run_server_ceiling(port: int, ca: str, total: int, bufsize: int) -> float:
+    """Handshake, then count raw ciphertext without decrypting: how fast the server can send."""
+    ctx = ssl.create_default_context(cafile=ca)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                sock.sendall(outgoing.read())
+                incoming.write(sock.recv(65536))
+        tls.write(struct.pack("<Q", total))
+        sock.sendall(outgoing.read())
+        buf = bytearray(256 << 10)
+        got = sock.recv_into(buf)
+        start = time.perf_counter()
+        while got < total:  # ciphertext is ~0.1 % larger than the plaintext: close enough
+            got += sock.recv_into(buf)
+        elapsed = time.perf_counter() - start
+        tls.write(b"x")
+        sock.sendall(outgoing.read())
+    return elapsed
+
+
 VARIANTS = {
     "stdlib": lambda p, ca, n, b: run_boomnet(p, ca, n, b, "stdlib", False),
     "pyopenssl": lambda p, ca, n, b: run_boomnet(p, ca, n, b, "pyopenssl", False),
     "stdlib-memory": lambda p, ca, n, b: run_boomnet(p, ca, n, b, "stdlib", True),
     "pyopenssl-memory": lambda p, ca, n, b: run_boomnet(p, ca, n, b, "pyopenssl", True),
     "ssl-socket": run_ssl_socket,
+    "server-ceiling": run_server_ceiling,
 }
 
 

@@ -1,4 +1,4 @@
-"""The recording file format (sans-I/O writer and reader) used by RecordedStream / ReplayStream.
+"""The recording file format (sans-I/O encoder and parser) behind RecordedStream / ReplayStream.
 
 A recording is the *plaintext* traffic of one stream: every inbound read with its boundary, every
 outbound write, and the gaps where a read found nothing. All integers are little-endian.
@@ -10,7 +10,13 @@ File header (20 bytes)::
     flags     u16  0 (reserved)
     start_ns  u64  wall-clock time (time.time_ns) when recording began
 
-Then records, each::
+Then blocks, each a batch of records written in one go::
+
+    length    u32  bytes of records that follow
+    crc32     u32  zlib.crc32 of those bytes
+    records   length bytes
+
+A record::
 
     kind      u8   1 IN   payload = the bytes one recv_into returned
                    2 OUT  payload = the bytes handed to write()
@@ -20,10 +26,11 @@ Then records, each::
     length    u32  payload length
     t_ns      u64  monotonic nanoseconds since recording began (replay pacing, latency studies)
     payload   length bytes
-    crc32     u32  zlib.crc32 of kind..payload
 
-A file without an END record is *truncated*; a bad magic, version, kind or checksum is *corrupt*.
-Both raise :class:`~boomnet.errors.RecordingError`.
+Checksums are per block, not per record, so the recording thread only appends bytes; the block's
+checksum and file write happen on a writer thread (both release the GIL). A file that ends before
+an END record is *truncated*; a bad magic, version, kind, length or checksum is *corrupt*. Both
+raise :class:`~boomnet.errors.RecordingError`.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from typing import NamedTuple
 
 from ..errors import RecordingError
 
-__all__ = ["MAGIC", "VERSION", "IN", "OUT", "GAP", "EOF", "END", "RecordWriter", "Recording", "parse"]
+__all__ = ["MAGIC", "VERSION", "IN", "OUT", "GAP", "EOF", "END", "RecordWriter", "Recording", "parse", "seal_block"]
 
 MAGIC = b"BOOMREC\x00"
 VERSION = 1
@@ -43,32 +50,55 @@ IN, OUT, GAP, EOF, END = 1, 2, 3, 4, 255
 KINDS = frozenset((IN, OUT, GAP, EOF, END))
 
 FILE_HEADER = struct.Struct("<8sHHQ")
+BLOCK_HEADER = struct.Struct("<II")
 RECORD_HEADER = struct.Struct("<BIQ")
-CRC = struct.Struct("<I")
 GAP_COUNT = struct.Struct("<I")
 SUFFIX = ".bnrec"
-
-_crc32 = zlib.crc32
 
 
 def file_header(start_ns: int) -> bytes:
     return FILE_HEADER.pack(MAGIC, VERSION, 0, start_ns)
 
 
+def seal_block(records: bytes | bytearray) -> bytes:
+    """The block header for ``records`` (length + checksum)."""
+    return BLOCK_HEADER.pack(len(records), zlib.crc32(records))
+
+
 class RecordWriter:
-    """Encodes records into an in-memory bytearray; the owner moves ``data`` to a file in batches."""
+    """Encodes records into a preallocated buffer (no regrowth, no fresh pages on the hot path).
 
-    __slots__ = ("data",)
+    ``add`` returns ``False`` when the record does not fit: the owner hands the block over with
+    ``take`` and adds again (a record larger than the whole buffer gets a block of its own).
+    """
 
-    def __init__(self) -> None:
-        self.data = bytearray()
+    __slots__ = ("buf", "pos", "capacity")
 
-    def add(self, kind: int, t_ns: int, payload: bytes | bytearray | memoryview = b"") -> None:
-        head = RECORD_HEADER.pack(kind, len(payload), t_ns)
-        data = self.data
-        data += head
-        data += payload
-        data += CRC.pack(_crc32(payload, _crc32(head)))
+    def __init__(self, capacity: int = 1 << 20, buf: bytearray | None = None):
+        self.capacity = capacity
+        self.buf = buf if buf is not None else bytearray(capacity)
+        self.pos = 0
+
+    def add(self, kind: int, t_ns: int, payload: bytes | bytearray | memoryview = b"") -> bool:
+        pos = self.pos
+        body = pos + RECORD_HEADER.size
+        end = body + len(payload)
+        buf = self.buf
+        if end > len(buf):
+            if pos or end <= self.capacity:
+                return False
+            self.buf = buf = bytearray(end)  # oversized record: a one-off block
+        RECORD_HEADER.pack_into(buf, pos, kind, len(payload), t_ns)
+        buf[body:end] = payload
+        self.pos = end
+        return True
+
+    def take(self, fresh: bytearray | None = None) -> tuple[bytearray, int]:
+        """Hand over ``(buffer, used length)`` and continue in ``fresh`` (or a new buffer)."""
+        block = (self.buf, self.pos)
+        self.buf = fresh if fresh is not None and len(fresh) >= self.capacity else bytearray(self.capacity)
+        self.pos = 0
+        return block
 
 
 class Recording(NamedTuple):
@@ -84,8 +114,11 @@ class Recording(NamedTuple):
 
 
 def parse(data: bytes, *, allow_truncated: bool = False, source: str = "recording") -> Recording:
-    """Validate and index a whole recording. Raises RecordingError if truncated or corrupt
-    (with ``allow_truncated`` a missing END or a partial last record only ends the replay early)."""
+    """Validate and index a whole recording. Raises RecordingError if truncated or corrupt.
+
+    With ``allow_truncated`` a missing END record or an incomplete last block only ends the replay
+    early (the incomplete block is dropped: it cannot be verified).
+    """
     if len(data) < FILE_HEADER.size:
         raise RecordingError(f"{source}: truncated (no file header)")
     magic, version, _flags, start_ns = FILE_HEADER.unpack_from(data, 0)
@@ -94,38 +127,48 @@ def parse(data: bytes, *, allow_truncated: bool = False, source: str = "recordin
     if version != VERSION:
         raise RecordingError(f"{source}: unsupported recording version {version} (expected {VERSION})")
     kinds, times, offsets, lengths = array("B"), array("Q"), array("Q"), array("I")
-    pos, size, hsize = FILE_HEADER.size, len(data), RECORD_HEADER.size
-    complete = False
     view = memoryview(data)
+    pos, size = FILE_HEADER.size, len(data)
     while pos < size:
-        if pos + hsize > size:
-            return _truncated(allow_truncated, source, pos, start_ns, data, kinds, times, offsets, lengths)
+        if pos + BLOCK_HEADER.size > size:
+            break  # truncated block header
+        block_len, crc = BLOCK_HEADER.unpack_from(data, pos)
+        start = pos + BLOCK_HEADER.size
+        end = start + block_len
+        if end > size:
+            break  # truncated block
+        if zlib.crc32(view[start:end]) != crc:
+            raise RecordingError(f"{source}: corrupt (checksum mismatch in block at offset {pos})")
+        if _index_block(data, start, end, source, kinds, times, offsets, lengths):
+            if end != size:
+                raise RecordingError(f"{source}: corrupt ({size - end} bytes after the END record)")
+            return Recording(start_ns, data, kinds, times, offsets, lengths, True)
+        pos = end
+    if not allow_truncated:
+        raise RecordingError(f"{source}: truncated at offset {pos} (no END record; was the stream closed?)")
+    return Recording(start_ns, data, kinds, times, offsets, lengths, False)
+
+
+def _index_block(data: bytes, pos: int, end: int, source: str, *arrays: array) -> bool:
+    """Index the records of one verified block; ``True`` if it ends with the END record."""
+    kinds, times, offsets, lengths = arrays
+    hsize = RECORD_HEADER.size
+    while pos < end:
+        if pos + hsize > end:
+            raise RecordingError(f"{source}: corrupt (record header overruns its block at offset {pos})")
         kind, length, t_ns = RECORD_HEADER.unpack_from(data, pos)
+        body = pos + hsize
         if kind not in KINDS:
             raise RecordingError(f"{source}: corrupt (unknown record kind {kind} at offset {pos})")
-        body = pos + hsize
-        end = body + length
-        if end + CRC.size > size:
-            return _truncated(allow_truncated, source, pos, start_ns, data, kinds, times, offsets, lengths)
-        (crc,) = CRC.unpack_from(data, end)
-        if crc != _crc32(view[body:end], _crc32(view[pos:body])):
-            raise RecordingError(f"{source}: corrupt (checksum mismatch in record at offset {pos})")
-        pos = end + CRC.size
+        if body + length > end:
+            raise RecordingError(f"{source}: corrupt (record overruns its block at offset {pos})")
         if kind == END:
-            complete = True
-            if pos != size:
-                raise RecordingError(f"{source}: corrupt ({size - pos} bytes after the END record)")
-            break
+            if body + length != end:
+                raise RecordingError(f"{source}: corrupt (records after END at offset {pos})")
+            return True
         kinds.append(kind)
         times.append(t_ns)
         offsets.append(body)
         lengths.append(length)
-    if not complete:
-        return _truncated(allow_truncated, source, pos, start_ns, data, kinds, times, offsets, lengths)
-    return Recording(start_ns, data, kinds, times, offsets, lengths, True)
-
-
-def _truncated(allowed: bool, source: str, pos: int, start_ns: int, data: bytes, *arrays: array) -> Recording:
-    if not allowed:
-        raise RecordingError(f"{source}: truncated at offset {pos} (no END record; was the stream closed?)")
-    return Recording(start_ns, data, *arrays, False)  # type: ignore[arg-type]
+        pos = body + length
+    return False

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from boomnet.errors import ConnectionClosed, ConnectionReset, RecordingError
 from boomnet.stream import RecordedStream, ReplayStream, Stream, TcpStream
-from boomnet.stream.recording import END, RECORD_HEADER, CRC
 
 from .helpers import DEADLINE, Peer, wait_established
 
@@ -119,14 +118,18 @@ def test_truncated_recording_is_rejected(tmp_path, cut: int) -> None:
 
 
 def test_missing_end_record_is_truncation_unless_allowed(tmp_path) -> None:
-    data = make_recording(tmp_path)
-    end_record = RECORD_HEADER.size + CRC.size
-    assert data[-end_record] == END
+    rec = RecordedStream(Scripted([b"hello", 0, b"world", 0]), "crash", directory=tmp_path)
+    buf = bytearray(64)
+    for _ in range(3):
+        rec.recv_into(buf)
+    rec.flush_recording()  # as a crashed process would leave it: blocks written, no END
+    data = (tmp_path / "crash.bnrec").read_bytes()
+    rec.close()
     with pytest.raises(RecordingError, match="truncated"):
-        write_and_load(tmp_path, data[:-end_record])
-    replay = write_and_load(tmp_path, data[:-end_record], allow_truncated=True)
+        write_and_load(tmp_path, data)
+    replay = write_and_load(tmp_path, data + b"\x07\x00", allow_truncated=True)  # + a torn block header
     reads, end = drain(replay)
-    assert b"".join(reads) == b"helloworld" and isinstance(end, ConnectionClosed)
+    assert reads == [b"hello", b"", b"world"] and isinstance(end, ConnectionClosed)
 
 
 @pytest.mark.parametrize("where", ["magic", "version", "payload", "kind", "trailing"])
@@ -139,7 +142,7 @@ def test_corrupt_recording_is_rejected(tmp_path, where: str) -> None:
     elif where == "payload":
         data[data.index(b"hello")] ^= 0x01
     elif where == "kind":
-        data[20] = 77
+        data[28] = 77  # the first record's kind (file header 20 + block header 8)
     else:
         data += b"junk"
     with pytest.raises(RecordingError):
@@ -156,8 +159,14 @@ def test_recording_writes_to_file_periodically(tmp_path) -> None:
     buf = bytearray(1000)
     for _ in range(20):
         rec.recv_into(buf)
-    assert (tmp_path / "periodic.bnrec").stat().st_size > 1000  # written before close
+    path = tmp_path / "periodic.bnrec"
+    end = time.monotonic() + DEADLINE
+    while path.stat().st_size < 1000 and time.monotonic() < end:
+        time.sleep(0.005)  # the writer thread writes full blocks without being asked
+    assert path.stat().st_size > 1000
     rec.close()
+    reads, _ = drain(ReplayStream.from_file("periodic", directory=tmp_path))
+    assert reads == [b"a" * 100] * 20
 
 
 class Scripted(Stream):
