@@ -201,6 +201,11 @@ class BinanceEndpoint(WebsocketEndpoint):
                     dispatch[type(record)](record, ctx)
                 elif opcode is _PING:
                     self.pings += 1
+            if ws.closed:
+                # A close frame or a protocol violation ended the connection in this batch and
+                # the stream is closed: no readiness event will come for it again, so raise the
+                # WebSocketClosed / protocol error now rather than on a next read that never happens.
+                ws.read_batch()
         if self.subscriptions.has_outgoing:
             self._send_requests(ws)
 
