@@ -27,6 +27,7 @@ class EpollSelector(Selector):
         self._max_events = max_events
         if hasattr(_select, "epoll"):
             self._epoll: Any = _select.epoll()
+            self._epoll_poll = self._epoll.poll  # bound once: select() is the hot path
             self._mask = _select.EPOLLIN
             self._sel: selectors.BaseSelector | None = None
         else:  # pragma: no cover - non-Linux
@@ -65,28 +66,37 @@ class EpollSelector(Selector):
         return True
 
     def select(self) -> list[Any]:
+        if self._epoll is None:  # pragma: no cover - non-Linux
+            return self._select_portable()
+        events = self._epoll_poll(0, self._max_events)
         prev = self._ready
+        if not events and not prev and not self._always:
+            return prev  # idle: the previous (empty) result is the answer
         ready = self._spare
         ready.clear()
-        tokens = self._tokens
-        if self._epoll is not None:
-            events = self._epoll.poll(0, self._max_events)
-            if events:
-                append = ready.append
-                for fd, _ in events:
-                    token = tokens.get(fd)
-                    if token is not None:
-                        append(token)
-        else:  # pragma: no cover - non-Linux
-            for key, _ in self._sel.select(0):
-                token = tokens.get(key.fd)
+        if events:
+            tokens = self._tokens
+            append = ready.append
+            for fd, _ in events:
+                token = tokens.get(fd)
                 if token is not None:
-                    ready.append(token)
+                    append(token)
         if prev or self._always:
             return self._finish(prev, ready)
         self._ready = ready
         self._spare = prev
         return ready
+
+    def _select_portable(self) -> list[Any]:  # pragma: no cover - non-Linux
+        prev = self._ready
+        ready = self._spare
+        ready.clear()
+        tokens = self._tokens
+        for key, _ in self._sel.select(0):
+            token = tokens.get(key.fd)
+            if token is not None:
+                ready.append(token)
+        return self._finish(prev, ready)
 
     def close(self) -> None:
         if self._epoll is not None:

@@ -249,12 +249,14 @@ class IoUringSelector(Selector):
     # --- polling ------------------------------------------------------------------------------
 
     def select(self) -> list[Any]:
-        prev = self._ready
-        ready = self._spare
-        ready.clear()
         if self._rearm or self._unsubmitted:
             self._arm_delivered()
         head = self._khead.value
+        prev = self._ready
+        if self._ktail.value == head and not prev and not self._always:
+            return prev  # idle: no completion, nothing hot — two memory reads, no system call
+        ready = self._spare
+        ready.clear()
         if self._ktail.value != head:
             self._reap(head, ready)
         if prev or self._always:

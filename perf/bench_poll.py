@@ -1,0 +1,150 @@
+"""``IOService.poll()`` overhead with 1, 100 and 1,000 idle connected endpoints, per selector.
+
+    .venv/bin/python -m perf.bench_poll [--counts 1,100,1000] [--rounds 5] [--seconds 0.2]
+
+Idle = connected over loopback TCP to a server (a separate process) that never sends. Every
+selector gets its own service with the same endpoints; measurements alternate between selectors
+round by round and the median per-poll time is reported (see /work/shared/perf-method.md), next
+to the bare ``selector.select()`` cost for reference. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+from boomnet.service import (
+    DirectSelector,
+    Endpoint,
+    EpollSelector,
+    IOService,
+    IoUringSelector,
+    SelectorUnavailable,
+)
+
+SERVER = r"""
+import selectors, socket, sys
+srv = socket.create_server(("127.0.0.1", 0), backlog=4096)
+srv.setblocking(False)
+print(srv.getsockname()[1], flush=True)
+sel = selectors.DefaultSelector()
+sel.register(srv, selectors.EVENT_READ)
+sel.register(sys.stdin, selectors.EVENT_READ)
+held = []
+while True:
+    for key, _ in sel.select():
+        if key.fileobj is sys.stdin:
+            raise SystemExit(0)  # the benchmark closed our stdin: done
+        if key.fileobj is srv:
+            while True:
+                try:
+                    c, _ = srv.accept()
+                except BlockingIOError:
+                    break
+                held.append(c)  # hold it open, never send
+"""
+
+
+class Idle(Endpoint):
+    """Reads whatever arrives (nothing will): what a real endpoint's poll costs when visited."""
+
+    buf = bytearray(4096)
+
+    def poll(self, stream: Any, ctx: Any) -> None:
+        stream.recv_into(self.buf)
+
+    def on_disconnect(self, reason: Any, ctx: Any) -> bool:
+        raise SystemExit(f"an idle endpoint disconnected: {reason}")
+
+
+def make_selector(kind: str):
+    return {"epoll": EpollSelector, "direct": DirectSelector, "io_uring": IoUringSelector}[kind]()
+
+
+def connect_all(io: IOService, port: int, n: int) -> None:
+    handles = [io.register(Idle("127.0.0.1", port)) for _ in range(n)]
+    deadline = time.monotonic() + 60.0
+    while not all(io.is_connected(h) for h in handles):
+        io.poll()
+        if time.monotonic() > deadline:
+            raise SystemExit(f"could not connect {n} endpoints within 60 s")
+    for _ in range(1000):  # settle: housekeeping quiet, selectors warm
+        io.poll()
+
+
+def per_call_ns(fn: Any, seconds: float) -> float:
+    """Median-friendly single measurement: calls of ``fn`` for about ``seconds``, ns per call."""
+    probe = 10
+    t0 = time.perf_counter_ns()
+    for _ in range(probe):
+        fn()
+    est = max(1, (time.perf_counter_ns() - t0) // probe)
+    calls = max(50, int(seconds * 1e9 / est))
+    t0 = time.perf_counter_ns()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter_ns() - t0) / calls
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--counts", default="1,100,1000")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=0.2, help="per measurement")
+    ap.add_argument("--selectors", default="epoll,direct,io_uring")
+    args = ap.parse_args(argv)
+    counts = [int(c) for c in args.counts.split(",")]
+    kinds = args.selectors.split(",")
+    notes: list[str] = []
+    if "io_uring" in kinds:
+        try:
+            IoUringSelector(entries=8).close()
+        except SelectorUnavailable as exc:
+            kinds.remove("io_uring")
+            notes.append(f"io_uring skipped: {exc}")
+
+    server = subprocess.Popen([sys.executable, "-c", SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(server.stdout.readline())  # type: ignore[union-attr]
+        poll_ns: dict[tuple[str, int], float] = {}
+        select_ns: dict[tuple[str, int], float] = {}
+        for n in counts:
+            services = {kind: IOService(make_selector(kind)) for kind in kinds}
+            for io in services.values():
+                connect_all(io, port, n)
+            samples: dict[str, list[float]] = {k: [] for k in kinds}
+            sel_samples: dict[str, list[float]] = {k: [] for k in kinds}
+            for _ in range(args.rounds):  # A, B, C, A, B, C, ...
+                for kind, io in services.items():
+                    samples[kind].append(per_call_ns(io.poll, args.seconds))
+                    sel_samples[kind].append(per_call_ns(io.selector.select, args.seconds / 4))
+            for kind, io in services.items():
+                poll_ns[kind, n] = statistics.median(samples[kind])
+                select_ns[kind, n] = statistics.median(sel_samples[kind])
+                io.close()
+    finally:
+        server.stdin.close()  # type: ignore[union-attr]
+        server.wait(10)
+
+    head = " | ".join(f"{n:,} idle" for n in counts)
+    print(f"| selector | {head} | {counts[-1]:,} / {counts[0]:,} |")
+    print("|---|" + "---:|" * (len(counts) + 1))
+    for kind in kinds:
+        cells = " | ".join(f"{poll_ns[kind, n] / 1000:.2f} µs ({select_ns[kind, n] / 1000:.2f})" for n in counts)
+        ratio = poll_ns[kind, counts[-1]] / poll_ns[kind, counts[0]]
+        print(f"| {kind} | {cells} | {ratio:.2f}x |")
+    print()
+    print(
+        f"`IOService.poll()` time per call, median of {args.rounds} alternating rounds; in brackets the bare "
+        "`selector.select()`. Python " + sys.version.split()[0] + "."
+    )
+    for note in notes:
+        print(f"\n{note}")
+
+
+if __name__ == "__main__":
+    main()
