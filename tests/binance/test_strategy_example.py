@@ -55,11 +55,11 @@ def test_vwap_and_mid_on_a_replay() -> None:
 
     expected_notional, expected_volume = independent_totals("binance-sim-btcusdt")
     assert strategy.notional == expected_notional and strategy.volume == expected_volume
-    assert strategy.vwap.quantize(Decimal("0.00000001")) == Decimal("60000.01805030")
-    assert strategy.mid == Decimal("60000.035")
-    # 2 of the 238 trades came before the first book ticker; a taker trade prints at the bid or
+    assert strategy.vwap.quantize(Decimal("0.00000001")) == Decimal("60000.11704554")
+    assert strategy.mid == Decimal("60000.165")
+    # 2 of the 282 trades came before the first book ticker; a taker trade prints at the bid or
     # the ask, never at the mid
-    assert ctx["with_mid"] == ctx["off_mid"] == 236
+    assert ctx["with_mid"] == ctx["off_mid"] == 280
 
 
 def independent_totals(name: str) -> tuple[Decimal, Decimal]:
