@@ -82,7 +82,7 @@ def run_client(name: str, url: str, n: int, warmup: int) -> dict:
         return result
 
     if name == "boomnet-conn":  # the non-blocking connection driven directly (no pool, no URL)
-        from boomnet.http import HttpConnection, parse_url
+        from boomnet.http import HttpConnection, encode_request, parse_url
         from boomnet.http.blocking import establish, exchange
 
         u = parse_url(url)
@@ -90,10 +90,10 @@ def run_client(name: str, url: str, n: int, warmup: int) -> dict:
 
         conn = HttpConnection(TcpStream.connect(u.host, u.port), u.host_header)
         establish(conn, time.monotonic() + 5)
-        target = u.target
+        head, _ = encode_request("GET", u.target, u.host_header)
 
         def one():
-            r = exchange(conn, "GET", target, None, None, time.monotonic() + 5)
+            r = exchange(conn, "GET", head, b"", time.monotonic() + 5)
             _check(r.status, r.body)
 
         return _measure(one, n, warmup)

@@ -73,9 +73,9 @@ def establish(conn: HttpConnection, deadline: float) -> None:
             waiter.wait(_POLLIN | (_POLLOUT if conn.stream.pending else 0), min(remaining, _HANDSHAKE_SLICE))
 
 
-def exchange(conn: HttpConnection, method: str, target: str, headers, body, deadline: float) -> Response:
-    """Send one request on ``conn`` and block until its response is complete."""
-    conn.send_request(method, target, headers, body)
+def exchange(conn: HttpConnection, method: str, head: bytes, body: bytes, deadline: float) -> Response:
+    """Send one encoded request on ``conn`` and block until its response is complete."""
+    conn.send_encoded(method, head, body)
     stream = conn.stream
     continue_by = time.monotonic() + EXPECT_CONTINUE_WAIT if conn.waiting_for_continue else 0.0
     while True:
@@ -87,7 +87,7 @@ def exchange(conn: HttpConnection, method: str, target: str, headers, body, dead
         now = time.monotonic()
         remaining = deadline - now
         if remaining <= 0:
-            raise DeadlineExceeded(f"no complete response to {method} {target} within the deadline")
+            raise DeadlineExceeded(f"no complete response to {head.partition(b' HTTP/')[0].decode('latin-1')!r} within the deadline")
         if continue_by and not conn.waiting_for_continue:
             continue_by = 0.0  # the 100 (or a final response) came in time
         if continue_by:

@@ -17,7 +17,7 @@ from .blocking import establish, exchange
 from .connection import HttpConnection
 from .limits import DEFAULT_LIMITS, HttpLimits
 from .pool import ConnectionPool
-from .request import IDEMPOTENT_METHODS, BodyArg, HeadersArg
+from .request import IDEMPOTENT_METHODS, BodyArg, HeadersArg, encode_request
 from .response import Response
 from .url import Url, parse_url
 
@@ -67,8 +67,8 @@ class HttpClient:
         self.connect_timeout = connect_timeout
         self.limits = limits
         self.pool = ConnectionPool(max_per_key=max_per_key, idle_timeout=idle_timeout)
-        self.default_headers: list[tuple[str, str]] = list(_pairs(headers))
-        self._urls: dict[str, Url] = {}
+        self.default_headers: tuple[tuple[str, str], ...] = tuple(_pairs(headers))  # fixed: heads are cached
+        self._bare: dict[tuple[str, str], tuple[Url, Hashable, bytes, bytes]] = {}
         #: connections opened so far (tests and tuning)
         self.connections_opened = 0
 
@@ -83,18 +83,16 @@ class HttpClient:
     ) -> Response:
         """Send one request and return the complete response (any status; no redirects)."""
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        parsed = self._urls.get(url)
-        if parsed is None:
-            parsed = parse_url(url)
-            if len(self._urls) < 1024:  # parsing dominates tiny requests; bounded memo
-                self._urls[url] = parsed
-        if self.default_headers:
-            headers = self.default_headers + list(_pairs(headers))
-        key = (parsed.scheme, parsed.host, parsed.port, self.ca_file, self.verify) if parsed.tls else (
-            parsed.scheme,
-            parsed.host,
-            parsed.port,
-        )
+        if headers is None and body is None:
+            # the same bare request again (polling an API): reuse its parsed URL and encoded head
+            cached = self._bare.get((method, url))
+            if cached is None:
+                cached = self._prepare(method, url, None, None)
+                if len(self._bare) < 1024:
+                    self._bare[(method, url)] = cached
+            parsed, key, head, payload = cached
+        else:
+            parsed, key, head, payload = self._prepare(method, url, headers, body)
         pool = self.pool
         for attempt in (0, 1):
             conn = pool.acquire(key)
@@ -102,7 +100,7 @@ class HttpClient:
             if conn is None:
                 conn = self._connect(parsed, key, deadline)
             try:
-                response = exchange(conn, method, parsed.target, headers, body, deadline)
+                response = exchange(conn, method, head, payload, deadline)
             except ConnectionClosed:
                 stale = reused and not conn.parser.mid_response
                 pool.discard(conn)
@@ -116,6 +114,17 @@ class HttpClient:
             response.url = url
             return response
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _prepare(self, method: str, url: str, headers: HeadersArg, body: BodyArg) -> tuple[Url, Hashable, bytes, bytes]:
+        """Parse ``url`` and encode the request (validating it) before any connection is touched."""
+        parsed = parse_url(url)
+        if self.default_headers:
+            headers = [*self.default_headers, *_pairs(headers)]
+        key: Hashable = (parsed.scheme, parsed.host, parsed.port)
+        if parsed.tls:
+            key = (parsed.scheme, parsed.host, parsed.port, self.ca_file, self.verify)
+        head, payload = encode_request(method, parsed.target, parsed.host_header, headers, body)
+        return parsed, key, head, payload
 
     def _connect(self, url: Url, key: Hashable, deadline: float) -> HttpConnection:
         remaining = max(0.001, min(self.connect_timeout, deadline - time.monotonic()))

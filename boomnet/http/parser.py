@@ -28,6 +28,7 @@ from .response import Response
 __all__ = ["ResponseParser"]
 
 HEAD, LENGTH, CHUNK_SIZE, CHUNK_DATA, CHUNK_END, TRAILERS, UNTIL_EOF, CLOSED, FAILED = range(9)
+_NONE, _LENGTH, _CHUNKED = Framing.NONE, Framing.LENGTH, Framing.CHUNKED
 _STATE_NAMES = ("HEAD", "LENGTH", "CHUNK_SIZE", "CHUNK_DATA", "CHUNK_END", "TRAILERS", "UNTIL_EOF", "CLOSED", "FAILED")
 
 # chunk-size [ BWS ; chunk-ext ] -- the extension is tolerated and ignored
@@ -44,6 +45,7 @@ class ResponseParser:
 
     def __init__(self, limits: HttpLimits = DEFAULT_LIMITS, buffer_size: int = 64 * 1024) -> None:
         self.limits = limits
+        self._max_head = limits.max_header_bytes
         self._buf = bytearray(max(buffer_size, 1024))
         self._view = memoryview(self._buf)
         self._start = 0  # first byte not yet parsed
@@ -63,7 +65,6 @@ class ResponseParser:
         self._filled = 0  # LENGTH: bytes of the preallocated body already received
         self._remaining = 0  # LENGTH / CHUNK_DATA: bytes still due
         self._direct = False  # recv_view() handed out a slice of the body itself
-        self._trailer_bytes = 0
         #: interim (1xx) responses skipped for the response now awaited
         self.informational = 0
         #: interim responses seen over the parser's life (lets a caller notice "100 Continue")
@@ -204,12 +205,13 @@ class ResponseParser:
             self._fail(exc)
 
     def _parse_head(self) -> bool:
-        if not self._expected:
+        expected = self._expected
+        if not expected:
             raise HttpProtocolError("received data while no request was outstanding")
         buf, start, end = self._buf, self._start, self._end
-        scan = self._scan if self._scan > start else start
-        idx = buf.find(b"\r\n\r\n", scan, end)
-        limit = self.limits.max_header_bytes
+        scan = self._scan
+        idx = buf.find(b"\r\n\r\n", scan if scan > start else start, end)
+        limit = self._max_head
         if idx < 0:
             if end - start > limit:
                 raise HeaderTooLarge(f"response head exceeds max_header_bytes {limit}")
@@ -218,41 +220,47 @@ class ResponseParser:
         if idx + 4 - start > limit:
             raise HeaderTooLarge(f"response head exceeds max_header_bytes {limit}")
         text = str(self._view[start:idx], "latin-1")
-        self._start = idx + 4
-        version, status, reason, pairs = parse_head(text, self.limits)
-        method = self._expected[0]
-        kind, length, keep_alive = body_framing(method, status, version, pairs, self.limits)
+        start = self._start = idx + 4
+        limits = self.limits
+        version, status, reason, pairs = parse_head(text, limits)
+        method = expected[0]
+        kind, length, keep_alive = body_framing(method, status, version, text, limits)
         if status < 200:
-            if status == 101:
-                raise HttpProtocolError("unexpected 101 Switching Protocols (no upgrade was requested)")
-            self.informational += 1
-            self.interim_total += 1
-            if self.informational > self.limits.max_informational:
-                raise HttpProtocolError(f"more than {self.limits.max_informational} interim (1xx) responses")
-            return True
-        self._version, self._status, self._reason = version, status, reason
-        self._headers = Headers(pairs)
-        self._keep_alive = keep_alive
-        if kind == Framing.NONE:
-            self._finish(b"")
-        elif kind == Framing.LENGTH:
-            have = self._end - self._start
-            if have >= length:  # the common small response: the whole body is already here
-                body_start = self._start
-                self._start = body_start + length
-                self._finish(bytes(self._view[body_start : self._start]))
-            else:
-                self._body = bytearray(length)
+            return self._interim(status)
+        if kind == _LENGTH and end - start >= length:
+            # the common small response: the whole body is already here -- finish in place
+            self._start = start + length
+            body = bytes(self._view[start : start + length])
+        elif kind == _NONE:
+            body = b""
+        else:
+            self._version, self._status, self._reason = version, status, reason
+            self._headers = Headers(pairs)
+            self._keep_alive = keep_alive
+            self._body = bytearray(length) if kind == _LENGTH else bytearray()
+            if kind == _LENGTH:
                 self._filled = 0
                 self._remaining = length
                 self._state = LENGTH
-        elif kind == Framing.CHUNKED:
-            self._body = bytearray()
-            self._trailer_bytes = 0
-            self._state = CHUNK_SIZE
-        else:
-            self._body = bytearray()
-            self._state = UNTIL_EOF
+            elif kind == _CHUNKED:
+                self._state = CHUNK_SIZE
+            else:
+                self._state = UNTIL_EOF
+            return True
+        expected.popleft()
+        self._ready.append(Response(status, reason, version, Headers(pairs), body, method, keep_alive))
+        self.informational = 0
+        if not keep_alive:
+            self._state = CLOSED
+        return True
+
+    def _interim(self, status: int) -> bool:
+        if status == 101:
+            raise HttpProtocolError("unexpected 101 Switching Protocols (no upgrade was requested)")
+        self.informational += 1
+        self.interim_total += 1
+        if self.informational > self.limits.max_informational:
+            raise HttpProtocolError(f"more than {self.limits.max_informational} interim (1xx) responses")
         return True
 
     def _parse_length(self) -> None:
