@@ -6,7 +6,7 @@ outbound write, and the gaps where a read found nothing. All integers are little
 File header (20 bytes)::
 
     magic     8s   b"BOOMREC\\x00"
-    version   u16  1
+    version   u16  2
     flags     u16  0 (reserved)
     start_ns  u64  wall-clock time (time.time_ns) when recording began
 
@@ -31,6 +31,9 @@ Checksums are per block, not per record, so the recording thread only appends by
 checksum and file write happen on a writer thread (both release the GIL). A file that ends before
 an END record is *truncated*; a bad magic, version, kind, length or checksum is *corrupt*. Both
 raise :class:`~boomnet.errors.RecordingError`.
+
+Version 1 files (no blocks; each record followed by its own ``crc32`` u32 of kind..payload) are
+still read.
 """
 
 from __future__ import annotations
@@ -45,12 +48,14 @@ from ..errors import RecordingError
 __all__ = ["MAGIC", "VERSION", "IN", "OUT", "GAP", "EOF", "END", "RecordWriter", "Recording", "parse", "seal_block"]
 
 MAGIC = b"BOOMREC\x00"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 IN, OUT, GAP, EOF, END = 1, 2, 3, 4, 255
 KINDS = frozenset((IN, OUT, GAP, EOF, END))
 
 FILE_HEADER = struct.Struct("<8sHHQ")
 BLOCK_HEADER = struct.Struct("<II")
+V1_CRC = struct.Struct("<I")
 RECORD_HEADER = struct.Struct("<BIQ")
 GAP_COUNT = struct.Struct("<I")
 SUFFIX = ".bnrec"
@@ -124,11 +129,13 @@ def parse(data: bytes, *, allow_truncated: bool = False, source: str = "recordin
     magic, version, _flags, start_ns = FILE_HEADER.unpack_from(data, 0)
     if magic != MAGIC:
         raise RecordingError(f"{source}: corrupt (not a boomnet recording: bad magic {magic!r})")
-    if version != VERSION:
-        raise RecordingError(f"{source}: unsupported recording version {version} (expected {VERSION})")
+    if version not in READABLE_VERSIONS:
+        raise RecordingError(f"{source}: unsupported recording version {version} (reads {READABLE_VERSIONS})")
     kinds, times, offsets, lengths = array("B"), array("Q"), array("Q"), array("I")
     view = memoryview(data)
     pos, size = FILE_HEADER.size, len(data)
+    if version == 1:
+        return _parse_v1(data, start_ns, allow_truncated, source, kinds, times, offsets, lengths)
     while pos < size:
         if pos + BLOCK_HEADER.size > size:
             break  # truncated block header
@@ -172,3 +179,32 @@ def _index_block(data: bytes, pos: int, end: int, source: str, *arrays: array) -
         lengths.append(length)
         pos = body + length
     return False
+
+
+def _parse_v1(data: bytes, start_ns: int, allow_truncated: bool, source: str, *arrays: array) -> Recording:
+    """Version 1: records back to back, each followed by its own crc32."""
+    kinds, times, offsets, lengths = arrays
+    view = memoryview(data)
+    pos, size, hsize, csize = FILE_HEADER.size, len(data), RECORD_HEADER.size, V1_CRC.size
+    while pos + hsize <= size:
+        kind, length, t_ns = RECORD_HEADER.unpack_from(data, pos)
+        if kind not in KINDS:
+            raise RecordingError(f"{source}: corrupt (unknown record kind {kind} at offset {pos})")
+        body = pos + hsize
+        end = body + length
+        if end + csize > size:
+            break
+        if V1_CRC.unpack_from(data, end)[0] != zlib.crc32(view[body:end], zlib.crc32(view[pos:body])):
+            raise RecordingError(f"{source}: corrupt (checksum mismatch in record at offset {pos})")
+        if kind == END:
+            if end + csize != size:
+                raise RecordingError(f"{source}: corrupt (bytes after the END record)")
+            return Recording(start_ns, data, *arrays, True)  # type: ignore[arg-type]
+        kinds.append(kind)
+        times.append(t_ns)
+        offsets.append(body)
+        lengths.append(length)
+        pos = end + csize
+    if not allow_truncated:
+        raise RecordingError(f"{source}: truncated at offset {pos} (no END record; was the stream closed?)")
+    return Recording(start_ns, data, *arrays, False)  # type: ignore[arg-type]

@@ -276,3 +276,25 @@ def test_recording_above_tls_holds_plaintext(tmp_path, server_ssl_context, ca_fi
     assert b"plaintext market data" in raw and b"hello" in raw
     replay_reads, _ = drain(ReplayStream.from_file("tls", directory=tmp_path))
     assert replay_reads == live_reads
+
+
+def test_version_1_files_still_replay(tmp_path) -> None:
+    """Version 1 (per-record checksums, no blocks) was the first format; it stays readable."""
+    import zlib
+
+    from boomnet.stream.recording import END, FILE_HEADER, GAP, IN, MAGIC, OUT, RECORD_HEADER
+
+    def record(kind: int, payload: bytes) -> bytes:
+        head = RECORD_HEADER.pack(kind, len(payload), 0)
+        return head + payload + struct.pack("<I", zlib.crc32(payload, zlib.crc32(head)))
+
+    body = record(OUT, b"sub") + record(IN, b"abc") + record(GAP, struct.pack("<I", 3)) + record(IN, b"de")
+    data = FILE_HEADER.pack(MAGIC, 1, 0, 0) + body + record(END, b"")
+    reads, _ = drain(write_and_load(tmp_path, data))
+    assert reads == [b"abc", b"", b"de"]
+    with pytest.raises(RecordingError, match="truncated"):
+        write_and_load(tmp_path, data[:-3])
+    broken = bytearray(data)
+    broken[data.index(b"abc")] ^= 1
+    with pytest.raises(RecordingError, match="checksum"):
+        write_and_load(tmp_path, bytes(broken))
