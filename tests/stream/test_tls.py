@@ -215,3 +215,18 @@ def test_missing_ca_file_is_tls_error(tmp_path, backend) -> None:
     with pytest.raises(TlsError):
         s.establish()
     b.close()
+
+
+def test_expired_certificate_is_rejected(tls_ca, ca_file, backend) -> None:
+    import datetime
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    expired = tls_ca.issue_cert(
+        "localhost", not_before=now - datetime.timedelta(days=10), not_after=now - datetime.timedelta(days=1)
+    )
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    expired.configure_cert(ctx)
+    with Peer(echo(1), ssl_context=ctx) as peer:
+        s = TcpStream.connect("127.0.0.1", peer.port).into_tls("localhost", ca_file=ca_file, backend=backend)
+        with pytest.raises(CertificateError, match="expired"):
+            wait_established(s)

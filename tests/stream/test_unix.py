@@ -60,3 +60,37 @@ def test_unix_big_write(tmp_path) -> None:
         peer.join()
         assert got[0] == payload
         s.close()
+
+
+def test_unix_full_backlog_retries_until_accepted(tmp_path) -> None:
+    """A Unix connect with a full backlog answers EAGAIN (not in progress): establish retries it."""
+    path = str(tmp_path / "busy.sock")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    listener.listen(0)
+    fillers = []
+    try:
+        for _ in range(16):
+            f = socket.socket(socket.AF_UNIX)
+            f.setblocking(False)
+            fillers.append(f)
+            if f.connect_ex(path) != 0:
+                break
+        else:
+            pytest.skip("the backlog never filled")
+        s = UnixStream.connect(path)
+        assert not s.establish()  # queued behind the full backlog
+        listener.settimeout(2)
+        for _ in range(len(fillers) - 1):
+            listener.accept()[0].close()
+        wait_established(s)
+        conn, _ = listener.accept()
+        s.write(b"late")
+        conn.settimeout(2)
+        assert conn.recv(4) == b"late"
+        conn.close()
+        s.close()
+    finally:
+        for f in fillers:
+            f.close()
+        listener.close()
