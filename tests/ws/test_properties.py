@@ -416,3 +416,40 @@ def test_close_codes_accepted_or_refused_per_rfc(code: int, data) -> None:
     else:
         assert type(out.error) is WebSocketProtocolError and out.error.close_code == 1002
         assert [(f.opcode, f.payload) for f in replies] == [(wire.CLOSE, (1002).to_bytes(2, "big"))]
+
+
+# --- the handshake response, in the many spellings servers use ---------------------------------------
+
+
+def _casing(draw, word: str) -> str:
+    flips = draw(st.lists(st.booleans(), min_size=len(word), max_size=len(word)))
+    return "".join(c.upper() if f else c.lower() for c, f in zip(word, flips))
+
+
+@st.composite
+def response_variants(draw) -> bytes:
+    """Valid 101 responses: any header-name/token casing, optional whitespace, extra headers,
+    any header order, other Connection tokens; the accept value is filled in later."""
+    ows = st.sampled_from(["", " ", "  ", "\t"])
+    headers = [
+        f"{_casing(draw, 'Upgrade')}:{draw(ows)}{_casing(draw, 'websocket')}{draw(ows)}",
+        f"{_casing(draw, 'Connection')}:{draw(ows)}"
+        + ", ".join(draw(st.permutations([_casing(draw, "Upgrade")] + draw(st.sampled_from([[], ["keep-alive"]]))))),
+        f"{_casing(draw, 'Sec-WebSocket-Accept')}:{draw(ows)}{ACCEPT_PLACEHOLDER.decode()}{draw(ows)}",
+    ]
+    headers += draw(st.lists(st.sampled_from(["Server: test/1.0", "Date: Mon, 01 Jan 2024 00:00:00 GMT",
+                                              "X-Empty:", "Set-Cookie: a=b; Path=/"]), max_size=3))
+    headers = draw(st.permutations(headers))
+    status = draw(st.sampled_from(["HTTP/1.1 101 Switching Protocols", "HTTP/1.1 101 ", "HTTP/1.1 101",
+                                   "HTTP/1.1 101 Web Socket Protocol Handshake"]))
+    return ("\r\n".join([status, *headers]) + "\r\n\r\n").encode()
+
+
+@settings(SETTINGS, max_examples=60)
+@given(response=response_variants(), data=st.data())
+def test_valid_handshake_spellings_are_accepted(response: bytes, data) -> None:
+    stream_bytes = response + wire.frame(wire.TEXT, b"hello")
+    cuts, idle = cut_points(data, len(stream_bytes))
+    out = run_client(stream_bytes, cuts, idle)
+    assert out.frames == [(Opcode.TEXT, True, b"hello")]
+    assert type(out.error) is ConnectionClosed

@@ -207,3 +207,53 @@ def test_connection_lost_without_close_frame(tls, ca_file, how: str) -> None:
     assert not isinstance(info.value, WebSocketClosed)  # no close handshake happened
     assert ws.closed and ws.close_code == 1006
     peer.join()
+
+
+def test_ipv6_literal_url(tls, ca_file) -> None:
+    seen: dict = {}
+
+    def script(conn: RawConn) -> None:
+        seen["line"] = conn.read_request()
+        seen["host"] = conn.headers["host"]
+        conn.send(conn.response_101() + wire.frame(wire.TEXT, b"over v6"))
+        conn.read_until_eof()
+
+    peer = RawPeer(script, tls, host="::1")
+    ws = open_ws(peer, ca_file, "/v6")
+    assert pump(ws, until_data(1)) == [(Opcode.TEXT, True, b"over v6")]
+    ws.close()
+    ws.stream.close()
+    peer.join()
+    assert seen["line"] == "GET /v6 HTTP/1.1" and seen["host"] == f"[::1]:{peer.port}"
+
+
+def test_oversized_response_head_is_refused(ca_file) -> None:
+    def script(conn: RawConn) -> None:
+        conn.read_request()
+        filler = "".join(f"X-Filler-{i}: {'y' * 60}\r\n" for i in range(1200))  # ~90 KB, never ends
+        try:
+            conn.send(b"HTTP/1.1 101 Switching Protocols\r\n" + filler.encode())
+        except OSError:
+            pass  # the client gave up first
+        conn.read_until_eof()
+
+    peer = RawPeer(script)
+    with pytest.raises(HandshakeError):
+        open_ws(peer, ca_file)
+    peer.join()
+
+
+def test_pings_not_answered_when_auto_pong_is_off(ca_file) -> None:
+    seen: list = []
+
+    def script(conn: RawConn) -> None:
+        conn.accept(then=wire.frame(wire.PING, b"manual") + wire.frame(wire.TEXT, b"x"))
+        seen.extend(conn.read_frames(2))
+
+    peer = RawPeer(script)
+    ws = open_ws(peer, ca_file, auto_pong=False)
+    assert pump(ws, until_data(1)) == [(Opcode.PING, True, b"manual"), (Opcode.TEXT, True, b"x")]
+    ws.send_text("no pong before me")
+    ws.send_pong(b"manual")
+    peer.join()
+    assert [(f.opcode, f.payload) for f in seen] == [(wire.TEXT, b"no pong before me"), (wire.PONG, b"manual")]

@@ -84,11 +84,12 @@ Script = Callable[[RawConn], None]
 class RawPeer:
     """Accepts one connection and runs ``script`` on it in a thread; errors are re-raised by ``join``."""
 
-    def __init__(self, script: Script, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, script: Script, ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> None:
         self.script = script
         self.ssl_context = ssl_context
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
+        self.host = host
+        self.listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        self.listener.bind((host, 0))
         self.listener.listen(1)
         self.listener.settimeout(TIMEOUT)
         self.port = self.listener.getsockname()[1]
@@ -97,7 +98,8 @@ class RawPeer:
         self._thread.start()
 
     def url(self, path: str = "/") -> str:
-        return f"{'wss' if self.ssl_context else 'ws'}://127.0.0.1:{self.port}{path}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'wss' if self.ssl_context else 'ws'}://{host}:{self.port}{path}"
 
     def _run(self) -> None:
         try:
