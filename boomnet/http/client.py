@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any, Hashable
 
-from ..errors import ConnectionClosed
+from ..errors import ConnectionClosed, LimitExceeded
 from .blocking import establish, exchange
 from .connection import HttpConnection
 from .limits import DEFAULT_LIMITS, HttpLimits
@@ -127,6 +127,8 @@ class HttpClient:
         return parsed, key, head, payload
 
     def _connect(self, url: Url, key: Hashable, deadline: float) -> HttpConnection:
+        if not self.pool.can_open(key):
+            raise LimitExceeded(f"{self.pool.max_per_key} connections to {url.host}:{url.port} already open (max_per_key)")
         remaining = max(0.001, min(self.connect_timeout, deadline - time.monotonic()))
         conn = open_connection(
             url, ca_file=self.ca_file, verify=self.verify, timeout=remaining, limits=self.limits, key=key
