@@ -53,7 +53,7 @@ class HttpConnection:
         self.parser = ResponseParser(limits)
         #: requests written on this connection so far (a pooled connection has served > 0)
         self.requests_sent = 0
-        self.idle_since = time.monotonic()
+        self.opened_at = self.idle_since = time.monotonic()
         self._callbacks: deque[ResponseCallback | None] = deque()
         self._reusable = True  # neither side has asked to close
         self._held_body: bytes | None = None  # body waiting for "100 Continue"

@@ -23,7 +23,7 @@ import time
 from collections import deque
 from typing import Any, Callable
 
-from ..errors import ConnectionClosed, DeadlineExceeded
+from ..errors import ConnectionClosed, DeadlineExceeded, NetworkError
 from ..service.endpoint import Address, Disconnect, DisconnectKind, Endpoint
 from .connection import HttpConnection
 from .limits import DEFAULT_LIMITS, HttpLimits
@@ -34,6 +34,9 @@ from .url import parse_url
 __all__ = ["HttpEndpoint", "HttpRequest"]
 
 log = logging.getLogger(__name__)
+
+#: a connection closed within this many seconds, unused, counts as refused (service back-off)
+_FRESH = 1.0
 
 
 class HttpRequest:
@@ -205,11 +208,11 @@ class HttpEndpoint(Endpoint):
         try:
             responses = conn.poll()
         except ConnectionClosed:
-            if conn.requests_sent > conn.outstanding:
-                # it answered before: a keep-alive close racing our request; re-send at once
+            if self._served(conn):
+                # a keep-alive close racing our request; re-send at once on a fresh connection
                 self._reconnect()
                 return
-            raise  # never answered anything: let the service back off
+            raise  # a server that closes fresh connections unanswered: let the service back off
         if responses:
             in_flight = self._in_flight
             for response in responses:
@@ -220,10 +223,10 @@ class HttpEndpoint(Endpoint):
             # keep-alive ended (server's "close", EOF, or our own "Connection: close" answered);
             # once no further response can come, start a fresh connection
             if not conn.outstanding or conn.parser.closed:
-                if conn.requests_sent > conn.outstanding:
+                if self._served(conn):
                     self._reconnect()
                 else:
-                    raise ConnectionClosed("server closed the connection before answering anything")
+                    raise ConnectionClosed("server closed a fresh connection before answering anything")
             return
         if self._queue:
             self._pump(conn)
@@ -266,7 +269,20 @@ class HttpEndpoint(Endpoint):
             queue.popleft()
             req.sends += 1
             in_flight.append(req)
-            conn.send_encoded(req.method, req.head, req.body)
+            try:
+                conn.send_encoded(req.method, req.head, req.body)
+            except NetworkError as exc:
+                # the connection broke under the write (possibly outside poll, in request()):
+                # drop it; on_disconnect re-sends or fails what was in flight
+                log.debug("%r: write failed: %s", self, exc)
+                self._reconnect()
+                return
+
+    @staticmethod
+    def _served(conn: HttpConnection) -> bool:
+        """Did ``conn`` work normally before closing (answered, or idled a while)? Then a quick
+        reconnect is right; a server closing fresh connections at once gets back-off instead."""
+        return conn.requests_sent > conn.outstanding or time.monotonic() - conn.opened_at > _FRESH
 
     def _fail(self, req: HttpRequest, error: BaseException, ctx: Any) -> None:
         req.error = error

@@ -47,7 +47,10 @@ class Response:
         """The body decoded with ``encoding``, else the Content-Type charset, else UTF-8."""
         if encoding is None:
             encoding = _charset(self.headers.get("content-type")) or "utf-8"
-        return self.body.decode(encoding, errors="replace")
+        try:
+            return self.body.decode(encoding, errors="replace")
+        except LookupError:  # a charset Python does not know: fall back rather than fail
+            return self.body.decode("utf-8", errors="replace")
 
     def json(self) -> Any:
         """The body parsed as JSON (orjson)."""

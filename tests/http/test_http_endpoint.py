@@ -144,3 +144,18 @@ def test_url_path_prefix(io, aio_server):
     req = ep.get("/204")
     run_until(io, lambda: req.done)
     assert req.response.status == 204 and req.target == "/status/204"
+
+
+def test_server_idle_close_then_new_request(io, aio_idle_close_server):
+    server = aio_idle_close_server
+    rec = Recorder()
+    ep = HttpEndpoint(server.url(""))
+    io.register(ep)
+    first = ep.get("/peer", **rec.kw())
+    run_until(io, lambda: first.done)
+    closed_conn = ep._http
+    # the server drops the idle connection after 0.2 s; the endpoint notices and reconnects
+    run_until(io, lambda: ep._http is not None and ep._http is not closed_conn)
+    second = ep.get("/peer", **rec.kw())
+    run_until(io, lambda: second.done)
+    assert rec.errors == [] and first.response.text() != second.response.text()
