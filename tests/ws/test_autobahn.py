@@ -58,3 +58,31 @@ def test_autobahn_full_suite(tmp_path: Path, pure_python: bool) -> None:
     assert sum(summary["core"].values()) == 301, summary["_report"]
     assert set(summary["core"]) <= {"OK", "NON-STRICT", "INFORMATIONAL"}, summary["_report"]
     assert summary["compression"] == {"UNIMPLEMENTED": 216}, summary["_report"]
+
+
+def test_summary_counts_and_flags_failures(tmp_path: Path) -> None:
+    """The runner's verdict logic on a hand-made report: core failures fail the run, 12.*/13.* don't."""
+    import io
+
+    from tools.autobahn import print_summary, summarise
+
+    servers = tmp_path / "reports" / "servers"
+    servers.mkdir(parents=True)
+    index = {
+        "1.1.1": ("OK", "OK"), "3.2": ("NON-STRICT", "OK"), "5.1": ("FAILED", "OK"),
+        "7.1.1": ("OK", "UNCLEAN"), "12.1.1": ("FAILED", "OK"), "13.1.1": ("UNIMPLEMENTED", "OK"),
+    }
+    entries = {}
+    for case_id, (behavior, close) in index.items():
+        name = f"agent_case_{case_id.replace('.', '_')}.json"
+        entries[case_id] = {"behavior": behavior, "behaviorClose": close, "reportfile": name, "duration": 1}
+        (servers / name).write_text(json.dumps({"result": f"why {case_id}", "resultClose": "close why"}))
+    (servers / "index.json").write_text(json.dumps({"agent": entries}))
+
+    summary = summarise(tmp_path, "agent", 1.0, {})
+    assert dict(summary.core) == {"OK": 2, "NON-STRICT": 1, "FAILED": 1}
+    assert dict(summary.compression) == {"FAILED": 1, "UNIMPLEMENTED": 1}
+    assert [c["id"] for c in summary.failed] == ["5.1", "7.1.1"] and not summary.ok
+    out = io.StringIO()
+    print_summary(summary, out)
+    assert "FAILED 5.1" in out.getvalue() and "why 5.1" in out.getvalue() and "RESULT: FAIL" in out.getvalue()
