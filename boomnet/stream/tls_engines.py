@@ -245,7 +245,7 @@ class PyOpenSslEngine:
 
     def _set_expected_peer(self, host: str, is_ip: bool) -> None:
         # pyOpenSSL has no public hostname check; the verify param is OpenSSL's own (RFC 6125).
-        from OpenSSL._util import ffi, lib
+        from OpenSSL._util import lib
 
         param = lib.SSL_get0_param(self._conn._ssl)
         if is_ip:
@@ -257,7 +257,6 @@ class PyOpenSslEngine:
             ok = lib.X509_VERIFY_PARAM_set1_host(param, name, len(name))
         if ok != 1:
             raise TlsError(f"cannot set the expected peer name {host!r}")
-        del ffi
 
     def _fast_reader(self) -> Any:
         try:
