@@ -77,25 +77,27 @@ def exchange(conn: HttpConnection, method: str, head: bytes, body: bytes, deadli
     """Send one encoded request on ``conn`` and block until its response is complete."""
     conn.send_encoded(method, head, body)
     stream = conn.stream
+    waiter = _waiter(conn)
     continue_by = time.monotonic() + EXPECT_CONTINUE_WAIT if conn.waiting_for_continue else 0.0
     while True:
+        if waiter is None or not stream.buffered():
+            now = time.monotonic()
+            if now >= deadline:
+                what = head.partition(b" HTTP/")[0].decode("latin-1")
+                raise DeadlineExceeded(f"no complete response to {what!r} within the deadline")
+            wait_until = deadline
+            if continue_by:
+                if not conn.waiting_for_continue:
+                    continue_by = 0.0  # the 100 (or a final response) came in time
+                elif now >= continue_by:
+                    conn.send_held_body()  # the server stayed silent: send the body anyway
+                    continue_by = 0.0
+                else:
+                    wait_until = min(deadline, continue_by)
+            # Wait *before* reading: a poll(2) that returns at once costs less than a read that
+            # fails with EAGAIN, and the response is rarely there the instant the request left.
+            if waiter is not None and not waiter.wait(_POLLIN | (_POLLOUT if stream.pending else 0), wait_until - now):
+                continue  # timed out: re-check the deadline and the 100-continue wait
         responses = conn.poll()
         if responses:
             return responses[0]
-        if stream.buffered():
-            continue
-        now = time.monotonic()
-        remaining = deadline - now
-        if remaining <= 0:
-            raise DeadlineExceeded(f"no complete response to {head.partition(b' HTTP/')[0].decode('latin-1')!r} within the deadline")
-        if continue_by and not conn.waiting_for_continue:
-            continue_by = 0.0  # the 100 (or a final response) came in time
-        if continue_by:
-            if now >= continue_by:
-                conn.send_held_body()
-                continue_by = 0.0
-                continue
-            remaining = min(remaining, continue_by - now)
-        waiter = _waiter(conn)
-        if waiter is not None:
-            waiter.wait(_POLLIN | (_POLLOUT if stream.pending else 0), remaining)

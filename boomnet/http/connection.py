@@ -9,6 +9,7 @@ blocking client in :mod:`boomnet.http.client` waits on ``fileno()`` between poll
 from __future__ import annotations
 
 import logging
+import select
 import time
 from collections import deque
 from typing import Any, Callable, Hashable
@@ -60,6 +61,7 @@ class HttpConnection:
         self._interim_seen = 0
         self._error: BaseException | None = None  # failure to report after delivering responses
         self._poller: Any = None  # lazily made by the blocking client
+        self._probe: tuple[int, Any] | None = None  # (fd, poll object) for is_alive
 
     # --- the target interface an IOService expects ---------------------------------------------
 
@@ -230,15 +232,27 @@ class HttpConnection:
                 callback(response)
 
     def is_alive(self) -> bool:
-        """Check an idle pooled connection before reuse (one non-blocking read).
+        """Check an idle pooled connection before reuse, without blocking.
 
         EOF, a reset, or any unsolicited byte (e.g. a 408 sent before closing) means the server
-        is done with it: ``False``, and the connection must be discarded.
+        is done with it: ``False``, and the connection must be discarded. The usual case -- a
+        quiet descriptor -- costs one ``poll(0)``; only a readable one is read to tell why.
         """
         if not self.idle:
             return False
-        try:
-            n = self.stream.recv_into(self.parser.recv_view())
+        stream = self.stream
+        if not stream.buffered():
+            fd = stream.fileno()
+            if fd >= 0:
+                probe = self._probe
+                if probe is None or probe[0] != fd:
+                    poller = select.poll()
+                    poller.register(fd, select.POLLIN)
+                    probe = self._probe = (fd, poller)
+                if not probe[1].poll(0):
+                    return True
+        try:  # readable: EOF, reset, data -- or only TLS housekeeping records (still alive)
+            n = stream.recv_into(self.parser.recv_view())
         except (NetworkError, OSError):
             self._reusable = False
             return False

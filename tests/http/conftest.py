@@ -18,7 +18,6 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from aiohttp import web
@@ -353,9 +352,3 @@ def raw_server():
     server = RawServer()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def bounded() -> Callable[[float], float]:
-    """A helper giving a deadline ``seconds`` from now (for bounded loops in tests)."""
-    return lambda seconds: time.monotonic() + seconds

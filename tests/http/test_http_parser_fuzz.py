@@ -81,7 +81,7 @@ def _pieces(wire: bytes, cuts: list[int]) -> list[bytes]:
     return [wire[a:b] for a, b in zip(bounds, bounds[1:])]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(streams(), st.sampled_from([1024, 4096, 65536]))
 def test_any_split_parses_to_the_same_responses(stream, buffer_size):
     wire, methods, expected, cuts = stream
@@ -116,7 +116,7 @@ def test_garbage_raises_only_http_errors(data, cuts):
     _feed_all(_pieces(data, sorted(c for c in cuts if c <= len(data))))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(streams(), st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255), st.sampled_from(["set", "insert", "delete"])), min_size=1, max_size=4))
 def test_mutated_valid_streams_raise_only_http_errors(stream, mutations):
     wire, _, _, cuts = stream
