@@ -49,14 +49,15 @@ def spread(values: list[float]) -> str:
 
 def rate_table(section: dict[str, Any]) -> list[str]:
     lines = [
-        "| client | msgs/s (median) | runs (min–max) | boomnet ÷ client |",
-        "|---|---:|---:|---:|",
+        "| client | msgs/s (median) | runs (min–max) | boomnet ÷ client | msgs per client CPU-second | boomnet ÷ client (CPU) |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for name, row in section["clients"].items():
         err = f" FAILED: {row['errors'][0]}" if row["errors"] else ""
         runs = f"{len(row['values'])} ({spread(row['values'])})" if row["values"] else "0"
         lines.append(
-            f"| {label(name)}{err} | {fmt_rate(row['median'])} | {runs} | {fmt_ratio(row.get('ratio'))} |"
+            f"| {label(name)}{err} | {fmt_rate(row['median'])} | {runs} | {fmt_ratio(row.get('ratio'))} "
+            f"| {fmt_rate(row.get('cpu_median'))} | {fmt_ratio(row.get('cpu_ratio'))} |"
         )
     return lines
 
@@ -112,7 +113,8 @@ def render(results: dict[str, Any]) -> str:
         "",
         f"Run {meta['started']} ({meta['mode']} mode, {meta['seconds']:.0f} s), commit `{meta['commit']}`, "
         f"Python {meta['python']}, {meta['cpus']} CPUs ({meta['cpu_model']}), load average "
-        f"{meta['load_before']} before / {meta['load_after']} after. Versions: {meta['versions']}.",
+        f"{meta['load_before']} before / {meta['load_after']} after, an empty non-blocking recv_into (one syscall) "
+        f"costs {meta.get('syscall_us', '?')} µs here. Versions: {meta['versions']}.",
         "",
         "Ratios are boomnet's figure divided by the client's, from medians of the same run (clients "
         "alternated round by round, each run a fresh process against the same feed server). "

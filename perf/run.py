@@ -30,6 +30,7 @@ from perf.frames import trade_message
 from perf.report import PRIMARY, render
 from perf.runner import ClientRuns, Options, alloc_job, echo_job, rate_job, rate_medians, rtt_medians
 from perf.servers import REPO, _env, make_tls_files, start_feed_server
+from perf.stats import median
 from perf.targets import evaluate
 
 ALL_JOBS = ("blast", "orjson", "echo", "alloc", "replay", "poll")
@@ -70,16 +71,30 @@ def build_options(ns: argparse.Namespace) -> Options:
     return opts
 
 
-def section(title: str, kind: str, runs: dict[str, ClientRuns], note: str = "") -> dict[str, Any]:
-    """A job's results: per-client runs, medians and boomnet's ratio to each client."""
+def section(title: str, kind: str, runs: dict[str, ClientRuns], note: str = "", load: float | None = None) -> dict[str, Any]:
+    """A job's results: per-client runs, medians and boomnet's ratio to each client.
+
+    ``load`` is the 1-minute load average when the job started (the end value is read here):
+    on a shared machine it says how much the figures can be trusted."""
+    if load is not None:
+        note = (note + " " if note else "") + f"Load average during the job: {load:.2f} → {os.getloadavg()[0]:.2f}."
     clients: dict[str, Any] = {}
     if kind == "rate":
         medians = rate_medians(runs)
         base = medians.get(PRIMARY)
+        cpu_medians = {name: median(r.cpu_values) for name, r in runs.items()}
+        cpu_base = cpu_medians.get(PRIMARY)
         for name, r in runs.items():
-            m = medians[name]
-            ratio = base / m if base and m else None
-            clients[name] = {"values": r.values, "errors": r.errors, "median": m, "ratio": ratio}
+            m, c = medians[name], cpu_medians[name]
+            clients[name] = {
+                "values": r.values,
+                "errors": r.errors,
+                "median": m,
+                "ratio": base / m if base and m else None,
+                "cpu_values": r.cpu_values,
+                "cpu_median": c,
+                "cpu_ratio": cpu_base / c if cpu_base and c else None,
+            }
     elif kind == "rtt":
         medians = rtt_medians(runs)
         base = medians.get(PRIMARY)
@@ -104,6 +119,28 @@ def run_poll(quick: bool) -> dict[str, Any]:
     proc = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=600)
     text = proc.stdout.strip() if proc.returncode == 0 else f"FAILED (exit {proc.returncode}): {proc.stderr.strip()[-500:]}"
     return {"title": "poll() overhead with idle endpoints (perf/bench_poll.py)", "kind": "text", "text": text, "clients": {}}
+
+
+def syscall_cost_us() -> float:
+    """Median cost of an empty non-blocking ``recv_into`` (one syscall): virtualised machines
+    can charge several µs, which weighs on every busy-poll read and every round trip."""
+    import socket
+
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    buf = bytearray(4096)
+    samples = []
+    for _ in range(21):
+        t = time.perf_counter_ns()
+        for _ in range(200):
+            try:
+                a.recv_into(buf)
+            except BlockingIOError:
+                pass
+        samples.append((time.perf_counter_ns() - t) / 200 / 1e3)
+    a.close()
+    b.close()
+    return median(samples) or 0.0
 
 
 def meta_info(mode: str) -> dict[str, Any]:
@@ -135,6 +172,7 @@ def meta_info(mode: str) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "cpu_model": cpu_model,
         "load_before": "%.2f" % os.getloadavg()[0],
+        "syscall_us": round(syscall_cost_us(), 2),
         "versions": ", ".join(versions),
     }
 
@@ -161,32 +199,39 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             with start_feed_server(tls, cpu=server_cpu) as server:
                 scheme = "wss" if tls else "ws"
                 if "blast" in jobs:
+                    load = os.getloadavg()[0]
                     runs = rate_job(server, clients, "len", opts, tls, f"blast {transport}")
                     results["jobs"][f"blast_{transport}"] = section(
                         f"blast, {transport} ({scheme}://): {opts.count:,} trade text frames of ~{frame_len} B, handler takes len(payload)",
                         "rate", runs,
-                        "Messages delivered to the handler per second, first to last message. The raw socket row only counts bytes: it shows the feed server is not the bottleneck.",
+                        "Messages delivered to the handler per second, first to last message. The raw socket row only counts bytes: it shows the feed server is not the bottleneck. 'CPU' columns divide by the client's own CPU time over the same span (all its threads): less sensitive to other load on the machine.",
+                        load,
                     )  # fmt: skip
                 if "orjson" in jobs:
+                    load = os.getloadavg()[0]
                     runs = rate_job(server, [c for c in clients if c != "raw"], "orjson", opts, tls, f"orjson {transport}")
                     results["jobs"][f"orjson_{transport}"] = section(
                         f"blast + orjson.loads, {transport} ({scheme}://): {opts.count:,} messages, handler parses each and sums trade ids",
-                        "rate", runs,
+                        "rate", runs, "", load,
                     )  # fmt: skip
                 if "echo" in jobs and transport == transports[0]:
+                    load = os.getloadavg()[0]
                     runs = echo_job(server, clients, opts, tls, f"echo {transport}")
                     results["jobs"][f"echo_{transport}"] = section(
                         f"echo round trip, {transport}: {opts.echo_samples:,} sequential ping-pongs of a {opts.echo_size}-byte text message",
                         "rtt", runs,
                         f"From just before send to the handler seeing the reply; {opts.echo_warmup:,} warm-up round trips dropped; per-round percentiles, median over rounds.",
+                        load,
                     )  # fmt: skip
         if "alloc" in jobs:
             with start_feed_server(None, cpu=server_cpu) as server:
+                load = os.getloadavg()[0]
                 runs = alloc_job(server, clients, opts)
             results["jobs"]["alloc"] = section(
                 f"allocations per frame (tracemalloc, {opts.alloc_frames:,} frames after {opts.alloc_warmup:,} warm-up, plain)",
                 "alloc", runs,
                 "Paced feed: the client asks for 256 frames at a time; every snapshot follows a 1-frame burst, so all snapshots see the same client state. 'Retained over the window' includes bounded pools and caches; 'growth in 2nd half' (last snapshot minus the middle one, per frame) is what a per-frame leak would grow. The peak is the largest transient growth (buffers, in-flight messages).",
+                load,
             )  # fmt: skip
         if "replay" in jobs:
             results["jobs"]["replay"] = replay_job.run(opts, tmp, server_cpu)

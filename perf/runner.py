@@ -38,6 +38,7 @@ class ClientRuns:
 
     values: list[Any] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    cpu_values: list[float] = field(default_factory=list)  # blast: msgs per CPU-second of the client
 
 
 def run_client(
@@ -90,7 +91,9 @@ def rate_job(
                     raise RuntimeError(problem)
                 rate = (res["msgs"] - 1) / res["seconds"]
                 runs[name].values.append(rate)
-                _log(opts, f"  {label} round {rnd + 1} {name:18s} {rate / 1e3:10.1f} k msgs/s")
+                if res.get("cpu_seconds", 0) > 0:
+                    runs[name].cpu_values.append((res["msgs"] - 1) / res["cpu_seconds"])
+                _log(opts, f"  {label} round {rnd + 1} {name:18s} {rate / 1e3:10.1f} k msgs/s (cpu {res.get('cpu_seconds', 0) / res['seconds']:.0%})")
             except RuntimeError as exc:
                 runs[name].errors.append(str(exc))
                 _log(opts, f"  {label} round {rnd + 1} {name:18s} FAILED {exc}")

@@ -8,7 +8,7 @@ import aiohttp
 import orjson
 import uvloop
 
-from perf.clients.common import Args, blast_result, client_ssl_context, emit, run_alloc_async
+from perf.clients.common import Args, blast_result, stamp, client_ssl_context, emit, run_alloc_async
 from perf.frames import echo_payload
 
 
@@ -32,13 +32,13 @@ async def main(args: Args) -> None:
                             break
                         continue
                     if not n:
-                        first = time.perf_counter_ns()
+                        first = stamp()
                     data = msg.data
                     if orj:
                         ids += loads(data)["t"]
                     nbytes += len(data)
                     n += 1
-                last = time.perf_counter_ns()
+                last = stamp()
                 emit(blast_result(n, nbytes, ids, first, last))
             elif args.job == "alloc":
 

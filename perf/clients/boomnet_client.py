@@ -6,7 +6,7 @@ import time
 
 import orjson
 
-from perf.clients.common import Args, blast_result, emit, run_alloc
+from perf.clients.common import Args, blast_result, stamp, emit, run_alloc
 from perf.frames import echo_payload
 
 
@@ -21,11 +21,10 @@ def blast_len(ws, count: int) -> dict:
 
     TEXT = Opcode.TEXT
     read_batch = ws.read_batch
-    perf_counter_ns = time.perf_counter_ns
     n = nbytes = 0
     while not (frames := read_batch()):
         pass
-    first = perf_counter_ns()
+    first = stamp()
     while True:
         for frame in frames:
             if frame.opcode == TEXT:
@@ -34,7 +33,7 @@ def blast_len(ws, count: int) -> dict:
         if n >= count:
             break
         frames = read_batch()
-    return blast_result(n, nbytes, 0, first, perf_counter_ns())
+    return blast_result(n, nbytes, 0, first, stamp())
 
 
 def blast_orjson(ws, count: int) -> dict:
@@ -43,11 +42,10 @@ def blast_orjson(ws, count: int) -> dict:
     TEXT = Opcode.TEXT
     read_batch = ws.read_batch
     loads = orjson.loads
-    perf_counter_ns = time.perf_counter_ns
     n = nbytes = ids = 0
     while not (frames := read_batch()):
         pass
-    first = perf_counter_ns()
+    first = stamp()
     while True:
         for frame in frames:
             if frame.opcode == TEXT:
@@ -58,7 +56,7 @@ def blast_orjson(ws, count: int) -> dict:
         if n >= count:
             break
         frames = read_batch()
-    return blast_result(n, nbytes, ids, first, perf_counter_ns())
+    return blast_result(n, nbytes, ids, first, stamp())
 
 
 def alloc(ws, warmup: int, count: int) -> dict:

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from perf.clients.common import Args, blast_result, emit, run_alloc
+from perf.clients.common import Args, blast_result, stamp, emit, run_alloc
 from perf.frames import echo_payload
 
 DEADLINE_S = 120.0
@@ -44,7 +44,7 @@ def _endpoint_classes():
             if not frames:
                 return
             if not self.first:
-                self.first = time.perf_counter_ns()
+                self.first = stamp()
             n, nbytes = self.n, self.nbytes
             for frame in frames:
                 if frame.opcode == TEXT:
@@ -52,7 +52,7 @@ def _endpoint_classes():
                     n += 1
             self.n, self.nbytes = n, nbytes
             if n >= self.count and not self.last:
-                self.last = time.perf_counter_ns()
+                self.last = stamp()
 
     class BlastOrjson(Blast):
         def poll(self, ws, ctx) -> None:
@@ -60,7 +60,7 @@ def _endpoint_classes():
             if not frames:
                 return
             if not self.first:
-                self.first = time.perf_counter_ns()
+                self.first = stamp()
             loads = orjson.loads
             n, nbytes, ids = self.n, self.nbytes, self.ids
             for frame in frames:
@@ -71,7 +71,7 @@ def _endpoint_classes():
                     n += 1
             self.n, self.nbytes, self.ids = n, nbytes, ids
             if n >= self.count and not self.last:
-                self.last = time.perf_counter_ns()
+                self.last = stamp()
 
     class Echo(Base):
         def __init__(self, url: str, ca_file: str | None, total: int, size: int) -> None:

@@ -3,8 +3,9 @@
 A client runs in its own process (``python -m perf.clients NAME ...``), does one job against the
 feed server and prints exactly one JSON line on stdout:
 
-* blast: ``{"msgs", "bytes", "id_sum", "seconds"}`` — ``seconds`` is from the first message
-  seen by the handler to the last one (so ``(msgs - 1) / seconds`` is the delivery rate);
+* blast: ``{"msgs", "bytes", "id_sum", "seconds", "cpu_seconds"}`` — ``seconds`` is from the
+  first message seen by the handler to the last one (so ``(msgs - 1) / seconds`` is the delivery
+  rate); ``cpu_seconds`` is the client process's CPU time over the same span (all threads);
 * echo: ``{"rtt_ns": [...]}`` — one round trip per sample, send to handler seeing the reply;
 * alloc: ``{"frames", "blocks", "bytes", "peak", "top"}`` — tracemalloc difference over
   ``frames`` of a paced feed (see :func:`run_alloc`).
@@ -20,6 +21,7 @@ import json
 import os
 import ssl
 import sys
+import time
 import tracemalloc
 from dataclasses import dataclass
 
@@ -68,8 +70,21 @@ def emit(result: dict) -> None:
     sys.stdout.flush()
 
 
-def blast_result(msgs: int, nbytes: int, id_sum: int, first_ns: int, last_ns: int) -> dict:
-    return {"msgs": msgs, "bytes": nbytes, "id_sum": id_sum, "seconds": (last_ns - first_ns) / 1e9}
+def stamp() -> tuple[int, int]:
+    """(wall clock, this process's CPU time of all threads), both in ns."""
+    return time.perf_counter_ns(), time.process_time_ns()
+
+
+def blast_result(msgs: int, nbytes: int, id_sum: int, first: tuple[int, int], last: tuple[int, int]) -> dict:
+    """What a blast client reports; ``first``/``last`` are :func:`stamp` values."""
+    first = first or last  # no message at all: report zero time (the orchestrator rejects it)
+    return {
+        "msgs": msgs,
+        "bytes": nbytes,
+        "id_sum": id_sum,
+        "seconds": (last[0] - first[0]) / 1e9,
+        "cpu_seconds": (last[1] - first[1]) / 1e9,
+    }
 
 
 class AllocProbe:

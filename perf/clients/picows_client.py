@@ -9,7 +9,7 @@ import orjson
 import uvloop
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
-from perf.clients.common import Args, blast_result, client_ssl_context, emit, run_alloc_async
+from perf.clients.common import Args, blast_result, stamp, client_ssl_context, emit, run_alloc_async
 from perf.frames import echo_payload
 
 TEXT = WSMsgType.TEXT
@@ -27,11 +27,11 @@ class BlastLen(WSListener):
         if frame.msg_type is not TEXT:
             return
         if not self.n:
-            self.first = time.perf_counter_ns()
+            self.first = stamp()
         self.nbytes += len(frame.get_payload_as_memoryview())
         self.n += 1
         if self.n == self.count:
-            self.last = time.perf_counter_ns()
+            self.last = stamp()
             transport.disconnect()
 
 
@@ -42,13 +42,13 @@ class BlastOrjson(BlastLen):
         if frame.msg_type is not TEXT:
             return
         if not self.n:
-            self.first = time.perf_counter_ns()
+            self.first = stamp()
         payload = frame.get_payload_as_memoryview()
         self.ids += orjson.loads(payload)["t"]
         self.nbytes += len(payload)
         self.n += 1
         if self.n == self.count:
-            self.last = time.perf_counter_ns()
+            self.last = stamp()
             transport.disconnect()
 
 

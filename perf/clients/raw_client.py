@@ -13,7 +13,7 @@ import ssl
 import time
 from urllib.parse import urlsplit
 
-from perf.clients.common import Args, blast_result, client_ssl_context, emit
+from perf.clients.common import Args, blast_result, stamp, client_ssl_context, emit
 from perf.frames import feed
 
 
@@ -51,7 +51,7 @@ def run(args: Args) -> None:
     sock.settimeout(30)
     expected = feed(args.count).wire_bytes
     got = len(rest)
-    first = time.perf_counter_ns()
+    first = stamp()
     buf = bytearray(1 << 20)
     recv_into = sock.recv_into
     while got < expected:
@@ -59,7 +59,7 @@ def run(args: Args) -> None:
         if not n:
             raise ConnectionError(f"EOF after {got} of {expected} bytes")
         got += n
-    last = time.perf_counter_ns()
+    last = stamp()
     f = feed(args.count)
     emit(blast_result(args.count, f.payload_bytes, f.id_sum, first, last))
     sock.close()

@@ -8,7 +8,7 @@ import time
 import orjson
 import websocket
 
-from perf.clients.common import Args, blast_result, emit, run_alloc
+from perf.clients.common import Args, blast_result, stamp, emit, run_alloc
 from perf.frames import echo_payload
 
 
@@ -27,12 +27,12 @@ def run(args: Args) -> None:
                 if not data and not ws.connected:
                     break
                 if not n:
-                    first = time.perf_counter_ns()
+                    first = stamp()
                 if orj:
                     ids += loads(data)["t"]
                 nbytes += len(data)
                 n += 1
-            last = time.perf_counter_ns()
+            last = stamp()
             emit(blast_result(n, nbytes, ids, first, last))
         elif args.job == "alloc":
 

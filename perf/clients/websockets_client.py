@@ -6,7 +6,7 @@ import time
 
 import orjson
 
-from perf.clients.common import Args, blast_result, client_ssl_context, emit, run_alloc, run_alloc_async
+from perf.clients.common import Args, blast_result, stamp, client_ssl_context, emit, run_alloc, run_alloc_async
 from perf.frames import echo_payload
 
 OPTIONS = {"compression": None, "max_size": None}
@@ -28,14 +28,14 @@ async def async_main(args: Args) -> None:
                 while n < count:
                     data = await recv()
                     if not n:
-                        first = time.perf_counter_ns()
+                        first = stamp()
                     if orj:
                         ids += loads(data)["t"]
                     nbytes += len(data)
                     n += 1
             except ConnectionClosed:
                 pass
-            last = time.perf_counter_ns()
+            last = stamp()
             emit(blast_result(n, nbytes, ids, first, last))
         elif args.job == "alloc":
 
@@ -79,14 +79,14 @@ def run_sync(args: Args) -> None:
                 while n < count:
                     data = recv()
                     if not n:
-                        first = time.perf_counter_ns()
+                        first = stamp()
                     if orj:
                         ids += loads(data)["t"]
                     nbytes += len(data)
                     n += 1
             except ConnectionClosed:
                 pass
-            last = time.perf_counter_ns()
+            last = stamp()
             emit(blast_result(n, nbytes, ids, first, last))
         elif args.job == "alloc":
 
