@@ -181,10 +181,10 @@ class HttpConnection:
             raise self._error
         stream = self.stream
         parser = self.parser
-        if stream.pending:
-            stream.flush()
         out: list[Response] = []
         try:
+            if stream.pending:
+                stream.flush()
             while True:
                 view = parser.recv_view()
                 size = len(view)
