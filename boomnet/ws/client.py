@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import select
 import time
-from typing import Callable, Sequence
+from typing import Callable, NoReturn, Sequence
 
 from ..errors import (
     ConnectionClosed,
@@ -40,7 +40,8 @@ class WebSocket:
     ``url`` supplies the Host header and request target only; the stream is already aimed.
 
     Limits are on by default: ``max_frame_size`` and ``max_message_size`` (16 MiB; exceeding
-    closes with 1009), ``handshake_timeout`` seconds for the whole opening handshake.
+    closes with 1009), ``handshake_timeout`` seconds for the whole opening handshake,
+    ``close_timeout`` seconds for the peer to answer a close we started.
     """
 
     def __init__(
@@ -59,6 +60,7 @@ class WebSocket:
         mask: bool = True,
         assemble: bool = True,
         read_buffer_size: int = DEFAULT_BUFFER_SIZE,
+        close_timeout: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.url = url
@@ -86,6 +88,10 @@ class WebSocket:
         self._fresh = False  # frames arrived with the handshake response and are not decoded yet
         self._sending_fragments = False
         self._error: BaseException | None = None
+        self._write_error: ConnectionClosed | None = None
+        self._deferred: tuple[Opcode | None, object] | None = None  # close echo or failure for the next read
+        self._close_timeout = close_timeout
+        self._close_deadline = 0.0
         self.subprotocol: str | None = None
         self.response_headers: list[tuple[str, str]] = []
         self.close_code: int | None = None
@@ -146,7 +152,10 @@ class WebSocket:
                 stream.write(self._request)
                 self._state = HANDSHAKE
             if stream.pending:
-                stream.flush()
+                try:
+                    stream.flush()
+                except ConnectionClosed as exc:
+                    self._write_error = exc  # the response may still be readable; decide below
             dec = self._dec
             view = dec.write_view()
             try:
@@ -162,6 +171,9 @@ class WebSocket:
             self._abort()
             raise
         if parsed is None:
+            if self._write_error is not None:
+                self._abort()
+                raise HandshakeError(f"connection to {self.url} lost during the upgrade") from self._write_error
             return False
         response, head_length = parsed
         dec.consume(head_length)
@@ -186,12 +198,27 @@ class WebSocket:
         :class:`ConnectionClosed` if it ended without one, and the
         :class:`WebSocketProtocolError` that failed the connection on the call after the frames
         that preceded the violation were returned.
+
+        A CLOSE frame or a violation that arrives in the same batch as data frames takes effect on
+        the *next* call, so the application can still answer the frames before it (RFC 6455
+        §5.5.1 allows the delay); alone in its batch it takes effect at once.
         """
-        if self._state != OPEN and self._state != CLOSING:
-            self._raise_not_open()
+        if self._state != OPEN:
+            if self._state != CLOSING:
+                self._raise_not_open()
+            if self._clock() > self._close_deadline:
+                log.info("websocket %s: peer did not answer our close within %ss", self.url, self._close_timeout)
+                self._finish()
+                return _NO_FRAMES
+        if self._deferred is not None:
+            return self._run_deferred()
         stream = self._stream
         if stream.pending:
-            stream.flush()
+            try:
+                stream.flush()
+            except ConnectionClosed as exc:
+                # Keep reading: bytes already in the kernel are still owed to the application.
+                self._write_error = exc
         dec = self._dec
         if self._fresh:
             # Frames that came with the handshake response: decode them before touching the stream,
@@ -201,13 +228,12 @@ class WebSocket:
         try:
             n = self._recv_into(dec.write_view())
         except ConnectionClosed as exc:
-            self._state = CLOSED
-            if self.close_code is None:
-                self.close_code = 1006
-            self._error = exc
-            stream.close()
+            self._lost(exc)
             raise
         if not n:
+            if self._write_error is not None:
+                self._lost(self._write_error)
+                raise self._write_error
             return _NO_FRAMES
         dec.commit(n)
         return self._decode(dec)
@@ -223,30 +249,63 @@ class WebSocket:
         for opcode, data in dec.control:
             if opcode is Opcode.PING:
                 if self.auto_pong and self._state == OPEN:
-                    self._send(Opcode.PONG, data, True)
+                    self._send_quietly(Opcode.PONG, data)
             elif opcode is Opcode.CLOSE:
                 self.close_code = dec.close_code if dec.close_code is not None else 1005
                 self.close_reason = dec.close_reason
-                if self._state == OPEN:
-                    # Echo the peer's code (§5.5.1); an empty close is answered with an empty close.
-                    self._send(Opcode.CLOSE, data[:2], True)
-                self._finish()
-        if dec.error is not None and self._state != CLOSED:
-            self._fail(dec.error)
-            if not frames:
+                if self._state == OPEN and len(frames) > 1:
+                    self._deferred = (Opcode.CLOSE, data)
+                else:
+                    self._answer_close(data)
+        if dec.error is not None and self._state == OPEN:
+            if frames:
+                self._deferred = (None, dec.error)
+            else:
+                self._fail(dec.error)
                 raise dec.error
+        if self._write_error is not None and not frames:
+            self._lost(self._write_error)
+            raise self._write_error
+
+    def _run_deferred(self) -> NoReturn:
+        kind, arg = self._deferred  # type: ignore[misc]
+        self._deferred = None
+        if kind is Opcode.CLOSE:
+            # The application has seen the CLOSE frame in the previous batch; now complete the
+            # handshake and report it exactly as a later read would.
+            self._answer_close(arg)
+            raise WebSocketClosed(self.close_code, self.close_reason)
+        self._fail(arg)
+        raise arg
+
+    def _answer_close(self, data: bytes) -> None:
+        if self._state == OPEN:
+            # Echo the peer's code (§5.5.1); an empty close is answered with an empty close.
+            self._send_quietly(Opcode.CLOSE, data[:2])
+        self._finish()
+
+    def _send_quietly(self, opcode: Opcode, payload: bytes) -> None:
+        """A write of the client's own (pong, close echo) that must not cost the current batch."""
+        try:
+            self._send(opcode, payload, True)
+        except ConnectionClosed as exc:
+            self._write_error = exc
 
     def _fail(self, error: WebSocketProtocolError) -> None:
         """Fail the connection (§7.1.7): send a close with the error's code, then drop the stream."""
         log.warning("failing websocket %s: %s", self.url, error)
         if self._state == OPEN:
-            try:
-                self._send(Opcode.CLOSE, close_payload(error.close_code), True)
-            except ConnectionClosed:
-                pass
+            self._send_quietly(Opcode.CLOSE, close_payload(error.close_code))
         self.close_code = error.close_code
         self._error = error
         self._finish()
+
+    def _lost(self, exc: ConnectionClosed) -> None:
+        self._state = CLOSED
+        if self.close_code is None:
+            self.close_code = 1006
+        self._error = exc
+        self._stream.close()
 
     def _finish(self) -> None:
         self._state = CLOSED
@@ -308,8 +367,12 @@ class WebSocket:
 
         Before the connection is open, or after it closed, this just releases the stream.
         """
-        if self._state == OPEN:
+        if self._deferred is not None and self._deferred[0] is Opcode.CLOSE:
+            self._answer_close(self._deferred[1])  # the peer closed first: complete its handshake
+            self._deferred = None
+        elif self._state == OPEN:
             self._state = CLOSING
+            self._close_deadline = self._clock() + self._close_timeout
             self._send(Opcode.CLOSE, close_payload(code, reason), True)
             try:
                 self._stream.flush()

@@ -319,11 +319,43 @@ def test_client_pongs_echoes_close_and_reports_closed() -> None:
 def test_client_fails_with_1002_after_delivering_earlier_frames() -> None:
     ws, stream = open_client([server_frame(1, b"good") + server_frame(5, b"bad")])
     assert [f.text() for f in ws.read_batch()] == ["good"]
-    assert client_frames(stream.written) == [(Opcode.CLOSE, struct.pack("!H", 1002))]
-    assert ws.closed and stream.is_closed
+    # the failure waits for the next call, so the application may still answer "good"
+    assert stream.written == b"" and not ws.closed
+    ws.send_text("reply to good")
     with pytest.raises(WebSocketProtocolError) as e:
         ws.read_batch()
     assert e.value.close_code == 1002
+    assert client_frames(stream.written) == [(Opcode.TEXT, b"reply to good"), (Opcode.CLOSE, struct.pack("!H", 1002))]
+    assert ws.closed and stream.is_closed
+    with pytest.raises(WebSocketProtocolError):
+        ws.read_batch()
+
+
+def test_violation_alone_in_its_batch_fails_at_once() -> None:
+    ws, stream = open_client([server_frame(5, b"bad")])
+    with pytest.raises(WebSocketProtocolError):
+        ws.read_batch()
+    assert client_frames(stream.written) == [(Opcode.CLOSE, struct.pack("!H", 1002))]
+    assert ws.closed and stream.is_closed
+
+
+def test_close_batched_with_data_is_answered_on_next_call() -> None:
+    ws, stream = open_client([server_frame(1, b"last") + server_frame(8, struct.pack("!H", 1000))])
+    assert [f.opcode for f in ws.read_batch()] == [Opcode.TEXT, Opcode.CLOSE]
+    ws.send_text("echo last")
+    with pytest.raises(WebSocketClosed):
+        ws.read_batch()
+    assert client_frames(stream.written) == [(Opcode.TEXT, b"echo last"), (Opcode.CLOSE, struct.pack("!H", 1000))]
+    assert ws.closed and ws.close_code == 1000
+
+
+def test_close_timeout_when_peer_never_answers() -> None:
+    now = [0.0]
+    ws, stream = open_client([b""] * 5, clock=lambda: now[0], close_timeout=2.0)
+    ws.close()
+    assert ws.read_batch() == [] and not ws.closed
+    now[0] = 3.0
+    assert ws.read_batch() == [] and ws.closed and stream.is_closed
 
 
 def test_client_sends_masked_and_fragments() -> None:
