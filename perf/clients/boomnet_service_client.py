@@ -37,7 +37,7 @@ def _endpoint_classes():
         def __init__(self, url: str, ca_file: str | None, count: int) -> None:
             super().__init__(url, ca_file=ca_file)
             self.count = count
-            self.n = self.nbytes = self.ids = self.first = self.last = 0
+            self.n = self.nbytes = self.ids = self.first = self.last = self.uncounted = 0
 
         def poll(self, ws, ctx) -> None:
             frames = ws.read_batch()
@@ -45,6 +45,7 @@ def _endpoint_classes():
                 return
             if not self.first:
                 self.first = stamp()
+                self.uncounted = len(frames)  # read and decoded before the clock started
             n, nbytes = self.n, self.nbytes
             for frame in frames:
                 if frame.opcode == TEXT:
@@ -61,6 +62,7 @@ def _endpoint_classes():
                 return
             if not self.first:
                 self.first = stamp()
+                self.uncounted = len(frames)  # read and decoded before the clock started
             loads = orjson.loads
             n, nbytes, ids = self.n, self.nbytes, self.ids
             for frame in frames:
@@ -135,7 +137,7 @@ def run_with(kind: str, args: Args) -> None:
             _spin(io, lambda: ep.last or ep.gone, "blast")
             if not ep.last:
                 raise SystemExit(f"disconnected after {ep.n} messages: {ep.gone}")
-            emit(blast_result(ep.n, ep.nbytes, ep.ids, ep.first, ep.last))
+            emit(blast_result(ep.n, ep.nbytes, ep.ids, ep.first, ep.last, ep.uncounted))
         elif args.job == "echo":
             ep = Echo(args.url, args.ca_file, args.warmup + args.count, args.size)
             io.register(ep)

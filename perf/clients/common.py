@@ -4,8 +4,8 @@ A client runs in its own process (``python -m perf.clients NAME ...``), does one
 feed server and prints exactly one JSON line on stdout:
 
 * blast: ``{"msgs", "bytes", "id_sum", "seconds", "cpu_seconds"}`` — ``seconds`` is from the
-  first message seen by the handler to the last one (so ``(msgs - 1) / seconds`` is the delivery
-  rate); ``cpu_seconds`` is the client process's CPU time over the same span (all threads);
+  first message seen by the handler to the last one (so ``(msgs - uncounted) / seconds`` is the
+  delivery rate, ``uncounted`` being what arrived before the clock started); ``cpu_seconds`` is the client process's CPU time over the same span (all threads);
 * echo: ``{"rtt_ns": [...]}`` — one round trip per sample, send to handler seeing the reply;
 * alloc: ``{"frames", "blocks", "bytes", "peak", "top"}`` — tracemalloc difference over
   ``frames`` of a paced feed (see :func:`run_alloc`).
@@ -75,8 +75,14 @@ def stamp() -> tuple[int, int]:
     return time.perf_counter_ns(), time.process_time_ns()
 
 
-def blast_result(msgs: int, nbytes: int, id_sum: int, first: tuple[int, int], last: tuple[int, int]) -> dict:
-    """What a blast client reports; ``first``/``last`` are :func:`stamp` values."""
+def blast_result(
+    msgs: int, nbytes: int, id_sum: int, first: tuple[int, int], last: tuple[int, int], uncounted: int = 1
+) -> dict:
+    """What a blast client reports; ``first``/``last`` are :func:`stamp` values.
+
+    ``uncounted`` messages were received before ``first`` was taken (1 for a per-message
+    callback: the first message itself; a whole batch for a batch reader); the rate is
+    ``(msgs - uncounted) / seconds``."""
     first = first or last  # no message at all: report zero time (the orchestrator rejects it)
     return {
         "msgs": msgs,
@@ -84,6 +90,7 @@ def blast_result(msgs: int, nbytes: int, id_sum: int, first: tuple[int, int], la
         "id_sum": id_sum,
         "seconds": (last[0] - first[0]) / 1e9,
         "cpu_seconds": (last[1] - first[1]) / 1e9,
+        "uncounted": uncounted,
     }
 
 
