@@ -168,8 +168,8 @@ class TlsStream(Stream):
     # --- I/O ----------------------------------------------------------------------------------
 
     def recv_into(self, buf: Buffer) -> int:
-        """Decrypted bytes available now into ``buf`` (0 if none); keeps reading records while the
-        TLS object holds more and ``buf`` has room."""
+        """Decrypted bytes available now into ``buf`` (0 if none); reads record after record while
+        any are available and ``buf`` has room."""
         if self._state != _READY:
             if self._eof is not None:
                 raise self._eof
@@ -180,17 +180,26 @@ class TlsStream(Stream):
         try:
             if not self._direct:
                 return self._recv_memory(buf)
-            engine = self._engine
-            total = engine.read_into(buf)  # one record at most: the common case ends here
+            read = self._engine.read_into
+            total = read(buf)  # SSL_read returns at most one record
             size = len(buf)
             if total == 0 or total == size:
                 self._more = total == size
                 return total
-            pending = engine.pending
-            if pending():
-                read, view = engine.read_into, memoryview(buf)
-                while total < size and pending():
-                    total += read(view[total:])
+            # Venues send one small message per TLS record: read on (records already decrypted,
+            # then the socket) until the buffer is full or nothing is left, so a protocol parses a
+            # whole burst per call. It costs one empty SSL_read per call that found data.
+            view = memoryview(buf)
+            while total < size:
+                try:
+                    n = read(view[total:])
+                except NetworkError as e:
+                    self._eof = e  # deliver the bytes read so far; raise on the next call
+                    self._state = _CLOSED
+                    return total
+                if not n:
+                    break
+                total += n
             self._more = total == size
             return total
         except NetworkError:

@@ -230,3 +230,41 @@ def test_expired_certificate_is_rejected(tls_ca, ca_file, backend) -> None:
         s = TcpStream.connect("127.0.0.1", peer.port).into_tls("localhost", ca_file=ca_file, backend=backend)
         with pytest.raises(CertificateError, match="expired"):
             wait_established(s)
+
+
+def test_one_read_takes_many_records_then_eof_after_data(server_ssl_context, ca_file, backend) -> None:
+    """Venues send one message per TLS record; a read must batch them, and an EOF met while
+    batching must not cost the bytes already read."""
+    sent = threading.Event()
+    messages = [f"message {i};".encode() for i in range(50)]
+
+    def send_records(conn) -> None:
+        conn.recv(1)
+        for m in messages:
+            conn.sendall(m)  # one record each
+        sent.set()  # on loopback the bytes are in the client's receive queue once sendall returns
+
+    with Peer(send_records, ssl_context=server_ssl_context) as peer:
+        s = connect_tls(peer, ca_file=ca_file, backend=backend)
+        s.write(b"go")
+        flush_all(s)
+        assert sent.wait(5)
+        peer.join()  # the server has closed too: the EOF sits behind the records
+        buf = bytearray(65536)
+        n = s.recv_into(buf)
+        assert n > len(messages[0])  # more than one record in one call
+        data = bytes(buf[:n]) + read_exactly_until_eof(s)
+        assert data == b"".join(messages)
+        s.close()
+
+
+def read_exactly_until_eof(s: TlsStream) -> bytes:
+    out = bytearray()
+    buf = bytearray(65536)
+    for _ in range(10_000):
+        try:
+            n = s.recv_into(buf)
+        except ConnectionClosed:
+            return bytes(out)
+        out += buf[:n]
+    raise AssertionError("no EOF")
