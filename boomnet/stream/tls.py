@@ -212,23 +212,20 @@ class TlsStream(Stream):
         size = len(buf)
         view = memoryview(buf)
         total = 0
-        while total < size:
-            n = read(view[total:])
-            if n:
-                total += n
-                continue
-            try:
-                fed = self._feed_from_inner()
-            except ConnectionClosed as e:
-                if total:
-                    self._eof = e  # deliver what we have; raise on the next call
-                    self._state = _CLOSED
+        try:
+            while total < size:
+                n = read(view[total:])
+                if n:
+                    total += n
+                elif not self._feed_from_inner():
                     break
+        except NetworkError as e:
+            if not total:
                 raise
-            if not fed:
-                break
-        if total == size:
-            self._more = True
+            self._eof = e  # deliver what we have; raise on the next call
+            self._state = _CLOSED
+            return total
+        self._more = total == size
         if engine.has_outgoing():
             self._send_outgoing(flush=True)  # post-handshake messages (key updates, ...)
         return total

@@ -232,7 +232,8 @@ def test_expired_certificate_is_rejected(tls_ca, ca_file, backend) -> None:
             wait_established(s)
 
 
-def test_one_read_takes_many_records_then_eof_after_data(server_ssl_context, ca_file, backend) -> None:
+@pytest.mark.parametrize("wrap", [False, True], ids=["direct", "memory"])
+def test_one_read_takes_many_records_then_eof_after_data(server_ssl_context, ca_file, backend, wrap) -> None:
     """Venues send one message per TLS record; a read must batch them, and an EOF met while
     batching must not cost the bytes already read."""
     sent = threading.Event()
@@ -245,7 +246,9 @@ def test_one_read_takes_many_records_then_eof_after_data(server_ssl_context, ca_
         sent.set()  # on loopback the bytes are in the client's receive queue once sendall returns
 
     with Peer(send_records, ssl_context=server_ssl_context) as peer:
-        s = connect_tls(peer, ca_file=ca_file, backend=backend)
+        tcp = TcpStream.connect("127.0.0.1", peer.port)
+        s = TlsStream(WrappingStream(tcp) if wrap else tcp, "localhost", ca_file=ca_file, backend=backend)
+        wait_established(s)
         s.write(b"go")
         flush_all(s)
         assert sent.wait(5)
