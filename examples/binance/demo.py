@@ -31,6 +31,7 @@ from boomnet.service import (
     EpollSelector,
     IOService,
     IoUringSelector,
+    SelectorUnavailable,
 )
 from endpoints.binance import DEFAULT_BASE_URL, AggTrade, BinanceEndpoint, BookTicker, DepthUpdate, Trade
 
@@ -133,6 +134,11 @@ def build_feeds(args: argparse.Namespace, exchange: dict | None) -> list[DemoFee
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        selector = SELECTORS[args.selector]()
+    except SelectorUnavailable as exc:
+        print(f"--selector {args.selector} is not available here: {exc}", file=sys.stderr)
+        return 2
     exchange_proc = None
     exchange = None
     if not args.replay and not args.live:
@@ -141,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         feeds = build_feeds(args, exchange)
         ctx = DemoContext((feed.name for feed in feeds), measure_latency=not args.replay)
-        elapsed = loop(args, feeds, ctx)
+        elapsed = loop(args, selector, feeds, ctx)
     finally:
         if exchange_proc is not None:
             exchange_proc.stdin.close()  # EOF on stdin: the exchange shuts down
@@ -157,9 +163,9 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures or not any(f.messages for f in ctx.feeds.values()) else 0
 
 
-def loop(args: argparse.Namespace, feeds: list[DemoFeed], ctx: DemoContext) -> float:
+def loop(args: argparse.Namespace, selector: Any, feeds: list[DemoFeed], ctx: DemoContext) -> float:
     """Busy-poll until the duration is over, Ctrl-C, or (replay) every recording has ended."""
-    service = IOService(SELECTORS[args.selector]())
+    service = IOService(selector)
     for feed in feeds:
         service.register(feed)
     stop = []
