@@ -23,7 +23,8 @@ __all__ = ["TlsStream", "KtlsStream", "DEFAULT_BACKEND"]
 
 log = logging.getLogger(__name__)
 
-#: the faster backend as measured by perf/tls_backends.py (see the README for the figures)
+#: perf/tls_backends.py (loopback, 2 shared cores): bulk 256 KiB reads are a tie within noise
+#: (stdlib/pyOpenSSL 0.9-1.15x), 1 KiB reads favour stdlib 1.2-1.5x (pyOpenSSL pays cffi per call).
 DEFAULT_BACKEND = "stdlib"
 
 _CIPHER_CHUNK = 256 * 1024  # ciphertext read size in memory mode: a few records per syscall
