@@ -1,0 +1,1 @@
+"""Venue endpoints built on boomnet: ``endpoints.binance`` (Binance spot market streams)."""

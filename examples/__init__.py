@@ -1,0 +1,1 @@
+"""Runnable examples; ``python -m examples.binance`` is the main demo."""

@@ -1,0 +1,1 @@
+"""The Binance feed demo, its embedded exchange (``exchange``) and market simulator (``market``)."""
