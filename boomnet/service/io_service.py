@@ -88,7 +88,6 @@ class IOService:
         self._resolving: list[tuple[_Conn, int]] = []
         self._establishing: list[tuple[_Conn, int]] = []
         self._dead: list[tuple[_Conn, int, Disconnect]] = []
-        self._unregister_later: list[_Conn] = []
         self._to_raise: BaseException | None = None
         self._busy = False
         self._countdown = self._check_every
@@ -151,12 +150,13 @@ class IOService:
         conn.gen += 1
         conn.poll = _noop_poll
         conn.endpoint._conn = None
+        if conn.in_selector:
+            # before closing: epoll needs the descriptor open, and an armed io_uring poll keeps
+            # the socket alive until removed. Safe even while poll() iterates the ready list.
+            self._selector.unregister(conn)
+            conn.in_selector = False
         target, conn.target = conn.target, NULL_TARGET
         _close_quietly(target, conn)
-        if conn.in_selector:
-            # not now: poll() may be iterating the selector's lists
-            self._unregister_later.append(conn)
-            self._busy = True
         log.debug("deregistered %r", conn)
         return conn.endpoint
 
@@ -216,11 +216,6 @@ class IOService:
 
     def _housekeep(self, ctx: Any) -> None:
         now = self._clock()
-        if self._unregister_later:
-            for conn in self._unregister_later:
-                self._selector.unregister(conn)
-                conn.in_selector = False
-            self._unregister_later.clear()
         self._bury(ctx, now)
         heap = self._heap
         while heap and heap[0][0] <= now:
@@ -476,9 +471,6 @@ class IOService:
         """Deregister every endpoint (closing their targets) and release the selector."""
         for handle in list(self._conns):
             self.deregister(handle)
-        for conn in self._unregister_later:
-            self._selector.unregister(conn)
-        self._unregister_later.clear()
         self._heap.clear()
         self._selector.close()
 

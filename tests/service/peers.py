@@ -168,6 +168,9 @@ class WsPeer:
             await ws.send("welcome")
             async for msg in ws:
                 self.received.append(msg)
+                if msg == "close-me":  # the exchange going into maintenance
+                    await ws.close(1001, "maintenance")
+                    break
                 await ws.send(msg)
         except Exception:
             pass

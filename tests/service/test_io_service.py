@@ -19,6 +19,7 @@ from .peers import TcpPeer, free_port, wait_for
 FAST = Backoff(0.01, 2.0, 0.05)
 
 
+
 class LineEndpoint(Endpoint):
     """Says ``ping`` on connect and collects everything the peer sends."""
 
@@ -298,6 +299,7 @@ def test_deregister_closes_the_target_even_from_inside_poll(service_factory, tcp
     ha, hb = svc.register(a), svc.register(b)
     poll_until(svc, lambda: a.data.endswith(b"ping\n") and b.data.endswith(b"ping\n"))
     assert svc.deregister(ha) is a
+    # no poll() after deregister: the connection must be released by deregister itself
     wait_for(lambda: tcp_peer.eofs == 1, what="EOF at the server")
     assert ha not in svc and a.reasons == []
 
@@ -310,7 +312,7 @@ def test_deregister_closes_the_target_even_from_inside_poll(service_factory, tcp
     # swap the class to get a deregister from inside dispatch
     b.__class__ = Quitter
     svc.disconnect(hb)  # REQUESTED: reconnects at once, now as a Quitter
-    poll_until(svc, lambda: b.connects == 2)
+    poll_until(svc, lambda: b.connects == 2 and b.data.count(b"ping\n") == 2)  # accepted: echoed
     tcp_peer.send_all(b"bye\n")
     poll_until(svc, lambda: hb not in svc, what="deregister from inside poll")
     wait_for(lambda: tcp_peer.eofs == 3, what="EOF of the deregistered connection")

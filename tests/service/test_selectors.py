@@ -197,6 +197,23 @@ def test_pending_writes_keep_a_returned_target_hot(selector, pairs):
         assert selector.select() == []
 
 
+def test_a_target_that_closed_itself_is_returned_again(selector, pairs):
+    """A target that closed its own descriptor while being polled (a WebSocket after a close
+    frame) gets no readiness event ever again: the selector must come back to it."""
+    ((a, b),) = pairs(1)
+    tok = Tok(SockTarget(a))
+    selector.register(tok)
+    b.send(b"close frame")
+    assert tok in select_until(selector, lambda r: tok in r)
+    tok.target.drain()
+    tok.target.closed = True
+    a.close()
+    for _ in range(3):
+        assert tok in selector.select()
+    selector.unregister(tok)
+    assert tok not in selector.select()
+
+
 def test_idle_targets_cost_nothing(selector, pairs):
     """Readiness selectors never touch idle registrations: cost grows with ready ones only."""
     toks = [Tok(SockTarget(a), str(i)) for i, (a, b) in enumerate(pairs(50))]
@@ -239,6 +256,28 @@ def test_unregistered_token_is_never_returned(selector, pairs):
         assert tok not in selector.select()
     selector.unregister(tok)  # unknown now: ignored
     assert len(selector) == 0
+
+
+def test_unregister_while_iterating_the_result_skips_nothing(selector, pairs):
+    socks = pairs(6)
+    toks = [Tok(SockTarget(a), str(i)) for i, (a, b) in enumerate(socks)]
+    for t in toks:
+        selector.register(t)
+    for a, b in socks:
+        b.send(b"x")
+    got = select_until(selector, lambda r: set(toks) <= set(r))
+    visited = []
+    for tok in got:  # what the IOService does: dispatch, and an endpoint deregisters another
+        visited.append(tok)
+        if tok is toks[0]:
+            for victim in toks[1:3]:
+                selector.unregister(victim)
+    assert set(visited) >= set(toks)  # the list being iterated was not edited under our feet
+    for t in toks:
+        t.target.drain()
+    remaining = select_until(selector, lambda r: False, timeout=0.02)
+    assert toks[1] not in remaining and toks[2] not in remaining
+    assert len(selector) == 4
 
 
 def test_descriptor_number_reused_after_close(selector, pairs):

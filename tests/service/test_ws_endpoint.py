@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from boomnet.errors import ConnectTimeout, HandshakeError, RecordingError
+from boomnet.errors import ConnectTimeout, HandshakeError, RecordingError, WebSocketClosed
 from boomnet.service import Backoff, DisconnectKind, IOService, WebsocketEndpoint
 from boomnet.stream import ReplayStream
 from boomnet.ws import Opcode, WebSocket
@@ -84,6 +84,22 @@ def test_ws_reconnects_after_the_server_drops_it(service_factory, ws_peer):
     assert ws_peer.drop_all() == 1
     poll_until(svc, lambda: ep.connects == 2 and ep.got.count("subscribe") == 2, what="reconnect and resubscribe")
     assert ep.reasons[0].kind is DisconnectKind.CLOSED
+
+
+def test_server_close_frame_is_noticed_without_any_endpoint_workaround(service_factory, ws_peer):
+    """After a close frame the WebSocket closes its stream: no readiness event will ever follow,
+    so the service itself must come back to the endpoint to let ``read_batch`` raise."""
+    svc = service_factory(backoff=FAST)
+    ep = Chat(ws_peer.url())
+    svc.register(ep)
+    poll_until(svc, lambda: ep.got == ["welcome", "subscribe"])
+    handle = next(h for h, e in svc if e is ep)
+    svc.target(handle).send_text("close-me")
+    poll_until(svc, lambda: ep.reasons, what="the close frame to end the connection")
+    (reason,) = ep.reasons
+    assert reason.kind is DisconnectKind.CLOSED
+    assert isinstance(reason.error, WebSocketClosed) and reason.error.code == 1001
+    poll_until(svc, lambda: ep.connects == 2, what="reconnect after the close frame")
 
 
 def test_rejected_upgrade_is_a_connect_failure(service_factory, ws_peer):

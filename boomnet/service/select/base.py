@@ -8,14 +8,17 @@ Rules every implementation honours (``tests/service/test_selectors.py`` checks t
 
 * a target whose descriptor is readable (data, EOF, error) is returned; readiness is
   level-triggered — a target not drained is returned again on the next ``select()``;
-* a target returned by the previous ``select()`` whose ``buffered()`` or ``pending`` is non-zero is
-  returned again even if its descriptor is not readable (decrypted TLS bytes, replay data, writes
-  waiting to go out). The check costs one call per *returned* target, never per registered one;
+* a target returned by the previous ``select()`` whose ``buffered()`` or ``pending`` is non-zero,
+  or which is now ``closed``, is returned again even if its descriptor is not readable (decrypted
+  TLS bytes, replay data, writes waiting to go out, a WebSocket that closed its stream on a close
+  frame and has yet to raise). The check costs a few attribute reads per *returned* target, never
+  per registered one;
 * a target with ``fileno() == -1`` (a replay) is returned by every ``select()``;
 * an unregistered token is never returned again.
 
-``select()`` returns a list owned by the selector: valid until the next ``select``, ``register`` or
-``unregister`` call. Callers must not mutate the registrations while iterating it.
+``select()`` returns a list owned by the selector, valid until the next ``select()``. ``unregister``
+may be called while that list is being iterated (it never edits a list it handed out); the
+unregistered token may still appear in it.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ class Selector:
 
     def __init__(self) -> None:
         self._always: list[Any] = []  # tokens of targets without a descriptor (fileno -1)
+        self._always_set: set[Any] = set()
         self._ready: list[Any] = []  # what the last select() returned
         self._spare: list[Any] = []  # the other buffer; the two are swapped on every select()
         self._count = 0
@@ -74,27 +78,30 @@ class Selector:
         fd = target.fileno()
         if fd < 0:
             self._always.append(token)
+            self._always_set.add(token)
         else:
             self._register_fd(token, fd)
             if target.buffered():
                 # bytes already inside the target (e.g. frames that came with a handshake
                 # response) would wait for the descriptor forever: poll it next time regardless
-                self._ready.append(token)
+                self._ready = [*self._ready, token]  # never grow a list a caller may be iterating
         self._count += 1
 
     def unregister(self, token: Token) -> None:
         """Stop watching ``token`` (call before closing its target). Unknown tokens are ignored."""
         removed = False
-        if token in self._always:
+        if token in self._always_set:
             self._always.remove(token)
+            self._always_set.discard(token)
             removed = True
         elif self._unregister_fd(token):
             removed = True
         if removed:
             self._count -= 1
-            # it may sit in the last result, which the next select() re-checks for buffered bytes
-            while token in self._ready:
-                self._ready.remove(token)
+            # It may sit in the last result, which the next select() re-checks for buffered bytes.
+            # Build a new list rather than editing: the caller may be iterating the old one.
+            if token in self._ready:
+                self._ready = [t for t in self._ready if t is not token]
 
     def _register_fd(self, token: Token, fd: int) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -110,14 +117,18 @@ class Selector:
 
     def _finish(self, prev: list[Any], ready: list[Any]) -> list[Any]:
         """Append the always-polled tokens and the still-hot ones from ``prev`` to ``ready``."""
-        if self._always:
-            ready.extend(self._always)
+        always = self._always
         if prev:
             hot = None
+            always_set = self._always_set
             for token in prev:
+                if token in always_set:
+                    continue  # appended below anyway
                 target = token.target
-                # getattr: a target without ``pending`` (never queues writes) is fine too
-                if target.buffered() or getattr(target, "pending", 0):
+                # A target closed by its own poll (a WebSocket after a close frame or a protocol
+                # error) will never be readable again: poll it once more so the endpoint sees
+                # why. getattr: targets without ``closed``/``pending`` are fine too.
+                if target.buffered() or getattr(target, "closed", False) or getattr(target, "pending", 0):
                     if hot is None:
                         hot = [token]
                     else:
@@ -128,6 +139,8 @@ class Selector:
                     if token not in present:
                         present.add(token)
                         ready.append(token)
+        if always:
+            ready.extend(always)
         self._ready = ready
         self._spare = prev
         return ready

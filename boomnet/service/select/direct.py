@@ -24,12 +24,13 @@ class DirectSelector(Selector):
         self._all: list[Any] = []
 
     def register(self, token: Token) -> None:
-        self._all.append(token)
+        self._all = [*self._all, token]  # never grow a list a caller may be iterating
         self._count += 1
 
     def unregister(self, token: Token) -> None:
         if token in self._all:
-            self._all.remove(token)
+            # a new list: the caller may be iterating the one select() returned
+            self._all = [t for t in self._all if t is not token]
             self._count -= 1
 
     def select(self) -> list[Any]:

@@ -307,6 +307,7 @@ class IoUringSelector(Selector):
         self._regs.clear()
         self._by_uid.clear()
         self._always.clear()
+        self._always_set.clear()
         self._count = 0
         ctx.close()
         log.debug("io_uring selector closed")
