@@ -86,6 +86,10 @@ class Decoder:
         self._frag_buf: bytearray | None = None
         self._frag_len = 0
         self._frag_utf8: codecs.IncrementalDecoder | None = None
+        self._partial_utf8: codecs.IncrementalDecoder | None = None  # check of a text frame still arriving
+        self._partial_done = 0
+        self._partial_key = -1
+        self._stream_offset = 0  # stream position of _head
         self.error: WebSocketProtocolError | None = None
         self.control: list[tuple[Opcode, bytes]] = []
         self.close_seen = False
@@ -145,12 +149,14 @@ class Decoder:
     def take_undecoded(self) -> memoryview:
         """View of the undecoded bytes, consuming them (used after an HTTP handshake)."""
         view = self._mv[self._head : self._tail]
+        self._stream_offset += self._tail - self._head
         self._head = self._tail
         return view
 
     def consume(self, nbytes: int) -> None:
         """Drop ``nbytes`` from the front of the undecoded bytes (e.g. an HTTP response head)."""
         self._head += nbytes
+        self._stream_offset += nbytes
 
     def peek(self) -> memoryview:
         """View of the undecoded bytes without consuming them."""
@@ -213,6 +219,8 @@ class Decoder:
                 break
             if stop > end:
                 self._need = stop - pos
+                if validate and b1 < 0x80 and (b0 & 0x0F == 1 or (b0 & 0x0F == 0 and self._frag_utf8)):
+                    self._check_partial_text(b0 & 0x0F, pos, start, end)
                 break
             if (b0 == 0x81 or b0 == 0x82) and not frag and b1 < 0x80:
                 # Fast path: a whole unmasked text or binary message in one frame.
@@ -257,8 +265,26 @@ class Decoder:
                 count += 1
             if self.close_seen:
                 break
+        self._stream_offset += pos - self._head
         self._head = pos
         return out
+
+    def _check_partial_text(self, op: int, pos: int, start: int, end: int) -> None:
+        """Fail fast on invalid UTF-8 in a text frame still arriving (Autobahn 6.4.x): only the
+        bytes new since the last read are checked, once per read, never per frame."""
+        key = self._stream_offset + (pos - self._head)  # identifies this frame across compactions
+        if self._partial_key != key:
+            checker = _Utf8Decoder()
+            if op == 0 and self._frag_utf8 is not None:
+                checker.setstate(self._frag_utf8.getstate())  # continue the message, do not disturb it
+            self._partial_utf8, self._partial_done, self._partial_key = checker, 0, key
+        assert self._partial_utf8 is not None
+        done = self._partial_done
+        try:
+            self._partial_utf8.decode(self._mv[start + done : end], False)
+        except UnicodeDecodeError:
+            self._fail_utf8("invalid UTF-8 in text frame (detected before the frame completed)")
+        self._partial_done = end - start
 
     # --- everything that is not a whole text/binary frame ---------------------------------------
 

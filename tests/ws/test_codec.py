@@ -168,6 +168,22 @@ def test_violations_raise_project_errors_with_close_code(data: bytes, error: typ
     assert dec.error.close_code == code
 
 
+def test_invalid_utf8_fails_fast_inside_a_frame_still_arriving() -> None:
+    bad = server_frame(1, b"valid start " + b"\xff" + b"x" * 1000)
+    dec = Decoder()
+    dec.feed(bad[:20])  # the frame is far from complete, but the bad byte is already here
+    assert dec.decode() == [] and isinstance(dec.error, InvalidUtf8)
+    # a valid multi-byte character split across reads is fine, in a frame and across fragments
+    good = server_frame(1, "ab✓".encode(), fin=False) + server_frame(0, "✓cd".encode() * 50)
+    for cut in range(1, len(good)):
+        dec = Decoder()
+        dec.feed(good[:cut])
+        dec.decode()
+        dec.feed(good[cut:])
+        frames = [f.text() for f in dec.decode()]
+        assert dec.error is None and frames == ["ab✓" + "✓cd" * 50], cut
+
+
 def test_limits_on_by_default_and_configurable() -> None:
     dec = Decoder()
     assert dec.max_frame_size == 16 * 1024 * 1024 and dec.max_message_size == 16 * 1024 * 1024

@@ -17,11 +17,6 @@ from .peers import SUBPROTOCOL, command, pattern, wait_until
 
 MiB = 1024 * 1024
 
-#: Known stream-layer issue (reported): on the direct-socket path TlsStream.recv_into returns one
-#: TLS record per call (it only keeps reading while SSL_pending() > 0), so records already in the
-#: kernel buffer are left for later calls and a burst of small messages comes back one per batch.
-TLS_ONE_RECORD_PER_READ = "TlsStream.recv_into stops after one TLS record (direct socket path)"
-
 
 def test_echo_text_and_binary(client) -> None:
     ws, record = client.open("/echo")
@@ -155,9 +150,7 @@ def test_client_initiated_close(client) -> None:
     assert code == 1000 and reason in ("done", None)  # aiohttp does not expose the reason
 
 
-def test_burst_of_small_frames_comes_back_in_batches(client, request) -> None:
-    if client.peer.scheme == "wss":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=TLS_ONE_RECORD_PER_READ))
+def test_burst_of_small_frames_comes_back_in_batches(client) -> None:
     ws, record = client.open("/burst")
     count = 300
     ws.send_text(command("burst", count=count))
