@@ -122,8 +122,15 @@ class WebSocket:
         return self._stream.fileno()
 
     def buffered(self) -> int:
-        """Inbound bytes that can be decoded without waiting for the descriptor."""
-        return self._stream.buffered() + (self._dec.undecoded if self._fresh else 0)
+        """Inbound bytes that can be decoded without waiting for the descriptor.
+
+        Non-zero also while a close or failure deferred from the last batch awaits the next
+        :meth:`read_batch` (nothing will make the descriptor readable for it), so a readiness
+        selector polls this websocket again."""
+        extra = self._dec.undecoded if self._fresh else 0
+        if self._deferred is not None:
+            extra += 1
+        return self._stream.buffered() + extra
 
     def __repr__(self) -> str:
         return f"<WebSocket {self.url} {_STATE_NAMES[self._state]}>"

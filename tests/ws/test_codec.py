@@ -358,6 +358,7 @@ def test_violation_alone_in_its_batch_fails_at_once() -> None:
 def test_close_batched_with_data_is_answered_on_next_call() -> None:
     ws, stream = open_client([server_frame(1, b"last") + server_frame(8, struct.pack("!H", 1000))])
     assert [f.opcode for f in ws.read_batch()] == [Opcode.TEXT, Opcode.CLOSE]
+    assert ws.buffered() > 0  # tells a readiness selector to call read_batch again
     ws.send_text("echo last")
     with pytest.raises(WebSocketClosed):
         ws.read_batch()
