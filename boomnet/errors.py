@@ -19,6 +19,7 @@ Every failure the library reports is a :class:`BoomnetError`. The tree::
     │   │   ├── InvalidUtf8          1007
     │   │   └── MessageTooBig        1009 (also a LimitExceeded)
     │   └── HttpProtocolError        malformed HTTP/1.1 response
+    │       └── InvalidHttpRequest   a request we were asked to send would be malformed (also ValueError)
     ├── LimitExceeded                a configured limit was hit (frame, message, header, body size)
     ├── DeadlineExceeded             a response or handshake deadline passed
     └── RecordingError               a recording is truncated, corrupt or missing
@@ -48,6 +49,7 @@ __all__ = [
     "InvalidUtf8",
     "MessageTooBig",
     "HttpProtocolError",
+    "InvalidHttpRequest",
     "HeaderTooLarge",
     "BodyTooLarge",
     "LimitExceeded",
@@ -167,6 +169,14 @@ class MessageTooBig(WebSocketProtocolError, LimitExceeded):
 
 class HttpProtocolError(ProtocolError):
     """A malformed HTTP/1.1 message: bad status line, bad chunk size, conflicting lengths, ..."""
+
+
+class InvalidHttpRequest(HttpProtocolError, ValueError):
+    """A request the caller asked for would be malformed HTTP: CR/LF or controls in the method,
+    target or a header (injection), an unsupported URL, or conflicting body framing.
+
+    Raised before any byte is sent. It is a :class:`ValueError` too, as the fault is the caller's.
+    """
 
 
 class HeaderTooLarge(HttpProtocolError, LimitExceeded):

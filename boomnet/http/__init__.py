@@ -7,7 +7,7 @@ per scheme/host/port/TLS key) -> :class:`HttpClient` / :func:`request` (blocking
 
 from .client import HttpClient, Session, open_connection, request
 from .connection import HttpConnection
-from .errors import InvalidHttpRequest
+from ..errors import InvalidHttpRequest
 from .headers import Headers
 from .limits import DEFAULT_LIMITS, HttpLimits
 from .parser import ResponseParser

@@ -15,7 +15,7 @@ from collections import deque
 from typing import Any, Callable, Hashable
 
 from ..errors import ConnectionClosed, HttpProtocolError, NetworkError
-from .errors import InvalidHttpRequest
+from ..errors import InvalidHttpRequest
 from .limits import DEFAULT_LIMITS, HttpLimits
 from .parser import ResponseParser
 from .request import BodyArg, HeadersArg, encode_request

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Iterable, Mapping, Union
 
-from .errors import InvalidHttpRequest
+from ..errors import InvalidHttpRequest
 from .head import FIELD_VALUE_RE, TOKEN_RE
 
 __all__ = ["encode_request", "HeadersArg", "BodyArg", "IDEMPOTENT_METHODS"]

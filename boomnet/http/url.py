@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 from urllib.parse import quote, urlsplit
 
-from .errors import InvalidHttpRequest
+from ..errors import InvalidHttpRequest
 
 __all__ = ["Url", "parse_url"]
 
