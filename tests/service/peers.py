@@ -219,3 +219,46 @@ class WsPeer:
             self._thread.join(DEADLINE)
             if not self._thread.is_alive():
                 self.loop.close()
+
+
+class RawWsPeer(TcpPeer):
+    """A hand-rolled WebSocket server (independent of boomnet): upgrades, then sends ``script``
+    — raw frame bytes — in ONE write, so the client reads them as one batch."""
+
+    def __init__(self, script: bytes) -> None:
+        self.script = script
+        self._inbox: dict[socket.socket, bytes] = {}
+        super().__init__(greeting=b"", echo=False)
+
+    def _read(self, c: socket.socket) -> None:
+        import base64
+        import hashlib
+
+        try:
+            data = c.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.eofs += 1
+            self._drop(c)
+            return
+        self.received += data
+        head = self._inbox.get(c, b"") + data
+        if c in self._inbox or b"\r\n\r\n" not in head:
+            self._inbox[c] = head
+            if b"\r\n\r\n" not in head:
+                return
+        if self._inbox.pop(c, None) is not None and b"\r\n\r\n" not in head:
+            return
+        key = next(
+            line.split(b":", 1)[1].strip()
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key:")
+        )
+        accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+        c.send(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n" + self.script
+        )

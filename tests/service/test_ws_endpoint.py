@@ -10,7 +10,7 @@ from boomnet.stream import ReplayStream
 from boomnet.ws import Opcode, WebSocket
 
 from .conftest import make_selector, poll_for, poll_until
-from .peers import TcpPeer, WsPeer
+from .peers import RawWsPeer, TcpPeer, WsPeer
 
 FAST = Backoff(0.01, 2.0, 0.05)
 
@@ -100,6 +100,21 @@ def test_server_close_frame_is_noticed_without_any_endpoint_workaround(service_f
     assert reason.kind is DisconnectKind.CLOSED
     assert isinstance(reason.error, WebSocketClosed) and reason.error.code == 1001
     poll_until(svc, lambda: ep.connects == 2, what="reconnect after the close frame")
+
+
+def test_close_frame_in_the_same_batch_as_data_is_noticed(service_factory):
+    """The WebSocket defers such a close to the next read and says so through buffered() > 0."""
+    # one write: TEXT "last", then CLOSE 1001 — the client reads both in one batch
+    peer = RawWsPeer(b"\x81\x04last" + b"\x88\x02\x03\xe9")
+    try:
+        svc = service_factory(backoff=Backoff(10.0, 2.0, 10.0))
+        ep = Chat(f"ws://127.0.0.1:{peer.port}/")
+        svc.register(ep)
+        poll_until(svc, lambda: ep.got == ["last"], what="the data frame")
+        poll_until(svc, lambda: ep.reasons, timeout=1.0, what="the close that came with it")
+        assert isinstance(ep.reasons[0].error, WebSocketClosed)
+    finally:
+        peer.close()
 
 
 def test_rejected_upgrade_is_a_connect_failure(service_factory, ws_peer):
