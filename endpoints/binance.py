@@ -88,7 +88,7 @@ class BinanceEndpoint(WebsocketEndpoint):
         streams_in_url: bool = False,
         ca_file: str | None = None,
         auto_disconnect: float | Callable[[], float] | None = None,
-        requests_per_second: float = 4.0,
+        requests_per_second: int = 4,
         record: str | None = None,
         record_directory: str = "recordings",
         **options: Any,
@@ -110,6 +110,8 @@ class BinanceEndpoint(WebsocketEndpoint):
         self.pings = 0
         #: the last error reply, if any
         self.last_error: CommandError | None = None
+        # Requests held back by the pacing go out on this timer even when no data arrives.
+        self.every(0.25, self._flush_requests)
         # Bound once: a subclass's overrides are what these pick up.
         self._dispatch: dict[type, Callable[[Any, Any], Any]] = {
             Trade: self.on_trade,
@@ -128,14 +130,18 @@ class BinanceEndpoint(WebsocketEndpoint):
         """Add streams (sent now if connected, and on every reconnect)."""
         self.subscriptions.subscribe(streams)
         self._update_raw_stream()
+        self._flush_requests(self._ws, None)
 
     def unsubscribe(self, streams: Iterable[str]) -> None:
+        """Drop streams (an UNSUBSCRIBE goes out now if connected)."""
         self.subscriptions.unsubscribe(streams)
         self._update_raw_stream()
+        self._flush_requests(self._ws, None)
 
     def list_subscriptions(self) -> None:
         """Ask the server; the answer lands in ``subscriptions.listed`` and :meth:`on_reply`."""
         self.subscriptions.list_subscriptions()
+        self._flush_requests(self._ws, None)
 
     # --- hooks (override) ---------------------------------------------------------------------
 
@@ -187,7 +193,7 @@ class BinanceEndpoint(WebsocketEndpoint):
         """Re-subscribe the wanted streams. Call ``super().on_connected(ws, ctx)`` if you override."""
         self._ws = ws
         self.subscriptions.on_connected(subscribed_by_url=self._url_streams)
-        self._send_requests(ws)
+        self._flush_requests(ws, ctx)
 
     def poll(self, ws: Any, ctx: Any) -> None:
         frames = ws.read_batch()
@@ -211,7 +217,7 @@ class BinanceEndpoint(WebsocketEndpoint):
                 # WebSocketClosed / protocol error now.
                 ws.read_batch()
         if self.subscriptions.has_outgoing:
-            self._send_requests(ws)
+            self._flush_requests(ws, ctx)
 
     def on_disconnect(self, reason: Disconnect, ctx: Any) -> bool:
         """Forget what the server had acknowledged; reconnect (the default answer)."""
@@ -237,9 +243,11 @@ class BinanceEndpoint(WebsocketEndpoint):
         streams = self.subscriptions.streams
         self._raw_stream = streams[0] if not self.combined and len(streams) == 1 else None
 
-    def _send_requests(self, ws: Any) -> None:
-        for message in self.subscriptions.take_outgoing():
-            ws.send_text(message)
+    def _flush_requests(self, ws: Any, ctx: Any) -> None:
+        """Send what the pacing allows now (a timer callback too: ``fn(target, ctx)``)."""
+        if ws is not None and self.subscriptions.has_outgoing:
+            for message in self.subscriptions.take_outgoing():
+                ws.send_text(message)
 
     def _on_command_reply(self, reply: CommandResult | CommandError, ctx: Any) -> None:
         request = self.subscriptions.on_reply(reply)

@@ -3,8 +3,8 @@
 :class:`Subscriptions` keeps the streams the user wants across reconnects, turns changes into
 SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS requests with increasing ids, tracks the requests
 still waiting for their ``{"result":..,"id":N}`` reply, and paces what it sends under Binance's
-limit of 5 incoming messages per second per connection (pongs count too, so the default leaves
-one per second for them).
+limit of 5 incoming messages per second per connection: at most ``requests_per_second`` (default
+4, leaving room for a pong, which counts too) in any one-second window.
 """
 
 from __future__ import annotations
@@ -44,15 +44,16 @@ class Subscriptions:
         streams: Iterable[str] = (),
         *,
         max_streams: int = MAX_STREAMS,
-        requests_per_second: float = 4.0,
+        requests_per_second: int = 4,
         clock: Callable[[], float] = time.monotonic,
     ):
+        if requests_per_second < 1:
+            raise ValueError("requests_per_second must be at least 1")
         self._wanted: dict[str, None] = {}  # insertion-ordered set
         self._max_streams = max_streams
-        self._rate = requests_per_second
         self._clock = clock
-        self._tokens = requests_per_second
-        self._refilled = clock()
+        # send times of the last requests: at most `requests_per_second` in any 1-second window
+        self._sent_at: deque[float] = deque(maxlen=int(requests_per_second))
         self._queue: deque[tuple[str, tuple[str, ...]]] = deque()
         self._next_id = 1
         self._connected = False
@@ -132,14 +133,15 @@ class Subscriptions:
         if not self._queue or not self._connected:
             return []
         now = self._clock()
-        self._tokens = min(self._rate, self._tokens + (now - self._refilled) * self._rate)
-        self._refilled = now
+        sent_at = self._sent_at
         out = []
-        while self._queue and self._tokens >= 1.0:
+        # A sliding window, not a token bucket: a bucket would allow its burst plus its rate
+        # within one second, and Binance counts per second.
+        while self._queue and (len(sent_at) < sent_at.maxlen or now - sent_at[0] >= 1.0):
             method, params = self._queue.popleft()
             request = Request(self._next_id, method, params)
             self._next_id += 1
-            self._tokens -= 1.0
+            sent_at.append(now)
             self.pending[request.id] = request
             out.append(encode_request(method, request.id, params if method != LIST_SUBSCRIPTIONS else None))
         return out

@@ -172,3 +172,16 @@ def test_auto_disconnect_recycles_and_resubscribes(exchange: Exchange, service: 
     assert [s.requests for s in stats[:3]] == [[("SUBSCRIBE", 1)], [("SUBSCRIBE", 2)], [("SUBSCRIBE", 3)]]
     # the recycled connection was closed by the client (close frame sent, stream ended)
     assert stats[0].close_reason.startswith("closed by client")
+
+
+def test_requests_beyond_the_rate_limit_are_paced_not_refused(exchange: Exchange, service: IOService) -> None:
+    exchange.paused = True  # no market data: only the pacing timer can send the held-back requests
+    ep = feed(exchange, ["btcusdt@trade"])
+    service.register(ep)
+    run_until(service, lambda: len(ep.replies) == 1)
+    for symbol in ("ethusdt", "xrpusdt", "bnbusdt", "adausdt", "solusdt", "dogeusdt", "ltcusdt", "dotusdt"):
+        ep.subscribe([f"{symbol}@trade"])
+    run_until(service, lambda: len(ep.replies) == 9)
+    [conn] = exchange.connections()
+    assert [i for _, i in conn.requests] == list(range(1, 10)) and conn.close_reason == ""
+    assert len(conn.streams) == 9 and ep.disconnects == []
