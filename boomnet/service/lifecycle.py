@@ -47,7 +47,7 @@ class ConnectionLifecycle:
         conn.attempt += 1
         if ep._replay is not None:
             try:
-                from ..stream import ReplayStream  # type: ignore[attr-defined]
+                from ..stream import ReplayStream
 
                 target = ep.create_replay_target(ReplayStream.from_file(*ep._replay), ctx)
             except Exception as exc:
@@ -143,15 +143,15 @@ class ConnectionLifecycle:
         log.info("%r: connected", conn)
         try:
             ep.on_connected(conn.target, ctx)
+            ttl = ep.auto_disconnect
+            if callable(ttl):
+                ttl = ttl()
+            self._selector.register(conn)
         except Exception as exc:
             self._failed(conn, exc, defer_raise=True)
             return
-        conn.poll = ep.poll
-        self._selector.register(conn)
         conn.in_selector = True
-        ttl = ep.auto_disconnect
-        if callable(ttl):
-            ttl = ttl()
+        conn.poll = ep.poll
         if ttl:
             self._schedule(now + ttl, conn, _EXPIRE)
         for timer in ep._timers:
@@ -178,10 +178,10 @@ class ConnectionLifecycle:
         if isinstance(exc, ConnectionClosed):
             kind = _K.CLOSED
             log.warning("%r: %s", conn, exc)
-        elif isinstance(exc, (BoomnetError, OSError)):
+        elif isinstance(exc, BoomnetError):
             kind = _K.ERROR
             log.warning("%r: %s: %s", conn, type(exc).__name__, exc)
-        else:
+        else:  # streams wrap socket errors in boomnet errors: anything else is unexpected
             kind = _K.USER_ERROR
             log.error("%r: endpoint code raised %s", conn, type(exc).__name__, exc_info=exc)
         self._kill(conn, Disconnect(kind, exc))

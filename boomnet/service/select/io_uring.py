@@ -242,8 +242,11 @@ class IoUringSelector(Selector):
         del self._by_uid[reg.uid]
         if reg.armed:
             # user_data 0 marks our own bookkeeping CQEs; the cancelled poll's CQE is ignored too
-            self._prep(_IORING_OP_POLL_REMOVE, -1, reg.uid, 0)
-            self._submit()
+            try:
+                self._prep(_IORING_OP_POLL_REMOVE, -1, reg.uid, 0)
+                self._submit()
+            except OSError as exc:  # the poll stays armed: its socket lingers until the ring closes
+                log.warning("io_uring: cannot remove the poll on fd %d: %s", reg.fd, exc)
         return True
 
     # --- polling ------------------------------------------------------------------------------
