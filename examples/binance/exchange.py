@@ -23,6 +23,7 @@ import logging
 import os
 import random
 import shutil
+import socket
 import ssl
 import tempfile
 import threading
@@ -32,7 +33,7 @@ from typing import Any, Callable, Iterable
 import trustme
 from websockets.asyncio.server import serve
 
-from .exchange_conn import ConnectionStats, ExchangeConnection
+from .exchange_conn import ConnectionStats, ExchangeConnection, UnknownPath
 from .market import SymbolMarket, parse_stream
 
 __all__ = ["Exchange", "ConnectionStats"]
@@ -152,6 +153,7 @@ class Exchange:
             compression=None, ping_interval=None, close_timeout=2, max_size=1 << 20,
         ):
             self.port = port
+            log.info("embedded Binance exchange serving %s (CA %s)", self.url, self.ca_file)
             ticker = asyncio.create_task(self._ticker())
             ready.set()
             await self._stopping
@@ -165,7 +167,7 @@ class Exchange:
         try:
             ExchangeConnection.parse_path(request.path)
         except ValueError as exc:
-            return connection.respond(400 if "stream" in str(exc) else 404, f"{exc}\n")
+            return connection.respond(404 if isinstance(exc, UnknownPath) else 400, f"{exc}\n")
         return None
 
     async def _handle(self, ws: Any) -> None:
@@ -180,6 +182,7 @@ class Exchange:
             pinger.cancel()
             self.unsubscribe(conn, list(conn.streams))
             conn.stats.closed_at = time.time()
+            log.debug("connection %d closed: %s", conn.stats.id, conn.stats.close_reason)
 
     def subscribe(self, conn: ExchangeConnection, streams: Iterable[str]) -> None:
         for name in streams:
@@ -320,16 +323,12 @@ class Exchange:
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
 def _has_ipv6_loopback() -> bool:
-    import socket
-
     try:
         with socket.socket(socket.AF_INET6) as s:
             s.bind(("::1", 0))

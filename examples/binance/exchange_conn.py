@@ -18,7 +18,11 @@ from .market import parse_stream
 if TYPE_CHECKING:  # pragma: no cover
     from .exchange import Exchange
 
-__all__ = ["ConnectionStats", "ExchangeConnection", "text_frame"]
+__all__ = ["ConnectionStats", "ExchangeConnection", "UnknownPath", "text_frame"]
+
+
+class UnknownPath(ValueError):
+    """The request path is no Binance stream endpoint (HTTP 404; bad stream names are 400)."""
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -69,7 +73,8 @@ class ExchangeConnection:
 
     @staticmethod
     def parse_path(path: str) -> tuple[bool, list[str]]:
-        """``/ws``, ``/ws/<s1>/<s2>``, ``/stream``, ``/stream?streams=a/b`` -> (combined, streams)."""
+        """``/ws``, ``/ws/<s1>/<s2>``, ``/stream``, ``/stream?streams=a/b`` -> (combined, streams).
+        Raises :class:`UnknownPath` for other paths, ``ValueError`` for bad stream names."""
         parts = urlsplit(path)
         if parts.path == "/stream":
             combined = True
@@ -78,7 +83,7 @@ class ExchangeConnection:
             combined = False
             streams = [s for s in parts.path[len("/ws/"):].split("/") if s]
         else:
-            raise ValueError(f"no such endpoint {parts.path!r}")
+            raise UnknownPath(f"no such endpoint {parts.path!r}")
         bad = [s for s in streams if parse_stream(s) is None]
         if bad:
             raise ValueError(f"invalid stream name(s) {bad}")
@@ -127,8 +132,9 @@ class ExchangeConnection:
     # --- faults -------------------------------------------------------------------------------
 
     def write_raw(self, data: bytes) -> None:
-        self.flush(1 << 62)  # keep frame boundaries: queued frames go first
-        self.ws.transport.write(data)
+        """Bytes that are not a frame of ours, after everything queued (and after a stall)."""
+        self._out.append(data)
+        self.flush(1 << 62)
 
     def abort(self, reason: str) -> None:
         if not self.stats.close_reason:
