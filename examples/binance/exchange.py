@@ -226,15 +226,18 @@ class Exchange:
                 next_slow = now + 1.0
             if self.paused:
                 continue
-            now_ms = int(time.time() * 1000)
-            active = {name.partition("@")[0] for name in self._subs}
-            for symbol in active:
+            by_symbol: dict[str, set[ExchangeConnection]] = {}
+            for name, conns in self._subs.items():
+                by_symbol.setdefault(name.partition("@")[0], set()).update(conns)
+            for symbol, conns in by_symbol.items():
                 due = carry.get(symbol, 0.0) + due_base + (self.burst_size if burst else 0)
                 count = int(due)
                 carry[symbol] = due - count
-                self._market_events(self._markets[symbol], count, now_ms, fast, slow)
-            for conn in self._subscribers():
-                conn.flush(self.max_write_buffer)
+                # Stamp E and write per symbol, so E-to-receipt latency does not include the time
+                # spent generating the other symbols' events.
+                self._market_events(self._markets[symbol], count, int(time.time() * 1000), fast, slow)
+                for conn in conns:
+                    conn.flush(self.max_write_buffer)
 
     def _market_events(self, market: SymbolMarket, count: int, now_ms: int, fast: bool, slow: bool) -> None:
         subs, name, rng = self._subs, market.name, self._rng
