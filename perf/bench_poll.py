@@ -3,8 +3,8 @@
     .venv/bin/python -m perf.bench_poll [--counts 1,100,1000] [--rounds 5] [--seconds 0.2]
 
 Idle = connected over loopback TCP to a server (a separate process) that never sends. Every
-selector gets its own service with the same endpoints; measurements alternate between selectors
-round by round and the median per-poll time is reported (see /work/shared/perf-method.md), next
+(selector, count) pair gets its own service, all alive at once; each round measures every one of
+them in turn and the median per-poll time over the rounds is reported (see /work/shared/perf-method.md), next
 to the bare ``selector.select()`` cost for reference. Prints a Markdown table.
 """
 
@@ -110,22 +110,21 @@ def main(argv: list[str] | None = None) -> None:
     server = subprocess.Popen([sys.executable, "-c", SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         port = int(server.stdout.readline())  # type: ignore[union-attr]
-        poll_ns: dict[tuple[str, int], float] = {}
-        select_ns: dict[tuple[str, int], float] = {}
-        for n in counts:
-            services = {kind: IOService(make_selector(kind)) for kind in kinds}
-            for io in services.values():
-                connect_all(io, port, n)
-            samples: dict[str, list[float]] = {k: [] for k in kinds}
-            sel_samples: dict[str, list[float]] = {k: [] for k in kinds}
-            for _ in range(args.rounds):  # A, B, C, A, B, C, ...
-                for kind, io in services.items():
-                    samples[kind].append(per_call_ns(io.poll, args.seconds))
-                    sel_samples[kind].append(per_call_ns(io.selector.select, args.seconds / 4))
-            for kind, io in services.items():
-                poll_ns[kind, n] = statistics.median(samples[kind])
-                select_ns[kind, n] = statistics.median(sel_samples[kind])
-                io.close()
+        # every (selector, count) service lives for the whole run and rounds alternate over all
+        # of them, so the 1,000 / 1 ratio compares measurements taken side by side
+        services = {(kind, n): IOService(make_selector(kind)) for n in counts for kind in kinds}
+        for (kind, n), io in services.items():
+            connect_all(io, port, n)
+        samples: dict[tuple[str, int], list[float]] = {key: [] for key in services}
+        sel_samples: dict[tuple[str, int], list[float]] = {key: [] for key in services}
+        for _ in range(args.rounds):
+            for key, io in services.items():
+                samples[key].append(per_call_ns(io.poll, args.seconds))
+                sel_samples[key].append(per_call_ns(io.selector.select, args.seconds / 4))
+        poll_ns = {key: statistics.median(v) for key, v in samples.items()}
+        select_ns = {key: statistics.median(v) for key, v in sel_samples.items()}
+        for io in services.values():
+            io.close()
     finally:
         server.stdin.close()  # type: ignore[union-attr]
         server.wait(10)

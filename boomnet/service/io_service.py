@@ -186,20 +186,21 @@ class IOService(ConnectionLifecycle):
 
     def poll(self, ctx: Any = None) -> None:
         """Do whatever can be done now, without blocking: read ready endpoints, advance the rest."""
-        for conn in self._select():
-            try:
-                conn.poll(conn.target, ctx)
-            except Exception as exc:
-                self._failed(conn, exc, defer_raise=False)
-        if self._busy:
-            self._housekeep(ctx)
-            return
+        ready = self._select()
+        if ready:
+            for conn in ready:
+                try:
+                    conn.poll(conn.target, ctx)
+                except Exception as exc:
+                    self._failed(conn, exc, defer_raise=False)
+        # One countdown serves both cold paths: work in progress (``_busy``) pins it to 1 so
+        # housekeeping runs every poll; otherwise the clock is read every ``check_every`` polls.
         n = self._countdown - 1
         if n:
             self._countdown = n
             return
         self._countdown = self._check_every
-        if self._clock() >= self._next_due:
+        if self._busy or self._clock() >= self._next_due:
             self._housekeep(ctx)
 
     def _housekeep(self, ctx: Any) -> None:
@@ -225,7 +226,8 @@ class IOService(ConnectionLifecycle):
         if self._establishing:
             self._advance_establishing(ctx, now)
         self._bury(ctx, now)
-        self._busy = bool(self._resolving or self._establishing or self._dead)
+        self._busy = busy = bool(self._resolving or self._establishing or self._dead)
+        self._countdown = 1 if busy else self._check_every
         self._next_due = heap[0][0] if heap else math.inf
         if self._to_raise is not None:
             exc, self._to_raise = self._to_raise, None

@@ -33,6 +33,7 @@ class ConnectionLifecycle:
     _backoff: Backoff
     _raise: bool
     _busy: bool
+    _countdown: int
     _resolving: list
     _establishing: list
     _dead: list
@@ -71,6 +72,7 @@ class ConnectionLifecycle:
         conn.deadline = now + self._dns_timeout
         self._resolving.append((conn, conn.gen))
         self._busy = True
+        self._countdown = 1  # housekeeping on this very poll
 
     def _advance_resolving(self, ctx: Any, now: float) -> None:
         waiting = self._resolving
@@ -114,6 +116,7 @@ class ConnectionLifecycle:
         conn.deadline = now + self._connect_timeout
         self._establishing.append((conn, conn.gen))
         self._busy = True
+        self._countdown = 1  # housekeeping on this very poll
 
     def _advance_establishing(self, ctx: Any, now: float) -> None:
         waiting = self._establishing
@@ -210,6 +213,7 @@ class ConnectionLifecycle:
         conn.poll = _noop_poll
         self._dead.append((conn, conn.gen, reason))
         self._busy = True
+        self._countdown = 1  # housekeeping on this very poll
 
     def _bury(self, ctx: Any, now: float) -> None:
         while self._dead:
