@@ -514,3 +514,18 @@ def test_default_check_every_still_notices_due_work(tcp_peer):
     finally:
         svc.close()
     time.sleep(0)
+
+
+def test_ipv6_loopback_endpoint(service_factory):
+    try:
+        peer = TcpPeer(host="::1")
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+    try:
+        svc = service_factory(backoff=FAST)
+        ep = LineEndpoint("::1", peer.port)
+        assert repr(ep) == f"<LineEndpoint [::1]:{peer.port}>"
+        svc.register(ep)
+        poll_until(svc, lambda: bytes(ep.data) == b"hello\nping\n")
+    finally:
+        peer.close()
