@@ -22,6 +22,7 @@ Every failure the library reports is a :class:`BoomnetError`. The tree::
     │       └── InvalidHttpRequest   a request we were asked to send would be malformed (also ValueError)
     ├── LimitExceeded                a configured limit was hit (frame, message, header, body size)
     ├── DeadlineExceeded             a response or handshake deadline passed
+    ├── SelectorUnavailable          a selector cannot work here (the message names the fallback)
     └── RecordingError               a recording is truncated, corrupt or missing
 
 Limits that are also protocol failures inherit from both branches, so callers can catch either.
@@ -54,6 +55,7 @@ __all__ = [
     "BodyTooLarge",
     "LimitExceeded",
     "DeadlineExceeded",
+    "SelectorUnavailable",
     "RecordingError",
 ]
 
@@ -119,6 +121,13 @@ class LimitExceeded(BoomnetError):
 
 class DeadlineExceeded(BoomnetError):
     """A response or handshake deadline passed."""
+
+
+class SelectorUnavailable(BoomnetError):
+    """A selector cannot work on this machine (kernel, seccomp or library refuses it).
+
+    The message names the fallback to use instead.
+    """
 
 
 # --- protocols ---------------------------------------------------------------------------------

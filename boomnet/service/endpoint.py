@@ -243,13 +243,9 @@ class WebsocketEndpoint(Endpoint):
     def create_replay_target(self, stream: Any, ctx: Any) -> Any:
         from ..ws import WebSocket
 
-        ws = WebSocket(stream, self.url, **self.ws_options)
-        key = _recorded_ws_key(stream)
-        if key is not None:
-            # The recorded 101 answers the *recorded* Sec-WebSocket-Key; a fresh random key would
-            # fail the accept check. WebSocket has no public way to set the key yet (see report).
-            ws._key = key
-        return ws
+        # The recorded 101 answers the *recorded* Sec-WebSocket-Key; a fresh random key would
+        # fail the accept check.
+        return WebSocket(stream, self.url, **{**self.ws_options, "key": _recorded_ws_key(stream)})
 
     def on_connected(self, ws: "WebSocket", ctx: Any) -> None:  # type: ignore[override]
         """The WebSocket is open: send subscriptions here."""

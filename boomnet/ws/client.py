@@ -42,6 +42,9 @@ class WebSocket:
     Limits are on by default: ``max_frame_size`` and ``max_message_size`` (16 MiB; exceeding
     closes with 1009), ``handshake_timeout`` seconds for the whole opening handshake,
     ``close_timeout`` seconds for the peer to answer a close we started.
+
+    ``key`` fixes the ``Sec-WebSocket-Key`` (only for replaying a recorded session, whose recorded
+    101 answers the recorded key); by default every connection draws a fresh random key.
     """
 
     def __init__(
@@ -62,12 +65,13 @@ class WebSocket:
         read_buffer_size: int = DEFAULT_BUFFER_SIZE,
         close_timeout: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        key: str | None = None,
     ) -> None:
         self.url = url
         self._stream = stream
         self._recv_into = stream.recv_into  # bound once: read_batch is the hot path
         self._target = parse_ws_url(url)
-        self._key = new_key()
+        self._key = key or new_key()
         self._request = build_request(
             self._target, self._key, headers=headers, origin=origin, subprotocols=subprotocols
         )
@@ -128,7 +132,9 @@ class WebSocket:
         :meth:`read_batch` (nothing will make the descriptor readable for it), so a readiness
         selector polls this websocket again."""
         extra = self._dec.undecoded if self._fresh else 0
-        if self._deferred is not None:
+        if self._deferred is not None or self._state == CLOSING:
+            # A deferred close/failure, or our close awaiting its answer or its timeout: nothing
+            # may make the descriptor readable, so ask to be polled again.
             extra += 1
         return self._stream.buffered() + extra
 

@@ -371,6 +371,7 @@ def test_close_timeout_when_peer_never_answers() -> None:
     ws, stream = open_client([b""] * 5, clock=lambda: now[0], close_timeout=2.0)
     ws.close()
     assert ws.read_batch() == [] and not ws.closed
+    assert ws.buffered() > 0  # keeps itself polled while the close is unanswered
     now[0] = 3.0
     assert ws.read_batch() == [] and ws.closed and stream.is_closed
 

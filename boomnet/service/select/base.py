@@ -25,19 +25,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ...errors import BoomnetError
+from ...errors import SelectorUnavailable
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..io_service import IOService
 
 __all__ = ["Selector", "SelectorUnavailable", "Selectable", "Token"]
-
-
-class SelectorUnavailable(BoomnetError):
-    """A selector cannot work on this machine (kernel, seccomp or library refuses it).
-
-    The message names the fallback to use instead.
-    """
 
 
 class Selectable(Protocol):  # pragma: no cover - typing only
