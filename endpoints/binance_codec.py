@@ -14,6 +14,7 @@ are unwrapped first.
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from operator import attrgetter
 from typing import Any, Callable, NamedTuple, Sequence, Union
 
 import orjson
@@ -39,6 +40,12 @@ __all__ = [
 Level = Sequence[str]  # [price, quantity] as Binance sends it
 
 
+def _decimal(field: str) -> property:
+    """A property giving the exact ``Decimal`` of the decimal-string ``field``."""
+    get = attrgetter(field)
+    return property(lambda self: Decimal(get(self)), doc=f"``{field}`` as an exact Decimal.")
+
+
 class Trade(NamedTuple):
     """``<symbol>@trade``: one trade."""
 
@@ -50,13 +57,8 @@ class Trade(NamedTuple):
     trade_time: int  # T, ms
     buyer_is_maker: bool  # m
 
-    @property
-    def price_decimal(self) -> Decimal:
-        return Decimal(self.price)
-
-    @property
-    def quantity_decimal(self) -> Decimal:
-        return Decimal(self.quantity)
+    price_decimal = _decimal("price")
+    quantity_decimal = _decimal("quantity")
 
 
 class AggTrade(NamedTuple):
@@ -72,13 +74,8 @@ class AggTrade(NamedTuple):
     trade_time: int  # T
     buyer_is_maker: bool  # m
 
-    @property
-    def price_decimal(self) -> Decimal:
-        return Decimal(self.price)
-
-    @property
-    def quantity_decimal(self) -> Decimal:
-        return Decimal(self.quantity)
+    price_decimal = _decimal("price")
+    quantity_decimal = _decimal("quantity")
 
 
 class BookTicker(NamedTuple):
@@ -91,21 +88,10 @@ class BookTicker(NamedTuple):
     ask_price: str  # a
     ask_qty: str  # A
 
-    @property
-    def bid_price_decimal(self) -> Decimal:
-        return Decimal(self.bid_price)
-
-    @property
-    def bid_qty_decimal(self) -> Decimal:
-        return Decimal(self.bid_qty)
-
-    @property
-    def ask_price_decimal(self) -> Decimal:
-        return Decimal(self.ask_price)
-
-    @property
-    def ask_qty_decimal(self) -> Decimal:
-        return Decimal(self.ask_qty)
+    bid_price_decimal = _decimal("bid_price")
+    bid_qty_decimal = _decimal("bid_qty")
+    ask_price_decimal = _decimal("ask_price")
+    ask_qty_decimal = _decimal("ask_qty")
 
     @property
     def mid_decimal(self) -> Decimal:
