@@ -200,7 +200,6 @@ class BinanceEndpoint(WebsocketEndpoint):
         if frames:
             dispatch = self._dispatch
             raw_stream = self._raw_stream
-            closing = False
             for frame in frames:
                 opcode = frame.opcode
                 if opcode is _TEXT:
@@ -208,14 +207,6 @@ class BinanceEndpoint(WebsocketEndpoint):
                     dispatch[type(record)](record, ctx)
                 elif opcode is _PING:
                     self.pings += 1
-                elif opcode is _CLOSE:
-                    closing = True
-            if closing or ws.closed:
-                # The peer's close (answered now or deferred to the next read) or a violation
-                # ended the connection in this batch. No readiness event may follow — the stream
-                # may be closed, or the peer waits for our echo — so let the next read raise the
-                # WebSocketClosed / protocol error now.
-                ws.read_batch()
         if self.subscriptions.has_outgoing:
             self._flush_requests(ws, ctx)
 
@@ -262,4 +253,3 @@ class BinanceEndpoint(WebsocketEndpoint):
 
 _TEXT = Opcode.TEXT
 _PING = Opcode.PING
-_CLOSE = Opcode.CLOSE
