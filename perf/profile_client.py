@@ -24,12 +24,14 @@ import tempfile
 
 from perf.servers import REPO, _env, make_tls_files, start_feed_server
 
+#: a sample whose stack has one of these frames belongs to start-up (imports, connect, handshakes)
+STARTUP_MARKS = ("importlib", "connect (perf/clients", "ws_connect", "establish", "create_connection")
+
 #: (category, predicate on one collapsed-stack frame); the innermost matching frame wins
 CATEGORIES = [
-    ("start-up / imports (excluded)", lambda f: "importlib" in f or "<module>" in f),
     ("orjson.loads", lambda f: f.startswith("loads (orjson") or "orjson/orjson" in f),
-    ("TLS read (OpenSSL + ssl module)", lambda f: "libssl" in f or "libcrypto" in f or "_ssl" in f),
-    ("recv/read syscalls", lambda f: f.startswith(("recv (", "read (")) or "sock_call" in f or "sock_recv" in f),
+    ("TLS decryption (OpenSSL + ssl module)", lambda f: "libssl" in f or "libcrypto" in f or "_ssl" in f),
+    ("recv/read syscalls (TLS: OpenSSL's socket reads)", lambda f: f.startswith(("recv (", "read (")) or "sock_call" in f or "sock_recv" in f),
     ("send path (encode, mask, send)", lambda f: "encoder.py" in f or f.startswith(("send (", "mask (")) or "send_text" in f),
     ("C frame scan: UTF-8 check", lambda f: f.startswith("utf8_valid")),
     ("C frame scan: frames, payload views, pool", lambda f: f.startswith("scan (")),
@@ -49,6 +51,9 @@ def summarise_collapsed(path: str) -> list[tuple[str, float]]:
     counts: collections.Counter[str] = collections.Counter()
     for line in open(path):
         stack, _, n = line.rstrip().rpartition(" ")
+        if any(mark in stack for mark in STARTUP_MARKS):
+            counts["start-up"] += int(n)
+            continue
         for frame in reversed(stack.split(";")):
             hit = next((name for name, pred in CATEGORIES if pred(frame)), None)
             if hit:
@@ -66,6 +71,8 @@ def top_lines(path: str, n: int = 15) -> list[tuple[str, float]]:
     total = 0
     for line in open(path):
         stack, _, k = line.rstrip().rpartition(" ")
+        if any(mark in stack for mark in STARTUP_MARKS):
+            continue
         counts[stack.split(";")[-1]] += int(k)
         total += int(k)
     return [(frame, 100 * v / total) for frame, v in counts.most_common(n)]
@@ -97,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
                 print("\n| where | % of samples (start-up excluded) |\n|---|---:|")
                 for name, pct in summarise_collapsed(out):
                     print(f"| {name} | {pct:.1f} |")
-                print("\n| innermost frame | % of all samples |\n|---|---:|")
+                print("\n| innermost frame | % of samples (start-up excluded) |\n|---|---:|")
                 for frame, pct in top_lines(out):
                     print(f"| `{frame}` | {pct:.1f} |")
             else:
