@@ -42,7 +42,7 @@ CATEGORIES = [
     ("IOService / selectors", lambda f: "boomnet/service/" in f),
     ("uvloop / asyncio", lambda f: "uvloop" in f or "asyncio" in f),
     ("picows", lambda f: "picows" in f),
-    ("handler loop (client code)", lambda f: "perf/clients" in f),
+    ("handler loop (client code)", lambda f: "perf/clients" in f or "perf/replay_bench" in f),
 ]
 
 
