@@ -6,7 +6,9 @@
  *   Decodes consecutive *fast-path* frames starting at pos: complete, unmasked, FIN, RSV=0,
  *   TEXT or BINARY, not larger than max_frame, and (TEXT with validate) valid UTF-8. For each it
  *   takes (or creates) a Frame from `pool`, sets opcode/fin/payload (payload = mv[start:stop],
- *   a real memoryview slice that keeps the buffer alive) and appends it to `out`. It returns the
+ *   a real memoryview slice that keeps the buffer alive) and appends it to `out`. A pooled
+ *   frame's previous payload view is re-aimed in place when only that frame holds it, it shares
+ *   mv's managed buffer and nothing exported or released it: then a frame costs no allocation. It returns the
  *   position of the first byte it did not consume; the caller's Python loop handles that frame
  *   (control, fragment, violation, partial) and calls scan again. The caller guarantees that no
  *   fragmented message is in progress.
@@ -15,10 +17,78 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <stdint.h>
 #include <string.h>
 
 static PyObject *str_opcode, *str_fin, *str_payload;
+
+/* Direct slot access for the Frame class (a __slots__ class): byte offsets of its three slots,
+ * found once from its member descriptors. Any doubt about the layout leaves them at -1 and the
+ * generic PyObject_SetAttr path is used instead. */
+static PyTypeObject *frame_cls = NULL;
+static Py_ssize_t off_opcode = -1, off_fin = -1, off_payload = -1;
+
+static Py_ssize_t
+slot_offset(PyObject *cls, PyObject *name)
+{
+    PyObject *descr = PyObject_GetAttr(cls, name);
+    Py_ssize_t offset = -1;
+    if (descr == NULL) {
+        PyErr_Clear();
+        return -1;
+    }
+    /* 16 is T_OBJECT_EX / Py_T_OBJECT_EX: an object slot that may be unset */
+    if (Py_IS_TYPE(descr, &PyMemberDescr_Type) && ((PyMemberDescrObject *)descr)->d_member->type == 16)
+        offset = ((PyMemberDescrObject *)descr)->d_member->offset;
+    Py_DECREF(descr);
+    return offset;
+}
+
+static void
+learn_frame_class(PyObject *cls)
+{
+    if ((PyTypeObject *)cls == frame_cls)
+        return;
+    frame_cls = NULL;
+    if (!PyType_Check(cls))
+        return;
+    off_opcode = slot_offset(cls, str_opcode);
+    off_fin = slot_offset(cls, str_fin);
+    off_payload = slot_offset(cls, str_payload);
+    if (off_opcode > 0 && off_fin > 0 && off_payload > 0)
+        frame_cls = (PyTypeObject *)cls;
+}
+
+static inline void
+set_slot(PyObject *obj, Py_ssize_t offset, PyObject *value)
+{
+    PyObject **addr = (PyObject **)((char *)obj + offset);
+    PyObject *old = *addr;
+    if (old == value)
+        return;
+    Py_INCREF(value);
+    *addr = value;
+    Py_XDECREF(old);
+}
+
+/* Re-aim `view`, a 1-D byte view sharing `base`'s managed buffer that nobody has exported or
+ * released, at [start, stop) of that buffer: no allocation. Returns 0 when it may not be reused. */
+static inline int
+reaim_view(PyObject *view, PyObject *base, char *data, Py_ssize_t start, Py_ssize_t len)
+{
+    if (view == NULL || !PyMemoryView_Check(view) || !PyMemoryView_Check(base))
+        return 0;
+    PyMemoryViewObject *v = (PyMemoryViewObject *)view;
+    if (v->mbuf != ((PyMemoryViewObject *)base)->mbuf || v->exports != 0 || (v->flags & 0x001) ||
+        v->view.ndim != 1 || v->view.itemsize != 1 || v->view.shape == NULL ||
+        (v->view.strides != NULL && v->view.strides[0] != 1) || Py_REFCNT(view) != 1)
+        return 0; /* 0x001 = released; refcount 1 = only the pooled frame holds it */
+    v->view.buf = data + start;
+    v->view.len = len;
+    v->view.shape[0] = len;
+    return 1;
+}
 
 /* Strict UTF-8 validation (RFC 3629): no overlongs, no surrogates, nothing above U+10FFFF. */
 static int
@@ -103,6 +173,7 @@ scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     const unsigned char *data = (const unsigned char *)PyByteArray_AS_STRING(buf);
     Py_ssize_t count = PyList_GET_SIZE(out);
+    learn_frame_class(frame_type);
 
     while (end - pos >= 2) {
         unsigned char b0 = data[pos], b1 = data[pos + 1];
@@ -135,9 +206,6 @@ scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         if (b0 == 0x81 && validate && !utf8_valid(data + start, len))
             break; /* the Python path reports it */
 
-        PyObject *payload = PySequence_GetSlice(mv, start, stop);
-        if (payload == NULL)
-            return NULL;
         PyObject *frame;
         if (count < PyList_GET_SIZE(pool)) {
             frame = PyList_GET_ITEM(pool, count);
@@ -147,16 +215,39 @@ scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             frame = PyObject_CallNoArgs(frame_type);
             if (frame == NULL || PyList_Append(pool, frame) < 0) {
                 Py_XDECREF(frame);
-                Py_DECREF(payload);
                 return NULL;
             }
         }
-        int rc = PyObject_SetAttr(frame, str_opcode, b0 == 0x81 ? text_op : binary_op);
-        if (rc == 0)
-            rc = PyObject_SetAttr(frame, str_fin, Py_True);
-        if (rc == 0)
-            rc = PyObject_SetAttr(frame, str_payload, payload);
-        Py_DECREF(payload);
+        PyObject *opcode = b0 == 0x81 ? text_op : binary_op;
+        int rc = 0;
+        if (frame_cls != NULL && Py_IS_TYPE(frame, frame_cls)) {
+            /* Fast: slots written directly; the frame's previous payload view re-aimed in place. */
+            set_slot(frame, off_opcode, opcode);
+            set_slot(frame, off_fin, Py_True);
+            PyObject *old = *(PyObject **)((char *)frame + off_payload);
+            if (!reaim_view(old, mv, (char *)data, start, len)) {
+                PyObject *payload = PySequence_GetSlice(mv, start, stop);
+                if (payload == NULL) {
+                    Py_DECREF(frame);
+                    return NULL;
+                }
+                set_slot(frame, off_payload, payload);
+                Py_DECREF(payload);
+            }
+        }
+        else {
+            PyObject *payload = PySequence_GetSlice(mv, start, stop);
+            if (payload == NULL) {
+                Py_DECREF(frame);
+                return NULL;
+            }
+            rc = PyObject_SetAttr(frame, str_opcode, opcode);
+            if (rc == 0)
+                rc = PyObject_SetAttr(frame, str_fin, Py_True);
+            if (rc == 0)
+                rc = PyObject_SetAttr(frame, str_payload, payload);
+            Py_DECREF(payload);
+        }
         if (rc == 0)
             rc = PyList_Append(out, frame);
         Py_DECREF(frame);

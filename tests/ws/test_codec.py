@@ -110,6 +110,26 @@ def test_payload_is_a_view_into_the_buffer() -> None:
     assert frame.text() == "hello" and frame.bytes() == b"hello"
 
 
+def test_pooled_payload_views_are_reused_only_when_nobody_else_holds_them() -> None:
+    dec = Decoder()
+    dec.feed(server_frame(1, b"aaaa") + server_frame(2, b"bb") + server_frame(1, b"zz"))
+    f1, f2, f3 = dec.decode()
+    kept = f1.payload  # the caller keeps one view ...
+    f2.payload.release()  # ... and releases another
+    exported = memoryview(f3.payload)  # ... and exports the third  # noqa: F841
+    dec.feed(server_frame(1, b"cccccc") + server_frame(1, b"d") + server_frame(2, b"e") + server_frame(1, b"ff"))
+    got = [(f.opcode, bytes(f.payload)) for f in dec.decode()]
+    assert got == [(Opcode.TEXT, b"cccccc"), (Opcode.TEXT, b"d"), (Opcode.BINARY, b"e"), (Opcode.TEXT, b"ff")]
+    assert len(kept) == 4 and all(f.payload is not kept for f in dec._out)  # never re-aimed under the caller
+    # a view nobody else holds is recycled in place by the C path (no allocation per frame)
+    pool_views = [id(f.payload) for f in dec._out]
+    dec.feed(server_frame(1, b"x") * 4)
+    assert [bytes(f.payload) for f in dec.decode()] == [b"x"] * 4
+    import boomnet.ws.decoder as decoder_module
+    if decoder_module._scan is not None:
+        assert id(dec._out[3].payload) == pool_views[3]
+
+
 def test_fragmented_message_assembled_with_interleaved_control() -> None:
     data = (
         server_frame(1, b"he", fin=False)
