@@ -24,7 +24,7 @@ from collections import deque
 from typing import Any, Callable
 
 from ..errors import ConnectionClosed, DeadlineExceeded, NetworkError
-from ..service.endpoint import Address, Disconnect, DisconnectKind, Endpoint
+from ..service.endpoint import Address, Disconnect, DisconnectKind, StreamEndpoint
 from .connection import HttpConnection
 from .limits import DEFAULT_LIMITS, HttpLimits
 from .request import IDEMPOTENT_METHODS, BodyArg, HeadersArg, encode_request
@@ -74,7 +74,7 @@ class HttpRequest:
         return f"<HttpRequest {self.method} {self.target} {state}>"
 
 
-class HttpEndpoint(Endpoint):
+class HttpEndpoint(StreamEndpoint):
     """An endpoint whose target is an :class:`HttpConnection` to the origin of ``url``.
 
     ``url``'s path (if any) prefixes every request path. ``pipelining`` lets up to
@@ -103,17 +103,22 @@ class HttpEndpoint(Endpoint):
         backoff: Any = None,
     ) -> None:
         parsed = parse_url(url)
-        super().__init__(parsed.host, parsed.port, auto_disconnect=auto_disconnect, backoff=backoff)
+        super().__init__(
+            parsed.host,
+            parsed.port,
+            secure=parsed.tls,
+            ca_file=ca_file,
+            verify=verify,
+            server_hostname=server_hostname,
+            connect_timeout=connect_timeout,
+            bind=bind,
+            interface=interface,
+            auto_disconnect=auto_disconnect,
+            backoff=backoff,
+        )
         self.url = url
-        self.secure = parsed.tls
         self.host_header = parsed.host_header
         self.prefix = "" if parsed.target == "/" else parsed.target.rstrip("/")
-        self.ca_file = ca_file
-        self.verify = verify
-        self.server_hostname = server_hostname
-        self.connect_timeout = connect_timeout
-        self.bind = bind
-        self.interface = interface
         self.limits = limits
         self.pipelining = pipelining
         self.max_pipeline = max(1, max_pipeline)
@@ -183,17 +188,7 @@ class HttpEndpoint(Endpoint):
     # --- the endpoint protocol --------------------------------------------------------------------
 
     def create_target(self, addr: Address | None, ctx: Any) -> HttpConnection:
-        from ..stream import TcpStream
-
-        if addr is None:
-            raise ValueError(f"{self!r}: no address to connect to")
-        stream: Any = TcpStream.connect_addr(
-            addr[0], addr[1], timeout=self.connect_timeout, bind=self.bind, interface=self.interface
-        )
-        if self.secure:
-            stream = stream.into_tls(
-                self.server_hostname or self.host, ca_file=self.ca_file, verify=self.verify, alpn=["http/1.1"]
-            )
+        stream = self.create_stream(addr, alpn=["http/1.1"])
         return HttpConnection(stream, self.host_header, limits=self.limits, pipelining=self.pipelining)
 
     def create_replay_target(self, stream: Any, ctx: Any) -> HttpConnection:

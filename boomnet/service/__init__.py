@@ -21,13 +21,14 @@ connections after ``auto_disconnect`` seconds and runs ``Endpoint.every`` timers
 """
 
 from .conn import Backoff, Handle
-from .endpoint import Address, Disconnect, DisconnectKind, Endpoint, Timer, WebsocketEndpoint
+from .endpoint import Address, Disconnect, DisconnectKind, Endpoint, StreamEndpoint, Timer, WebsocketEndpoint
 from .io_service import IOService
 from .select import DirectSelector, EpollSelector, IoUringSelector, Selector, SelectorUnavailable
 
 __all__ = [
     "IOService",
     "Endpoint",
+    "StreamEndpoint",
     "WebsocketEndpoint",
     "Handle",
     "Backoff",

@@ -179,7 +179,55 @@ class Endpoint:
         return f"<{type(self).__name__} {self.describe()}>"
 
 
-class WebsocketEndpoint(Endpoint):
+class StreamEndpoint(Endpoint):
+    """An endpoint that connects over TCP, with TLS when ``secure``: the connection options shared
+    by :class:`WebsocketEndpoint` and :class:`~boomnet.http.HttpEndpoint`.
+
+    ``ca_file``, ``verify`` and ``server_hostname`` go to the TLS layer (verification stays on
+    unless ``verify=False``); ``connect_timeout``, ``bind`` and ``interface`` to the TCP connect.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        secure: bool,
+        ca_file: str | None = None,
+        verify: bool = True,
+        server_hostname: str | None = None,
+        connect_timeout: float = 5.0,
+        bind: tuple[str, int] | None = None,
+        interface: str | None = None,
+        auto_disconnect: float | Callable[[], float] | None = None,
+        backoff: Any = None,
+    ) -> None:
+        super().__init__(host, port, auto_disconnect=auto_disconnect, backoff=backoff)
+        self.secure = secure
+        self.ca_file = ca_file
+        self.verify = verify
+        self.server_hostname = server_hostname
+        self.connect_timeout = connect_timeout
+        self.bind = bind
+        self.interface = interface
+
+    def create_stream(self, addr: Address | None, alpn: list[str] | None = None) -> Any:
+        """TCP to ``addr``, wrapped in TLS when ``secure`` (override to build another stack)."""
+        from ..stream import TcpStream
+
+        if addr is None:
+            raise ValueError(f"{self!r}: no address to connect to")
+        stream: Any = TcpStream.connect_addr(
+            addr[0], addr[1], timeout=self.connect_timeout, bind=self.bind, interface=self.interface
+        )
+        if self.secure:
+            stream = stream.into_tls(
+                self.server_hostname or self.host, ca_file=self.ca_file, verify=self.verify, alpn=alpn
+            )
+        return stream
+
+
+class WebsocketEndpoint(StreamEndpoint):
     """An endpoint whose target is a :class:`~boomnet.ws.WebSocket` to ``url`` (ws:// or wss://).
 
     Override :meth:`on_connected` (``ws`` is open: subscribe) and :meth:`poll` (read frames with
@@ -207,37 +255,29 @@ class WebsocketEndpoint(Endpoint):
         from ..ws.handshake import parse_ws_url
 
         parsed = parse_ws_url(url)
-        super().__init__(parsed.host, parsed.port, auto_disconnect=auto_disconnect, backoff=backoff)
+        super().__init__(
+            parsed.host,
+            parsed.port,
+            secure=parsed.secure,
+            ca_file=ca_file,
+            verify=verify,
+            server_hostname=server_hostname,
+            connect_timeout=connect_timeout,
+            bind=bind,
+            interface=interface,
+            auto_disconnect=auto_disconnect,
+            backoff=backoff,
+        )
         self.url = url
-        self.secure = parsed.secure
-        self.ca_file = ca_file
-        self.verify = verify
-        self.server_hostname = server_hostname
-        self.connect_timeout = connect_timeout
-        self.bind = bind
-        self.interface = interface
         self.ws_options = ws_options
 
     def create_target(self, addr: Address | None, ctx: Any) -> Any | None:
         return self.create_websocket(addr, ctx)
 
-    def create_stream(self, addr: Address) -> Any:
-        """TCP to ``addr``, wrapped in TLS for ``wss://`` (the stack ``create_websocket`` uses)."""
-        from ..stream import TcpStream
-
-        stream: Any = TcpStream.connect_addr(
-            addr[0], addr[1], timeout=self.connect_timeout, bind=self.bind, interface=self.interface
-        )
-        if self.secure:
-            stream = stream.into_tls(self.server_hostname or self.host, ca_file=self.ca_file, verify=self.verify)
-        return stream
-
     def create_websocket(self, addr: Address | None, ctx: Any) -> "WebSocket | None":
         """The WebSocket for one connection attempt; override to build the stream stack by hand."""
         from ..ws import WebSocket
 
-        if addr is None:
-            raise ValueError(f"{self!r}: no address to connect to")
         return WebSocket(self.create_stream(addr), self.url, **self.ws_options)
 
     def create_replay_target(self, stream: Any, ctx: Any) -> Any:
