@@ -250,7 +250,9 @@ class Summary:
         return data
 
 
-def summarise(report_dir: Path, agent: str, duration: float, outcomes: dict[str, str]) -> Summary:
+def summarise(
+    report_dir: Path, agent: str, duration: float, outcomes: dict[str, str], compression: bool = False
+) -> Summary:
     servers = report_dir / "reports" / "servers"
     index = json.loads((servers / "index.json").read_text())
     cases: dict[str, dict[str, Any]] = index.get(agent, {})
@@ -260,6 +262,10 @@ def summarise(report_dir: Path, agent: str, duration: float, outcomes: dict[str,
         behavior, close = entry["behavior"], entry.get("behaviorClose", "")
         if is_compression_case(case_id):
             summary.compression[behavior] += 1
+            if compression and behavior not in PASSING:
+                # with --compression the deflate cases are judged too (UNIMPLEMENTED is a failure)
+                detail = _case_detail(servers / entry["reportfile"])
+                summary.failed.append({"id": case_id, "behavior": behavior, "behaviorClose": close, **detail})
             continue
         summary.core[behavior] += 1
         summary.core_close[close] += 1
@@ -329,7 +335,11 @@ def run(args: argparse.Namespace) -> int:
         server.start()
         count = get_case_count(server.url)
         for i in range(1, count + 1):
-            outcome = run_echo(f"{server.url}/runCase?case={i}&agent={args.agent}", args.case_timeout)
+            outcome = run_echo(
+                f"{server.url}/runCase?case={i}&agent={args.agent}",
+                args.case_timeout,
+                **({"compression": "deflate"} if args.compression else {}),
+            )
             if outcome == "timeout" or outcome.startswith("connect failed"):
                 outcomes[str(i)] = outcome  # case index; the report has the case id
             if args.verbose:
@@ -341,7 +351,7 @@ def run(args: argparse.Namespace) -> int:
         if not (report_dir / "reports" / "servers" / "index.json").exists():
             print(f"no report was written; server log:\n{server.log_text()}", file=sys.stderr)
             return 2
-        summary = summarise(report_dir, args.agent, duration, outcomes)
+        summary = summarise(report_dir, args.agent, duration, outcomes, args.compression)
         print_summary(summary)
         if args.json:
             Path(args.json).write_text(json.dumps(summary.to_json(), indent=2))
@@ -364,6 +374,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-dir", help="keep reports here (default: a temporary directory, removed)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary report directory")
     parser.add_argument("--json", metavar="PATH", help="also write the summary as JSON")
+    parser.add_argument(
+        "--compression",
+        action="store_true",
+        help="offer permessage-deflate and judge the 12.*/13.* cases too (a FAILED one fails the run)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="print each case's outcome")
     return run(parser.parse_args(argv))
 

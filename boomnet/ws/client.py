@@ -16,6 +16,8 @@ from ..errors import (
 )
 from ..stream.base import Stream
 from .decoder import DEFAULT_BUFFER_SIZE, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_MESSAGE_SIZE, Decoder
+from .deflate import OFFER as DEFLATE_OFFER
+from .deflate import Inflater
 from .encoder import MaskKeys, close_payload, encode_frame
 from .frame import Frame, Opcode
 from .handshake import Headers, build_request, new_key, parse_response, parse_ws_url
@@ -43,6 +45,9 @@ class WebSocket:
     closes with 1009), ``handshake_timeout`` seconds for the whole opening handshake,
     ``close_timeout`` seconds for the peer to answer a close we started.
 
+    ``compression="deflate"`` offers permessage-deflate (RFC 7692): compressed messages from the
+    server are inflated (within ``max_message_size``); boomnet's own messages go uncompressed.
+
     ``key`` fixes the ``Sec-WebSocket-Key`` (only for replaying a recorded session, whose recorded
     101 answers the recorded key); by default every connection draws a fresh random key.
     """
@@ -66,14 +71,23 @@ class WebSocket:
         close_timeout: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         key: str | None = None,
+        compression: str | None = None,
     ) -> None:
         self.url = url
         self._stream = stream
         self._recv_into = stream.recv_into  # bound once: read_batch is the hot path
         self._target = parse_ws_url(url)
         self._key = key or new_key()
+        if compression not in (None, "deflate"):
+            raise ValueError(f"compression must be None or 'deflate', not {compression!r}")
+        self._offer_deflate = compression == "deflate"
         self._request = build_request(
-            self._target, self._key, headers=headers, origin=origin, subprotocols=subprotocols
+            self._target,
+            self._key,
+            headers=headers,
+            origin=origin,
+            subprotocols=subprotocols,
+            extensions=DEFLATE_OFFER if self._offer_deflate else None,
         )
         self._subprotocols = tuple(subprotocols)
         self._handshake_timeout = handshake_timeout
@@ -97,6 +111,8 @@ class WebSocket:
         self._close_timeout = close_timeout
         self._close_deadline = 0.0
         self.subprotocol: str | None = None
+        #: "deflate" once permessage-deflate was negotiated (inbound messages may be compressed)
+        self.compression: str | None = None
         self.response_headers: list[tuple[str, str]] = []
         self.close_code: int | None = None
         self.close_reason = ""
@@ -179,7 +195,7 @@ class WebSocket:
                 view.release()
             if n:
                 dec.commit(n)
-            parsed = parse_response(dec.peek(), self._key, self._subprotocols)
+            parsed = parse_response(dec.peek(), self._key, self._subprotocols, self._offer_deflate)
         except BaseException:
             self._abort()
             raise
@@ -192,6 +208,9 @@ class WebSocket:
         dec.consume(head_length)
         self.subprotocol = response.subprotocol
         self.response_headers = response.headers
+        if response.deflate is not None:
+            dec.inflater = Inflater(response.deflate)
+        self.compression = "deflate" if response.deflate is not None else None
         self._fresh = dec.undecoded > 0
         self._state = OPEN
         log.debug("websocket open: %s", self.url)

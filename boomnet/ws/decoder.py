@@ -17,6 +17,7 @@ import os
 from typing import Callable
 
 from ..errors import InvalidUtf8, MessageTooBig, WebSocketProtocolError
+from .deflate import Inflater
 from .frame import Frame, Opcode, is_valid_close_code
 
 __all__ = ["Decoder", "DEFAULT_MAX_FRAME_SIZE", "DEFAULT_MAX_MESSAGE_SIZE", "DEFAULT_BUFFER_SIZE"]
@@ -86,6 +87,9 @@ class Decoder:
         self._frag_buf: bytearray | None = None
         self._frag_len = 0
         self._frag_utf8: codecs.IncrementalDecoder | None = None
+        self._frag_compressed = False
+        #: set by the client when permessage-deflate was negotiated (see deflate.py)
+        self.inflater: Inflater | None = None
         self._partial_utf8: codecs.IncrementalDecoder | None = None  # check of a text frame still arriving
         self._partial_done = 0
         self._partial_key = -1
@@ -219,7 +223,12 @@ class Decoder:
                 break
             if stop > end:
                 self._need = stop - pos
-                if validate and b1 < 0x80 and (b0 & 0x0F == 1 or (b0 & 0x0F == 0 and self._frag_utf8)):
+                if (
+                    validate
+                    and b1 < 0x80
+                    and not b0 & 0x70  # compressed bytes are checked once inflated
+                    and (b0 & 0x0F == 1 or (b0 & 0x0F == 0 and self._frag_utf8 and not self._frag_compressed))
+                ):
                     self._check_partial_text(b0 & 0x0F, pos, start, end)
                 break
             if (b0 == 0x81 or b0 == 0x82) and not frag and b1 < 0x80:
@@ -289,10 +298,12 @@ class Decoder:
     # --- everything that is not a whole text/binary frame ---------------------------------------
 
     def _slow(self, b0: int, b1: int, start: int, stop: int) -> tuple[Opcode, bool, memoryview] | None:
-        if b0 & 0x70:
-            return self._fail("reserved bits set without a negotiated extension")
         op = b0 & 0x0F
         fin = bool(b0 & 0x80)
+        rsv = b0 & 0x70
+        if rsv and (rsv != 0x40 or self.inflater is None or op not in (1, 2) or self._frag_op):
+            # RSV1 marks the first frame of a compressed message, and only with permessage-deflate
+            return self._fail("reserved bits set without a negotiated extension")
         payload = self._mv[start:stop]
         if b1 & 0x80:  # masked (only when allow_masked): unmask into a private copy
             key = bytes(self._mv[start - 4 : start])
@@ -308,7 +319,12 @@ class Decoder:
         if self._frag_op:
             return self._fail("new data frame while a fragmented message is unfinished")
         opcode = _OPCODES[op]
-        if fin:  # only masked whole frames reach here
+        if rsv:
+            self._frag_compressed = not fin
+            payload = self._inflate(payload, fin)  # type: ignore[assignment]
+            if payload is None:
+                return None
+        if fin:  # masked or compressed whole messages reach here
             if op == 1 and self.validate_utf8 and not self._valid_utf8(payload):
                 return None
             return opcode, True, payload
@@ -328,6 +344,11 @@ class Decoder:
     def _continuation(self, fin: bool, payload: memoryview) -> tuple[Opcode, bool, memoryview] | None:
         if not self._frag_op:
             return self._fail("continuation frame without a message to continue")
+        if self._frag_compressed:
+            self._frag_compressed = not fin
+            payload = self._inflate(payload, fin)  # type: ignore[assignment]
+            if payload is None:
+                return None
         self._frag_len += len(payload)
         if self._frag_len > self.max_message_size:
             return self._fail_big("message exceeds max_message_size")
@@ -379,6 +400,14 @@ class Decoder:
         return _CLOSE, True, payload
 
     # --- helpers ---------------------------------------------------------------------------------
+
+    def _inflate(self, payload: memoryview, fin: bool) -> memoryview | None:
+        assert self.inflater is not None
+        try:
+            return memoryview(self.inflater.inflate(payload, fin, self.max_message_size))
+        except WebSocketProtocolError as exc:
+            self.error = exc
+            return None
 
     def _valid_utf8(self, payload: memoryview) -> bool:
         try:

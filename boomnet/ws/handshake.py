@@ -10,6 +10,7 @@ from typing import Iterable, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from ..errors import HandshakeError
+from .deflate import DeflateParams, parse_response_extensions
 
 __all__ = ["WsUrl", "parse_ws_url", "build_request", "parse_response", "accept_for", "MAX_RESPONSE_HEAD"]
 
@@ -84,6 +85,7 @@ def build_request(
     headers: Headers | None = None,
     origin: str | None = None,
     subprotocols: Sequence[str] = (),
+    extensions: str | None = None,
 ) -> bytes:
     """The upgrade request. Extra ``headers`` may not override the handshake's own."""
     _check_token(url.resource, "request target")
@@ -102,7 +104,9 @@ def build_request(
         for p in subprotocols:
             _check_token(p, "subprotocol")
         lines.append("Sec-WebSocket-Protocol: " + ", ".join(subprotocols))
-    reserved = {"host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version"}
+    if extensions:
+        lines.append(f"Sec-WebSocket-Extensions: {extensions}")
+    reserved = {"host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions"}
     for name, value in _header_items(headers):
         _check_token(name, "header name")
         _check_token(value, "header value")
@@ -121,6 +125,7 @@ class Response:
     status: int
     headers: list[tuple[str, str]]
     subprotocol: str | None
+    deflate: DeflateParams | None = None
 
     def header(self, name: str) -> str | None:
         name = name.lower()
@@ -131,7 +136,7 @@ class Response:
 
 
 def parse_response(
-    data: bytes | bytearray | memoryview, key: str, subprotocols: Sequence[str] = ()
+    data: bytes | bytearray | memoryview, key: str, subprotocols: Sequence[str] = (), deflate_offered: bool = False
 ) -> tuple[Response, int] | None:
     """Parse and validate the response head in ``data``.
 
@@ -173,9 +178,12 @@ def parse_response(
     accept = response.header("sec-websocket-accept")
     if accept != accept_for(key):
         raise HandshakeError(f"wrong Sec-WebSocket-Accept: {accept!r}", status, headers)
-    if response.header("sec-websocket-extensions"):
-        raise HandshakeError("server chose an extension the client did not offer", status, headers)
+    extensions = [v for k, v in headers if k.lower() == "sec-websocket-extensions"]
+    try:
+        deflate = parse_response_extensions(", ".join(extensions) if extensions else None, deflate_offered)
+    except HandshakeError as exc:
+        raise HandshakeError(str(exc), status, headers) from None
     chosen = response.header("sec-websocket-protocol")
     if chosen is not None and chosen not in subprotocols:
         raise HandshakeError(f"server chose a subprotocol the client did not offer: {chosen!r}", status, headers)
-    return Response(status, headers, chosen), end + 4
+    return Response(status, headers, chosen, deflate), end + 4
