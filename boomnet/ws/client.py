@@ -18,23 +18,20 @@ from ..stream.base import Stream
 from .decoder import DEFAULT_BUFFER_SIZE, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_MESSAGE_SIZE, Decoder
 from .deflate import OFFER as DEFLATE_OFFER
 from .deflate import Inflater
-from .encoder import MaskKeys, close_payload, encode_frame
-from .frame import Frame, Opcode
+from .encoder import MaskKeys, close_payload
+from .frame import CLOSED, CLOSING, CONNECTING, HANDSHAKE, OPEN, STATE_NAMES, Frame, Opcode
 from .handshake import Headers, build_request, new_key, parse_response, parse_ws_url
+from .sender import Sender
 
 __all__ = ["WebSocket"]
 
 log = logging.getLogger("boomnet.ws")
 
-# connection states
-CONNECTING, HANDSHAKE, OPEN, CLOSING, CLOSED = range(5)
-_STATE_NAMES = ("CONNECTING", "HANDSHAKE", "OPEN", "CLOSING", "CLOSED")
 
-_TEXT, _BINARY, _CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONTINUATION
 _NO_FRAMES: list[Frame] = []  # returned when a read found nothing; callers must not mutate it
 
 
-class WebSocket:
+class WebSocket(Sender):
     """An RFC 6455 client over ``stream`` (any :class:`~boomnet.stream.base.Stream`).
 
     Non-blocking throughout: call :meth:`establish` until it returns ``True`` (it advances the
@@ -155,7 +152,7 @@ class WebSocket:
         return self._stream.buffered() + extra
 
     def __repr__(self) -> str:
-        return f"<WebSocket {self.url} {_STATE_NAMES[self._state]}>"
+        return f"<WebSocket {self.url} {STATE_NAMES[self._state]}>"
 
     # --- opening handshake -------------------------------------------------------------------------
 
@@ -316,13 +313,6 @@ class WebSocket:
             self._send_quietly(Opcode.CLOSE, data[:2])
         self._finish()
 
-    def _send_quietly(self, opcode: Opcode, payload: bytes) -> None:
-        """A write of the client's own (pong, close echo) that must not cost the current batch."""
-        try:
-            self._send(opcode, payload, True)
-        except ConnectionClosed as exc:
-            self._write_error = exc
-
     def _fail(self, error: WebSocketProtocolError) -> None:
         """Fail the connection (§7.1.7): send a close with the error's code, then drop the stream."""
         log.warning("failing websocket %s: %s", self.url, error)
@@ -355,44 +345,9 @@ class WebSocket:
             raise WebSocketClosed(self.close_code, self.close_reason)
         if self._state == CLOSING:
             raise WebSocketClosed(message="the close handshake has started; no more data may be sent")
-        raise WebSocketProtocolError(f"websocket is not open yet ({_STATE_NAMES[self._state]})", 1011)
+        raise WebSocketProtocolError(f"websocket is not open yet ({STATE_NAMES[self._state]})", 1011)
 
-    # --- writing -------------------------------------------------------------------------------------
-
-    def _send(self, opcode: int, payload: bytes | bytearray | memoryview, fin: bool) -> None:
-        keys = self._mask_keys
-        self._stream.write(encode_frame(opcode, payload, fin, keys.next() if keys is not None else None))
-
-    def _send_data(self, opcode: int, payload: bytes | bytearray | memoryview, fin: bool) -> None:
-        if self._state != OPEN:
-            self._raise_not_open()
-        if self._sending_fragments:
-            opcode = _CONT
-        self._sending_fragments = not fin
-        self._send(opcode, payload, fin)
-
-    def send_text(self, data: str | bytes | bytearray | memoryview, fin: bool = True) -> None:
-        """Send a text frame (``fin=False`` starts or continues a fragmented message)."""
-        self._send_data(_TEXT, data.encode("utf-8") if isinstance(data, str) else data, fin)
-
-    def send_binary(self, data: bytes | bytearray | memoryview, fin: bool = True) -> None:
-        """Send a binary frame (``fin=False`` starts or continues a fragmented message)."""
-        self._send_data(_BINARY, data, fin)
-
-    def send_ping(self, data: bytes = b"") -> None:
-        """Send a ping (≤ 125 bytes)."""
-        self._send_control(Opcode.PING, data)
-
-    def send_pong(self, data: bytes = b"") -> None:
-        """Send a pong (≤ 125 bytes); unsolicited pongs are allowed by RFC 6455 §5.5.3."""
-        self._send_control(Opcode.PONG, data)
-
-    def _send_control(self, opcode: Opcode, data: bytes) -> None:
-        if len(data) > 125:
-            raise ValueError("control frame payloads are limited to 125 bytes")
-        if self._state != OPEN:
-            self._raise_not_open()
-        self._send(opcode, data, True)
+    # --- closing ---------------------------------------------------------------------------------------
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the close handshake; keep calling :meth:`read_batch` until :attr:`closed`.

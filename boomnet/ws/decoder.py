@@ -17,6 +17,7 @@ import os
 from typing import Callable
 
 from ..errors import InvalidUtf8, MessageTooBig, WebSocketProtocolError
+from .buffer import DEFAULT_BUFFER_SIZE, ReceiveBuffer
 from .deflate import Inflater
 from .frame import Frame, Opcode, is_valid_close_code
 
@@ -24,9 +25,6 @@ __all__ = ["Decoder", "DEFAULT_MAX_FRAME_SIZE", "DEFAULT_MAX_MESSAGE_SIZE", "DEF
 
 DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
-DEFAULT_BUFFER_SIZE = 256 * 1024
-#: free space guaranteed before each read; ≥ one TLS record so TLS never holds decrypted bytes back
-MIN_FREE = 64 * 1024
 
 _TEXT = Opcode.TEXT
 _BINARY = Opcode.BINARY
@@ -45,7 +43,7 @@ _utf8_decode = codecs.utf_8_decode  # (data, errors, final): a little cheaper th
 _Utf8Decoder: Callable[..., codecs.IncrementalDecoder] = codecs.getincrementaldecoder("utf-8")
 
 
-class Decoder:
+class Decoder(ReceiveBuffer):
     """Decodes server-to-client frames from a growable buffer.
 
     ``assemble`` delivers fragmented messages once, whole (opcode TEXT/BINARY, ``fin=True``);
@@ -74,12 +72,7 @@ class Decoder:
         self.validate_utf8 = validate_utf8
         self.assemble = assemble
         self.allow_masked = allow_masked
-        self._initial_size = max(buffer_size, 2 * MIN_FREE)
-        self._buf = bytearray(self._initial_size)
-        self._mv = memoryview(self._buf)
-        self._head = 0  # first undecoded byte
-        self._tail = 0  # end of received bytes
-        self._need = 0  # total size of the partial frame at head, once its header is known
+        super().__init__(buffer_size)
         self._pool: list[Frame] = []
         self._out: list[Frame] = []
         # fragmented-message state
@@ -93,78 +86,11 @@ class Decoder:
         self._partial_utf8: codecs.IncrementalDecoder | None = None  # check of a text frame still arriving
         self._partial_done = 0
         self._partial_key = -1
-        self._stream_offset = 0  # stream position of _head
         self.error: WebSocketProtocolError | None = None
         self.control: list[tuple[Opcode, bytes]] = []
         self.close_seen = False
         self.close_code: int | None = None
         self.close_reason = ""
-
-    # --- buffer management (per read, not per frame) --------------------------------------------
-
-    def write_view(self) -> memoryview:
-        """Free space to read into: compacts or grows the buffer so at least ``MIN_FREE`` is free
-        and a known partial frame fits. Invalidates the payload views of the previous batch."""
-        head, tail = self._head, self._tail
-        if head == tail:
-            head = tail = self._head = self._tail = 0
-            if len(self._buf) > 4 * self._initial_size and not self._need:
-                self._replace_buffer(self._initial_size, 0, 0)
-        cap = len(self._buf)
-        if cap - tail < MIN_FREE or head + self._need > cap:
-            used = tail - head
-            required = max(self._need, used) + MIN_FREE
-            if required > cap:
-                self._replace_buffer(max(required, 2 * cap), head, tail)
-            else:
-                # bytes() first: the source overlaps the destination
-                self._buf[0:used] = bytes(self._mv[head:tail])
-                self._head, self._tail = 0, used
-        return self._mv[self._tail :]
-
-    def _replace_buffer(self, size: int, head: int, tail: int) -> None:
-        # A new bytearray rather than a resize: views handed out earlier may still pin the old one.
-        new = bytearray(size)
-        used = tail - head
-        if used:
-            new[0:used] = self._mv[head:tail]
-        self._buf, self._mv = new, memoryview(new)
-        self._head, self._tail = 0, used
-
-    def commit(self, nbytes: int) -> None:
-        """Record that ``nbytes`` were written into the last :meth:`write_view`."""
-        self._tail += nbytes
-
-    def feed(self, data: bytes | bytearray | memoryview) -> None:
-        """Copy ``data`` into the buffer (for tests and replays that hold bytes already)."""
-        data = memoryview(data)
-        while data:
-            view = self.write_view()
-            n = min(len(view), len(data))
-            view[:n] = data[:n]
-            self.commit(n)
-            data = data[n:]
-
-    @property
-    def undecoded(self) -> int:
-        """Bytes received but not yet decoded (a partial frame, or input after a violation)."""
-        return self._tail - self._head
-
-    def take_undecoded(self) -> memoryview:
-        """View of the undecoded bytes, consuming them (used after an HTTP handshake)."""
-        view = self._mv[self._head : self._tail]
-        self._stream_offset += self._tail - self._head
-        self._head = self._tail
-        return view
-
-    def consume(self, nbytes: int) -> None:
-        """Drop ``nbytes`` from the front of the undecoded bytes (e.g. an HTTP response head)."""
-        self._head += nbytes
-        self._stream_offset += nbytes
-
-    def peek(self) -> memoryview:
-        """View of the undecoded bytes without consuming them."""
-        return self._mv[self._head : self._tail]
 
     # --- decoding (the hot path) ---------------------------------------------------------------
 

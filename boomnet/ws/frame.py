@@ -6,6 +6,10 @@ from enum import IntEnum
 
 __all__ = ["Opcode", "Frame", "is_valid_close_code", "CloseCode"]
 
+# WebSocket connection states (the client's state machine, client.py)
+CONNECTING, HANDSHAKE, OPEN, CLOSING, CLOSED = range(5)
+STATE_NAMES = ("CONNECTING", "HANDSHAKE", "OPEN", "CLOSING", "CLOSED")
+
 
 class Opcode(IntEnum):
     """RFC 6455 opcodes (§5.2)."""
