@@ -189,12 +189,8 @@ class Decoder(ReceiveBuffer):
             pos = stop
             frag = self._frag_op
             if delivered is not None:
-                if count < npool:
-                    f = pool[count]
-                else:
-                    f = Frame()
-                    pool.append(f)
-                    npool += 1
+                f = self._pooled(count)
+                npool = len(pool)
                 f.opcode, f.fin, f.payload = delivered
                 out.append(f)
                 count += 1
@@ -203,6 +199,15 @@ class Decoder(ReceiveBuffer):
         self._stream_offset += pos - self._head
         self._head = pos
         return out
+
+    def _pooled(self, index: int) -> Frame:
+        """The pooled frame at ``index``, created on first need (the fast path inlines this)."""
+        pool = self._pool
+        if index < len(pool):
+            return pool[index]
+        frame = Frame()
+        pool.append(frame)
+        return frame
 
     def _check_partial_text(self, op: int, pos: int, start: int, end: int) -> None:
         """Fail fast on invalid UTF-8 in a text frame still arriving (Autobahn 6.4.x): only the
