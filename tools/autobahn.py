@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import select
 import shutil
 import socket
 import subprocess
@@ -137,16 +135,6 @@ class FuzzingServer:
 # --- the client under test ---------------------------------------------------------------------
 
 
-def _wait_io(ws: Any, timeout: float) -> None:
-    """Block until the socket is readable (or writable while output is pending), up to ``timeout``."""
-    if ws.buffered():
-        return
-    fd = ws.fileno()
-    if fd < 0:
-        return
-    select.select([fd], [fd] if ws.pending else [], [], timeout)
-
-
 def run_echo(url: str, limit: float, **ws_options: Any) -> str:
     """Run one case: echo every data message until the connection ends. Returns how it ended."""
     deadline = time.monotonic() + limit
@@ -160,7 +148,7 @@ def run_echo(url: str, limit: float, **ws_options: Any) -> str:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return "timeout"
-            _wait_io(ws, min(remaining, 0.05))
+            ws.wait_io(min(remaining, 0.05))
             for frame in ws.read_batch():
                 opcode = frame.opcode
                 if opcode is TEXT:
@@ -181,7 +169,7 @@ def _drain_close(ws: Any, deadline: float) -> None:
     end = min(deadline, time.monotonic() + 2.0)
     try:
         while not ws.closed and time.monotonic() < end:
-            _wait_io(ws, 0.05)
+            ws.wait_io(0.05)
             ws.read_batch()
     except BoomnetError:
         pass
@@ -195,7 +183,7 @@ def get_case_count(base: str, limit: float = 10.0) -> int:
     count: int | None = None
     try:
         while count is None and time.monotonic() < deadline:
-            _wait_io(ws, 0.05)
+            ws.wait_io(0.05)
             for frame in ws.read_batch():
                 if frame.opcode is Opcode.TEXT:
                     count = int(frame.text())
@@ -214,7 +202,7 @@ def update_reports(base: str, agent: str, limit: float = 10.0) -> None:
     deadline = time.monotonic() + limit
     try:
         while time.monotonic() < deadline:
-            _wait_io(ws, 0.05)
+            ws.wait_io(0.05)
             ws.read_batch()
     except ConnectionClosed:
         pass

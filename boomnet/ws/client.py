@@ -374,12 +374,13 @@ class WebSocket(Sender):
 
     # --- blocking helpers for scripts and tests ------------------------------------------------------
 
-    def wait_readable(self, timeout: float) -> bool:
-        """Block up to ``timeout`` s until :meth:`read_batch` may find data. For scripts, not loops."""
+    def wait_io(self, timeout: float) -> bool:
+        """Block up to ``timeout`` s until :meth:`read_batch` may find data, or pending output can
+        move. For scripts and tests; an IOService loop never blocks."""
         if self.buffered():
             return True
         fd = self.fileno()
         if fd < 0:
             return True
-        readable, _, _ = select.select([fd], [], [], timeout)
-        return bool(readable)
+        readable, writable, _ = select.select([fd], [fd] if self.pending else [], [], timeout)
+        return bool(readable or writable)

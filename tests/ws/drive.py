@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import select
 import time
 from typing import Callable
 
@@ -14,16 +13,6 @@ WAIT = 5.0
 Got = tuple[Opcode, bool, bytes]
 
 DATA = (Opcode.TEXT, Opcode.BINARY)
-
-
-def wait_io(ws: WebSocket, timeout: float) -> None:
-    """Block until ``ws`` may have input (or can take pending output), at most ``timeout`` s."""
-    if ws.buffered():
-        return
-    fd = ws.fileno()
-    if fd < 0:
-        return
-    select.select([fd], [fd] if ws.pending else [], [], timeout)
 
 
 def pump(
@@ -38,7 +27,7 @@ def pump(
     while not until(got):
         if time.monotonic() > end:
             raise AssertionError(f"timed out; received so far: {describe(got)}")
-        wait_io(ws, 0.02)
+        ws.wait_io(0.02)
         frames = ws.read_batch()
         if frames and batch_sizes is not None:
             batch_sizes.append(len(frames))
@@ -64,7 +53,7 @@ def flush_all(ws: WebSocket, timeout: float = WAIT) -> None:
     while not ws.flush():
         if time.monotonic() > end:
             raise AssertionError(f"{ws.pending} bytes still pending")
-        wait_io(ws, 0.02)
+        ws.wait_io(0.02)
 
 
 def read_until_closed(ws: WebSocket, timeout: float = WAIT) -> list[Got]:
@@ -74,7 +63,7 @@ def read_until_closed(ws: WebSocket, timeout: float = WAIT) -> list[Got]:
     while not ws.closed:
         if time.monotonic() > end:
             raise AssertionError(f"not closed in time; received: {describe(got)}")
-        wait_io(ws, 0.02)
+        ws.wait_io(0.02)
         got.extend((f.opcode, f.fin, f.bytes()) for f in ws.read_batch())
     return got
 

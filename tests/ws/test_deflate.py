@@ -224,7 +224,7 @@ def read_messages(ws: Any, count: int, timeout: float = 10.0) -> list[Any]:
     got: list[Any] = []
     deadline = time.monotonic() + timeout
     while len(got) < count and time.monotonic() < deadline:
-        ws.wait_readable(0.05)
+        ws.wait_io(0.05)
         for f in ws.read_batch():
             if f.opcode is Opcode.TEXT:
                 got.append(f.text())
