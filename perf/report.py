@@ -12,6 +12,7 @@ LABELS = {
     "boomnet-epoll": "boomnet IOService, epoll",
     "boomnet-direct": "boomnet IOService, direct",
     "boomnet-uring": "boomnet IOService, io_uring",
+    "boomnet-epoll-wait": "boomnet IOService, epoll + wait(1 ms) when idle",
     "picows": "picows + uvloop",
     "aiohttp": "aiohttp + uvloop",
     "websockets": "websockets asyncio + uvloop",

@@ -203,6 +203,26 @@ class IOService(ConnectionLifecycle):
         if self._busy or self._clock() >= self._next_due:
             self._housekeep(ctx)
 
+    def wait(self, timeout: float) -> None:
+        """Opt-in idle strategy: block up to ``timeout`` s in the selector when nothing can be done
+        now — no target was ready on the last poll, nothing is connecting, no timer is due sooner.
+
+        ``poll()`` never blocks; a loop of ``poll()`` alone is the lowest-latency choice on a core of
+        its own. On a shared machine a busy loop competes with everything else and its tail
+        latency suffers, so ``while True: io.poll(ctx); io.wait(0.001)`` spins while there is work
+        and sleeps in the kernel (epoll_wait, or the io_uring ring) when there is none, waking the
+        moment data arrives. With :class:`DirectSelector` it returns at once."""
+        if self._busy or timeout <= 0:
+            return
+        due = self._next_due
+        if due != math.inf:
+            left = due - self._clock()
+            if left <= 0:
+                return
+            timeout = min(timeout, left)
+        self._selector.wait(timeout)
+        self._countdown = 1  # look at the clock on the next poll: a timer may be due now
+
     def _housekeep(self, ctx: Any) -> None:
         now = self._clock()
         self._bury(ctx, now)

@@ -9,6 +9,7 @@ CLIENTS: dict[str, tuple[str, str]] = {
     "boomnet-epoll": ("perf.clients.boomnet_service_client", "run_epoll"),
     "boomnet-direct": ("perf.clients.boomnet_service_client", "run_direct"),
     "boomnet-uring": ("perf.clients.boomnet_service_client", "run_uring"),
+    "boomnet-epoll-wait": ("perf.clients.boomnet_service_client", "run_epoll_wait"),
     "picows": ("perf.clients.picows_client", "run"),
     "aiohttp": ("perf.clients.aiohttp_client", "run"),
     "websockets": ("perf.clients.websockets_client", "run_async"),

@@ -111,50 +111,60 @@ def _endpoint_classes():
     return Blast, BlastOrjson, Echo, Paced
 
 
-def _spin(io, until, what: str) -> None:
-    """Busy-poll ``io`` until ``until()``; the deadline is checked once per 4,096 polls."""
+def _spin(io, until, what: str, idle_wait: float = 0.0) -> None:
+    """Busy-poll ``io`` until ``until()``; the deadline is checked once per 4,096 polls. With
+    ``idle_wait`` each poll is followed by ``io.wait(idle_wait)`` (the opt-in idle strategy)."""
     poll = io.poll
+    wait = io.wait
     deadline = time.monotonic() + DEADLINE_S
     while True:
-        for _ in range(4096):
-            poll()
-            if until():
-                return
+        if idle_wait:
+            for _ in range(4096):
+                poll()
+                if until():
+                    return
+                wait(idle_wait)
+        else:
+            for _ in range(4096):
+                poll()
+                if until():
+                    return
         if time.monotonic() > deadline:
             raise SystemExit(f"{what}: no result within {DEADLINE_S}s")
 
 
-def run_with(kind: str, args: Args) -> None:
+def run_with(kind: str, args: Args, idle_wait: float = 0.0) -> None:
     from boomnet.service import IOService
 
     Blast, BlastOrjson, Echo, Paced = _endpoint_classes()
     io = IOService(_selector(kind))
+    spin = _spin if not idle_wait else (lambda io, until, what: _spin(io, until, what, idle_wait))
     try:
         if args.job == "blast":
             cls = BlastOrjson if args.handler == "orjson" else Blast
             ep = cls(args.url, args.ca_file, args.count)
             io.register(ep)
-            _spin(io, lambda: ep.last or ep.gone, "blast")
+            spin(io, lambda: ep.last or ep.gone, "blast")
             if not ep.last:
                 raise SystemExit(f"disconnected after {ep.n} messages: {ep.gone}")
             emit(blast_result(ep.n, ep.nbytes, ep.ids, ep.first, ep.last, ep.uncounted))
         elif args.job == "echo":
             ep = Echo(args.url, args.ca_file, args.warmup + args.count, args.size)
             io.register(ep)
-            _spin(io, lambda: ep.done or ep.gone, "echo")
+            spin(io, lambda: ep.done or ep.gone, "echo")
             if not ep.done:
                 raise SystemExit(f"disconnected: {ep.gone}")
             emit({"rtt_ns": ep.samples[args.warmup :]})
         else:
             ep = Paced(args.url, ca_file=args.ca_file)
             handle = io.register(ep)
-            _spin(io, lambda: io.is_connected(handle) or ep.gone, "connect")
+            spin(io, lambda: io.is_connected(handle) or ep.gone, "connect")
             ws = io.target(handle)
 
             def burst(k: int) -> None:
                 ep.left = k
                 ws.send_text(b"%d" % k)
-                _spin(io, lambda: ep.left <= 0, "burst")
+                spin(io, lambda: ep.left <= 0, "burst")
 
             emit(run_alloc(burst, args.warmup, args.count))
     finally:
@@ -171,3 +181,8 @@ def run_direct(args: Args) -> None:
 
 def run_uring(args: Args) -> None:
     run_with("uring", args)
+
+
+def run_epoll_wait(args: Args) -> None:
+    """epoll with ``io.wait(0.001)`` after each poll: spin while busy, sleep in epoll_wait when idle."""
+    run_with("epoll", args, idle_wait=0.001)

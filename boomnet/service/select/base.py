@@ -108,6 +108,17 @@ class Selector:
         """Tokens to poll now. Never blocks."""
         raise NotImplementedError
 
+    def wait(self, timeout: float) -> None:
+        """Block up to ``timeout`` s until ``select()`` may return something. Returns at once when
+        the last ``select()`` returned targets (they may have more to give) or targets without a
+        descriptor are registered. Consumes nothing: the next ``select()`` sees the readiness."""
+        if self._ready or self._always or timeout <= 0:
+            return
+        self._block(timeout)
+
+    def _block(self, timeout: float) -> None:
+        """Sleep in the kernel until a descriptor may be ready (selectors that can)."""
+
     def _finish(self, prev: list[Any], ready: list[Any]) -> list[Any]:
         """Append the always-polled tokens and the still-hot ones from ``prev`` to ``ready``."""
         always = self._always

@@ -65,6 +65,13 @@ class EpollSelector(Selector):
                 pass  # descriptor already closed: the kernel dropped it from the set
         return True
 
+    def _block(self, timeout: float) -> None:
+        # Level-triggered: epoll_wait reports without consuming, so select() sees it again.
+        if self._epoll is not None:
+            self._epoll.poll(timeout, 1)
+        else:  # pragma: no cover - non-Linux
+            self._sel.select(timeout)
+
     def select(self) -> list[Any]:
         if self._epoll is None:  # pragma: no cover - non-Linux
             return self._select_portable()

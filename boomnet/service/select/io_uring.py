@@ -132,6 +132,7 @@ class IoUringSelector(Selector):
         self._rearm: list[_Reg] = []
         self._next_uid = 1
         self._unsubmitted = False
+        self._waiter: Any = None  # poll object on the ring descriptor, made on the first wait()
 
     # --- ring plumbing (cold) -----------------------------------------------------------------
 
@@ -267,6 +268,18 @@ class IoUringSelector(Selector):
         self._ready = ready
         self._spare = prev
         return ready
+
+    def _block(self, timeout: float) -> None:
+        # Arm every poll first (sleeping with a target unarmed would miss it), then sleep on the
+        # ring's descriptor, which is readable while completions are waiting.
+        if self._rearm or self._unsubmitted:
+            self._arm_delivered()
+        if self._ktail.value != self._khead.value:
+            return
+        if self._waiter is None:
+            self._waiter = _select.poll()
+            self._waiter.register(self._ctx.ring_fd, _select.POLLIN)
+        self._waiter.poll(timeout * 1000.0)
 
     def _arm_delivered(self) -> None:
         rearm = self._rearm
