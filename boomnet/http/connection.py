@@ -169,6 +169,12 @@ class HttpConnection:
     def pending(self) -> int:
         return self.stream.pending
 
+    @property
+    def closed(self) -> bool:
+        """True once the stream is closed; a readiness selector then polls this connection once
+        more, so its endpoint learns of it even though no readiness event will come."""
+        return self.stream.closed
+
     # --- responses -----------------------------------------------------------------------------
 
     def poll(self) -> list[Response]:
