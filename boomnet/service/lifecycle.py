@@ -180,7 +180,9 @@ class ConnectionLifecycle:
         """An exception out of an open connection (endpoint poll, on_connected, a timer)."""
         if isinstance(exc, ConnectionClosed):
             kind = _K.CLOSED
-            log.warning("%r: %s", conn, exc)
+            # a live feed going away deserves attention; a replay (no descriptor) ending is expected
+            replay = conn.target.fileno() < 0
+            log.log(logging.INFO if replay else logging.WARNING, "%r: %s", conn, exc)
         elif isinstance(exc, BoomnetError):
             kind = _K.ERROR
             log.warning("%r: %s: %s", conn, type(exc).__name__, exc)

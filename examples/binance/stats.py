@@ -128,5 +128,5 @@ def _row(name: str, feeds: list[FeedStats], lat: list[float], elapsed: float) ->
         f"{messages / elapsed:.0f}" if elapsed > 0 else "0", str(sum(f.connections for f in feeds)),
         str(sum(f.reconnects for f in feeds)), str(sum(f.trade_gaps for f in feeds)),
         str(sum(f.trade_dups for f in feeds)),
-        *(f"{percentile(lat, q):.3f}" for q in (0.5, 0.99, 0.999)), f"{lat[-1]:.3f}" if lat else "nan",
+        *(f"{percentile(lat, q):.3f}" if lat else "-" for q in (0.5, 0.99, 0.999)), f"{lat[-1]:.3f}" if lat else "-",
     ]
