@@ -94,6 +94,10 @@ class TcpPeer:
             self._drop(c)
             return
         self.received += data
+        self._on_data(c, data)
+
+    def _on_data(self, c: socket.socket, data: bytes) -> None:
+        """What the server does with bytes it read (subclasses answer differently)."""
         if self.echo:
             try:
                 c.send(data)
@@ -230,27 +234,13 @@ class RawWsPeer(TcpPeer):
         self._inbox: dict[socket.socket, bytes] = {}
         super().__init__(greeting=b"", echo=False)
 
-    def _read(self, c: socket.socket) -> None:
+    def _on_data(self, c: socket.socket, data: bytes) -> None:
         import base64
         import hashlib
 
-        try:
-            data = c.recv(65536)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self.eofs += 1
-            self._drop(c)
-            return
-        self.received += data
-        head = self._inbox.get(c, b"") + data
-        if c in self._inbox or b"\r\n\r\n" not in head:
-            self._inbox[c] = head
-            if b"\r\n\r\n" not in head:
-                return
-        if self._inbox.pop(c, None) is not None and b"\r\n\r\n" not in head:
+        head = self._inbox.pop(c, b"") + data
+        if b"\r\n\r\n" not in head:
+            self._inbox[c] = head  # the upgrade request is not complete yet
             return
         key = next(
             line.split(b":", 1)[1].strip()
