@@ -201,3 +201,28 @@ def _top(diff: list[tracemalloc.StatisticDiff], n: int = 5) -> list[list]:
     """The ``n`` files with the largest retained size change: [file, bytes, blocks]."""
     ranked = sorted(diff, key=lambda d: -abs(d.size_diff))[:n]
     return [[str(d.traceback[0].filename).rsplit("/", 2)[-1], d.size_diff, d.count_diff] for d in ranked if d.size_diff]
+
+
+def send_recv_jobs_sync(args: Args, send, recv) -> None:
+    """The alloc and echo jobs of a blocking client (``send(str)``, ``recv() -> str|bytes``):
+    the same loops for every sync peer, so they are measured alike."""
+    if args.job == "alloc":
+
+        def burst(k: int) -> None:
+            send(str(k))
+            for _ in range(k):
+                len(recv())
+
+        emit(run_alloc(burst, args.warmup, args.count))
+        return
+    from perf.frames import echo_payload
+
+    payload = echo_payload(args.size).decode()
+    samples = []
+    for _ in range(args.warmup + args.count):
+        t0 = time.perf_counter_ns()
+        send(payload)
+        len(recv())
+        samples.append(time.perf_counter_ns() - t0)
+    emit({"rtt_ns": samples[args.warmup :]})
+

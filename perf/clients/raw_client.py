@@ -10,7 +10,6 @@ import base64
 import os
 import socket
 import ssl
-import time
 from urllib.parse import urlsplit
 
 from perf.clients.common import Args, blast_result, stamp, client_ssl_context, emit

@@ -3,13 +3,10 @@ decodes text with ``bytes.decode`` (which validates), so this is its fastest cor
 
 from __future__ import annotations
 
-import time
-
 import orjson
 import websocket
 
-from perf.clients.common import Args, blast_result, stamp, emit, run_alloc
-from perf.frames import echo_payload
+from perf.clients.common import Args, blast_result, emit, send_recv_jobs_sync, stamp
 
 
 def run(args: Args) -> None:
@@ -34,23 +31,7 @@ def run(args: Args) -> None:
                 n += 1
             last = stamp()
             emit(blast_result(n, nbytes, ids, first, last))
-        elif args.job == "alloc":
-
-            def burst(k: int) -> None:
-                ws.send(str(k))
-                for _ in range(k):
-                    len(recv())
-
-            emit(run_alloc(burst, args.warmup, args.count))
         else:
-            payload = echo_payload(args.size).decode()
-            send = ws.send
-            samples = []
-            for _ in range(args.warmup + args.count):
-                t0 = time.perf_counter_ns()
-                send(payload)
-                len(recv())
-                samples.append(time.perf_counter_ns() - t0)
-            emit({"rtt_ns": samples[args.warmup :]})
+            send_recv_jobs_sync(args, ws.send, recv)
     finally:
         ws.close()

@@ -6,7 +6,7 @@ import time
 
 import orjson
 
-from perf.clients.common import Args, blast_result, stamp, client_ssl_context, emit, run_alloc, run_alloc_async
+from perf.clients.common import Args, blast_result, stamp, client_ssl_context, emit, run_alloc_async, send_recv_jobs_sync
 from perf.frames import echo_payload
 
 OPTIONS = {"compression": None, "max_size": None}
@@ -88,21 +88,5 @@ def run_sync(args: Args) -> None:
                 pass
             last = stamp()
             emit(blast_result(n, nbytes, ids, first, last))
-        elif args.job == "alloc":
-
-            def burst(k: int) -> None:
-                ws.send(str(k))
-                for _ in range(k):
-                    len(recv())
-
-            emit(run_alloc(burst, args.warmup, args.count))
         else:
-            payload = echo_payload(args.size).decode()
-            send = ws.send
-            samples = []
-            for _ in range(args.warmup + args.count):
-                t0 = time.perf_counter_ns()
-                send(payload)
-                len(recv())
-                samples.append(time.perf_counter_ns() - t0)
-            emit({"rtt_ns": samples[args.warmup :]})
+            send_recv_jobs_sync(args, ws.send, recv)
