@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import cProfile
 import io
 import os
 import pstats
