@@ -1,6 +1,9 @@
 """The one exception hierarchy of boomnet.
 
-Every failure the library reports is a :class:`BoomnetError`. The tree::
+Every failure the library reports is a :class:`BoomnetError`. Like h11, the tree says *whose
+fault* it was: :class:`ProtocolError` and its children mean the **peer** (remote) broke a
+protocol; :class:`LocalError` means the **caller** asked for something invalid (a malformed
+request, a bad URL, an option value out of range) and nothing was sent. The tree::
 
     BoomnetError
     ├── NetworkError                 a connection could not be made or was lost
@@ -9,55 +12,47 @@ Every failure the library reports is a :class:`BoomnetError`. The tree::
     │   │   └── ConnectTimeout       connect (or a whole handshake) missed its deadline
     │   ├── ConnectionClosed         the peer ended the stream (EOF)
     │   │   ├── ConnectionReset      ... abruptly (RST, broken pipe)
+    │   │   ├── TruncatedStream      ... TLS: the TCP connection ended without close_notify
     │   │   └── WebSocketClosed      ... after a WebSocket close handshake (code, reason)
+    │   ├── PeerTimeout              the peer went silent (no pong, no data, no heartbeat)
     │   └── TlsError                 TLS handshake or record failure
     │       ├── CertificateError     unknown CA, expired, wrong hostname
     │       └── KtlsUnavailable      kernel TLS demanded but not possible here
-    ├── ProtocolError                the peer broke a protocol
+    ├── ProtocolError                REMOTE: the peer broke a protocol
     │   ├── HandshakeError           WebSocket upgrade refused or malformed (status, headers)
     │   ├── WebSocketProtocolError   RFC 6455 violation; carries the close code sent (1002, 1007, ...)
     │   │   ├── InvalidUtf8          1007
     │   │   └── MessageTooBig        1009 (also a LimitExceeded)
-    │   └── HttpProtocolError        malformed HTTP/1.1 response
-    │       └── InvalidHttpRequest   a request we were asked to send would be malformed (also ValueError)
+    │   ├── HttpProtocolError        malformed HTTP response (HTTP/1.1 framing, HTTP/2 stream/conn)
+    │   │   ├── HeaderTooLarge       (also a LimitExceeded)
+    │   │   └── BodyTooLarge         (also a LimitExceeded)
+    │   ├── FramingError             boomnet.msg: a malformed message frame
+    │   │   └── FrameTooLarge        ... larger than the codec's max_size (also a LimitExceeded)
+    │   ├── FixError                 boomnet.fix: malformed tag=value (checksum, length, header)
+    │   │   └── FixSessionError      the peer broke the FIX session rules (sequence too low, ...)
+    │   ├── RpcProtocolError         boomnet.rpc: a malformed envelope
+    │   └── VenueMessageError        a venue (e.g. Binance) sent a message of the wrong shape
+    ├── LocalError                   LOCAL: the caller's misuse; raised before anything is sent (a ValueError)
+    │   ├── InvalidUrl               not a URL boomnet can connect to
+    │   ├── InvalidHttpRequest       a request we were asked to send would be malformed HTTP
+    │   ├── InvalidMessage           a message we were asked to send cannot be encoded
+    │   └── InvalidState             an operation the connection's state does not allow (send after close)
     ├── LimitExceeded                a configured limit was hit (frame, message, header, body size)
-    ├── DeadlineExceeded             a response or handshake deadline passed
+    │   └── SendBufferFull           a sender's budget is used up: the peer is not reading
+    ├── DeadlineExceeded             a response, call or handshake deadline passed
+    ├── CallFailed                   boomnet.rpc: a call ended without a result
+    │   └── CallCancelled            ... because it was cancelled
     ├── SelectorUnavailable          a selector cannot work here (the message names the fallback)
+    ├── MissingExtra                 an optional dependency is not installed (names the extra)
     └── RecordingError               a recording is truncated, corrupt or missing
 
 Limits that are also protocol failures inherit from both branches, so callers can catch either.
+Layers add their classes under their own section below; ``__all__`` is computed at the end.
 """
 
 from __future__ import annotations
 
 from typing import Mapping, Sequence
-
-__all__ = [
-    "BoomnetError",
-    "NetworkError",
-    "ConnectError",
-    "DnsError",
-    "ConnectTimeout",
-    "ConnectionClosed",
-    "ConnectionReset",
-    "WebSocketClosed",
-    "TlsError",
-    "CertificateError",
-    "KtlsUnavailable",
-    "ProtocolError",
-    "HandshakeError",
-    "WebSocketProtocolError",
-    "InvalidUtf8",
-    "MessageTooBig",
-    "HttpProtocolError",
-    "InvalidHttpRequest",
-    "HeaderTooLarge",
-    "BodyTooLarge",
-    "LimitExceeded",
-    "DeadlineExceeded",
-    "SelectorUnavailable",
-    "RecordingError",
-]
 
 
 class BoomnetError(Exception):
@@ -91,6 +86,14 @@ class ConnectionReset(ConnectionClosed):
     """The peer ended the stream abruptly (RST, broken pipe)."""
 
 
+class TruncatedStream(ConnectionClosed):
+    """A TLS stream's TCP connection ended without the peer's ``close_notify``.
+
+    Every byte decrypted before it was delivered; whether the data is complete is for the
+    protocol to judge (an HTTP body delimited by EOF is *not* complete in this case).
+    """
+
+
 class WebSocketClosed(ConnectionClosed):
     """The WebSocket close handshake has happened; ``code`` and ``reason`` are the peer's."""
 
@@ -98,6 +101,10 @@ class WebSocketClosed(ConnectionClosed):
         self.code = code
         self.reason = reason
         super().__init__(message or f"websocket closed (code={code}, reason={reason!r})")
+
+
+class PeerTimeout(NetworkError):
+    """The peer went silent: no pong in time, no inbound data for ``idle_timeout``, no heartbeat."""
 
 
 class TlsError(NetworkError):
@@ -119,8 +126,12 @@ class LimitExceeded(BoomnetError):
     """A configured size or count limit was exceeded."""
 
 
+class SendBufferFull(LimitExceeded):
+    """A connection's send budget is used up (the peer is not reading); nothing was queued."""
+
+
 class DeadlineExceeded(BoomnetError):
-    """A response or handshake deadline passed."""
+    """A response, call or handshake deadline passed."""
 
 
 class SelectorUnavailable(BoomnetError):
@@ -130,11 +141,49 @@ class SelectorUnavailable(BoomnetError):
     """
 
 
-# --- protocols ---------------------------------------------------------------------------------
+class MissingExtra(BoomnetError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+
+# --- local: the caller's misuse ----------------------------------------------------------------
+
+
+class LocalError(BoomnetError, ValueError):
+    """The caller asked for something invalid; nothing was sent. Also a :class:`ValueError`."""
+
+
+class InvalidUrl(LocalError):
+    """Not a URL boomnet can connect to (scheme, host, port or characters)."""
+
+
+class InvalidHttpRequest(LocalError):
+    """A request the caller asked for would be malformed HTTP: CR/LF or controls in the method,
+    target or a header (injection), an unsupported URL, or conflicting body framing.
+
+    Raised before any byte is sent.
+    """
+
+
+class InvalidMessage(LocalError):
+    """A message the caller asked to send cannot be encoded (too large, wrong type, bad field)."""
+
+
+class InvalidState(LocalError):
+    """The connection's state does not allow the operation (e.g. sending after close)."""
+
+
+# --- protocols (remote: the peer's fault) ------------------------------------------------------
 
 
 class ProtocolError(BoomnetError):
     """The peer violated a protocol."""
+
+
+class VenueMessageError(ProtocolError):
+    """A venue sent a message of the wrong shape (missing field, wrong type, unknown event)."""
+
+
+# --- ws ------------------------------------------------------------------------------------------
 
 
 class HandshakeError(ProtocolError):
@@ -176,16 +225,12 @@ class MessageTooBig(WebSocketProtocolError, LimitExceeded):
     close_code = 1009
 
 
+# --- http ----------------------------------------------------------------------------------------
+
+
 class HttpProtocolError(ProtocolError):
-    """A malformed HTTP/1.1 message: bad status line, bad chunk size, conflicting lengths, ..."""
-
-
-class InvalidHttpRequest(HttpProtocolError, ValueError):
-    """A request the caller asked for would be malformed HTTP: CR/LF or controls in the method,
-    target or a header (injection), an unsupported URL, or conflicting body framing.
-
-    Raised before any byte is sent. It is a :class:`ValueError` too, as the fault is the caller's.
-    """
+    """A malformed HTTP message: bad status line, bad chunk size, conflicting lengths, a broken
+    HTTP/2 stream or connection."""
 
 
 class HeaderTooLarge(HttpProtocolError, LimitExceeded):
@@ -196,8 +241,52 @@ class BodyTooLarge(HttpProtocolError, LimitExceeded):
     """A body exceeded its size limit."""
 
 
-# --- recordings --------------------------------------------------------------------------------
+# --- msg -----------------------------------------------------------------------------------------
+
+
+class FramingError(ProtocolError):
+    """A message frame is malformed (bad length, bad version, undecodable payload)."""
+
+
+class FrameTooLarge(FramingError, LimitExceeded):
+    """A frame's length field exceeds the codec's ``max_size`` (checked before buffering)."""
+
+
+# --- rpc -----------------------------------------------------------------------------------------
+
+
+class RpcProtocolError(ProtocolError):
+    """A malformed RPC envelope."""
+
+
+class CallFailed(BoomnetError):
+    """An RPC call ended without a result (the connection dropped, the peer failed it)."""
+
+
+class CallCancelled(CallFailed):
+    """An RPC call was cancelled."""
+
+
+# --- fix -----------------------------------------------------------------------------------------
+
+
+class FixError(ProtocolError):
+    """Malformed FIX tag=value: wrong CheckSum or BodyLength, missing header fields, garbage."""
+
+
+class FixSessionError(FixError):
+    """The peer broke FIX session rules (sequence number too low, logon refused, ...)."""
+
+
+# --- recordings ----------------------------------------------------------------------------------
 
 
 class RecordingError(BoomnetError):
     """A recording is missing, truncated or corrupt."""
+
+
+__all__ = sorted(
+    name
+    for name, value in list(globals().items())
+    if isinstance(value, type) and issubclass(value, BoomnetError)
+)

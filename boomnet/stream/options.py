@@ -1,0 +1,87 @@
+"""Typed, validated connection options: TCP and TLS.
+
+Options are frozen dataclasses checked at construction, so a wrong value fails where it is
+written, and a misspelt keyword is a ``TypeError`` there too (dataclasses reject unknown
+keywords). Layers above take these objects instead of loose keywords; ``replace()`` derives a
+variant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from ..errors import LocalError
+
+__all__ = ["TcpOptions", "TlsOptions", "Keepalive"]
+
+TLS_BACKENDS = ("stdlib", "pyopenssl")
+
+
+@dataclass(frozen=True, slots=True)
+class Keepalive:
+    """TCP keepalive: first probe after ``idle`` s of silence, then every ``interval`` s,
+    ``count`` unanswered probes and the kernel declares the connection dead (ETIMEDOUT)."""
+
+    idle: float = 15.0
+    interval: float = 5.0
+    count: int = 3
+
+    def __post_init__(self) -> None:
+        if not (self.idle >= 1 and self.interval >= 1 and self.count >= 1):
+            raise LocalError(f"invalid {self!r}: idle and interval >= 1 s, count >= 1")
+
+
+@dataclass(frozen=True, slots=True)
+class TcpOptions:
+    """How to open a TCP connection.
+
+    ``connect_timeout``: seconds for the whole connect (all resolved addresses).
+    ``bind``: a local ``(host, port)``. ``interface``: SO_BINDTODEVICE (needs privileges).
+    ``nodelay``: TCP_NODELAY (on: never let Nagle hold back a small write).
+    ``keepalive``: kernel keepalive probes (on by default, see :class:`Keepalive`); ``None`` off.
+    """
+
+    connect_timeout: float = 5.0
+    bind: tuple[str, int] | None = None
+    interface: str | None = None
+    nodelay: bool = True
+    keepalive: Keepalive | None = Keepalive()
+
+    def __post_init__(self) -> None:
+        if not self.connect_timeout > 0:
+            raise LocalError(f"connect_timeout must be positive, not {self.connect_timeout!r}")
+
+    def replace(self, **changes: object) -> TcpOptions:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class TlsOptions:
+    """How to run TLS over a stream. Verification is **on** unless ``verify=False`` (logged
+    loudly at every connection).
+
+    ``server_hostname``: the name checked in the certificate and sent as SNI (default: the URL's
+    host). ``ca_file`` / ``cadata``: extra trust. ``alpn``: protocols offered, in order.
+    ``backend``: ``"stdlib"`` (default, measured faster) or ``"pyopenssl"`` (the extra
+    ``boomnet[pyopenssl]``). ``handshake_timeout``: seconds.
+    """
+
+    server_hostname: str | None = None
+    ca_file: str | None = None
+    cadata: str | bytes | None = None
+    verify: bool = True
+    alpn: tuple[str, ...] | None = None
+    backend: str = "stdlib"
+    handshake_timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.backend not in TLS_BACKENDS:
+            raise LocalError(f"unknown TLS backend {self.backend!r}; choose one of {TLS_BACKENDS}")
+        if not self.handshake_timeout > 0:
+            raise LocalError(f"handshake_timeout must be positive, not {self.handshake_timeout!r}")
+        if self.alpn is not None and not isinstance(self.alpn, tuple):
+            object.__setattr__(self, "alpn", tuple(self.alpn))
+
+    def replace(self, **changes: object) -> TlsOptions:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
