@@ -23,7 +23,8 @@ import logging
 import random
 from typing import Any, Callable, Iterable
 
-from boomnet.service.endpoint import Disconnect, WebsocketEndpoint
+from boomnet.service import Disconnect
+from boomnet.ws import WebsocketEndpoint
 from boomnet.ws import Opcode
 
 from .binance_codec import *  # noqa: F401,F403  (records and decode are part of this module's API)

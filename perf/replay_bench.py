@@ -48,7 +48,7 @@ def record(url: str, count: int, directory: str) -> dict:
 
 def replay_direct(url: str, directory: str) -> dict:
     from boomnet.errors import ConnectionClosed
-    from boomnet.service import WebsocketEndpoint
+    from boomnet.ws import WebsocketEndpoint
     from boomnet.stream import ReplayStream
     from boomnet.ws import Opcode
 
@@ -76,7 +76,8 @@ def replay_direct(url: str, directory: str) -> dict:
 
 
 def replay_service(url: str, directory: str) -> dict:
-    from boomnet.service import DirectSelector, IOService, WebsocketEndpoint
+    from boomnet.service import DirectSelector, IOService
+    from boomnet.ws import WebsocketEndpoint
     from boomnet.ws import Opcode
 
     text = Opcode.TEXT

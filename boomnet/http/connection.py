@@ -75,6 +75,10 @@ class HttpConnection:
     def buffered(self) -> int:
         return self.stream.buffered()
 
+    def read_hint(self) -> int:
+        """Non-zero when this connection must be polled again without new readiness."""
+        return self.stream.read_hint()
+
     def close(self) -> None:
         self._reusable = False
         self.stream.close()

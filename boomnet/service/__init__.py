@@ -1,6 +1,6 @@
 """The busy-poll service layer: an :class:`IOService` owns user :class:`Endpoint`\\ s.
 
-    class Trades(WebsocketEndpoint):
+    class Trades(WebsocketEndpoint):          # from boomnet.ws
         def on_connected(self, ws, ctx):
             ws.send_text('{"method":"SUBSCRIBE","params":["btcusdt@trade"],"id":1}')
 
@@ -21,7 +21,8 @@ connections after ``auto_disconnect`` seconds and runs ``Endpoint.every`` timers
 """
 
 from .conn import Backoff, Handle
-from .endpoint import Address, Disconnect, DisconnectKind, Endpoint, StreamEndpoint, Timer, WebsocketEndpoint
+from .endpoint import Address, Disconnect, DisconnectKind, Endpoint, StreamEndpoint, Timer
+from .target import Target
 from .io_service import IOService
 from .select import DirectSelector, EpollSelector, IoUringSelector, Selector, SelectorUnavailable
 
@@ -29,7 +30,7 @@ __all__ = [
     "IOService",
     "Endpoint",
     "StreamEndpoint",
-    "WebsocketEndpoint",
+    "Target",
     "Handle",
     "Backoff",
     "Disconnect",

@@ -69,6 +69,9 @@ class NullTarget:
     def buffered(self) -> int:
         return 0
 
+    def read_hint(self) -> int:
+        return 0
+
     def close(self) -> None:
         pass
 

@@ -15,6 +15,8 @@ A stream is a non-blocking byte pipe. The contract (every implementation honours
 * ``buffered()`` is the number of inbound bytes already taken off the transport but not yet
   returned by ``recv_into`` (e.g. decrypted TLS bytes); a readiness selector must poll a stream with
   ``buffered() > 0`` even if its descriptor is not readable.
+* ``read_hint()`` is non-zero when the stream must be polled again without new readiness
+  (``buffered()``, ``pending``, or closed); it is the one method a selector asks.
 * ``fileno()`` is the descriptor a selector waits on (``-1`` for streams without one).
 * ``close()`` releases the transport; it is idempotent.
 
@@ -69,6 +71,12 @@ class Stream:
     def fileno(self) -> int:
         """Descriptor to wait on, or ``-1``."""
         return -1
+
+    def read_hint(self) -> int:
+        """``> 0`` when a selector must poll this stream again without new readiness: inbound
+        bytes held inside it, outbound bytes pending, or a close it has yet to report (see
+        :class:`boomnet.service.target.Target`)."""
+        return self.buffered() or self.pending or (1 if self.closed else 0)
 
     def close(self) -> None:
         """Release the transport. Idempotent."""

@@ -11,6 +11,7 @@ from .client import WebSocket
 from .connect import connect
 from .decoder import Decoder
 from .encoder import encode_frame, mask_payload
+from .endpoint import WebsocketEndpoint
 from .frame import CloseCode, Frame, Opcode
 
-__all__ = ["WebSocket", "connect", "Decoder", "Frame", "Opcode", "CloseCode", "encode_frame", "mask_payload"]
+__all__ = ["WebSocket", "WebsocketEndpoint", "connect", "Decoder", "Frame", "Opcode", "CloseCode", "encode_frame", "mask_payload"]

@@ -138,6 +138,11 @@ class WebSocket(Sender):
     def fileno(self) -> int:
         return self._stream.fileno()
 
+    def read_hint(self) -> int:
+        """Non-zero when this websocket must be polled again without new readiness: decodable
+        bytes, a deferred close/failure, pending output, or closed with its reason unreported."""
+        return self.buffered() or self._stream.pending or (1 if self._state == CLOSED else 0)
+
     def buffered(self) -> int:
         """Inbound bytes that can be decoded without waiting for the descriptor.
 

@@ -21,7 +21,7 @@ def _selector(kind: str):
 
 
 def _endpoint_classes():
-    from boomnet.service import WebsocketEndpoint
+    from boomnet.ws import WebsocketEndpoint
     from boomnet.ws import Opcode
 
     TEXT = Opcode.TEXT

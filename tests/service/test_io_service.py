@@ -368,7 +368,7 @@ def test_connect_timeout_of_the_service(service_factory):
         def fileno(self):
             return self.inner.fileno()
 
-        def buffered(self):
+        def read_hint(self):
             return 0
 
         def close(self):

@@ -18,7 +18,7 @@ from boomnet.service.select import (
 
 
 class SockTarget:
-    """The minimum a selector needs: fileno(), buffered(), pending — with call counting."""
+    """The minimum a selector needs: fileno() and read_hint() — with call counting."""
 
     def __init__(self, sock: socket.socket | None) -> None:
         self.sock = sock
@@ -26,14 +26,15 @@ class SockTarget:
             sock.setblocking(False)
         self.extra = 0
         self.pending = 0
+        self.closed = False
         self.buffered_calls = 0
 
     def fileno(self) -> int:
         return self.sock.fileno() if self.sock is not None else -1
 
-    def buffered(self) -> int:
+    def read_hint(self) -> int:
         self.buffered_calls += 1
-        return self.extra
+        return self.extra or self.pending or (1 if self.closed else 0)
 
     def drain(self) -> bytes:
         out = b""

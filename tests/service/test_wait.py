@@ -104,7 +104,7 @@ class _Target:
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    def buffered(self) -> int:
+    def read_hint(self) -> int:
         return 0
 
 

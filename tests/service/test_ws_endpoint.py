@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from boomnet.errors import ConnectTimeout, HandshakeError, RecordingError, WebSocketClosed
-from boomnet.service import Backoff, DisconnectKind, IOService, WebsocketEndpoint
+from boomnet.service import Backoff, DisconnectKind, IOService
+from boomnet.ws import WebsocketEndpoint
 from boomnet.stream import ReplayStream
 from boomnet.ws import Opcode, WebSocket
 

@@ -2,14 +2,15 @@
 
 A selector answers one question per poll, without blocking: *which registered targets should be
 polled now?* It is handed **tokens**; ``token.target`` is the I/O object (a stream or protocol
-client) exposing ``fileno()``, ``buffered()`` and (optionally) ``pending``. ``select()`` returns tokens.
+client) satisfying :class:`~boomnet.service.target.Target`: ``fileno()`` and ``read_hint()``.
+``select()`` returns tokens.
 
 Rules every implementation honours (``tests/service/test_selectors.py`` checks them all):
 
 * a target whose descriptor is readable (data, EOF, error) is returned; readiness is
   level-triggered — a target not drained is returned again on the next ``select()``;
-* a target returned by the previous ``select()`` whose ``buffered()`` or ``pending`` is non-zero,
-  or which is now ``closed``, is returned again even if its descriptor is not readable (decrypted
+* a target returned by the previous ``select()`` whose ``read_hint()`` is non-zero (buffered
+  inbound bytes, pending writes, or closed), is returned again even if its descriptor is not readable (decrypted
   TLS bytes, replay data, writes waiting to go out, a WebSocket that closed its stream on a close
   frame and has yet to raise). The check costs a few attribute reads per *returned* target, never
   per registered one;
@@ -36,11 +37,9 @@ __all__ = ["Selector", "SelectorUnavailable", "Selectable", "Token"]
 class Selectable(Protocol):  # pragma: no cover - typing only
     """What a selector needs from a target."""
 
-    pending: int
-
     def fileno(self) -> int: ...
 
-    def buffered(self) -> int: ...
+    def read_hint(self) -> int: ...
 
 
 class Token(Protocol):  # pragma: no cover - typing only
@@ -74,7 +73,7 @@ class Selector:
             self._always_set.add(token)
         else:
             self._register_fd(token, fd)
-            if target.buffered():
+            if target.read_hint():
                 # bytes already inside the target (e.g. frames that came with a handshake
                 # response) would wait for the descriptor forever: poll it next time regardless
                 self._ready = [*self._ready, token]  # never grow a list a caller may be iterating
@@ -129,10 +128,9 @@ class Selector:
                 if token in always_set:
                     continue  # appended below anyway
                 target = token.target
-                # A target closed by its own poll (a WebSocket after a close frame or a protocol
-                # error) will never be readable again: poll it once more so the endpoint sees
-                # why. getattr: targets without ``closed``/``pending`` are fine too.
-                if target.buffered() or getattr(target, "closed", False) or getattr(target, "pending", 0):
+                # Buffered bytes, pending writes, or a target closed by its own poll (a WebSocket
+                # after a close frame) that will never be readable again: the target says so.
+                if target.read_hint():
                     if hot is None:
                         hot = [token]
                     else:
