@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from boomnet.errors import ConnectionClosed, ConnectionReset, RecordingError
 from boomnet.stream import RecordedStream, ReplayStream, Stream, TcpStream
+from boomnet.stream.recording import BLOCK_HEADER, HEADER_SIZE
 
 from .helpers import DEADLINE, Peer, wait_established
 
@@ -102,6 +103,7 @@ def make_recording(tmp_path, name: str = "r") -> bytes:
     rec.write(b"out")
     drain(rec)
     rec.close()
+    assert rec.wait_closed()
     return (tmp_path / f"{name}.bnrec").read_bytes()
 
 
@@ -142,7 +144,7 @@ def test_corrupt_recording_is_rejected(tmp_path, where: str) -> None:
     elif where == "payload":
         data[data.index(b"hello")] ^= 0x01
     elif where == "kind":
-        data[28] = 77  # the first record's kind (file header 20 + block header 8)
+        data[HEADER_SIZE + BLOCK_HEADER.size] = 77  # the first record's kind
     else:
         data += b"junk"
     with pytest.raises(RecordingError):
@@ -271,6 +273,7 @@ def test_recording_above_tls_holds_plaintext(tmp_path, server_ssl_context, ca_fi
         live.flush()
         live_reads, _ = drain(live)
         live.close()
+        assert live.wait_closed()
     assert b"".join(live_reads) == secret
     raw = (tmp_path / "tls.bnrec").read_bytes()
     assert b"plaintext market data" in raw and b"hello" in raw
@@ -282,14 +285,14 @@ def test_version_1_files_still_replay(tmp_path) -> None:
     """Version 1 (per-record checksums, no blocks) was the first format; it stays readable."""
     import zlib
 
-    from boomnet.stream.recording import END, FILE_HEADER, GAP, IN, MAGIC, OUT, RECORD_HEADER
+    from boomnet.stream.recording import END, FILE_HEADER, GAP, IN, MAGIC_V1, OUT, RECORD_HEADER
 
     def record(kind: int, payload: bytes) -> bytes:
         head = RECORD_HEADER.pack(kind, len(payload), 0)
         return head + payload + struct.pack("<I", zlib.crc32(payload, zlib.crc32(head)))
 
     body = record(OUT, b"sub") + record(IN, b"abc") + record(GAP, struct.pack("<I", 3)) + record(IN, b"de")
-    data = FILE_HEADER.pack(MAGIC, 1, 0, 0) + body + record(END, b"")
+    data = FILE_HEADER.pack(MAGIC_V1, 1, 0, 0) + body + record(END, b"")
     reads, _ = drain(write_and_load(tmp_path, data))
     assert reads == [b"abc", b"", b"de"]
     with pytest.raises(RecordingError, match="truncated"):
