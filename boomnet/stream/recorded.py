@@ -18,7 +18,8 @@ EIO, ...), the *recording* is dropped: recording stops, one ERROR is logged with
 what was lost, :attr:`RecordedStream.failure` says why, :func:`dropped_recordings` counts it, and
 the file keeps the blocks already written (a truncated recording: replay it with
 ``allow_truncated=True``). ``recv_into`` / ``write`` go on passing traffic through, unrecorded;
-nothing is raised into the caller. ``close()`` hands the END record to the writer thread and
+nothing is raised into the caller. The last block (the one with the END record) is always taken,
+so a file closed during a backlog still ends complete if the disk catches up. ``close()`` hands the END record to the writer thread and
 returns without waiting; :meth:`RecordedStream.wait_closed` waits for a complete file (scripts,
 tests), and :meth:`~boomnet.stream.ReplayStream.from_file` waits for a recording of the same path
 this process is still finishing.
@@ -91,11 +92,10 @@ def create_private(path: Path) -> BinaryIO:
     ``path``: an older recording's wider mode, or a symlink planted at ``path``, is never reused.
     """
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")  # unguessable: O_EXCL never trips
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(tmp, flags, 0o600)
+    fd = os.open(tmp, flags, 0o600)  # a fresh inode: the umask can only narrow this
     try:
-        os.fchmod(fd, 0o600)  # the umask can only narrow the mode; make it exact
         os.replace(tmp, path)
     except BaseException:
         os.close(fd)
@@ -113,7 +113,9 @@ class BlockSink:
 
     def __init__(self, file: BinaryIO, path: Path, header: bytes, limit: int):
         self._file, self.path, self.limit = file, path, limit
-        self._queue: queue.SimpleQueue[tuple[bytearray, int] | bytes | threading.Event | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[bytearray, int, bool] | bytes | threading.Event | None] = (
+            queue.SimpleQueue()
+        )
         self._slots = threading.BoundedSemaphore(limit)
         #: written buffers, ready for reuse (their pages are already mapped)
         self.free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
@@ -140,12 +142,13 @@ class BlockSink:
                 if isinstance(item, bytes):
                     self._write_all((item,))
                     continue
-                buf, length = item
+                buf, length, counted = item
                 try:
                     with memoryview(buf) as view, view[:length] as records:
                         self._write_all((seal_block(records), records))
                 finally:
-                    self._slots.release()
+                    if counted:
+                        self._slots.release()
                     self.free.put(buf)
             try:
                 self._file.close()
@@ -190,11 +193,16 @@ class BlockSink:
         except queue.Empty:
             return None
 
-    def submit(self, block: tuple[bytearray, int]) -> bool:
-        """Queue ``block``; ``False`` (nothing queued) if ``limit`` blocks are waiting or the sink failed."""
-        if self.failure is not None or not self._slots.acquire(blocking=False):
+    def submit(self, block: tuple[bytearray, int], last: bool = False) -> bool:
+        """Queue ``block``; ``False`` (nothing queued) if ``limit`` blocks are waiting or the sink
+        failed. The ``last`` block of a recording (the one with END) is always taken: it is one
+        block more at most, and a file closed during a backlog should still end complete."""
+        if self.failure is not None:
             return False
-        self._queue.put(block)
+        counted = not last
+        if counted and not self._slots.acquire(blocking=False):
+            return False
+        self._queue.put((block[0], block[1], counted))
         return True
 
     def sync(self, timeout: float = 10.0) -> bool:
@@ -351,14 +359,14 @@ class RecordedStream(WrappingStream):
             if self._sink is not None:
                 self._writer.add(kind, t_ns - self._t0, payload)
 
-    def _hand_over(self, now: int) -> None:
+    def _hand_over(self, now: int, last: bool = False) -> None:
         self._last_flush = now
         sink = self._sink
         if sink is None:
             return
         if sink.failure is not None:  # the writer thread met a disk error
             self._drop(sink.failure)
-        elif self._writer.pos and not sink.submit(self._writer.take(sink.fresh())):
+        elif self._writer.pos and not sink.submit(self._writer.take(sink.fresh()), last):
             self._drop(f"the disk is too slow: {sink.limit} blocks were already waiting to be written")
 
     def _drop(self, reason: str) -> None:
@@ -401,7 +409,7 @@ class RecordedStream(WrappingStream):
             reset = b"\x01" if isinstance(eof, ConnectionReset) else b"\x00"
             self._add(EOF, now, reset + str(eof).encode("utf-8", "replace"))
         self._add(END, now)
-        self._hand_over(now)
+        self._hand_over(now, last=True)
         sink = self._sink
         if sink is not None:
             self._sink = None

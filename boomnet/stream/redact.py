@@ -136,9 +136,11 @@ DEFAULT_RULES = RedactionRules(
 
 
 def _alternatives(names: Iterable[str]) -> bytes:
-    # lower case (the data is lowered before matching); longest first so "api_key" wins over "api"
+    # lower case (the data is lowered before matching); every branch is followed by a required
+    # separator, so backtracking finds "secretkey" after "secret" whatever the order: sorted only
+    # to make the pattern stable
     unique = {n.lower().encode() for n in names}
-    return b"|".join(re.escape(n) for n in sorted(unique, key=len, reverse=True))
+    return b"|".join(re.escape(n) for n in sorted(unique))
 
 
 def _needles(rules: RedactionRules) -> tuple[bytes, ...]:

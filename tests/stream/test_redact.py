@@ -61,6 +61,12 @@ def test_signed_form_body_is_masked_in_its_own_write_and_after_the_head() -> Non
     assert R.redact_out(request) == masked(request, b"c8db56825ae71d6d79447849e617115f")
 
 
+@pytest.mark.parametrize("sep", [b"", b"\n", b";", b"?"])
+def test_parameter_at_the_start_of_a_write_of_a_line_or_after_a_semicolon(sep: bytes) -> None:
+    data = b"x=1" + sep + b"token=abc&y=2" if sep else b"token=abc&y=2"
+    assert R.redact_out(data) == masked(data, b"abc")
+
+
 def test_parameter_names_match_whole_names_only() -> None:
     line = b"GET /x?monkey=1&keys=2&tokens=3&designature=4 HTTP/1.1\r\n\r\n"
     assert R.redact_out(line) == line
@@ -187,6 +193,31 @@ def test_ordinary_masked_frames_are_returned_as_they_are() -> None:
     assert R.redact_out(frame) is frame
     pong = encode_frame(10, b"", True, os.urandom(4))
     assert R.redact_out(pong) is pong
+
+
+def test_unmasked_frames_are_plain_text_to_the_rules() -> None:
+    """A server's frames (a recorded server-side stream) are not masked: the rules see the JSON."""
+    frame = encode_frame(1, LOGON, True, None)
+    assert R.redact_out(frame) == masked(masked(frame, b"K3y-0f-the-acc0unt"), b"S1gn4ture")
+
+
+def test_a_write_mixing_masked_and_unmasked_frames_is_plain_text() -> None:
+    data = encode_frame(9, b"ping", True, os.urandom(4)) + encode_frame(1, LOGON, True, None)
+    out = R.redact_out(data)
+    assert b"K3y-0f-the-acc0unt" not in out and b"S1gn4ture" not in out
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\xc1\x85\x01\x02\x03\x04abc",  # RSV1 frame cut short
+        b"\xc1\xfe\x00\x05\x01\x02\x03\x04abcde",  # 5 bytes in the 16-bit length form
+        b"\xc0\x83\x01\x02\x03\x04abc",  # RSV1 on a continuation frame
+        b"\xc1\x83\x01\x02\x03\x04abc\x00",  # one byte more than the frame
+    ],
+)
+def test_binary_that_only_resembles_a_compressed_frame_is_not_masked(data: bytes) -> None:
+    assert R.redact_out(data) == data
 
 
 def test_compressed_frame_payload_is_masked_whole() -> None:
