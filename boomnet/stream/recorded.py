@@ -71,11 +71,12 @@ def dropped_recordings() -> int:
 
 
 def wait_finishing(path: Path | None = None, timeout: float = 10.0) -> bool:
-    """Wait until the writer thread of the recording at ``path`` (every recording: ``None``) has
-    finished its file; ``True`` if none is left unfinished."""
+    """Wait until the writer thread of the closed recording at ``path`` (every closed recording:
+    ``None``) has finished its file; ``True`` if none is left unfinished. A recording still
+    open is not waited for."""
     deadline = time.monotonic() + timeout
     with _lock:
-        sinks = list(_finishing.values()) if path is None else [s for p, s in _finishing.items() if p == Path(path)]
+        sinks = [s for p, s in _finishing.items() if s.closing and (path is None or p == Path(path))]
     return all(s.done.wait(max(0.0, deadline - time.monotonic())) for s in sinks)
 
 
@@ -122,6 +123,7 @@ class BlockSink:
         self.failure: str | None = None
         self._disk_error = False
         self.written = 0
+        self.closing = False
         self.done = threading.Event()
         self._queue.put(header)  # first, and outside the bound: it is not a block
         with _lock:
@@ -212,7 +214,8 @@ class BlockSink:
         return done.wait(timeout) and not self._disk_error
 
     def close(self) -> None:
-        """Finish after the blocks already queued; never waits (see :meth:`done`)."""
+        """Finish after the blocks already queued; never waits (see :attr:`done`)."""
+        self.closing = True
         self._queue.put(None)
 
 

@@ -586,3 +586,17 @@ def test_recorded_stream_passes_read_hint_through() -> None:
         assert rec.read_hint() == 5
         rec.close()
         rec.wait_closed()
+
+
+def test_exit_does_not_wait_for_a_recording_left_open(tmp_path) -> None:
+    from boomnet.stream.recorded import wait_finishing
+
+    gate = threading.Event()
+    left_open = RecordedStream(Scripted([]), "open", directory=tmp_path)  # never closed
+    closing = RecordedStream(Scripted([b"z"]), "closing", directory=tmp_path, flush_interval=0, opener=gated(gate))
+    drain(closing)
+    assert not wait_finishing(None, timeout=0.05)  # the closed one is still being written...
+    gate.set()
+    assert wait_finishing(None, timeout=DEADLINE)  # ...and only it is waited for
+    assert left_open.recording
+    left_open.close()
