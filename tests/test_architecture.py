@@ -84,7 +84,7 @@ def test_service_imports_no_protocol_package() -> None:
 def test_protocol_cores_touch_no_stream_or_service(core: str) -> None:
     path = ROOT / core
     if not path.exists():
-        pytest.skip(f"{core} does not exist (yet)")
+        pytest.skip(f"n/a: {core} does not exist (yet)")
     assert _violations([path], ("boomnet.stream", "boomnet.service", "socket", "selectors")) == []
 
 
