@@ -33,7 +33,7 @@ from ...service.endpoint import Address, Disconnect, StreamEndpoint
 from ...stream.base import Stream
 from ...url import parse_url
 from .connection import NatsConnection
-from .protocol import Msg, check_subject, encode_headers, encode_pub
+from .protocol import PING, Msg, check_subject, encode_headers, encode_pub
 
 __all__ = ["NatsEndpoint", "Subscription", "Overflow"]
 
@@ -94,7 +94,7 @@ class NatsEndpoint(StreamEndpoint):
         super().__init__(host, port, secure=False, ca_file=ca_file, verify=verify,
                          connect_timeout=connect_timeout, auto_disconnect=auto_disconnect)
         self._tls_wanted = secure
-        self._auth = {"user": user, "password": password, "token": token}
+        self._user, self._password, self._token = user, password, token
         self.client_name = name
         self._discover = discover
         self._subs: dict[int, Subscription] = {}
@@ -185,6 +185,20 @@ class NatsEndpoint(StreamEndpoint):
         self._out_bytes = 0
         self._dropping = False
 
+    def confirm(self) -> Callable[[], bool]:
+        """Queue a PING behind everything published so far; the returned function is ``True``
+        once its PONG arrived, i.e. the server has processed all of it (acks, publishes). For a
+        clean stop: a socket closed with unread input is reset, and the server may then drop
+        what it had not read yet."""
+        conn = self._nats
+        if conn is None or not conn.is_open:
+            raise NetworkError("NATS endpoint is not connected")
+        self._out.append(PING)
+        self._out_bytes += len(PING)
+        target = conn.ping(write=False)
+        self._wake()
+        return lambda: conn.pongs >= target
+
     @property
     def buffered(self) -> int:
         """Messages queued, not yet handed to the socket."""
@@ -221,7 +235,8 @@ class NatsEndpoint(StreamEndpoint):
             def tls(inner: Stream) -> Stream:
                 return inner.into_tls(host, ca_file=self.ca_file, verify=self.verify)
 
-        conn = NatsConnection(stream, name=self.client_name, tls=tls, **self._auth)
+        conn = NatsConnection(stream, name=self.client_name, tls=tls, user=self._user,
+                              password=self._password, token=self._token)
         self._nats = conn
         return conn
 
@@ -235,9 +250,13 @@ class NatsEndpoint(StreamEndpoint):
 
     def poll(self, conn: NatsConnection, ctx: Any) -> None:  # type: ignore[override]
         msgs = conn.read_batch()
-        if msgs:
-            subs = self._subs
-            self.delivered += len(msgs)
+        if not msgs:
+            if self._out:
+                self._flush_out(conn)
+            return
+        subs = self._subs
+        self.delivered += len(msgs)
+        try:
             for msg in msgs:
                 sub = subs.get(msg.sid)
                 if sub is None:
@@ -247,8 +266,10 @@ class NatsEndpoint(StreamEndpoint):
                     sub.handler(msg, ctx)
                 else:
                     self.on_message(msg, ctx)
-        if self._out:
-            self._flush_out(conn)
+        finally:
+            # what the handlers published before one of them raised (acks, replies) still goes out
+            if self._out:
+                self._flush_out(conn)
 
     def on_disconnect(self, reason: Disconnect, ctx: Any) -> bool:
         self._nats = None
