@@ -240,7 +240,7 @@ class NatsEndpoint(StreamEndpoint):
         self._nats = conn
         return conn
 
-    def on_connected(self, conn: NatsConnection, ctx: Any) -> None:  # type: ignore[override]
+    def on_connected(self, conn: NatsConnection, ctx: Any) -> None:
         self.connects += 1
         if self._discover and conn.info is not None:
             self._learn(conn.info.connect_urls)
@@ -248,7 +248,7 @@ class NatsEndpoint(StreamEndpoint):
             conn.subscribe(sub.subject, sub.sid, sub.queue)
         self._flush_out(conn)
 
-    def poll(self, conn: NatsConnection, ctx: Any) -> None:  # type: ignore[override]
+    def poll(self, conn: NatsConnection, ctx: Any) -> None:
         msgs = conn.read_batch()
         if not msgs:
             if self._out:
