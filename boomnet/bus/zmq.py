@@ -34,8 +34,10 @@ log = logging.getLogger("boomnet.bus.zmq")
 
 try:
     import zmq
+
+    HAVE_ZMQ = True
 except ImportError:  # pragma: no cover - pyzmq is optional
-    zmq = None
+    HAVE_ZMQ = False
 
 
 class ZmqTarget:
@@ -66,7 +68,7 @@ class ZmqPublisher(Endpoint):
                  sndhwm: int = 1_000_000, max_buffered: int = 100_000,
                  overflow: Literal["drop_oldest", "drop_new", "raise"] = "drop_oldest",
                  context: Any = None) -> None:
-        if zmq is None:
+        if not HAVE_ZMQ:
             raise MissingExtra("ZeroMQ needs pyzmq: pip install pyzmq")
         if kind not in ("pub", "push"):
             raise LocalError(f"kind must be 'pub' or 'push', not {kind!r}")
