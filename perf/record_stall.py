@@ -56,7 +56,7 @@ class Script(Stream):
 
 class SlowFile:
     def __init__(self, path: Path, delay: float, fail_after: int | None = None) -> None:
-        self.file = open(path, "wb", buffering=0)  # noqa: SIM115 - closed by close()
+        self.file = open(path, "wb", buffering=0)
         self.delay, self.fail_after, self.writes = delay, fail_after, 0
 
     def write(self, data: Any) -> int:
@@ -147,7 +147,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         for label, fail in (("slow", None), ("enospc", 1)):
             delay = args.delay if fail is None else 0.0  # a failing disk fails at once
-            opener = (lambda fail, delay: lambda p: SlowFile(p, delay, fail))(fail, delay)
+            def opener(path: Path, fail: int | None = fail, delay: float = delay) -> SlowFile:
+                return SlowFile(path, delay, fail)
+
             out[f"new {label}"] = run(
                 lambda s, o=opener, lab=label: RecordedStream(s, f"new-{lab}", d, flush_bytes=1 << 16, opener=o),
                 args.reads,
