@@ -37,7 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import ConnectionClosed, ConnectionReset, RecordingError
+from ..errors import ConnectionClosed, ConnectionReset, RecordingError, TruncatedStream
 from .base import Buffer, Stream
 from .recording import (
     END,
@@ -409,8 +409,8 @@ class RecordedStream(WrappingStream):
         if self._zero_reads:
             self._close_gap()
         if eof is not None:
-            reset = b"\x01" if isinstance(eof, ConnectionReset) else b"\x00"
-            self._add(EOF, now, reset + str(eof).encode("utf-8", "replace"))
+            how = b"\x01" if isinstance(eof, ConnectionReset) else b"\x02" if isinstance(eof, TruncatedStream) else b"\x00"
+            self._add(EOF, now, how + str(eof).encode("utf-8", "replace"))
         self._add(END, now)
         self._hand_over(now, last=True)
         sink = self._sink

@@ -27,7 +27,8 @@ A record::
     kind      u8   1 IN   payload = the bytes one recv_into returned
                    2 OUT  payload = the bytes handed to write()
                    3 GAP  payload = u32 count of consecutive reads that returned 0 (replayed as one)
-                   4 EOF  payload = u8 reset flag (1 = reset) + UTF-8 reason
+                   4 EOF  payload = u8 how (0 closed, 1 reset, 2 truncated: a TLS stream's TCP
+                          connection ended without close_notify) + UTF-8 reason
                    255 END payload empty; the last record of a complete file
     length    u32  payload length
     t_ns      u64  monotonic nanoseconds since recording began (replay pacing, latency studies)

@@ -1,8 +1,8 @@
 """ReplayStream: plays a recording back as a stream, read for read, gap for gap.
 
 Each recorded read comes back with the same size (split only if the caller's buffer is smaller),
-each GAP record as one read returning 0, and the recorded end as ``ConnectionClosed`` (or
-``ConnectionReset``). Writes are accepted and discarded, or compared with the recorded outbound
+each GAP record as one read returning 0, and the recorded end as what the stream raised
+(``ConnectionClosed``, ``ConnectionReset`` or ``TruncatedStream``). Writes are accepted and discarded, or compared with the recorded outbound
 bytes when ``compare_writes=True``. If the recording's outbound side was redacted (its header
 says so), a recorded ``wildcard`` byte (``*``, the redactors' fill) matches any written byte, so
 a request carrying a credential still matches its masked recording (and boundaries may still
@@ -17,12 +17,17 @@ from __future__ import annotations
 import os
 import time
 
-from ..errors import ConnectionClosed, ConnectionReset, RecordingError
+from ..errors import ConnectionClosed, ConnectionReset, RecordingError, TruncatedStream
 from .base import Buffer, Stream
 from .recorded import recording_path, wait_finishing
 from .recording import EOF, GAP, IN, OUT, Recording, parse
 
 __all__ = ["ReplayStream"]
+
+#: the EOF record's first byte -> what the recorded stream raised
+_ENDS: dict[bytes, type[ConnectionClosed]] = {
+    b"\x00": ConnectionClosed, b"\x01": ConnectionReset, b"\x02": TruncatedStream,
+}
 
 
 class ReplayStream(Stream):
@@ -122,7 +127,10 @@ class ReplayStream(Stream):
             self._closed = True
             payload = rec.data[rec.offsets[i] : rec.offsets[i] + rec.lengths[i]]
             reason = payload[1:].decode("utf-8", "replace") or "peer closed"
-            raise (ConnectionReset if payload[:1] == b"\x01" else ConnectionClosed)(f"replay {self.name!r}: {reason}")
+            end = _ENDS.get(payload[:1])
+            if end is None:
+                raise RecordingError(f"replay {self.name!r}: unknown end of stream {payload[:1]!r}")
+            raise end(f"replay {self.name!r}: {reason}")
         raise RecordingError(f"replay {self.name!r}: unexpected record kind {kind}")  # pragma: no cover
 
     def _due(self, t_ns: int) -> bool:

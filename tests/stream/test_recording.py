@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from boomnet.errors import ConnectionClosed, ConnectionReset, RecordingError
+from boomnet.errors import ConnectionClosed, ConnectionReset, RecordingError, TruncatedStream
 from boomnet.stream import RecordedStream, ReplayStream, Stream, TcpStream
 from boomnet.stream.recording import BLOCK_HEADER, HEADER_SIZE
 from boomnet.stream.redact import DEFAULT_REDACTOR
@@ -104,12 +104,29 @@ def test_replay_with_small_buffer_splits_reads(tmp_path) -> None:
     assert reads == [b"abc", b"def", b"gh", b"", b"ij"]
 
 
-def test_reset_is_replayed_as_reset(tmp_path) -> None:
-    rec = RecordedStream(Scripted([b"x"], end=ConnectionReset("rst")), "reset", directory=tmp_path)
+@pytest.mark.parametrize(
+    "error", [ConnectionClosed("fin"), ConnectionReset("rst"), TruncatedStream("no close_notify")]
+)
+def test_each_kind_of_end_is_replayed_as_itself(tmp_path, error: ConnectionClosed) -> None:
+    rec = RecordedStream(Scripted([b"x"], end=error), "end", directory=tmp_path)
     _, end = drain(rec)
-    assert isinstance(end, ConnectionReset)
-    _, replay_end = drain(ReplayStream.from_file("reset", directory=tmp_path))
-    assert isinstance(replay_end, ConnectionReset)
+    assert type(end) is type(error)
+    _, replay_end = drain(ReplayStream.from_file("end", directory=tmp_path))
+    assert type(replay_end) is type(error) and str(error) in str(replay_end)
+
+
+def test_unknown_end_kind_is_a_recording_error(tmp_path) -> None:
+    data = bytearray(make_recording(tmp_path))
+    # the EOF record payload starts with "how"; no valid writer emits 7. Re-seal the block.
+    import zlib
+
+    at = data.index(b"script over") - 1
+    data[at] = 7
+    start = HEADER_SIZE + BLOCK_HEADER.size
+    length = BLOCK_HEADER.unpack_from(data, HEADER_SIZE)[0]
+    BLOCK_HEADER.pack_into(data, HEADER_SIZE, length, zlib.crc32(data[start : start + length]))
+    with pytest.raises(RecordingError, match="unknown end"):
+        drain(write_and_load(tmp_path, bytes(data)))
 
 
 def make_recording(tmp_path, name: str = "r") -> bytes:
