@@ -552,7 +552,7 @@ def test_disk_error_drops_the_recording_and_keeps_the_feed(tmp_path, errno_name:
         for _ in range(len(reads)):
             got.append(bytes(buf[: rec.recv_into(buf)]))
             rec.write(b"order")  # writes go on too
-            while rec.recording and rec._file_sink.failure is None and len(got) == 3:
+            while rec.recording and rec.failure is None and len(got) == 3:
                 assert time.monotonic() < end  # let the writer thread meet the error
                 time.sleep(0.001)
         with pytest.raises(ConnectionClosed):
