@@ -34,7 +34,7 @@ from ..errors import (
 from .base import Buffer, Bytes, Stream
 from .options import TlsOptions
 from .socket_stream import SocketStream
-from .tls_context import require_pyopenssl, tls_context
+from .tls_contexts import require_pyopenssl, tls_context
 from .tls_engines import Engine, make_engine
 from .write_queue import WriteQueue
 
@@ -108,7 +108,7 @@ class TlsStream(Stream):
                 "the connection is open to interception", host
             )
         self.inner = inner
-        self.server_hostname = host
+        self.server_hostname = host or None  # "" means none (ssl refuses an empty SNI name)
         #: the options this stream runs with
         self.options = opts
         self._ktls = False

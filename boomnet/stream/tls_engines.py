@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from ..errors import CertificateError, ConnectionClosed, ConnectionReset, TlsError, TruncatedStream
 from .base import Buffer, Bytes
-from .tls_context import TlsContext, require_pyopenssl
+from .tls_contexts import TlsContext, require_pyopenssl
 
 if TYPE_CHECKING:  # pragma: no cover
     from OpenSSL import SSL
@@ -384,7 +384,7 @@ class PyOpenSslEngine:
 def make_engine(
     backend: str, ctx: TlsContext, server_hostname: str | None, sock: socket.socket | None, verify: bool
 ) -> Engine:
-    """An engine over ``ctx`` (from :func:`~boomnet.stream.tls_context.tls_context`); ``sock=None``
+    """An engine over ``ctx`` (from :func:`~boomnet.stream.tls.tls_context`); ``sock=None``
     selects memory mode. Setup errors are :class:`TlsError`."""
     try:
         if backend == "pyopenssl":

@@ -126,6 +126,9 @@ def _stdlib_context(
         if ca_file:
             ctx.load_verify_locations(cafile=ca_file)
         if cadata:
+            # ssl takes PEM as str and DER as bytes; accept PEM bytes too (as the pyOpenSSL path does)
+            if isinstance(cadata, bytes) and b"-----BEGIN" in cadata:
+                cadata = cadata.decode("ascii")
             ctx.load_verify_locations(cadata=cadata)
     else:
         ctx.check_hostname = False
