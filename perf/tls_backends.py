@@ -32,7 +32,7 @@ import time
 CHUNK = 1 << 20
 
 
-def serve(port_queue: "mp.Queue[int]", cert: str, key: str) -> None:
+def serve(port_queue: mp.Queue[int], cert: str, key: str) -> None:
     """Server process: per connection read an 8-byte size, send that many bytes, close."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)

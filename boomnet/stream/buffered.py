@@ -16,7 +16,7 @@ class BufferedStream(WrappingStream):
     into one TCP segment / TLS record.
     """
 
-    __slots__ = ("capacity", "_buf")
+    __slots__ = ("_buf", "capacity")
 
     def __init__(self, inner: Stream, capacity: int = 64 * 1024):
         super().__init__(inner)

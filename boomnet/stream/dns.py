@@ -28,7 +28,8 @@ import socket
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import DnsError
 
@@ -67,7 +68,7 @@ def _addresses(infos: list[tuple[Any, ...]]) -> list[Address]:
 class DnsLookup:
     """Handle of one lookup started by :meth:`AsyncResolver.start`; poll ``done()``, then ``result()``."""
 
-    __slots__ = ("host", "port", "family", "deadline", "_event", "_result", "_error", "_why_slow")
+    __slots__ = ("_error", "_event", "_result", "_why_slow", "deadline", "family", "host", "port")
 
     def __init__(self, host: str, port: int, family: int, deadline: float):
         self.host, self.port, self.family, self.deadline = host, port, family, deadline

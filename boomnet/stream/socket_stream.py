@@ -15,7 +15,8 @@ import os
 import select
 import socket
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..errors import ConnectError, ConnectionClosed, ConnectionReset, ConnectTimeout, NetworkError
 from ..url import host_port
@@ -36,14 +37,14 @@ class SocketStream(Stream):
     """A stream over one non-blocking stream socket. Use a subclass's ``connect``/``from_socket``."""
 
     __slots__ = (
-        "_sock",
-        "_state",
-        "_out",
         "_candidates",
         "_deadline",
         "_errors",
+        "_out",
         "_poller",
         "_retry",
+        "_sock",
+        "_state",
         "description",
     )
 

@@ -73,19 +73,19 @@ class TlsStream(Stream):
     """
 
     __slots__ = (
-        "inner",
-        "server_hostname",
-        "options",
-        "_ktls",
-        "_engine",
-        "_state",
-        "_direct",
-        "_deadline",
-        "_out",
         "_cipher",
         "_cipher_view",
-        "_more",
+        "_deadline",
+        "_direct",
+        "_engine",
         "_eof",
+        "_ktls",
+        "_more",
+        "_out",
+        "_state",
+        "inner",
+        "options",
+        "server_hostname",
     )
 
     def __init__(
@@ -386,7 +386,7 @@ class KtlsStream(TlsStream):
     :class:`KtlsUnavailable`.
     """
 
-    __slots__ = ("require", "ktls_active")
+    __slots__ = ("ktls_active", "require")
 
     _fallback_logged = False
 

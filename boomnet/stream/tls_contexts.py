@@ -49,7 +49,7 @@ _Key = tuple[str, bool, "str | None", "str | bytes | None", "tuple[str, ...]", b
 
 
 class _Entry:
-    __slots__ = ("lock", "context")
+    __slots__ = ("context", "lock")
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -143,11 +143,11 @@ def _stdlib_context(
 def _pyopenssl_context(
     verify: bool, ca_file: str | None, cadata: str | bytes | None, alpn: tuple[str, ...], ktls: bool
 ) -> SSL.Context:
-    SSL = require_pyopenssl()
-    ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
-    ctx.set_min_proto_version(SSL.TLS1_2_VERSION)
+    openssl = require_pyopenssl()
+    ctx: SSL.Context = openssl.Context(openssl.TLS_CLIENT_METHOD)
+    ctx.set_min_proto_version(openssl.TLS1_2_VERSION)
     if verify:
-        ctx.set_verify(SSL.VERIFY_PEER)
+        ctx.set_verify(openssl.VERIFY_PEER)
         ctx.load_verify_locations(certifi.where())
         ctx.set_default_verify_paths()
         if ca_file:
@@ -155,7 +155,7 @@ def _pyopenssl_context(
         if cadata:
             _add_cadata(ctx, cadata)
     else:
-        ctx.set_verify(SSL.VERIFY_NONE)
+        ctx.set_verify(openssl.VERIFY_NONE)
     if alpn:
         ctx.set_alpn_protos([p.encode() for p in alpn])
     if ktls:

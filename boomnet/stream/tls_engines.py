@@ -23,7 +23,8 @@ from __future__ import annotations
 import ipaddress
 import socket
 import ssl
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import CertificateError, ConnectionClosed, ConnectionReset, TlsError, TruncatedStream
 from .base import Buffer, Bytes
@@ -80,7 +81,7 @@ class StdlibEngine:
     """Engine over the stdlib ``_ssl`` object (the C object under ``SSLSocket``/``SSLObject``)."""
 
     name = "stdlib"
-    __slots__ = ("direct", "_obj", "_in", "_out", "read_into", "pending", "_handshaking", "_host")
+    __slots__ = ("_handshaking", "_host", "_in", "_obj", "_out", "direct", "pending", "read_into")
 
     def __init__(self, ctx: ssl.SSLContext, server_hostname: str | None, sock: socket.socket | None):
         host = server_hostname
@@ -205,17 +206,27 @@ class PyOpenSslEngine:
 
     name = "pyopenssl"
     __slots__ = (
-        "direct", "_conn", "_SSL", "read_into", "pending", "_handshaking", "_host", "_verify",
-        "_ffi", "_bio_pending", "_bio_write",
+        "_SSL",
+        "_bio_pending",
+        "_bio_write",
+        "_conn",
+        "_ffi",
+        "_handshaking",
+        "_host",
+        "_verify",
+        "direct",
+        "pending",
+        "read_into",
     )
 
     def __init__(self, ctx: SSL.Context, server_hostname: str | None, sock: socket.socket | None, verify: bool):
-        SSL = self._SSL = require_pyopenssl()
+        openssl = self._SSL = require_pyopenssl()
         self._host = server_hostname
         self._verify = verify
         self._handshaking = True
         self.direct = sock is not None
-        conn = self._conn = SSL.Connection(ctx, sock)
+        conn: SSL.Connection = openssl.Connection(ctx, sock)
+        self._conn = conn
         conn.set_connect_state()
         if server_hostname:
             ip = is_ip(server_hostname)
@@ -240,7 +251,7 @@ class PyOpenSslEngine:
         # For an IP literal only the IP SANs are checked (X509_VERIFY_PARAM_set1_ip).
         from OpenSSL._util import lib
 
-        param = lib.SSL_get0_param(self._conn._ssl)  # type: ignore[attr-defined]
+        param = lib.SSL_get0_param(self._conn._ssl)
         if ip:
             packed = ipaddress.ip_address(host.split("%", 1)[0]).packed
             ok = lib.X509_VERIFY_PARAM_set1_ip(param, packed, len(packed))
@@ -257,9 +268,9 @@ class PyOpenSslEngine:
         except ImportError:  # pragma: no cover - internals moved
             return None
         conn = self._conn
-        ssl_ptr = conn._ssl  # type: ignore[attr-defined]
+        ssl_ptr = conn._ssl
         SSL_read, from_buffer = lib.SSL_read, ffi.from_buffer
-        raise_error = conn._raise_ssl_error  # type: ignore[attr-defined]
+        raise_error = conn._raise_ssl_error
         WantRead, WantWrite = self._SSL.WantReadError, self._SSL.WantWriteError
         SslError = self._SSL.Error
         translate = self._translate
@@ -280,7 +291,8 @@ class PyOpenSslEngine:
 
     def _read_into(self, buf: Buffer) -> int:  # pragma: no cover - only when the internals moved
         try:
-            return self._conn.recv_into(buf)
+            n: int = self._conn.recv_into(buf)
+            return n
         except (self._SSL.WantReadError, self._SSL.WantWriteError):
             return 0
         except (self._SSL.Error, OSError) as e:
@@ -298,7 +310,8 @@ class PyOpenSslEngine:
 
     def write(self, data: Bytes) -> int:
         try:
-            return self._conn.send(data)
+            n: int = self._conn.send(data)
+            return n
         except (self._SSL.WantReadError, self._SSL.WantWriteError):
             return 0
         except (self._SSL.Error, OSError) as e:
@@ -308,14 +321,14 @@ class PyOpenSslEngine:
         if self.direct:
             return False
         bio_pending = self._bio_pending
-        return bio_pending is None or bio_pending(self._conn._from_ssl) > 0  # type: ignore[attr-defined]
+        return bio_pending is None or bio_pending(self._conn._from_ssl) > 0
 
     def feed(self, data: memoryview) -> None:
         bio_write = self._bio_write
         if bio_write is None:  # pragma: no cover - internals moved
             self._conn.bio_write(bytes(data))
             return
-        n = bio_write(self._conn._into_ssl, self._ffi.from_buffer(data), len(data))  # type: ignore[attr-defined]
+        n = bio_write(self._conn._into_ssl, self._ffi.from_buffer(data), len(data))
         if n != len(data):  # a memory BIO grows; anything else is a bug worth hearing about
             raise TlsError(f"TLS memory BIO took {n} of {len(data)} bytes")
 
@@ -346,7 +359,7 @@ class PyOpenSslEngine:
         try:
             from OpenSSL._util import ffi, lib
 
-            code = lib.SSL_get_verify_result(self._conn._ssl)  # type: ignore[attr-defined]
+            code = lib.SSL_get_verify_result(self._conn._ssl)
             if code == 0:
                 return None
             text: str = ffi.string(lib.X509_verify_cert_error_string(code)).decode()
@@ -386,13 +399,13 @@ def make_engine(
 ) -> Engine:
     """An engine over ``ctx`` (from :func:`~boomnet.stream.tls.tls_context`); ``sock=None``
     selects memory mode. Setup errors are :class:`TlsError`."""
+    if isinstance(ctx, ssl.SSLContext) is not (backend == "stdlib"):
+        raise TypeError(f"a {backend} engine cannot use a {type(ctx).__name__}")
     try:
-        if backend == "pyopenssl":
-            return PyOpenSslEngine(ctx, server_hostname, sock, verify)  # type: ignore[arg-type]
         if isinstance(ctx, ssl.SSLContext):
             return StdlibEngine(ctx, server_hostname, sock)
-    except (TlsError, TypeError):
+        return PyOpenSslEngine(ctx, server_hostname, sock, verify)
+    except TlsError:
         raise
     except Exception as e:  # ssl.SSLError, OSError, pyOpenSSL's own errors
         raise TlsError(f"cannot set up TLS ({backend}): {e}") from e
-    raise TypeError(f"a {backend} engine cannot use a {type(ctx).__name__}")  # pragma: no cover

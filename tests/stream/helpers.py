@@ -6,7 +6,7 @@ import socket
 import ssl
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from boomnet.stream import Stream
 
@@ -116,7 +116,7 @@ class Peer:
         if error is not None:
             raise AssertionError(f"the peer's handler failed: {error!r}") from error
 
-    def __enter__(self) -> "Peer":
+    def __enter__(self) -> Peer:
         return self
 
     def __exit__(self, exc_type: object, *exc: object) -> None:

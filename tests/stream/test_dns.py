@@ -24,7 +24,7 @@ def test_localhost_resolves() -> None:
 
 
 def test_unknown_name_is_dns_error() -> None:
-    with pytest.raises(DnsError, match="no-such-host.invalid"):
+    with pytest.raises(DnsError, match=r"no-such-host.invalid"):
         dns.resolve("no-such-host.invalid", 80, timeout=3)
 
 

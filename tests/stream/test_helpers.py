@@ -24,12 +24,11 @@ def test_join_re_raises_the_handler_error() -> None:
 
 
 def test_leaving_the_with_block_re_raises_the_handler_error() -> None:
-    with pytest.raises(AssertionError, match="the peer saw something wrong"):
-        with Peer(failing_handler) as peer:
-            c = socket.create_connection(("127.0.0.1", peer.port))
-            c.sendall(b"x")
-            peer.thread.join(5)
-            c.close()
+    with pytest.raises(AssertionError, match="the peer saw something wrong"), Peer(failing_handler) as peer:
+        c = socket.create_connection(("127.0.0.1", peer.port))
+        c.sendall(b"x")
+        peer.thread.join(5)
+        c.close()
 
 
 def test_a_peer_nobody_connected_to_ends_quietly() -> None:

@@ -8,8 +8,8 @@ import socket
 import ssl
 import subprocess
 import sys
-import threading
 import textwrap
+import threading
 
 import pytest
 
@@ -44,7 +44,7 @@ def test_ip_literal_needs_an_ip_san(tls_ca, ca_file, backend) -> None:
     dns_only = tls_ca.issue_cert("localhost")
     with Peer(lambda c: c.recv(1), ssl_context=server_context(dns_only)) as peer:
         s = TcpStream.connect("127.0.0.1", peer.port).into_tls("127.0.0.1", ca_file=ca_file, backend=backend)
-        with pytest.raises(CertificateError, match="(?i)IP address mismatch"):
+        with pytest.raises(CertificateError, match=r"(?i)IP address mismatch"):
             wait_established(s)
         assert s.closed
     with_ip = tls_ca.issue_cert("localhost", "127.0.0.1")
