@@ -6,12 +6,13 @@ inner stream (``TcpStream.connect(...).into_tls(...).into_recorded(...)``).
 
 from .base import ByteStream, Stream
 from .buffered import BufferedStream
+from .ktls import KtlsStream
 from .options import Keepalive, TcpOptions, TlsOptions
 from .recorded import RecordedStream
 from .replay import ReplayStream
 from .socket_stream import SocketStream
 from .tcp import TcpStream
-from .tls import KtlsStream, TlsStream, tls_context
+from .tls import TlsStream, tls_context
 from .unix import UnixStream
 from .wrapper import WrappingStream
 

@@ -37,9 +37,10 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover
     from .buffered import BufferedStream
+    from .ktls import KtlsStream
     from .options import TlsOptions
     from .recorded import RecordedStream
-    from .tls import KtlsStream, TlsStream
+    from .tls import TlsStream
 
 __all__ = ["Stream", "ByteStream", "Buffer", "Bytes"]
 
@@ -81,6 +82,11 @@ class Stream:
 
     __slots__ = ()
 
+    #: bytes accepted by ``write`` but not yet handed to the transport. A plain class attribute
+    #: (not a property) so that simple streams may keep it as an instance attribute; boomnet's
+    #: own streams override it with a read-only property.
+    pending: int = 0
+
     # --- I/O ----------------------------------------------------------------------------------
 
     def recv_into(self, buf: Buffer) -> int:  # pragma: no cover - abstract
@@ -117,11 +123,6 @@ class Stream:
         """Release the transport. Idempotent."""
 
     @property
-    def pending(self) -> int:
-        """Bytes accepted by ``write`` but not yet handed to the transport."""
-        return 0
-
-    @property
     def closed(self) -> bool:  # pragma: no cover - overridden
         return False
 
@@ -153,7 +154,7 @@ class Stream:
         **overrides: Any,
     ) -> KtlsStream:
         """Wrap this stream in TLS with kernel offload where possible (see :class:`KtlsStream`)."""
-        from .tls import KtlsStream
+        from .ktls import KtlsStream
 
         return KtlsStream(self, server_hostname, options, require=require, **overrides)
 

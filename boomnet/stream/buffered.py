@@ -48,7 +48,7 @@ class BufferedStream(WrappingStream):
         return self.inner.flush()
 
     @property
-    def pending(self) -> int:
+    def pending(self) -> int:  # type: ignore[override]  # a class attribute in Stream
         return len(self._buf) + self.inner.pending
 
     def close(self) -> None:

@@ -1,4 +1,4 @@
-"""TLS over any stream, and kernel TLS where the kernel offers it.
+"""TLS over any stream (kernel TLS: :mod:`boomnet.stream.ktls`).
 
 :class:`TlsStream` verifies by default (certifi bundle + system store, host name check, SNI).
 Over a socket stream the TLS engine owns the descriptor (direct path, no extra copies); over any
@@ -25,7 +25,6 @@ from typing import Any
 from ..errors import (
     ConnectionClosed,
     ConnectTimeout,
-    KtlsUnavailable,
     LocalError,
     NetworkError,
     TlsError,
@@ -38,7 +37,7 @@ from .tls_contexts import require_pyopenssl, tls_context
 from .tls_engines import Engine, make_engine
 from .write_queue import WriteQueue
 
-__all__ = ["TlsStream", "KtlsStream", "DEFAULT_BACKEND", "tls_context", "tls_options"]
+__all__ = ["TlsStream", "DEFAULT_BACKEND", "tls_context", "tls_options"]
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +46,6 @@ log = logging.getLogger(__name__)
 DEFAULT_BACKEND = "stdlib"
 
 _CIPHER_CHUNK = 256 * 1024  # ciphertext read size in memory mode: a few records per syscall
-_TCP_ULP = 31  # getsockopt(IPPROTO_TCP, TCP_ULP) names the upper-layer protocol, b"tls" for kTLS
 
 _HANDSHAKE, _READY, _CLOSED = 0, 1, 2
 
@@ -326,7 +324,7 @@ class TlsStream(Stream):
         return self.inner.flush() and not out.nbytes
 
     @property
-    def pending(self) -> int:
+    def pending(self) -> int:  # type: ignore[override]  # a class attribute in Stream
         return self._out.nbytes + (0 if self._direct else self.inner.pending)
 
     def buffered(self) -> int:
@@ -375,60 +373,3 @@ class TlsStream(Stream):
     def __repr__(self) -> str:
         state = ("handshaking", "ready", "closed")[self._state]
         return f"<{type(self).__name__} {self.server_hostname!r} {self.backend} {state} over {self.inner!r}>"
-
-
-class KtlsStream(TlsStream):
-    """TLS with kernel offload (kTLS) when the kernel and OpenSSL provide it.
-
-    OpenSSL is asked for kTLS (``SSL_OP_ENABLE_KTLS``); after the handshake the socket's upper-layer
-    protocol tells whether the kernel took over. If not: ``require=False`` (default) logs the
-    fallback once and behaves exactly as :class:`TlsStream`; ``require=True`` raises
-    :class:`KtlsUnavailable`.
-    """
-
-    __slots__ = ("ktls_active", "require")
-
-    _fallback_logged = False
-
-    def __init__(
-        self,
-        inner: Stream,
-        server_hostname: str | None = None,
-        options: TlsOptions | None = None,
-        *,
-        require: bool = False,
-        **overrides: Any,
-    ):
-        super().__init__(inner, server_hostname, options, **overrides)
-        if require and not isinstance(inner, SocketStream):
-            raise KtlsUnavailable("kernel TLS needs a socket stream directly underneath")
-        self._ktls = True
-        self.require = require
-        #: whether the kernel does the record layer (known after the handshake)
-        self.ktls_active = False
-
-    def _handshake_done(self) -> None:
-        reason = self._ktls_missing()
-        self.ktls_active = reason is None
-        if reason is not None:
-            if self.require:
-                raise KtlsUnavailable(f"kernel TLS unavailable for {self.server_hostname!r}: {reason}")
-            if not KtlsStream._fallback_logged:
-                KtlsStream._fallback_logged = True
-                log.warning("kernel TLS unavailable (%s); falling back to user-space TLS", reason)
-            else:
-                log.debug("kernel TLS unavailable (%s); user-space TLS", reason)
-        super()._handshake_done()
-
-    def _ktls_missing(self) -> str | None:
-        """Why the kernel did not take the TLS record layer, or ``None`` if it did."""
-        sock = self._direct_socket()
-        if not self._direct or sock is None:
-            return "the inner stream is not a socket"
-        try:
-            ulp = sock.getsockopt(socket.IPPROTO_TCP, _TCP_ULP, 16)
-        except OSError as e:
-            return f"TCP_ULP not readable ({e.strerror or e})"
-        if ulp.rstrip(b"\0").startswith(b"tls"):
-            return None
-        return "the kernel did not accept the tls upper-layer protocol (is the 'tls' module loaded?)"

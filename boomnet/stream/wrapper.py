@@ -25,7 +25,7 @@ class WrappingStream(Stream):
         return self.inner.flush()
 
     @property
-    def pending(self) -> int:
+    def pending(self) -> int:  # type: ignore[override]  # a class attribute in Stream
         return self.inner.pending
 
     def establish(self) -> bool:
