@@ -9,6 +9,7 @@ import pytest
 from boomnet.errors import (
     ConnectionClosed,
     HandshakeError,
+    InvalidUrl,
     InvalidUtf8,
     MessageTooBig,
     WebSocketClosed,
@@ -16,6 +17,7 @@ from boomnet.errors import (
 )
 from boomnet.stream.base import Stream
 from boomnet.ws import Decoder, Opcode, WebSocket, encode_frame, mask_payload
+from boomnet.url import Url
 from boomnet.ws.handshake import accept_for, parse_response, parse_ws_url
 
 
@@ -257,11 +259,15 @@ def test_accept_matches_rfc_example() -> None:
 
 def test_url_parsing() -> None:
     u = parse_ws_url("wss://Stream.Binance.com:9443/stream?streams=a/b")
-    assert (u.secure, u.host, u.port, u.resource, u.host_header) == (
+    assert isinstance(u, Url)  # the one URL type
+    assert (u.secure, u.host, u.port, u.target, u.host_header) == (
         True, "stream.binance.com", 9443, "/stream?streams=a/b", "stream.binance.com:9443")
-    assert parse_ws_url("ws://[::1]/").host_header == "[::1]:80"[:-3]
-    with pytest.raises(ValueError):
-        parse_ws_url("http://x/")
+    assert parse_ws_url("ws://[::1]/").host_header == "[::1]"
+    for bad in ("http://x/", "ws://x/#frag", "ws:///path", "ws://x/a b"):
+        with pytest.raises(InvalidUrl):
+            parse_ws_url(bad)
+    with pytest.raises(InvalidUrl):  # the client refuses it at construction, before any I/O
+        WebSocket(MemoryStream([]), "https://x/")
 
 
 def test_response_validation() -> None:
