@@ -68,7 +68,10 @@ class Decoder(ReceiveBuffer):
         allow_masked: bool = False,
         require_masked: bool = False,
     ) -> None:
-        self.max_frame_size = max_frame_size
+        # A frame larger than a whole message may be is a too-big message already: checking the
+        # smaller of the two limits from the header keeps single-frame messages within
+        # max_message_size at no cost on the fast path.
+        self.max_frame_size = min(max_frame_size, max_message_size)
         self.max_message_size = max_message_size
         self.validate_utf8 = validate_utf8
         self.assemble = assemble
@@ -154,7 +157,10 @@ class Decoder(ReceiveBuffer):
                 break
             stop = start + length
             if length > max_frame:
-                self._fail_big(f"frame of {length} bytes exceeds max_frame_size={max_frame}")
+                if length >> 63:
+                    self._fail("64-bit frame length with the most significant bit set (RFC 6455 §5.2)")
+                else:
+                    self._fail_big(f"frame of {length} bytes exceeds the frame/message size limit {max_frame}")
                 break
             if stop > end:
                 self._need = stop - pos

@@ -224,7 +224,8 @@ class Driver(Sender):
 
     def _flush_keep_reading(self) -> None:
         try:
-            self._stream.flush()
+            if self._stream.flush() and self._proto.owes_pongs:
+                self._sync()  # the transport moved again: answer the latest ping held back
         except ConnectionClosed as exc:
             # Keep reading: bytes already in the kernel are still owed to the application.
             self._write_error = exc
@@ -245,8 +246,12 @@ class Driver(Sender):
         stream = self._stream
         try:
             if proto.owes_pongs:
-                for data in proto.pongs_to_send(blocked=stream.pending > 0):
-                    stream.write(data)
+                # One pong at a time while the transport takes them; once it is backed up only
+                # the latest ping stays owed (answered at a later batch): the queue stays bounded.
+                while proto.owes_pongs and not stream.pending:
+                    stream.write(proto.next_pong())
+                if proto.owes_pongs:
+                    proto.keep_latest_pong()
             out = proto.outgoing
             if out:
                 for data in out:

@@ -3,7 +3,7 @@
 Bytes in, frames out, bytes to send: the I/O driver (:class:`~boomnet.ws.WebSocket`) reads into
 ``protocol.decoder.write_view()``, ``commit()``\\s the count and calls :meth:`Protocol.receive`;
 whatever the protocol wants sent (pongs, the close echo, a liveness ping, the close frame of a
-failure) it leaves in :attr:`Protocol.outgoing` / :meth:`Protocol.pongs_to_send`, and once
+failure) it leaves in :attr:`Protocol.outgoing` / :meth:`Protocol.next_pong`, and once
 :attr:`Protocol.done` is true the driver flushes and drops the transport. Nothing here touches a
 socket or reads a clock: time comes in as ``now`` arguments and the driver asks
 :meth:`Protocol.deadline` when it must call again.
@@ -190,23 +190,19 @@ class Protocol:
 
     @property
     def owes_pongs(self) -> bool:
-        return bool(self._pongs)
+        return bool(self._pongs) and self.state == OPEN
 
-    def pongs_to_send(self, blocked: bool) -> list[bytes]:
-        """Encoded pongs for the pings received so far. When the transport is ``blocked`` (it has
-        output pending: the peer is not reading), none are returned and only the latest ping is
-        remembered: RFC 6455 §5.5.3 lets an endpoint answer just the most recent ping, so a peer
-        that floods pings without reading cannot grow our send queue."""
-        pongs = self._pongs
+    def next_pong(self) -> bytes:
+        """The encoded pong for the oldest ping not answered yet (call only when owed)."""
+        return self._encode(_PONG, self._pongs.pop(0), True)
+
+    def keep_latest_pong(self) -> None:
+        """The transport is backed up (the peer is not reading): remember only the latest ping.
+        RFC 6455 §5.5.3 lets an endpoint answer just the most recent one, so a peer that floods
+        pings without reading cannot grow our send queue."""
+        del self._pongs[:-1]
         if self.state != OPEN:
-            pongs.clear()
-            return []
-        if blocked:
-            del pongs[:-1]
-            return []
-        out = [self._encode(_PONG, data, True) for data in pongs]
-        pongs.clear()
-        return out
+            self._pongs.clear()
 
     # --- sending (the application's frames) --------------------------------------------------
 
