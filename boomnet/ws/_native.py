@@ -19,8 +19,8 @@ import os
 import platform
 import sys
 import warnings
+from collections.abc import Callable
 from types import ModuleType
-from typing import Callable
 
 __all__ = ["TESTED_VERSIONS", "COST", "speedups", "reason", "load"]
 

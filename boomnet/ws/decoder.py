@@ -13,13 +13,13 @@ only its payload memoryviews.
 from __future__ import annotations
 
 import codecs
-from typing import Callable
+from collections.abc import Callable
 
 from ..errors import InvalidUtf8, MessageTooBig, WebSocketProtocolError
 from . import _native
+from . import encoder as _encoder  # by module: tests swap its mask_payload for the pure one
 from .buffer import DEFAULT_BUFFER_SIZE, ReceiveBuffer
 from .deflate import Inflater
-from . import encoder as _encoder  # by module: tests swap its mask_payload for the pure one
 from .frame import Frame, Opcode, is_valid_close_code
 from .options import DEFAULT_LIMITS
 
@@ -38,6 +38,8 @@ _OPCODES: dict[int, Opcode] = {int(op): op for op in Opcode}
 # The optional C fast path (see _speedups.c and _native.py: gated on tested CPython versions,
 # BOOMNET_PURE_PYTHON=1 forces pure Python). Tests swap this global to run both decoders.
 _scan: Callable[..., int] | None = _native.speedups.scan if _native.speedups is not None else None
+#: what the slow path hands back: a frame to deliver, or None (nothing to deliver, or a failure)
+_Delivered = tuple[Opcode, bool, memoryview] | None
 _utf8_decode = codecs.utf_8_decode  # (data, errors, final): a little cheaper than str(data, "utf-8")
 _Utf8Decoder: Callable[..., codecs.IncrementalDecoder] = codecs.getincrementaldecoder("utf-8")
 
@@ -103,7 +105,8 @@ class Decoder(ReceiveBuffer):
         """Every complete frame in the buffer. The list and its frames are reused by the next call."""
         out = self._out
         out.clear()
-        if self.error is not None or self.close_seen:
+        error, close_seen = self.error, self.close_seen  # locals: the loop re-reads the attributes
+        if error is not None or close_seen:
             return out
         if self.control:
             self.control = []
@@ -265,9 +268,10 @@ class Decoder(ReceiveBuffer):
         opcode = _OPCODES[op]
         if rsv:
             self._frag_compressed = not fin
-            payload = self._inflate(payload, fin)  # type: ignore[assignment]
-            if payload is None:
+            inflated = self._inflate(payload, fin)
+            if inflated is None:
                 return None
+            payload = inflated
         if fin:  # masked or compressed whole messages reach here
             if op == 1 and self.validate_utf8 and not self._valid_utf8(payload):
                 return None
@@ -290,9 +294,10 @@ class Decoder(ReceiveBuffer):
             return self._fail("continuation frame without a message to continue")
         if self._frag_compressed:
             self._frag_compressed = not fin
-            payload = self._inflate(payload, fin)  # type: ignore[assignment]
-            if payload is None:
+            inflated = self._inflate(payload, fin)
+            if inflated is None:
                 return None
+            payload = inflated
         self._frag_len += len(payload)
         if self._frag_len > self.max_message_size:
             return self._fail_big("message exceeds max_message_size")
@@ -371,14 +376,14 @@ class Decoder(ReceiveBuffer):
             return False
         return True
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, message: str) -> _Delivered:
         self.error = WebSocketProtocolError(message)
         return None
 
-    def _fail_utf8(self, message: str) -> None:
+    def _fail_utf8(self, message: str) -> _Delivered:
         self.error = InvalidUtf8(message)
         return None
 
-    def _fail_big(self, message: str) -> None:
+    def _fail_big(self, message: str) -> _Delivered:
         self.error = MessageTooBig(message)
         return None

@@ -11,7 +11,8 @@ endpoint with that error.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..service.endpoint import Address, StreamEndpoint
 from ..stream.base import Stream
@@ -131,7 +132,7 @@ def _recorded_ws_key(stream: Stream) -> str | None:
     if recording is None:
         return None
     data = recording.data
-    for kind, offset, length in zip(recording.kinds, recording.offsets, recording.lengths):
+    for kind, offset, length in zip(recording.kinds, recording.offsets, recording.lengths, strict=True):
         if kind != OUT:
             continue
         for line in bytes(data[offset : offset + length]).split(b"\r\n"):

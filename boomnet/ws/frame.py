@@ -64,7 +64,7 @@ class Frame:
     taken from it is a view of its own and is not caught).
     """
 
-    __slots__ = ("opcode", "fin", "payload")
+    __slots__ = ("fin", "opcode", "payload")
 
     def __init__(self, opcode: Opcode = Opcode.TEXT, fin: bool = True, payload: memoryview | None = None):
         self.opcode = opcode

@@ -9,8 +9,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
 
 from ..errors import HandshakeError
 from ..url import Url, parse_url

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..errors import LocalError
 
@@ -121,9 +122,10 @@ class WsOptions:
             raise LocalError("ping_interval needs a ping_timeout (a ping nobody checks detects nothing)")
         if not isinstance(self.limits, WsLimits):
             raise LocalError(f"limits must be a WsLimits, not {type(self.limits).__name__}")
-        if isinstance(self.subprotocols, str):
+        subprotocols: object = self.subprotocols  # callers may pass any sequence (or, wrongly, a str)
+        if isinstance(subprotocols, str):
             raise LocalError("subprotocols must be a sequence of names, not one str")
-        if not isinstance(self.subprotocols, tuple):
+        if not isinstance(subprotocols, tuple):
             object.__setattr__(self, "subprotocols", tuple(self.subprotocols))
         folded = {name: getattr(self, name) for name in ("max_frame_size", "max_message_size", "read_buffer_size")}
         folded = {k: v for k, v in folded.items() if v is not None}

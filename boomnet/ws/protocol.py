@@ -158,7 +158,7 @@ class Protocol:
     def run_deferred(self) -> NoReturn:
         """Complete what the previous batch held back: the peer's close, or a failure."""
         assert self.deferred is not None
-        kind, arg = self.deferred
+        _kind, arg = self.deferred
         self.deferred = None
         if isinstance(arg, WebSocketProtocolError):
             self.fail(arg)

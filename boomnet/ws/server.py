@@ -17,8 +17,9 @@ import base64
 import binascii
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from ..errors import ConnectionClosed, ConnectTimeout, HandshakeError
 from ..stream.base import Stream

@@ -12,8 +12,19 @@ import pytest
 
 import boomnet
 from boomnet.errors import InvalidUtf8, LocalError, WebSocketClosed, WebSocketProtocolError
-from boomnet.ws import CloseCode, Decoder, Opcode, Protocol, Role, WebSocket, WebsocketEndpoint, WsLimits, WsOptions, connect
-from boomnet.ws import _native
+from boomnet.ws import (
+    CloseCode,
+    Decoder,
+    Opcode,
+    Protocol,
+    Role,
+    WebSocket,
+    WebsocketEndpoint,
+    WsLimits,
+    WsOptions,
+    _native,
+    connect,
+)
 from boomnet.ws.frame import is_valid_close_code
 
 from . import wire
@@ -182,7 +193,7 @@ def test_failed_build_falls_back_loudly() -> None:
         raise ImportError("No module named 'boomnet.ws._speedups'")
 
     with pytest.warns(RuntimeWarning, match="did not build"):
-        module, why = _native.load(version=(3, 11), implementation="CPython", env={}, importer=missing)
+        module, _why = _native.load(version=(3, 11), implementation="CPython", env={}, importer=missing)
     assert module is None
 
 

@@ -13,7 +13,8 @@ import asyncio
 import socket
 import threading
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from websockets.asyncio.server import ServerConnection, serve

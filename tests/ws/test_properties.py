@@ -18,8 +18,8 @@ from __future__ import annotations
 import codecs
 import random
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -177,7 +177,7 @@ def messages(draw) -> tuple[list[bytes], list[tuple]]:
     seed = draw(st.integers(0, 2**16))
     payload = text_payload(n, seed) if opcode == wire.TEXT else random.Random(seed).randbytes(n)
     cuts = sorted(draw(st.lists(st.integers(0, n), max_size=3)))
-    parts = [payload[a:b] for a, b in zip([0] + cuts, cuts + [n])]
+    parts = [payload[a:b] for a, b in zip([0, *cuts], [*cuts, n], strict=False)]
     frames: list[bytes] = []
     raw: list[tuple] = []  # (opcode, fin, payload) per wire frame, in order
     for i, part in enumerate(parts):
@@ -345,7 +345,7 @@ def reference_verdict(data: bytes, *, assemble: bool = True, max_frame: int = 16
             message_op, text_check = 0, None
 
 
-def client_verdict(out: "Outcome") -> tuple:
+def client_verdict(out: Outcome) -> tuple:
     """The client's outcome in the reference's terms."""
     error = out.error
     if isinstance(error, WebSocketClosed):
@@ -370,7 +370,7 @@ def assert_same_verdict(body: bytes, data, **limits) -> Outcome:
     assert (out.frames, client_verdict(out)) == (expected_events, expected_end)
     assert out.ws.closed and out.stream.is_closed
     head_end = out.stream.written.index(b"\r\n\r\n") + 4
-    replies, rest = wire.parse(bytes(out.stream.written[head_end:]))
+    replies, _rest = wire.parse(bytes(out.stream.written[head_end:]))
     closes = [f.payload for f in replies if f.opcode == wire.CLOSE]
     if expected_end[0] == "fail":  # the failure was announced with its code (§7.1.7)
         assert closes == [expected_end[1].to_bytes(2, "big")]
@@ -543,7 +543,7 @@ def test_client_frames_decode_back_for_any_split(plan, close, data) -> None:
     cuts = sorted(set(data.draw(st.lists(st.integers(1, max(1, len(sent) - 1)), max_size=20))))
     dec = Decoder(allow_masked=True, assemble=True)
     got: list[tuple[int, bytes]] = []
-    for a, b in zip([0] + cuts, cuts + [len(sent)]):
+    for a, b in zip([0, *cuts], [*cuts, len(sent)], strict=False):
         dec.feed(sent[a:b])
         got.extend((int(f.opcode), f.bytes()) for f in dec.decode())
         assert dec.error is None
@@ -609,7 +609,7 @@ def test_close_codes_accepted_or_refused_per_rfc(code: int, data) -> None:
 
 def _casing(draw, word: str) -> str:
     flips = draw(st.lists(st.booleans(), min_size=len(word), max_size=len(word)))
-    return "".join(c.upper() if f else c.lower() for c, f in zip(word, flips))
+    return "".join(c.upper() if f else c.lower() for c, f in zip(word, flips, strict=False))
 
 
 @st.composite
@@ -620,7 +620,7 @@ def response_variants(draw) -> bytes:
     headers = [
         f"{_casing(draw, 'Upgrade')}:{draw(ows)}{_casing(draw, 'websocket')}{draw(ows)}",
         f"{_casing(draw, 'Connection')}:{draw(ows)}"
-        + ", ".join(draw(st.permutations([_casing(draw, "Upgrade")] + draw(st.sampled_from([[], ["keep-alive"]]))))),
+        + ", ".join(draw(st.permutations([_casing(draw, "Upgrade"), *draw(st.sampled_from([[], ["keep-alive"]]))]))),
         f"{_casing(draw, 'Sec-WebSocket-Accept')}:{draw(ows)}{ACCEPT_PLACEHOLDER.decode()}{draw(ows)}",
     ]
     headers += draw(st.lists(st.sampled_from(["Server: test/1.0", "Date: Mon, 01 Jan 2024 00:00:00 GMT",

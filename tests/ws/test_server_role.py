@@ -65,7 +65,7 @@ class EchoServer:
             raise AssertionError("server session did not end")
         except (WebSocketClosed, ConnectionClosed, WebSocketProtocolError, HandshakeError) as exc:
             self.events.append(("end", exc))
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+        except BaseException as exc:
             self.error = exc
         finally:
             self.listener.close()
