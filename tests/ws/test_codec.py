@@ -22,6 +22,8 @@ from boomnet.url import Url
 from boomnet.ws import Decoder, Opcode, WebSocket, encode_frame, mask_payload
 from boomnet.ws.handshake import accept_for, parse_response, parse_ws_url
 
+from .drive import skip_without_c_path
+
 
 @pytest.fixture(autouse=True, params=["c", "pure"])
 def decoder_impl(request, monkeypatch):
@@ -29,8 +31,7 @@ def decoder_impl(request, monkeypatch):
     import boomnet.ws.decoder as decoder_module
 
     if request.param == "c":
-        if decoder_module._scan is None:
-            pytest.skip("C fast path not built")
+        skip_without_c_path()
     else:
         monkeypatch.setattr(decoder_module, "_scan", None)
     return request.param

@@ -37,6 +37,7 @@ from boomnet.ws import Decoder, Opcode, WebSocket
 from boomnet.ws.handshake import accept_for
 
 from . import wire
+from .drive import skip_without_c_path
 
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BOUNDARY_LENGTHS = [0, 1, 124, 125, 126, 127, 65535, 65536, 65537]
@@ -54,8 +55,8 @@ def implementation(request: pytest.FixtureRequest) -> Iterator[str]:
     import boomnet.ws.encoder as encoder_module
 
     saved = decoder_module._scan, encoder_module.mask_payload
-    if request.param == "c" and decoder_module._scan is None:
-        pytest.skip("C fast path not built")
+    if request.param == "c":
+        skip_without_c_path()
     if request.param == "pure":
         decoder_module._scan = None
         encoder_module.mask_payload = encoder_module._mask_payload_py
