@@ -10,6 +10,7 @@ early), upper bounds only as the test's deadline.
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 import time
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
 from boomnet.errors import PeerTimeout
 from boomnet.service import Backoff, DisconnectKind, IOService
@@ -28,6 +30,7 @@ from .peers import LoopThread
 from .peers.raw import RawConn, RawPeer
 
 DEADLINE = 5.0
+log = logging.getLogger("tests.ws.liveness")  # detection times: pytest --log-cli-level=INFO
 FAST_PINGS = {"ping_interval": 0.2, "ping_timeout": 0.3, "idle_timeout": None}
 
 
@@ -39,7 +42,9 @@ def read_until_timeout(ws: WebSocket, deadline: float = DEADLINE) -> tuple[PeerT
             ws.wait_io(0.05)
             ws.read_batch()
         except PeerTimeout as exc:
-            return exc, time.monotonic() - start
+            took = time.monotonic() - start
+            log.info("PeerTimeout after %.3f s: %s", took, exc)
+            return exc, took
     raise AssertionError(f"no PeerTimeout within {deadline}s")
 
 
@@ -96,8 +101,11 @@ class FreezableServer:
 
         async def handler(ws: ServerConnection) -> None:
             await ws.send("hello")
-            async for _ in ws:
-                pass
+            try:
+                async for _ in ws:
+                    pass
+            except ConnectionClosed:
+                pass  # our PeerTimeout ends the connection with 1011: expected here
 
         async def start() -> Any:
             server = await serve(handler, "127.0.0.1", 0, ping_interval=None)
@@ -175,6 +183,7 @@ def test_endpoint_timer_disconnects_a_silent_peer_with_peer_timeout() -> None:
                 time.sleep(0.001)
             assert ep.reasons, "the endpoint was never disconnected"
             reason, took = ep.reasons[0]
+            log.info("endpoint disconnected %.3f s after connecting: %s", took, reason)
             assert reason.kind is DisconnectKind.ERROR and isinstance(reason.error, PeerTimeout)
             assert "no pong" in str(reason.error) and took >= 0.45
     finally:
