@@ -22,9 +22,11 @@ When a connection ends, what it did is decided per request (RFC 9112 9.3.2, 9.6)
   EOF-delimited body) were never processed by the server: they are re-sent on the next
   connection whatever their method, with no cap (each new connection answers at least one);
 * requests in flight when the connection died without such a signal may have been processed:
-  idempotent ones are re-sent once, others fail with ``ConnectionClosed``;
-* a re-sent request is not pipelined: the new connection carries one request at a time until
-  it has answered one;
+  idempotent ones are re-sent, others fail with ``ConnectionClosed``. The first unanswered one
+  may be what made the server close: it is re-sent once only; those behind it are not blamed;
+* a connection that carries re-sent requests is not pipelined until it has answered one (each
+  new connection, again); so every connection answers at least one request or uses up the
+  retry of the one that may be at fault: re-sending always ends;
 * non-idempotent requests are never pipelined, neither behind nor ahead of another request.
 """
 
@@ -61,7 +63,7 @@ class HttpRequest:
 
     __slots__ = (
         "method", "target", "head", "body", "on_response", "on_error", "deadline", "sends", "response", "error",
-        "pipelinable",
+        "pipelinable", "blamed",
     )
 
     def __init__(
@@ -85,6 +87,8 @@ class HttpRequest:
         self.sends = 0
         self.response: Response | None = None
         self.error: BaseException | None = None
+        #: connections that died silently with this request first in line (it may be the cause)
+        self.blamed = 0
         #: may share the wire with other requests: idempotent and not waiting for 100 Continue
         self.pipelinable = method in IDEMPOTENT_METHODS and b"\r\nexpect:" not in head.lower()
 
@@ -225,6 +229,8 @@ class HttpEndpoint(StreamEndpoint):
     def on_connected(self, conn: HttpConnection, ctx: Any) -> None:  # type: ignore[override]
         """The connection is up: queued requests go out. Subclasses: call ``super()`` first."""
         self._http = conn
+        # re-sent requests go one at a time until this connection has answered one (9112 9.3.2)
+        self._probation = any(req.sends for req in self._queue)
         self._pump(conn)
 
     def poll(self, conn: HttpConnection, ctx: Any) -> None:  # type: ignore[override]
@@ -265,17 +271,18 @@ class HttpEndpoint(StreamEndpoint):
         unprocessed = conn is not None and conn.parser.closed_by_response
         retry: list[HttpRequest] = []
         for index, req in enumerate(in_flight):
-            answered_partly = index == 0 and conn is not None and conn.parser.mid_response
+            first = index == 0
+            answered_partly = first and conn is not None and conn.parser.mid_response
             if req.deadline <= now:
                 self._fail(req, DeadlineExceeded(f"{req.method} {req.target}: no response before the deadline"), ctx)
             elif unprocessed:
-                retry.append(req)
-            elif req.method in IDEMPOTENT_METHODS and req.sends < 2 and not answered_partly:
+                retry.append(req)  # behind a response that ended the connection: never processed
+            elif req.method in IDEMPOTENT_METHODS and not answered_partly and (not first or not req.blamed):
+                if first:
+                    req.blamed += 1
                 retry.append(req)
             else:
                 self._fail(req, reason.error or ConnectionClosed(f"connection lost ({reason.kind.value})"), ctx)
-        if retry:
-            self._probation = True
         self._queue.extendleft(reversed(retry))
         if reason.kind is DisconnectKind.CONNECT_FAILED:
             queue, self._queue = self._queue, deque()
