@@ -120,30 +120,23 @@ def parse_response(
 
     Returns ``None`` if the head is not complete yet, else ``(response, head_length)``; bytes past
     ``head_length`` are already WebSocket frames. Raises :class:`HandshakeError` for any refusal.
+    The head itself is parsed by boomnet's one HTTP head parser (:mod:`boomnet.http.head`), so
+    the upgrade refuses exactly what the HTTP client refuses (bare CR/LF, obs-fold, bad names).
     """
-    raw = bytes(data[:MAX_RESPONSE_HEAD + 4])
-    end = raw.find(b"\r\n\r\n")
-    if end < 0:
-        if len(raw) > MAX_RESPONSE_HEAD:
-            raise HandshakeError(f"response head exceeds {MAX_RESPONSE_HEAD} bytes")
-        return None
-    head = raw[:end].decode("latin-1")
-    lines = head.split("\r\n")
-    status_line = lines[0]
-    parts = status_line.split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit() or len(parts[1]) != 3:
-        raise HandshakeError(f"malformed status line {status_line!r}")
-    status = int(parts[1])
-    if len(lines) - 1 > MAX_RESPONSE_HEADERS:
-        raise HandshakeError(f"more than {MAX_RESPONSE_HEADERS} response headers", status)
-    headers: list[tuple[str, str]] = []
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if not sep or not name or name != name.strip() or line[0] in " \t":
-            raise HandshakeError(f"malformed header line {line!r}", status, headers)
-        headers.append((name, value.strip()))
+    from ..errors import HttpProtocolError
+    from ..http.head import find_head, parse_head  # the one head parser (board contract 6)
+    from ..http.limits import HttpLimits
+
+    limits = HttpLimits(max_header_bytes=MAX_RESPONSE_HEAD, max_header_count=MAX_RESPONSE_HEADERS)
+    try:
+        end = find_head(data, limits)
+        if end < 0:
+            return None
+        _version, status, _reason, headers = parse_head(str(bytes(data[: end - 4]), "latin-1"), limits)
+    except HttpProtocolError as exc:  # HttpProtocolError / HeaderTooLarge from the head parser
+        raise HandshakeError(f"malformed upgrade response: {exc}") from exc
     if status != 101:
-        body = raw[end + 4 : end + 4 + 1024]
+        body = bytes(data[end : end + 1024])
         raise HandshakeError("server refused the WebSocket upgrade", status, headers, body)
     response = Response(status, headers, None)
 
@@ -164,4 +157,4 @@ def parse_response(
     chosen = response.header("sec-websocket-protocol")
     if chosen is not None and chosen not in subprotocols:
         raise HandshakeError(f"server chose a subprotocol the client did not offer: {chosen!r}", status, headers)
-    return Response(status, headers, chosen, deflate), end + 4
+    return Response(status, headers, chosen, deflate), end
