@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Sequence
-from typing import Protocol, TypeVar, Union
+from typing import Protocol, TypeVar
 
 from ..errors import FrameTooLarge, FramingError, InvalidMessage, LocalError
 
