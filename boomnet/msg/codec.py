@@ -60,6 +60,14 @@ class Codec(Protocol[M]):
     def encode(self, msg: M, out: bytearray) -> Sequence[Buffer] | None: ...
 
 
+class _Default:
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+#: "the default limit": 16 MiB, or the length field's maximum if that is smaller
+DEFAULT = _Default()
+
 _LENGTH_FORMATS = {1: "B", 2: "H", 4: "I", 8: "Q"}
 
 
@@ -83,8 +91,9 @@ class LengthPrefixed:
 
     ``byteorder``: ``"big"`` (network order, default) or ``"little"``. ``includes_header``: the
     length counts its own bytes too (some venues' framing); by default it counts the payload only.
-    ``max_size``: the largest payload accepted or sent (default 16 MiB; on by default, checked
-    before buffering; ``None`` means the width's own maximum). Messages decode as memoryviews.
+    ``max_size``: the largest payload accepted or sent (default 16 MiB, or the field's maximum
+    for 1- and 2-byte lengths; on by default, checked before buffering; ``None`` means the
+    width's own maximum). Messages decode as memoryviews.
     """
 
     __slots__ = ("_adj", "_pack", "_unpack", "byteorder", "includes_header", "max_size", "vector_min", "width")
@@ -95,7 +104,7 @@ class LengthPrefixed:
         *,
         byteorder: str = "big",
         includes_header: bool = False,
-        max_size: int | None = DEFAULT_MAX_SIZE,
+        max_size: int | None | _Default = DEFAULT,
         vector_min: int = DEFAULT_VECTOR_MIN,
     ) -> None:
         if width not in _LENGTH_FORMATS:
@@ -106,6 +115,8 @@ class LengthPrefixed:
         field_max = (1 << (8 * width)) - 1 - adj
         if max_size is None:
             max_size = field_max
+        elif isinstance(max_size, _Default):
+            max_size = min(DEFAULT_MAX_SIZE, field_max)
         if not 0 < max_size <= field_max:
             raise LocalError(f"max_size must be in 1..{field_max} for a {width}-byte length, not {max_size!r}")
         if vector_min < 1:
@@ -231,6 +242,12 @@ class Lines:
             raise InvalidMessage(f"line of {size} bytes exceeds max_line={self.max_line}")
         if self._search(msg) is not None:
             raise InvalidMessage(f"a line must not contain the delimiter {self.delimiter!r}")
+        dlen = self._dlen
+        if dlen > 1 and size:
+            # e.g. b"a|" + b"||": the delimiter would be found one byte early
+            edge = bytes(msg[-(dlen - 1) :]) + self.delimiter
+            if edge.find(self.delimiter) < len(edge) - dlen:
+                raise InvalidMessage(f"a line must not end in a prefix of the delimiter {self.delimiter!r}")
         if self.strip_cr and size and msg[-1] in (13, b"\r"):
             raise InvalidMessage("a line must not end in \\r when strip_cr is on (it would be stripped)")
         out += msg
