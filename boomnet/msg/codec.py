@@ -180,7 +180,11 @@ class LengthPrefixed:
         if size >= self.vector_min:
             return (header, owned(msg))
         out += header
-        out += msg
+        try:
+            out += msg
+        except TypeError:  # len() worked but it is no buffer (a str): undo the header
+            del out[-len(header) :]
+            raise InvalidMessage(f"a payload must be bytes-like, not {type(msg).__name__}") from None
         return None
 
 
@@ -240,6 +244,8 @@ class Lines:
             raise InvalidMessage(f"a line must be bytes-like, not {type(msg).__name__}") from None
         if size > self.max_line:
             raise InvalidMessage(f"line of {size} bytes exceeds max_line={self.max_line}")
+        if isinstance(msg, str):
+            raise InvalidMessage("a line must be bytes-like, not str")
         if self._search(msg) is not None:
             raise InvalidMessage(f"a line must not contain the delimiter {self.delimiter!r}")
         dlen = self._dlen
@@ -250,6 +256,9 @@ class Lines:
                 raise InvalidMessage(f"a line must not end in a prefix of the delimiter {self.delimiter!r}")
         if self.strip_cr and size and msg[-1] in (13, b"\r"):
             raise InvalidMessage("a line must not end in \\r when strip_cr is on (it would be stripped)")
-        out += msg
+        try:
+            out += msg
+        except TypeError:
+            raise InvalidMessage(f"a line must be bytes-like, not {type(msg).__name__}") from None
         out += self.delimiter
         return None

@@ -100,7 +100,11 @@ class DatagramCodec:
         if size >= self.vector_min:
             return (header, owned(payload))
         out += header
-        out += payload
+        try:
+            out += payload
+        except TypeError:  # a str payload: undo the header
+            del out[-8:]
+            raise InvalidMessage(f"a payload must be bytes-like, not {type(payload).__name__}") from None
         return None
 
 
