@@ -244,8 +244,8 @@ class Lines:
             raise InvalidMessage(f"a line must be bytes-like, not {type(msg).__name__}") from None
         if size > self.max_line:
             raise InvalidMessage(f"line of {size} bytes exceeds max_line={self.max_line}")
-        if isinstance(msg, str):
-            raise InvalidMessage("a line must be bytes-like, not str")
+        if not isinstance(msg, (bytes, bytearray, memoryview)):  # a str would fail in re below
+            raise InvalidMessage(f"a line must be bytes-like, not {type(msg).__name__}")
         if self._search(msg) is not None:
             raise InvalidMessage(f"a line must not contain the delimiter {self.delimiter!r}")
         dlen = self._dlen

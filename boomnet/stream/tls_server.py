@@ -65,7 +65,7 @@ class TlsServerOptions:
             object.__setattr__(self, "sni", tuple(sorted((k, tuple(v)) for k, v in sni.items())))
         alpn: object = self.alpn
         if alpn is not None and not isinstance(alpn, tuple):
-            object.__setattr__(self, "alpn", tuple(alpn))  # type: ignore[call-overload]
+            object.__setattr__(self, "alpn", tuple(alpn))  # type: ignore[arg-type]
 
     def replace(self, **changes: object) -> TlsServerOptions:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
