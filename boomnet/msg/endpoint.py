@@ -25,7 +25,7 @@ from ..service.endpoint import Address, Disconnect, Endpoint
 from ..stream.base import Stream
 from ..stream.listener import Listener, TcpListener, UnixListener
 from ..stream.options import TcpOptions, TlsOptions
-from ..stream.tls_server import TlsServerOptions, TlsServerStream
+from ..stream.tls_server import TlsServerOptions, TlsServerStream, server_context
 from .codec import Codec
 from .connection import Connection
 from .observe import Observer
@@ -189,6 +189,8 @@ class ListenerEndpoint(Endpoint, Generic[M]):
         observers: Sequence[Observer[M]] = (),
     ) -> None:
         super().__init__(None, None)  # no DNS: create_target binds
+        if tls is not None:
+            server_context(tls)  # bad certificate/key files fail here, not at the first client
         self.bind_host = host
         self.bind_port = port
         self.path = path

@@ -26,7 +26,7 @@ from typing import Generic, TypeVar
 from ..errors import BoomnetError, DeadlineExceeded, LocalError, SendBufferFull
 from ..stream.base import Stream
 from ..stream.listener import Listener, TcpListener, UnixListener
-from ..stream.tls_server import TlsServerOptions, TlsServerStream
+from ..stream.tls_server import TlsServerOptions, TlsServerStream, server_context
 from .clt import Clt
 from .codec import Codec
 from .observe import Observer
@@ -55,6 +55,8 @@ class Svc(Generic[M]):
     ) -> None:
         if max_connections < 1:
             raise LocalError(f"max_connections must be positive, not {max_connections!r}")
+        if tls is not None:
+            server_context(tls)  # bad certificate/key files fail here, not at the first client
         self.listener = listener
         self.codec = codec
         self.tls = tls
@@ -74,11 +76,15 @@ class Svc(Generic[M]):
         max_connections: int = 1024, backlog: int = 1024, **kw: object,
     ) -> Svc[M]:
         """Listen on TCP ``host:port`` (``port=0``: a free port)."""
+        if tls is not None:
+            server_context(tls)  # before binding: bad certificate files must not leak a listener
         return cls(TcpListener.bind(host, port, backlog=backlog), codec, tls=tls, max_connections=max_connections, **kw)  # type: ignore[arg-type]
 
     @classmethod
     def bind_unix(cls, path: str, *, codec: Codec[M], tls: TlsServerOptions | None = None, **kw: object) -> Svc[M]:
         """Listen on the Unix socket ``path``."""
+        if tls is not None:
+            server_context(tls)
         return cls(UnixListener.bind(path), codec, tls=tls, **kw)  # type: ignore[arg-type]
 
     @property

@@ -113,21 +113,42 @@ def _base_context(options: TlsServerOptions, certfile: str, keyfile: str | None)
     return ctx
 
 
+class _Owner:
+    """What the SNI callback is handed: switching ``context`` switches the TLS object's."""
+
+    __slots__ = ("obj", "__weakref__")
+
+    def __init__(self) -> None:
+        self.obj: Any = None
+
+    @property
+    def context(self) -> ssl.SSLContext:
+        return self.obj.context  # type: ignore[no-any-return]
+
+    @context.setter
+    def context(self, ctx: ssl.SSLContext) -> None:
+        self.obj.context = ctx
+
+
 class _ServerEngine(StdlibEngine):
     """The stdlib engine in server mode (the client engine hard-wires ``server_side=False``)."""
 
-    __slots__ = ()
+    __slots__ = ("_owner",)
 
     def __init__(self, ctx: ssl.SSLContext, sock: socket.socket | None, description: str) -> None:
         self._host = description
         self._handshaking = True
         self.direct = sock is not None
+        # The SNI callback gets the "owner" (the SSLSocket, in the stdlib's own wrappers); ours
+        # only forwards a context switch to the C object.
+        self._owner = owner = _Owner()
         if sock is not None:
-            self._obj = ctx._wrap_socket(sock, True, None)  # type: ignore[attr-defined]
+            self._obj = ctx._wrap_socket(sock, True, None, owner=owner)  # type: ignore[attr-defined]
             self._in = self._out = None
         else:
             self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
-            self._obj = ctx._wrap_bio(self._in, self._out, True, None)  # type: ignore[attr-defined]
+            self._obj = ctx._wrap_bio(self._in, self._out, True, None, owner=owner)  # type: ignore[attr-defined]
+        owner.obj = self._obj
         self.pending = self._obj.pending
         self.read_into = self._read_into
 
