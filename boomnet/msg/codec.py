@@ -96,7 +96,10 @@ class LengthPrefixed:
     width's own maximum). Messages decode as memoryviews.
     """
 
-    __slots__ = ("_adj", "_pack", "_unpack", "byteorder", "includes_header", "max_size", "vector_min", "width")
+    __slots__ = ("_adj", "_pack", "_unpack", "byteorder", "encode", "includes_header", "max_size", "vector_min", "width")
+
+    #: ``encode(msg, out)`` (see :class:`Codec`): a closure over the limits, built in ``__init__``
+    encode: Callable[[Buffer, bytearray], Sequence[Buffer] | None]
 
     def __init__(
         self,
@@ -130,6 +133,7 @@ class LengthPrefixed:
         self._unpack = struct.Struct(fmt).unpack_from
         self._pack = struct.Struct(fmt).pack
         self._adj = adj
+        self.encode = self._make_encoder()
 
     def decode(self, data: memoryview, out: list[Buffer]) -> int:
         # Hot path: locals, one unpack and one slice per message, no exception unless malformed.
@@ -166,26 +170,31 @@ class LengthPrefixed:
             raise self._bad(size)
         return int(hs + size)
 
-    def encode(self, msg: Buffer, out: bytearray) -> Sequence[Buffer] | None:
-        try:
-            size = len(msg)
-        except TypeError:
-            raise InvalidMessage(f"a payload must be bytes-like, not {type(msg).__name__}") from None
-        if size > self.max_size:
-            raise InvalidMessage(f"payload of {size} bytes exceeds max_size={self.max_size}")
-        if type(msg) is memoryview and msg.itemsize != 1:
-            msg = _payload_of(msg)
-            size = msg.nbytes
-        header = self._pack(size + self._adj)
-        if size >= self.vector_min:
-            return (header, owned(msg))
-        out += header
-        try:
-            out += msg
-        except TypeError:  # len() worked but it is no buffer (a str): undo the header
-            del out[-len(header) :]
-            raise InvalidMessage(f"a payload must be bytes-like, not {type(msg).__name__}") from None
-        return None
+    def _make_encoder(self) -> Callable[[Buffer, bytearray], Sequence[Buffer] | None]:
+        # The send hot path: a closure over the limits (no attribute lookups per message).
+        pack, adj, limit, vmin, width = self._pack, self._adj, self.max_size, self.vector_min, self.width
+        view_type = memoryview
+
+        def encode(msg: Buffer, out: bytearray) -> Sequence[Buffer] | None:
+            if type(msg) is view_type and msg.itemsize != 1:  # type: ignore[union-attr]
+                msg = _payload_of(msg)  # len() of a wide view counts items, not bytes
+            try:
+                size = len(msg)
+            except TypeError:
+                raise InvalidMessage(f"a payload must be bytes-like, not {type(msg).__name__}") from None
+            if size > limit:
+                raise InvalidMessage(f"payload of {size} bytes exceeds max_size={limit}")
+            if size >= vmin:
+                return (pack(size + adj), owned(msg))
+            out += pack(size + adj)
+            try:
+                out += msg
+            except TypeError:  # len() worked but it is no buffer (a str): undo the header
+                del out[-width:]
+                raise InvalidMessage(f"a payload must be bytes-like, not {type(msg).__name__}") from None
+            return None
+
+        return encode
 
 
 class Lines:

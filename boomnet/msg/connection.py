@@ -61,6 +61,7 @@ class Connection(Generic[M]):
     """
 
     __slots__ = (
+        "_stream_pending",
         "_budget",
         "_chunks",
         "_closed",
@@ -114,6 +115,7 @@ class Connection(Generic[M]):
         self._chunks: deque[Buffer] = deque()  # earlier chunks / vectored parts, before _tail
         self._queued = 0  # bytes in _chunks + _tail
         self._budget = opts.send_budget
+        self._stream_pending = 0  # stream.pending as of the last flush (read once per flush)
         self._sock: socket.socket | None = None  # set once established over a socket stream
         self._ready = False
         self._error: BaseException | None = None  # raised by the next read_batch
@@ -245,23 +247,30 @@ class Connection(Generic[M]):
         tail = self._tail
         before = len(tail)
         parts = self._encode(msg, tail)
-        size = len(tail) - before if parts is None else sum(len(p) for p in parts)
-        if self._queued + size > self._budget or (self.stream.pending and self.pending + size > self._budget):
-            del tail[before:]
-            raise SendBufferFull(
-                f"{self.name}: {self.pending} bytes already wait to be sent (send_budget={self._budget}); the peer is not reading"
-            )
-        if parts is not None:
+        if parts is None:
+            queued = self._queued + len(tail) - before
+            if queued + self._stream_pending > self._budget:
+                del tail[before:]
+                raise self._full()
+        else:
+            queued = self._queued + sum(len(p) for p in parts)
+            if queued + self._stream_pending > self._budget:
+                raise self._full()
             chunks = self._chunks
             if tail:
                 chunks.append(tail)
                 self._tail = bytearray()
             chunks.extend(parts)
-        self._queued += size
+        self._queued = queued
         self.messages_out += 1
         if self.observers:
             for obs in self.observers:
                 obs.on_send(self, msg)
+
+    def _full(self) -> SendBufferFull:
+        return SendBufferFull(
+            f"{self.name}: {self.pending} bytes already wait to be sent (send_budget={self._budget}); the peer is not reading"
+        )
 
     def send(self, msg: M) -> bool:
         """:meth:`push` then :meth:`flush`; ``True`` if everything queued went out now."""
@@ -298,10 +307,14 @@ class Connection(Generic[M]):
             self._drain_threadsafe()
         stream = self.stream
         if not self._queued:
-            return stream.flush() if stream.pending else True
+            if not self._stream_pending:
+                return True
+            done = stream.flush()
+            self._stream_pending = stream.pending
+            return done
         if not self._ready:
             return False
-        if self._sock is not None and not stream.pending:
+        if self._sock is not None and not self._stream_pending:
             return self._flush_socket(self._sock)
         chunks = self._chunks
         write = stream.write
@@ -311,7 +324,9 @@ class Connection(Generic[M]):
             write(self._tail)
             self._tail.clear()
         self._queued = 0
-        return stream.flush()
+        done = stream.flush()
+        self._stream_pending = stream.pending
+        return done
 
     def _flush_socket(self, sock: socket.socket) -> bool:
         # One sendmsg of every queued chunk (writev). After a partial write the unsent bytes stay
