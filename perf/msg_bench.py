@@ -30,8 +30,11 @@ def _child_blast_recv(fn: Any, n: int, ready: Any, result: Any, certs: Any) -> N
     result.put(fn(n, ready, certs))
 
 
-def run_blast(name: str, n: int, tls: bool, certs: tuple[str, str], ca: str) -> float:
-    (recv, send), _, _ = SYSTEMS[name]
+def run_blast(name: str, n: int, tls: bool, certs: tuple[str, str], ca: str) -> float | None:
+    blast = SYSTEMS[name][0]
+    if blast is None:
+        return None
+    recv, send = blast
     ctx = mp.get_context("fork")
     ready, result = ctx.Queue(), ctx.Queue()
     rp = ctx.Process(target=_child_blast_recv, args=(recv, n, ready, result, certs if tls else None), daemon=True)
@@ -142,7 +145,7 @@ def main() -> None:
     ca.cert_pem.write_to_path(ca_file)
 
     names = [s for s in SYSTEMS if not args.only or s in args.only.split(",")]
-    blast: dict[tuple[str, bool], list[float]] = {}
+    blast: dict[tuple[str, bool], list[float | None]] = {}
     echo: dict[tuple[str, bool], list[dict[str, float]]] = {}
     print(f"load before: {os.getloadavg()}")
     for r in range(args.rounds):
@@ -157,17 +160,20 @@ def main() -> None:
     def med(key: tuple[str, bool], field: str) -> float:
         return statistics.median(e[field] for e in echo[key])
 
-    zb, ze = blast.get(("pyzmq", False)), echo.get(("pyzmq", False))
-    print(f"\n| system | transport | blast msgs/s (median) | vs pyzmq | echo p50 us | p99 us | p99.9 us | p50 vs pyzmq | p99 vs pyzmq |")
+    zb = [r for r in blast.get(("pyzmq", False), []) if r is not None]
+    ze = echo.get(("pyzmq", False))
+    print("\n| system | transport | blast msgs/s (median) | vs pyzmq | echo p50 us | p99 us | p99.9 us | p50 vs pyzmq | p99 vs pyzmq |")
     print("|---|---|---|---|---|---|---|---|---|")
     for (name, tls), rates in blast.items():
         key = (name, tls)
-        rate = statistics.median(rates)
-        rb = f"{rate / statistics.median(zb):.2f}x" if zb else "-"
+        known = [r for r in rates if r is not None]
+        rate = statistics.median(known) if known else float("nan")
+        rb = f"{rate / statistics.median(zb):.2f}x" if zb and known else "-"
         p50, p99, p999 = med(key, "p50"), med(key, "p99"), med(key, "p99.9")
         r50 = f"{p50 / med(('pyzmq', False), 'p50'):.2f}x" if ze else "-"
         r99 = f"{p99 / med(('pyzmq', False), 'p99'):.2f}x" if ze else "-"
-        print(f"| {name} | {'TLS' if tls else 'TCP'} | {rate:,.0f} | {rb} | {p50:.1f} | {p99:.1f} | {p999:.1f} | {r50} | {r99} |")
+        shown = f"{rate:,.0f}" if known else "-"
+        print(f"| {name} | {'TLS' if tls else 'TCP'} | {shown} | {rb} | {p50:.1f} | {p99:.1f} | {p999:.1f} | {r50} | {r99} |")
     print(f"\nretained allocations on the bytes path: {retained_per_message():.4f} bytes/message")
     print(f"load after: {os.getloadavg()}  ({time.strftime('%H:%M:%S')})")
 

@@ -70,15 +70,16 @@ def boomnet_blast_send(port: int, n: int, payload: bytes, ca: str | None) -> Non
     from boomnet.stream.options import TlsOptions
 
     clt = Clt.connect("127.0.0.1", port, codec=LengthPrefixed(), tls=TlsOptions(ca_file=ca, server_hostname="localhost") if ca else None)
-    push, flush = clt.conn.push, clt.conn.flush
-    for i in range(n):
+    push_many, flush = clt.conn.push_many, clt.conn.flush
+    batch = [payload] * 256
+    for _ in range(n // 256):
         try:
-            push(payload)
-        except SendBufferFull:
+            push_many(batch)
+        except SendBufferFull:  # the receiver is behind: wait for the socket, then queue again
             clt.flush(timeout=60)
-            push(payload)
-        if not i & 255:
-            flush()
+            push_many(batch)
+        flush()
+    push_many([payload] * (n % 256))
     clt.flush(timeout=60)
     clt.close(flush_timeout=5)
 
@@ -93,6 +94,41 @@ def boomnet_echo_server(ready: Any, certs: tuple[str, str] | None) -> None:
     while True:
         for clt, msg in poll():
             clt.send(msg)
+
+
+def boomnet_park_echo_server(ready: Any, certs: tuple[str, str] | None) -> None:
+    """Spin while there is traffic, sleep in epoll when a pass found nothing (Svc.wait)."""
+    from boomnet.msg import LengthPrefixed, Svc
+    from boomnet.stream.tls_server import TlsServerOptions
+
+    svc = Svc.bind("127.0.0.1", 0, codec=LengthPrefixed(), tls=TlsServerOptions(*certs) if certs else None)
+    ready.put(svc.address[1])
+    poll, wait = svc.poll, svc.wait
+    while True:
+        got = poll()
+        for clt, msg in got:
+            clt.send(msg)
+        if not got:
+            wait(0.01)
+
+
+def boomnet_park_echo_client(port: int, samples: int, payload: bytes, ca: str | None) -> list[int]:
+    """Clt.recv parked in poll(2) after one empty read (park_after=0): for oversubscribed cores."""
+    from boomnet.msg import Clt, LengthPrefixed
+    from boomnet.stream.options import TlsOptions
+
+    clt = Clt.connect("127.0.0.1", port, codec=LengthPrefixed(), park_after=0.0,
+                      tls=TlsOptions(ca_file=ca, server_hostname="localhost") if ca else None)
+    send, recv = clt.conn.send, clt.recv
+    clock = time.perf_counter_ns
+    out = []
+    for _ in range(samples):
+        t0 = clock()
+        send(payload)
+        recv(10.0)
+        out.append(clock() - t0)
+    clt.close()
+    return out
 
 
 def boomnet_echo_client(port: int, samples: int, payload: bytes, ca: str | None) -> list[int]:
@@ -345,8 +381,9 @@ def raw_echo_client(port: int, samples: int, payload: bytes, ca: Any) -> list[in
 Blast = tuple[Callable[..., float], Callable[..., None]]
 Echo = tuple[Callable[..., None], Callable[..., list[int]]]
 
-SYSTEMS: dict[str, tuple[Blast, Echo, bool]] = {  # name -> (blast, echo, supports TLS)
+SYSTEMS: dict[str, tuple[Blast | None, Echo, bool]] = {  # name -> (blast, echo, supports TLS)
     "boomnet": ((boomnet_blast_recv, boomnet_blast_send), (boomnet_echo_server, boomnet_echo_client), True),
+    "boomnet park": (None, (boomnet_park_echo_server, boomnet_park_echo_client), True),
     "pyzmq": ((zmq_blast_recv, zmq_blast_send), (zmq_echo_server, zmq_echo_client), False),
     "asyncio+uvloop": ((asyncio_blast_recv, asyncio_blast_send), (asyncio_echo_server, asyncio_echo_client), True),
     "raw socket": ((raw_blast_recv, raw_blast_send), (raw_echo_server, raw_echo_client), False),

@@ -11,12 +11,19 @@ threads but asks the kernel for no wakeup), again until done or the deadline pas
 latency to notice a message is one spin round, not a scheduler wakeup; set ``spin_sleep`` to e.g.
 ``0.0002`` to trade a little latency for much less CPU.
 
+``park_after`` (off by default) is the one exception, for machines where cores are shared: after
+spinning that many seconds without news, ``recv`` waits in ``poll(2)`` on the descriptor for the
+rest of its timeout, so the kernel wakes the thread when bytes arrive instead of the spinner
+fighting other processes for the CPU (measured in ``perf/msg_bench.py``: a better tail, a
+slower median).
+
 Messages may be memoryviews into the receive buffer, valid until the next call that reads
 (``recv`` / ``try_recv`` serve a batch already read before reading again).
 """
 
 from __future__ import annotations
 
+import select
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -68,6 +75,7 @@ class Clt(Generic[M]):
         observers: Sequence[Observer[M]] = (),
         options: MsgOptions | None = None,
         spin_sleep: float = 0.0,
+        park_after: float | None = None,
     ) -> None:
         if isinstance(stream, Connection):
             self.conn: Connection[M] = stream
@@ -78,6 +86,10 @@ class Clt(Generic[M]):
         if spin_sleep < 0:
             raise LocalError(f"spin_sleep must be >= 0, not {spin_sleep!r}")
         self.spin_sleep = spin_sleep
+        if park_after is not None and park_after < 0:
+            raise LocalError(f"park_after must be >= 0 or None, not {park_after!r}")
+        self.park_after = park_after
+        self._poller: select.poll | None = None
         self._ready: deque[M] = deque()
 
     @classmethod
@@ -94,9 +106,11 @@ class Clt(Generic[M]):
         observers: Sequence[Observer[M]] = (),
         options: MsgOptions | None = None,
         spin_sleep: float = 0.0,
+        park_after: float | None = None,
     ) -> Clt[M]:
         """Connect (and handshake TLS) within ``timeout`` seconds, spinning; ConnectTimeout if not."""
-        clt = cls(open_stream(host, port, tcp, tls), codec, name=name, observers=observers, options=options, spin_sleep=spin_sleep)
+        clt = cls(open_stream(host, port, tcp, tls), codec, name=name, observers=observers, options=options,
+                  spin_sleep=spin_sleep, park_after=park_after)
         clt.wait_established(timeout)
         return clt
 
@@ -163,7 +177,10 @@ class Clt(Generic[M]):
         if ready:
             return ready.popleft()
         read = self.conn.read_batch
-        end = None if timeout is None else time.monotonic() + timeout
+        clock = time.monotonic
+        start = clock()
+        end = None if timeout is None else start + timeout
+        park_at = None if self.park_after is None else start + self.park_after
         sleep = time.sleep
         pause = self.spin_sleep
         while True:
@@ -171,9 +188,24 @@ class Clt(Generic[M]):
             if batch:
                 ready.extend(batch)
                 return ready.popleft()
-            if end is not None and time.monotonic() > end:
+            now = clock()
+            if end is not None and now > end:
                 raise DeadlineExceeded(f"{self.conn.name}: no message within {timeout}s")
-            sleep(pause)
+            if park_at is not None and now >= park_at:
+                self._park(None if end is None else end - now)
+            else:
+                sleep(pause)
+
+    def _park(self, timeout: float | None) -> None:
+        conn = self.conn
+        fd = conn.fileno()
+        if fd < 0 or conn.read_hint():
+            return  # no descriptor (a replay), or bytes already inside the stream: do not sleep
+        poller = self._poller
+        if poller is None:
+            poller = self._poller = select.poll()
+            poller.register(fd, select.POLLIN)
+        poller.poll(None if timeout is None else max(1, int(timeout * 1000)))
 
     def recv_batch(self) -> list[M]:
         """Every whole message already read plus those one read brings now (possibly none)."""
@@ -189,6 +221,14 @@ class Clt(Generic[M]):
     @property
     def name(self) -> str:
         return self.conn.name
+
+    @property
+    def target(self) -> "Clt[M]":
+        """Itself: a Clt is its own selector token (see :class:`~boomnet.msg.Svc`)."""
+        return self
+
+    def read_hint(self) -> int:
+        return len(self._ready) or self.conn.read_hint()
 
     @property
     def closed(self) -> bool:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
 from ..errors import FrameTooLarge, FramingError, InvalidMessage, LocalError
@@ -176,7 +176,7 @@ class LengthPrefixed:
         view_type = memoryview
 
         def encode(msg: Buffer, out: bytearray) -> Sequence[Buffer] | None:
-            if type(msg) is view_type and msg.itemsize != 1:  # type: ignore[union-attr]
+            if type(msg) is view_type and msg.itemsize != 1:
                 msg = _payload_of(msg)  # len() of a wide view counts items, not bytes
             try:
                 size = len(msg)

@@ -267,6 +267,46 @@ class Connection(Generic[M]):
             for obs in self.observers:
                 obs.on_send(self, msg)
 
+    def push_many(self, msgs: Sequence[M]) -> int:
+        """Queue every message of ``msgs`` (encoded now), all or nothing: if one cannot be
+        encoded, or together they exceed ``send_budget``, none is queued and the error is raised.
+        Returns how many were queued. Cheaper per message than :meth:`push` (one budget check)."""
+        if self._closed:
+            raise InvalidState(f"{self.name}: cannot send on a closed connection") from self._error
+        orig = tail = self._tail
+        before = len(tail)
+        chunks = self._chunks
+        nchunks = len(chunks)
+        encode = self._encode
+        added = 0
+        try:
+            for msg in msgs:
+                b = len(tail)
+                parts = encode(msg, tail)
+                if parts is None:
+                    added += len(tail) - b
+                else:
+                    added += sum(len(p) for p in parts)
+                    if tail:
+                        chunks.append(tail)
+                        self._tail = tail = bytearray()
+                    chunks.extend(parts)
+            if self._queued + added + self._stream_pending > self._budget:
+                raise self._full()
+        except BaseException:
+            while len(chunks) > nchunks:  # restore the queue exactly as it was
+                chunks.pop()
+            del orig[before:]
+            self._tail = orig
+            raise
+        self._queued += added
+        self.messages_out += len(msgs)
+        if self.observers:
+            for msg in msgs:
+                for obs in self.observers:
+                    obs.on_send(self, msg)
+        return len(msgs)
+
     def _full(self) -> SendBufferFull:
         return SendBufferFull(
             f"{self.name}: {self.pending} bytes already wait to be sent (send_budget={self._budget}); the peer is not reading"

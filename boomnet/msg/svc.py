@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Generic, TypeVar
 
 from ..errors import BoomnetError, DeadlineExceeded, LocalError, SendBufferFull
+from ..service.select import EpollSelector
 from ..stream.base import Stream
 from ..stream.listener import Listener, TcpListener, UnixListener
 from ..stream.tls_server import TlsServerOptions, TlsServerStream, server_context
@@ -37,6 +38,13 @@ __all__ = ["Svc"]
 log = logging.getLogger("boomnet.msg")
 
 M = TypeVar("M")
+
+
+class _Token:
+    __slots__ = ("target",)
+
+    def __init__(self, target: object) -> None:
+        self.target = target
 
 
 class Svc(Generic[M]):
@@ -69,6 +77,11 @@ class Svc(Generic[M]):
         #: clients dropped by the last :meth:`poll`, with the reason
         self.disconnected: list[tuple[Clt[M], BaseException]] = []
         self._handshaking: list[tuple[Clt[M], float]] = []
+        # Readiness for the non-blocking pass: one epoll_wait(0) says which clients (and whether
+        # the listener) have something, so a pass costs syscalls per *ready* client only.
+        self._selector = EpollSelector()
+        self._listen_token = _Token(listener)
+        self._selector.register(self._listen_token)  # type: ignore[arg-type]
 
     @classmethod
     def bind(
@@ -128,6 +141,8 @@ class Svc(Generic[M]):
             still.append((clt, deadline))
         self._handshaking = still
         self.clients.extend(done)
+        for clt in done:
+            self._selector.register(clt)  # type: ignore[arg-type]  # a Clt is its own token
         return done
 
     def accept(self, timeout: float | None = None) -> Clt[M]:
@@ -148,20 +163,30 @@ class Svc(Generic[M]):
     # --- the non-blocking pass ------------------------------------------------------------------
 
     def poll(self) -> list[tuple[Clt[M], M]]:
-        """Accept, advance handshakes and read every client once; ``(client, message)`` pairs.
+        """Accept, advance handshakes and read every client that has something, once;
+        ``(client, message)`` pairs (messages valid until that client's next read).
 
         A client that closes or breaks the protocol is removed (its messages before that are
         still returned) and listed in :attr:`disconnected` until the next pass."""
-        self.disconnected.clear()
-        self._accept_waiting()
+        if self.disconnected:
+            self.disconnected.clear()
         if self._handshaking:
             self._advance_handshakes()
         out: list[tuple[Clt[M], M]] = []
-        dead: list[Clt[M]] = []
-        for clt in self.clients:
+        dead: list[Clt[M]] | None = None
+        listen_token = self._listen_token
+        for token in self._selector.select():
+            if token is listen_token:
+                self._accept_waiting()
+                if self._handshaking:
+                    self._advance_handshakes()
+                continue
+            clt: Clt[M] = token  # type: ignore[assignment]
             try:
                 batch = clt.recv_batch()
             except BoomnetError as e:
+                if dead is None:
+                    dead = []
                 dead.append(clt)
                 self.disconnected.append((clt, e))
                 continue
@@ -169,9 +194,20 @@ class Svc(Generic[M]):
                 out.extend([(clt, m) for m in batch])
         if dead:
             for clt in dead:
-                clt.close()
-                self.clients.remove(clt)
+                self._drop(clt)
         return out
+
+    def _drop(self, clt: Clt[M]) -> None:
+        self._selector.unregister(clt)  # type: ignore[arg-type]
+        clt.close()
+        if clt in self.clients:
+            self.clients.remove(clt)
+
+    def wait(self, timeout: float) -> None:
+        """Opt-in idle strategy (as ``IOService.wait``): sleep in epoll up to ``timeout`` s when
+        the last pass found nothing to do; returns the moment a client or the listener has news."""
+        if not self._handshaking:
+            self._selector.wait(timeout)
 
     def broadcast(self, msg: M) -> list[Clt[M]]:
         """Queue ``msg`` on every client and flush; returns the clients that could not take it
@@ -197,6 +233,7 @@ class Svc(Generic[M]):
             clt.close()
         self._handshaking.clear()
         self.clients.clear()
+        self._selector.close()
         self.listener.close()
 
     def __enter__(self) -> Svc[M]:

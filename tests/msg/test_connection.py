@@ -246,3 +246,19 @@ def test_clt_timeouts_and_try_recv() -> None:
     assert [bytes(m) for m in clt.recv_batch()] == [b"b"]
     clt.close()
     b.close()
+
+
+def test_push_many_is_all_or_nothing() -> None:
+    a, b = pair()
+    codec = LengthPrefixed(1, vector_min=3)
+    conn = conn_over(a, codec, send_budget=1000)
+    conn.push(b"x")  # something already queued in the coalescing buffer
+    with pytest.raises(InvalidMessage):
+        conn.push_many([b"ab", b"abcd", b"y" * 300])  # the third cannot be encoded
+    with pytest.raises(SendBufferFull):
+        conn.push_many([b"z" * 200] * 6)  # over the budget together
+    assert conn.pending == 2
+    assert conn.push_many([b"ab", b"abcd", b"e"]) == 3
+    assert conn.flush()
+    assert drain(b, 2 + 3 + 5 + 2) == b"\x01x" + b"\x02ab" + b"\x04abcd" + b"\x01e"
+    a.close(), b.close()
