@@ -181,7 +181,7 @@ class Svc(Generic[M]):
                 if self._handshaking:
                     self._advance_handshakes()
                 continue
-            clt: Clt[M] = token  # type: ignore[assignment]
+            clt: Clt[M] = token
             try:
                 batch = clt.recv_batch()
             except BoomnetError as e:
