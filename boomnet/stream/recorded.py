@@ -35,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import ConnectionClosed, ConnectionReset, RecordingError, TruncatedStream
+from ..errors import ConnectionClosed, ConnectionReset, LocalError, RecordingError, TruncatedStream
 from .base import Buffer, Stream
 from .record_sink import BlockSink, dropped_recordings, wait_finishing
 from .recording import END, EOF, GAP, GAP_COUNT, IN, OUT, REDACTED_IN, REDACTED_OUT, SUFFIX, RecordWriter, file_header
@@ -110,7 +110,10 @@ class RecordedStream(WrappingStream):
         opener: Callable[[Path], BinaryIO] = create_private,
     ):
         if flush_bytes < 1 or flush_interval < 0 or max_pending_blocks < 1:
-            raise ValueError("flush_bytes and max_pending_blocks must be >= 1, flush_interval >= 0")
+            raise LocalError(
+                f"RecordedStream needs flush_bytes >= 1, flush_interval >= 0, max_pending_blocks >= 1 "
+                f"(got {flush_bytes}, {flush_interval}, {max_pending_blocks})"
+            )
         super().__init__(inner)
         self.path = recording_path(name, directory)
         self._redact = redact

@@ -73,6 +73,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from ..errors import LocalError
+
 __all__ = ["Redactor", "InboundRedactor", "RedactionRules", "RuleRedactor", "DEFAULT_RULES", "DEFAULT_REDACTOR"]
 
 
@@ -109,12 +111,12 @@ class RedactionRules:
                 raise TypeError(f"RedactionRules.{field} must be a tuple, got {type(value).__name__}")
         for name in self.headers + self.query_params + self.json_fields:
             if not isinstance(name, str) or not name or not _TOKEN.fullmatch(name):
-                raise ValueError(f"not a header/parameter/field name: {name!r}")
+                raise LocalError(f"not a header/parameter/field name: {name!r}")
         for tag in self.fix_tags:
             if not isinstance(tag, int) or isinstance(tag, bool) or tag <= 0:
-                raise ValueError(f"not a FIX tag number: {tag!r}")
+                raise LocalError(f"not a FIX tag number: {tag!r}")
         if not isinstance(self.fill, bytes) or len(self.fill) != 1:
-            raise ValueError(f"fill must be one byte, got {self.fill!r}")
+            raise LocalError(f"fill must be one byte, got {self.fill!r}")
 
 
 _TOKEN = re.compile(r"[A-Za-z0-9_.\-]+")

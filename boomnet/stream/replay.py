@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import time
 
-from ..errors import ConnectionClosed, ConnectionReset, RecordingError, TruncatedStream
+from ..errors import ConnectionClosed, ConnectionReset, LocalError, RecordingError, TruncatedStream
 from .base import Buffer, Stream
 from .recorded import recording_path, wait_finishing
 from .recording import EOF, GAP, IN, OUT, Recording, parse
@@ -64,7 +64,7 @@ class ReplayStream(Stream):
         self.speed = speed
         self.compare_writes = compare_writes
         if len(wildcard) != 1:
-            raise ValueError(f"wildcard must be one byte, got {wildcard!r}")
+            raise LocalError(f"wildcard must be one byte, got {wildcard!r}")
         #: the recorded byte that matches any written byte (redacted recordings only)
         self.wildcard = wildcard[0] if recording.redacted_out else None
         self.name = name

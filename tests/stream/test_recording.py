@@ -617,3 +617,25 @@ def test_exit_does_not_wait_for_a_recording_left_open(tmp_path) -> None:
     assert wait_finishing(None, timeout=DEADLINE)  # ...and only it is waited for
     assert left_open.recording
     left_open.close()
+
+
+def test_bad_options_fail_at_construction(tmp_path) -> None:
+    from boomnet.errors import LocalError
+
+    with pytest.raises(TypeError):
+        RecordedStream(Scripted([]), "t", directory=tmp_path, redcat=None)  # type: ignore[call-arg]
+    for bad in ({"flush_bytes": 0}, {"flush_interval": -1}, {"max_pending_blocks": 0}):
+        with pytest.raises(LocalError):
+            RecordedStream(Scripted([]), "t", directory=tmp_path, **bad)
+    data = make_recording(tmp_path)
+    with pytest.raises(TypeError):
+        ReplayStream.from_file("r", directory=tmp_path, compare_write=True)
+    with pytest.raises(LocalError):
+        ReplayStream.from_file("r", directory=tmp_path, wildcard=b"**")
+    assert data
+
+
+def test_uncreatable_recording_is_a_recording_error(tmp_path) -> None:
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(RecordingError, match="cannot create"):
+        RecordedStream(Scripted([]), "x", directory=tmp_path / "file")  # a file where a directory should be

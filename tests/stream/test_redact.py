@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from boomnet.errors import LocalError
 from boomnet.stream.redact import DEFAULT_REDACTOR, DEFAULT_RULES, RedactionRules, RuleRedactor, _unmask
 from boomnet.ws.encoder import encode_frame
 
@@ -145,7 +146,7 @@ def test_rules_are_validated_at_construction() -> None:
     with pytest.raises(TypeError):
         RuleRedactor(headers=("x",))  # type: ignore[call-arg]
     for bad in ({"headers": ("Bad Name",)}, {"json_fields": ("",)}, {"fix_tags": (0,)}, {"fix_tags": (True,)}, {"fill": b"**"}):
-        with pytest.raises(ValueError):
+        with pytest.raises(LocalError):
             RedactionRules(**bad)  # type: ignore[arg-type]
 
 
