@@ -43,11 +43,16 @@ Default rules (:data:`DEFAULT_RULES`), all matched case-insensitively
 * ``name=value`` parameters at the start of a line or after ``?``, ``&`` or ``;`` (request lines
   and form bodies): ``signature``, ``apiKey``, ``api_key``, ``token``, ``access_token``,
   ``password``, ``secret``, ``passphrase``, ``listenKey``, ``key``, ``sign``.
-* JSON fields (string or scalar value): ``apiKey``, ``api_key``, ``signature``, ``secret``,
-  ``secretKey``, ``password``, ``passphrase``, ``token``, ``accessToken``, ``access_token``,
-  ``refreshToken``, ``listenKey``, ``privateKey``, ``sign``. A ``listenKey`` is a bearer credential
-  for the account's user-data stream, hence listed; a listen key in a URL *path*
-  (``/ws/<listenKey>``) is not a named field: add a pattern for it.
+* JSON fields (string or scalar value): ``apiKey``, ``api_key``, ``apiSecret``, ``api_secret``,
+  ``signature``, ``secret``, ``secretKey``, ``secret_key``, ``password``, ``passphrase``, ``token``,
+  ``accessToken``, ``access_token``, ``refreshToken``, ``refresh_token``, ``client_secret``,
+  ``clientSecret`` (Deribit), ``listenKey``, ``privateKey``, ``private_key``, ``sign`` (OKX),
+  ``key`` (Coinbase). A ``listenKey`` is a bearer credential for the account's user-data stream,
+  hence listed; a listen key in a URL *path* (``/ws/<listenKey>``) is not a named field: add a
+  pattern for it. ``key`` also masks harmless fields that happen to be called so (a recording
+  loses that value, the stream never does).
+* Positional credentials: the whole ``args`` array of ``{"op": "auth" | "authKeyExpires" |
+  "login", "args": [...]}`` (Bybit, BitMEX; either key order).
 * FIX tags: 554 Password, 925 NewPassword, 96 RawData (venue signatures), 91 SecureData,
   89 Signature, 1401 EncryptedPassword, 1402 EncryptedNewPassword. 553 Username stays (an
   identity, not a credential).
@@ -99,17 +104,20 @@ class RedactionRules:
     query_params: tuple[str, ...] = ()
     json_fields: tuple[str, ...] = ()
     fix_tags: tuple[int, ...] = ()
+    #: ``{"op": <name>, "args": [...]}`` messages whose args are positional credentials (Bybit,
+    #: BitMEX): the whole args array is masked
+    json_auth_ops: tuple[str, ...] = ()
     #: extra regular expressions (bytes or str, compiled ASCII); group 1 (or the match) is masked
     patterns: tuple[bytes | str, ...] = ()
     #: the byte written over every secret byte
     fill: bytes = b"*"
 
     def __post_init__(self) -> None:
-        for field in ("headers", "query_params", "json_fields", "fix_tags", "patterns"):
+        for field in ("headers", "query_params", "json_fields", "fix_tags", "json_auth_ops", "patterns"):
             value = getattr(self, field)
             if isinstance(value, (str, bytes)) or not isinstance(value, tuple):
                 raise TypeError(f"RedactionRules.{field} must be a tuple, got {type(value).__name__}")
-        for name in self.headers + self.query_params + self.json_fields:
+        for name in self.headers + self.query_params + self.json_fields + self.json_auth_ops:
             if not isinstance(name, str) or not name or not _TOKEN.fullmatch(name):
                 raise LocalError(f"not a header/parameter/field name: {name!r}")
         for tag in self.fix_tags:
@@ -133,10 +141,12 @@ DEFAULT_RULES = RedactionRules(
         "passphrase", "listenKey", "key", "sign",
     ),
     json_fields=(
-        "apiKey", "api_key", "signature", "secret", "secretKey", "password", "passphrase", "token",
-        "accessToken", "access_token", "refreshToken", "listenKey", "privateKey", "sign",
+        "apiKey", "api_key", "apiSecret", "api_secret", "signature", "secret", "secretKey", "secret_key",
+        "password", "passphrase", "token", "accessToken", "access_token", "refreshToken", "refresh_token",
+        "client_secret", "clientSecret", "listenKey", "privateKey", "private_key", "sign", "key",
     ),
     fix_tags=(554, 925, 96, 91, 89, 1401, 1402),
+    json_auth_ops=("auth", "authKeyExpires", "login"),
 )
 
 
@@ -154,7 +164,7 @@ def _needles(rules: RedactionRules) -> tuple[bytes, ...]:
     ``sign``). No match of their plain alternation proves no built-in rule can match; that scan
     of literals is ~4x cheaper than the full expression (measured: 0.6 µs for a 77-byte
     subscription, 1.3 µs for a 194-byte order)."""
-    names = {n.lower().encode() for n in rules.headers + rules.query_params + rules.json_fields}
+    names = {n.lower().encode() for n in rules.headers + rules.query_params + rules.json_fields + rules.json_auth_ops}
     names |= {b"%d=" % t for t in rules.fix_tags}
     minimal = {n for n in names if not any(o != n and o in n for o in names)}
     return tuple(sorted(minimal, key=len))
@@ -178,6 +188,12 @@ def _compile(rules: RedactionRules) -> tuple[re.Pattern[bytes] | None, tuple[re.
             rb"\"(?:" + _alternatives(rules.json_fields) + rb")\"\s*:\s*"
             rb"(?:\"([^\"\\]*(?:\\.[^\"\\]*)*)|([^\s\",}\]\[{][^,}\]\s]*))"  # unrolled: no per-char branch
         )
+    if rules.json_auth_ops:
+        ops = _alternatives(rules.json_auth_ops)
+        op = rb"\"op\"\s*:\s*\"(?:" + ops + rb")\""
+        args = rb"\"args\"\s*:\s*\["
+        parts.append(op + rb"\s*,\s*" + args + rb"([^\]]*)")  # "op" first: args to "]" or the end
+        parts.append(args + rb"([^\]]*)\]\s*,\s*" + op)  # "args" first
     if rules.fix_tags:
         tags = b"|".join(str(t).encode() for t in sorted(set(rules.fix_tags)))
         parts.append(rb"[\x01\n](?:" + tags + rb")=([^\x01]*)")

@@ -79,6 +79,32 @@ def test_every_default_json_field_is_masked(name: str) -> None:
     assert R.redact_out(msg) == masked(msg, b"Zm9vYmFy")
 
 
+@pytest.mark.parametrize(
+    "msg, secrets",
+    [
+        (b'{"op":"auth","args":["Xk3yX",1662350400000,"S1gS"]}', (b'"Xk3yX",1662350400000,"S1gS"',)),  # Bybit
+        (b'{"args": ["Xk3yX", 1, "S1gS"], "op": "authKeyExpires"}', (b'"Xk3yX", 1, "S1gS"',)),  # BitMEX, args first
+        (b'{"op":"login","args":[{"apiKey":"Xk3yX","passphrase":"P","timestamp":"1","sign":"S1gS"}]}',
+         (b'{"apiKey":"Xk3yX","passphrase":"P","timestamp":"1","sign":"S1gS"}',)),  # OKX
+        (b'{"method":"public/auth","params":{"grant_type":"client_credentials","client_id":"id",'
+         b'"client_secret":"S1gS"}}', (b"S1gS",)),  # Deribit
+        (b'{"type":"subscribe","channels":["user"],"signature":"S1gS","key":"Xk3yX","passphrase":"P"}',
+         (b"S1gS", b"Xk3yX", b'"passphrase":"P'[-1:])),  # Coinbase
+    ],
+)
+def test_venue_login_shapes(msg: bytes, secrets: tuple[bytes, ...]) -> None:
+    out = R.redact_out(msg)
+    expected = msg
+    for secret in secrets:
+        expected = masked(expected, secret)
+    assert out == expected
+
+
+def test_op_messages_that_are_not_logins_keep_their_args() -> None:
+    msg = b'{"op":"subscribe","args":["orderbook.50.BTCUSDT","publicTrade.BTCUSDT"]}'
+    assert R.redact_out(msg) == msg
+
+
 def test_json_values_with_escapes_spaces_and_scalars() -> None:
     msg = b'{"password" : "a\\"b\\\\c", "token":12345, "secret": true, "apiKey":"k"}'
     out = R.redact_out(msg)
@@ -95,7 +121,7 @@ def test_ordinary_feed_messages_are_untouched() -> None:
     for msg in (
         b'{"method":"SUBSCRIBE","params":["btcusdt@trade","btcusdt@bookTicker"],"id":1}',
         b'{"e":"trade","E":1,"s":"BNBBTC","t":12345,"p":"0.001","q":"100","m":true}',
-        b'{"keys":["a"],"signer":"x","tokenomics":"y"}',  # names that merely contain a rule name
+        b'{"keys":["a"],"signer":"x","tokenomics":"y","authority":"z"}',  # names that merely contain one
         random.Random(7).randbytes(4096),
     ):
         assert R.redact_out(msg) == msg
