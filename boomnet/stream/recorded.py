@@ -7,7 +7,9 @@ The file format is documented in :mod:`boomnet.stream.recording`.
 
 Secrets. Every ``write()`` passes through ``redact`` (:data:`~boomnet.stream.redact.DEFAULT_REDACTOR`
 unless told otherwise) before it is recorded: credentials are overwritten with ``*``, lengths kept
-(see :mod:`boomnet.stream.redact` for the rules and what is guaranteed). ``redact=None`` records
+(see :mod:`boomnet.stream.redact` for the rules and what is guaranteed). With a
+:class:`~boomnet.stream.redact.RuleRedactor` the stream carries the unfinished line (≤ 1 KiB)
+from write to write, so a secret split across writes is still masked. ``redact=None`` records
 clear text and logs a WARNING; never commit such a file. Inbound bytes are redacted only with
 ``redact_in=`` (off by default). The file is created ``0600`` (a fresh inode, renamed over any
 old recording of the same name, so an existing file's wider mode or a symlink is never reused).
@@ -39,12 +41,19 @@ from ..errors import ConnectionClosed, ConnectionReset, LocalError, RecordingErr
 from .base import Buffer, Stream
 from .record_sink import BlockSink, dropped_recordings, wait_finishing
 from .recording import END, EOF, GAP, GAP_COUNT, IN, OUT, REDACTED_IN, REDACTED_OUT, SUFFIX, RecordWriter, file_header
-from .redact import DEFAULT_REDACTOR, InboundRedactor, Redactor
+from .redact import DEFAULT_REDACTOR, InboundRedactor, Redactor, RuleRedactor
 from .wrapper import WrappingStream
 
 __all__ = ["RecordedStream", "recording_path", "create_private", "dropped_recordings", "wait_finishing"]
 
 log = logging.getLogger(__name__)
+
+_WithContext = Callable[[bytes, bytes], tuple[bytes, bytes]]  # (context, data) -> (redacted, context)
+
+
+def _per_call(redact: Callable[[bytes], bytes]) -> _WithContext:
+    return lambda _context, data: (redact(data), b"")
+
 
 def recording_path(name: str, directory: str | os.PathLike[str] = "recordings") -> Path:
     """Where recording ``name`` lives: ``<directory>/<name>.bnrec``."""
@@ -85,8 +94,10 @@ class RecordedStream(WrappingStream):
         "_file_sink",
         "_gap_t",
         "_last_flush",
-        "_redact",
-        "_redact_in",
+        "_in",
+        "_in_ctx",
+        "_out",
+        "_out_ctx",
         "_sink",
         "_t0",
         "_writer",
@@ -116,8 +127,19 @@ class RecordedStream(WrappingStream):
             )
         super().__init__(inner)
         self.path = recording_path(name, directory)
-        self._redact = redact
-        self._redact_in = redact_in
+        # a RuleRedactor carries the unfinished line from call to call (a secret split across
+        # writes or reads is still found); another redactor is called per write / read
+        self._out: _WithContext | None = None
+        if isinstance(redact, RuleRedactor):
+            self._out = redact.redact_out_after
+        elif redact is not None:
+            self._out = _per_call(redact.redact_out)
+        self._in: _WithContext | None = None
+        if isinstance(redact_in, RuleRedactor):
+            self._in = redact_in.redact_in_after
+        elif redact_in is not None:
+            self._in = _per_call(redact_in.redact_in)
+        self._out_ctx = self._in_ctx = b""
         if redact is None:
             log.warning(
                 "recording %s WITHOUT redaction: credentials the client sends are stored in clear; "
@@ -154,8 +176,8 @@ class RecordedStream(WrappingStream):
             if self._zero_reads:
                 self._close_gap()
             payload: bytes | memoryview = memoryview(buf)[:n]
-            if self._redact_in is not None:
-                payload = self._redacted(self._redact_in.redact_in, bytes(payload))
+            if self._in is not None:
+                payload, self._in_ctx = self._redacted(self._in, self._in_ctx, bytes(payload))
             self._add(IN, now, payload)
             if now - self._last_flush >= self.flush_interval_ns:
                 self._hand_over(now)
@@ -174,8 +196,9 @@ class RecordedStream(WrappingStream):
             if self._zero_reads:
                 self._close_gap()
             payload: bytes | bytearray | memoryview = data
-            if self._redact is not None:
-                payload = self._redacted(self._redact.redact_out, data if isinstance(data, bytes) else bytes(data))
+            if self._out is not None:
+                raw = data if isinstance(data, bytes) else bytes(data)
+                payload, self._out_ctx = self._redacted(self._out, self._out_ctx, raw)
             self._add(OUT, now, payload)
         try:
             self.inner.write(data)
@@ -190,18 +213,18 @@ class RecordedStream(WrappingStream):
 
     # --- recording ----------------------------------------------------------------------------
 
-    def _redacted(self, redact: Callable[[bytes], bytes], data: bytes) -> bytes:
-        """``redact(data)``, checked. A redactor that raises or changes the length drops the
-        recording: recording the bytes unredacted is not an option, failing the stream neither."""
+    def _redacted(self, redact: _WithContext, context: bytes, data: bytes) -> tuple[bytes, bytes]:
+        """``redact(context, data)``, checked. A redactor that raises or changes the length drops
+        the recording: recording the bytes unredacted is not an option, failing the stream neither."""
         try:
-            out = redact(data)
+            out, context = redact(context, data)
         except Exception as e:
             self._drop(f"the redactor raised {type(e).__name__}: {e}")
-            return b""
+            return b"", b""
         if len(out) != len(data):
             self._drop(f"the redactor returned {len(out)} bytes for {len(data)} (it must keep the length)")
-            return b""
-        return out
+            return b"", b""
+        return out, context
 
     def _close_gap(self) -> None:
         count = min(self._zero_reads, 0xFFFFFFFF)
@@ -234,6 +257,7 @@ class RecordedStream(WrappingStream):
         self._sink = None
         self._zero_reads = 0
         self._writer = RecordWriter(0)  # release the block buffer
+        self._out_ctx = self._in_ctx = b""  # and the carried lines (they may hold secrets)
         sink.fail(reason)
         sink.close()
 

@@ -22,16 +22,20 @@ token (a REST ``listenKey`` reply, an OAuth token response).
 
 What is guaranteed
 ------------------
-Redaction works **per write() call**: a secret whose name and value arrive in one call is
-masked. boomnet's own clients write one unit per call (an HTTP request head, with its body when
-small; one WebSocket frame; one FIX message). A value still open at the end of a call (no
-terminator yet) is masked to the end of that call, so a secret split by a write boundary loses
-at least its first part; **the rest, in the next call, is not recognised** (no name in front of
-it). A protocol that writes a credential in pieces must do its own redaction (give
-``RecordedStream`` a redactor that keeps per-stream state). Masked WebSocket client frames are
+``redact_out(data)`` alone works **per call**: a secret whose name and value are in ``data`` is
+masked, and a value still open at the end of ``data`` is masked to its end. A
+:class:`RuleRedactor` given to ``RecordedStream`` does more: the stream keeps, between calls,
+the unfinished line of what came before (the bytes after the last ``\n`` or FIX SOH, at most
+:data:`CONTEXT_LIMIT` = 1 KiB, in memory only) and passes it to :meth:`RuleRedactor.redact_out_after`
+/ :meth:`~RuleRedactor.redact_in_after`, so a secret split across writes (or, inbound, across
+reads, which TCP splits anywhere) is still masked — as long as its name starts within the last
+1 KiB of the current line. Another :class:`Redactor` is called per write, without context.
+boomnet's own clients write one unit per call anyway (an HTTP request head, with its body when
+small; one WebSocket frame; one FIX message). Masked WebSocket client frames are
 unmasked, redacted and re-masked with their own key (one or more whole frames per call, the
-last one possibly cut short); a compressed frame (RSV1, permessage-deflate; boomnet's client
-never sends one) cannot be read without its compression context, so its whole payload is
+last one possibly cut short; a frame split across writes is not followed); a compressed frame
+(RSV1, permessage-deflate; boomnet's client never sends one) cannot be read without its
+compression context, so its whole payload is
 masked (fail closed), provided the write is exactly whole frames.
 
 Default rules (:data:`DEFAULT_RULES`), all matched case-insensitively
@@ -80,7 +84,10 @@ from typing import Protocol
 
 from ..errors import LocalError
 
-__all__ = ["Redactor", "InboundRedactor", "RedactionRules", "RuleRedactor", "DEFAULT_RULES", "DEFAULT_REDACTOR"]
+__all__ = [
+    "Redactor", "InboundRedactor", "RedactionRules", "RuleRedactor", "DEFAULT_RULES", "DEFAULT_REDACTOR",
+    "CONTEXT_LIMIT",
+]
 
 
 class Redactor(Protocol):
@@ -128,6 +135,9 @@ class RedactionRules:
 
 
 _TOKEN = re.compile(r"[A-Za-z0-9_.\-]+")
+
+#: how much of an unfinished line a stream carries into its next redaction (bytes)
+CONTEXT_LIMIT = 1024
 
 DEFAULT_RULES = RedactionRules(
     headers=(
@@ -243,6 +253,34 @@ class RuleRedactor:
             if framed is not None:
                 return framed
         return self._redact_plain(data)
+
+    def redact_out_after(self, context: bytes, data: bytes) -> tuple[bytes, bytes]:
+        """:meth:`redact_out` for ``data`` written after ``context`` (what the previous call on
+        the same stream returned as context; ``b""`` at first): ``(redacted data, context for
+        the next call)``. A secret begun in an earlier write is found here."""
+        if len(data) >= 6 and data[1] & 0x80:
+            framed = self._redact_frames(data)
+            if framed is not None:
+                return framed, b""  # whole frames: self-contained, no line to carry
+        return self._redact_after(context, data)
+
+    def redact_in_after(self, context: bytes, data: bytes) -> tuple[bytes, bytes]:
+        """:meth:`redact_in` for a read that follows ``context`` (see :meth:`redact_out_after`)."""
+        return self._redact_after(context, data)
+
+    def _redact_after(self, context: bytes, data: bytes) -> tuple[bytes, bytes]:
+        if context:
+            joined = context + data
+            red = self._redact_plain(joined)
+            out = data if red is joined else red[len(context) :]
+        else:
+            joined = data
+            out = self._redact_plain(data)
+        # carry the unfinished line: a name there may own a value that continues next time
+        cut = max(joined.rfind(b"\n"), joined.rfind(b"\x01")) + 1
+        if len(joined) - cut > CONTEXT_LIMIT:
+            cut = len(joined) - CONTEXT_LIMIT
+        return out, joined[cut:]
 
     def redact_in(self, data: bytes) -> bytes:
         """Inbound: the same rules (server frames are not masked, so no framing is needed)."""

@@ -8,7 +8,14 @@ import random
 import pytest
 
 from boomnet.errors import LocalError
-from boomnet.stream.redact import DEFAULT_REDACTOR, DEFAULT_RULES, RedactionRules, RuleRedactor, _unmask
+from boomnet.stream.redact import (
+    CONTEXT_LIMIT,
+    DEFAULT_REDACTOR,
+    DEFAULT_RULES,
+    RedactionRules,
+    RuleRedactor,
+    _unmask,
+)
 from boomnet.ws.encoder import encode_frame
 
 R = DEFAULT_REDACTOR
@@ -268,3 +275,59 @@ def test_split_write_masks_the_first_part_only() -> None:
     first, second = b'{"apiKey":"AAAA', b'BBBB","x":1}'
     assert R.redact_out(first) == b'{"apiKey":"****'
     assert R.redact_out(second) == second
+
+
+# --- context across calls (what RecordedStream does with a RuleRedactor) ----------------------
+
+
+def run_after(pieces: list[bytes], inbound: bool = False) -> bytes:
+    """Redact ``pieces`` as consecutive writes (or reads) of one stream; their redactions joined."""
+    step = R.redact_in_after if inbound else R.redact_out_after
+    context, out = b"", []
+    for piece in pieces:
+        red, context = step(context, piece)
+        assert len(red) == len(piece)
+        out.append(red)
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("inbound", [False, True])
+@pytest.mark.parametrize(
+    "whole, secret",
+    [
+        (b'{"id":1,"params":{"apiKey":"AAAABBBBCCCC","symbol":"X"}}', b"AAAABBBBCCCC"),
+        (b"GET / HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer AAAABBBBCCCC\r\n\r\n", b"Bearer AAAABBBBCCCC"),
+        (b"GET /api?timestamp=1&signature=AAAABBBBCCCC HTTP/1.1\r\n\r\n", b"AAAABBBBCCCC"),
+        (FIX_LOGON, b"hunter2"),
+    ],
+)
+def test_a_secret_split_anywhere_across_calls_is_masked(whole: bytes, secret: bytes, inbound: bool) -> None:
+    expected = masked(whole, secret)
+    if whole is FIX_LOGON:
+        expected = R.redact_out(whole)
+    for cut in range(1, len(whole)):  # every split point: in the name, the separator, the value
+        assert run_after([whole[:cut], whole[cut:]], inbound) == expected, cut
+    thirds = [whole[i : i + 5] for i in range(0, len(whole), 5)]  # and in many small pieces
+    assert run_after(thirds, inbound) == expected
+
+
+def test_context_is_the_unfinished_line_only() -> None:
+    _, context = R.redact_out_after(b"", b"HTTP/1.1 200 OK\r\nX-Long: abc")
+    assert context == b"X-Long: abc"
+    _, context = R.redact_out_after(context, b"def\r\n")
+    assert context == b""
+    _, context = R.redact_out_after(b"", b"8=FIX.4.4\x019=5\x0135=A\x01554=hun")
+    assert context == b"554=hun"
+    _, context = R.redact_out_after(b"", encode_frame(1, b"x", True, os.urandom(4)))
+    assert context == b""  # whole frames carry nothing
+
+
+@pytest.mark.parametrize("extra", [-1, 0, 1])
+def test_context_limit_boundary(extra: int) -> None:
+    """The carried line is at most CONTEXT_LIMIT bytes: a name further back than that is lost."""
+    head = b'"apiKey":"'  # the name starts the write: it is in the context while len <= limit
+    first = head + b"A" * (CONTEXT_LIMIT - len(head) + extra)
+    red, context = R.redact_out_after(b"", first)
+    assert red == head + b"*" * (len(first) - len(head)) and len(context) == min(len(first), CONTEXT_LIMIT)
+    rest, _ = R.redact_out_after(context, b'BBBB"}')
+    assert (rest == b'****"}') is (extra <= 0)  # limit+1: the name's first byte fell out
