@@ -33,7 +33,8 @@ reads, which TCP splits anywhere) is still masked — as long as its name starts
 boomnet's own clients write one unit per call anyway (an HTTP request head, with its body when
 small; one WebSocket frame; one FIX message). Masked WebSocket client frames are
 unmasked, redacted and re-masked with their own key (one or more whole frames per call, the
-last one possibly cut short; a frame split across writes is not followed); a compressed frame
+last one possibly cut short; the fragments of one message share the carried line, a final
+fragment ends it; a single frame split across writes is not followed); a compressed frame
 (RSV1, permessage-deflate; boomnet's client never sends one) cannot be read without its
 compression context, so its whole payload is
 masked (fail closed), provided the write is exactly whole frames.
@@ -249,9 +250,9 @@ class RuleRedactor:
     def redact_out(self, data: bytes) -> bytes:
         """``data`` with secrets masked (same length); ``data`` itself if nothing matched."""
         if len(data) >= 6 and data[1] & 0x80:
-            framed = self._redact_frames(data)
+            framed = self._redact_frames(b"", data)
             if framed is not None:
-                return framed
+                return framed[0]
         return self._redact_plain(data)
 
     def redact_out_after(self, context: bytes, data: bytes) -> tuple[bytes, bytes]:
@@ -259,9 +260,9 @@ class RuleRedactor:
         the same stream returned as context; ``b""`` at first): ``(redacted data, context for
         the next call)``. A secret begun in an earlier write is found here."""
         if len(data) >= 6 and data[1] & 0x80:
-            framed = self._redact_frames(data)
+            framed = self._redact_frames(context, data)
             if framed is not None:
-                return framed, b""  # whole frames: self-contained, no line to carry
+                return framed
         return self._redact_after(context, data)
 
     def redact_in_after(self, context: bytes, data: bytes) -> tuple[bytes, bytes]:
@@ -315,28 +316,42 @@ class RuleRedactor:
     def _fill_bytes(self, n: int) -> bytes:
         return bytes((self._fill,)) * n
 
-    def _redact_frames(self, data: bytes) -> bytes | None:
+    def _redact_frames(self, context: bytes, data: bytes) -> tuple[bytes, bytes] | None:
         """Masked client WebSocket frames tiling ``data`` (the last may be cut short): each
-        payload unmasked, redacted, re-masked. ``None`` if ``data`` is not such frames."""
+        payload unmasked, redacted, re-masked; ``(data, context)``, or ``None`` if ``data`` is
+        not such frames. ``context`` carries the unfinished line of a fragmented message from
+        fragment to fragment; a final fragment ends it (a secret never spans two messages)."""
         spans = _masked_frames(data)
         if spans is None:
             return None
         out: bytearray | None = None
-        for rsv1, opcode, key_at, start, end in spans:
-            if end == start or opcode == 8:  # a close frame carries a code and a reason
+        for fin, rsv1, opcode, key_at, start, end in spans:
+            if opcode == 8 or end == start:  # a close frame carries a code and a reason
                 continue
             key = data[key_at : key_at + 4]
-            if rsv1:  # compressed: unreadable without the deflate context, so mask it all
-                red = self._fill_bytes(end - start)
-            else:
+            if opcode > 8:  # ping / pong: may sit between fragments, leaves their context alone
                 clear = _unmask(data[start:end], key)
                 red = self._redact_plain(clear)
                 if red is clear:
-                    continue
-            if out is None:
-                out = bytearray(data)
-            out[start:end] = _unmask(red, key)
-        return data if out is None else bytes(out)
+                    red = b""
+            else:
+                if opcode != 0:
+                    context = b""  # a new message
+                if rsv1:  # compressed: unreadable without the deflate context, so mask it all
+                    red = self._fill_bytes(end - start)
+                    context = b""
+                else:
+                    clear = _unmask(data[start:end], key)
+                    red, context = self._redact_after(context, clear)
+                    if red is clear:
+                        red = b""
+            if red:
+                if out is None:
+                    out = bytearray(data)
+                out[start:end] = _unmask(red, key)
+            if fin and opcode < 8:
+                context = b""
+        return (data if out is None else bytes(out)), context
 
 
 _U16 = struct.Struct("!H")
@@ -344,8 +359,8 @@ _U64 = struct.Struct("!Q")
 _OPCODES = frozenset((0, 1, 2, 8, 9, 10))
 
 
-def _masked_frames(data: bytes) -> list[tuple[bool, int, int, int, int]] | None:
-    """``[(rsv1, opcode, mask key offset, payload start, payload end)]`` if ``data`` is a run of
+def _masked_frames(data: bytes) -> list[tuple[bool, bool, int, int, int, int]] | None:
+    """``[(fin, rsv1, opcode, mask key offset, payload start, payload end)]`` if ``data`` is a run of
     masked client frames (RFC 6455 §5.2), the last possibly cut short; else ``None``.
 
     Text protocols never parse: ASCII letters, ``{``, ``[`` and ``8`` (FIX) set RSV2/RSV3 or a
@@ -384,9 +399,9 @@ def _masked_frames(data: bytes) -> list[tuple[bool, int, int, int, int]] | None:
             return None
         start = at + 4
         end = min(start + n, size)
-        frames.append((rsv1, opcode, at, start, end))
+        frames.append((bool(b0 & 0x80), rsv1, opcode, at, start, end))
         pos = start + n
-    if any(f[0] for f in frames) and not (strict and pos == size and all(f[1] != 0 for f in frames if f[0])):
+    if any(f[1] for f in frames) and not (strict and pos == size and all(f[2] != 0 for f in frames if f[1])):
         return None
     return frames
 

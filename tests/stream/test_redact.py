@@ -331,3 +331,26 @@ def test_context_limit_boundary(extra: int) -> None:
     assert red == head + b"*" * (len(first) - len(head)) and len(context) == min(len(first), CONTEXT_LIMIT)
     rest, _ = R.redact_out_after(context, b'BBBB"}')
     assert (rest == b'****"}') is (extra <= 0)  # limit+1: the name's first byte fell out
+
+
+def frames_after(frames: list[bytes]) -> list[bytes]:
+    context, out = b"", []
+    for frame in frames:
+        red, context = R.redact_out_after(context, frame)
+        out.append(unmask_frame(red))
+    return out
+
+
+def test_a_secret_split_across_fragments_of_one_message_is_masked() -> None:
+    first = encode_frame(1, b'{"apiKey":"AAAA', False, os.urandom(4))
+    ping = encode_frame(9, b"", True, os.urandom(4))  # a control frame between fragments
+    last = encode_frame(0, b'BBBB","x":1}', True, os.urandom(4))
+    assert frames_after([first, ping, last]) == [b'{"apiKey":"****', b"", b'****","x":1}']
+    together = R.redact_out_after(b"", first + last)[0]
+    assert unmask_frame(together[len(first) :]) == b'****","x":1}'
+
+
+def test_a_new_message_starts_without_context() -> None:
+    ended = encode_frame(1, b'{"apiKey":"AAAA', True, os.urandom(4))  # FIN: the message is over
+    other = encode_frame(1, b'BBBB"}', True, os.urandom(4))
+    assert frames_after([ended, other]) == [b'{"apiKey":"****', b'BBBB"}']
