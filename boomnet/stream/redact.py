@@ -334,9 +334,7 @@ class RuleRedactor:
                 red = self._redact_plain(clear)
                 if red is clear:
                     red = b""
-            else:
-                if opcode != 0:
-                    context = b""  # a new message
+            else:  # (a message's first frame follows a FIN, which ended the context)
                 if rsv1:  # compressed: unreadable without the deflate context, so mask it all
                     red = self._fill_bytes(end - start)
                     context = b""
