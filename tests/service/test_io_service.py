@@ -104,10 +104,10 @@ def test_connect_refused_backs_off_exponentially_to_the_cap(service_factory):
     assert ep.connects == 0
 
 
-def test_successful_connect_resets_backoff(service_factory):
+def test_healthy_connection_resets_backoff(service_factory):
     clock = FakeClock()
     port = free_port()
-    svc = service_factory(clock=clock, backoff=Backoff(1.0, 2.0, 8.0))
+    svc = service_factory(clock=clock, backoff=Backoff(1.0, 2.0, 8.0), healthy_after=3.0)
     ep = LineEndpoint("127.0.0.1", port)
     svc.register(ep)
     poll_until(svc, lambda: len(ep.reasons) == 1)
@@ -118,10 +118,17 @@ def test_successful_connect_resets_backoff(service_factory):
         ep.port = peer.port
         clock.now += 2.0
         poll_until(svc, lambda: ep.data.endswith(b"ping\n"))  # accepted by the server too
+        clock.now += 3.0  # connected for healthy_after: it proved itself
+        ep.port = free_port()  # the next attempt is refused
         peer.kill_all()
-        poll_until(svc, lambda: len(ep.reasons) == 3)
-        clock.now += 1.0  # back to the initial delay
-        poll_until(svc, lambda: ep.connects == 2)
+        poll_until(svc, lambda: len(ep.reasons) == 4)  # the reset, then at once a refused retry
+        assert ep.reasons[2].kind in (DisconnectKind.CLOSED, DisconnectKind.ERROR)
+        assert ep.reasons[3].kind is DisconnectKind.CONNECT_FAILED
+        clock.now += 0.9
+        poll_for(svc, 0.02)
+        assert len(ep.reasons) == 4  # back-off starts afresh at 1 s, not at the 4 s it had reached
+        clock.now += 0.11
+        poll_until(svc, lambda: len(ep.reasons) == 5)
     finally:
         peer.close()
 
@@ -464,7 +471,7 @@ def test_two_hundred_endpoints_on_one_service(service_factory, tcp_peer):
     poll_until(svc, lambda: all(ep.data.endswith(b"ping\n") for ep in eps), timeout=10.0, what="200 connects")
     tcp_peer.send_all(b"tick\n")
     poll_until(svc, lambda: all(ep.data.endswith(b"tick\n") for ep in eps), timeout=10.0, what="200 ticks")
-    assert len(svc.selector) == 200 and tcp_peer.accepted == 200
+    assert len(svc.selector) == 200 + 1 and tcp_peer.accepted == 200  # + the waker of call_soon_threadsafe
     assert all(ep.reasons == [] for ep in eps)
 
 
