@@ -9,7 +9,8 @@ handed the service and its handle.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .registry import Handle
 from .target import Target
@@ -20,24 +21,23 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["EndpointControl"]
 
 T = TypeVar("T", bound=Target)
-T2 = TypeVar("T2", bound=Target)
 
 
-class EndpointControl(Generic[T]):
+class EndpointControl:
     """The service, as seen by one registered endpoint. Built by the service; not by users."""
 
-    __slots__ = ("handle", "_disconnect", "_is_connected", "_now", "_register", "_deregister", "_add_timer")
+    __slots__ = ("_add_timer", "_deregister", "_disconnect", "_is_connected", "_now", "_register", "handle")
 
     def __init__(
         self,
-        handle: Handle[T],
+        handle: Handle[Any],
         *,
-        disconnect: Callable[[Handle[T], str], None],
-        is_connected: Callable[[Handle[T]], bool],
+        disconnect: Callable[[Handle[Any], str], None],
+        is_connected: Callable[[Handle[Any]], bool],
         now: Callable[[], float],
         register: Callable[[Endpoint[Any, Any]], Handle[Any]],
-        deregister: Callable[[Handle[T]], object],
-        add_timer: Callable[[Handle[T], Timer[Any, Any]], None],
+        deregister: Callable[[Handle[Any]], object],
+        add_timer: Callable[[Handle[Any], Timer[Any, Any]], None],
     ) -> None:
         #: this registration's handle
         self.handle = handle
@@ -60,9 +60,9 @@ class EndpointControl(Generic[T]):
         """The service's clock (monotonic seconds, or the clock the service was given)."""
         return self._now()
 
-    def register(self, endpoint: Endpoint[T2, Any]) -> Handle[T2]:
+    def register(self, endpoint: Endpoint[T, Any]) -> Handle[T]:
         """Register another endpoint with the same service (e.g. an accepted connection)."""
-        handle: Handle[T2] = self._register(endpoint)
+        handle: Handle[T] = self._register(endpoint)
         return handle
 
     def deregister(self) -> None:

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from ..url import host_port
 from .resolver import Address
@@ -70,7 +71,7 @@ class Disconnect:
 class Timer(Generic[T, C]):
     """A periodic callback registered with :meth:`Endpoint.every`. ``cancel()`` stops it."""
 
-    __slots__ = ("interval", "fn", "cancelled")
+    __slots__ = ("cancelled", "fn", "interval")
 
     def __init__(self, interval: float, fn: Callable[[T, C], object]) -> None:
         if not interval > 0:
@@ -226,7 +227,7 @@ class Endpoint(Generic[T, C]):
 class _LegacyConn:
     """``record.service.disconnect(record.handle)`` of old endpoint code, routed to the control."""
 
-    __slots__ = ("handle", "_control")
+    __slots__ = ("_control", "handle")
 
     def __init__(self, control: EndpointControl) -> None:
         self.handle = control.handle

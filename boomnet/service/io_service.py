@@ -27,14 +27,15 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Generic, Iterator, TypeVar, cast
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar, cast
 
 from .control import EndpointControl
 from .endpoint import C, Disconnect, DisconnectKind, Endpoint, Timer
 from .lifecycle import Lifecycle
 from .options import Backoff, ErrorPolicy, ServiceOptions
 from .registry import CONNECTED, REMOVED, Handle, Record, Registry
-from .resolver import Preparer, Resolver, SupportsClose
+from .resolver import Preparer, Resolver
 from .scheduler import Scheduler
 from .select import EpollSelector, Selector
 from .target import Target
@@ -227,7 +228,8 @@ class IOService(Generic[C]):
             self._housekeep(ctx)
 
     def _poll_failed(self, record: Record, exc: Exception) -> None:
-        if not isinstance(record, Record):  # the waker is a token too
+        token: object = record
+        if token is self._waker:  # the waker is a token too
             raise exc  # _callback_failed let it through: on_error="raise"
         self._lifecycle.failed(record, exc, defer_raise=False)
 
@@ -297,10 +299,10 @@ class IOService(Generic[C]):
                 self.deregister(record.handle)
         self._scheduler.clear()
         self._preparer.close()
-        resolver = self._lifecycle.resolver
-        if isinstance(resolver, SupportsClose):
+        close = getattr(self._lifecycle.resolver, "close", None)  # a resolver holding threads has one
+        if callable(close):
             try:
-                resolver.close()
+                close()
             except Exception as exc:  # shutting down is best effort
                 log.debug("resolver.close() raised %r", exc)
         self._selector.unregister(self._waker)

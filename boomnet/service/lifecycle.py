@@ -18,12 +18,23 @@ Recycling (``EXPIRED``) and ``disconnect()`` (``REQUESTED``) reconnect at once.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import BoomnetError, ConnectionClosed, ConnectTimeout, DnsError
 from .endpoint import Disconnect, DisconnectKind, Endpoint, Timer
 from .options import Backoff, ServiceOptions
-from .registry import CONNECTED, ESTABLISHING, NULL_TARGET, REMOVED, RESOLVING, WAITING, Record, Registry, noop_poll
+from .registry import (
+    CONNECTED,
+    ESTABLISHING,
+    NULL_TARGET,
+    REMOVED,
+    RESOLVING,
+    WAITING,
+    Record,
+    Registry,
+    noop_poll,
+)
 from .resolver import Address, Preparer, Resolver
 from .scheduler import EXPIRE, RETRY, TIMER, Scheduler
 from .select import Selector
@@ -177,7 +188,7 @@ class Lifecycle:
                         continue
                 elif now >= record.deadline:  # the lookup stays on the record: a retry reuses it
                     host = record.endpoint.host
-                    error = DnsError(f"resolving {host!r} timed out after {self.options.dns_timeout}s")
+                    error: BoomnetError = DnsError(f"resolving {host!r} timed out after {self.options.dns_timeout}s")
                     self._connect_failed(record, error, ctx, now)
                     continue
             prepared = record.prepared

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from ..errors import LocalError
 
@@ -85,5 +85,6 @@ class ServiceOptions:
         if isinstance(self.check_every, bool) or not isinstance(self.check_every, int) or self.check_every < 1:
             raise LocalError(f"check_every must be an int >= 1, not {self.check_every!r}")
 
-    def replace(self, **changes: object) -> ServiceOptions:
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+    def replace(self, **changes: Any) -> ServiceOptions:
+        """A copy with ``changes`` (unknown names: ``TypeError``; bad values: ``LocalError``)."""
+        return dataclasses.replace(self, **changes)

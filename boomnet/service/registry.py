@@ -9,8 +9,9 @@ else; who may change a record's state is :mod:`boomnet.service.lifecycle`.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, Callable, Generic, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .target import Target
 
@@ -76,22 +77,22 @@ class Record:
     """One registered endpoint: its state, current target and scheduling data."""
 
     __slots__ = (
-        "handle",
-        "endpoint",
-        "target",
-        "poll",
-        "state",
-        "gen",
+        "attempt",
+        "connected_at",
+        "deadline",
         "delay",
+        "dying",
+        "endpoint",
+        "gen",
+        "handle",
+        "in_selector",
         "lookup",
+        "poll",
+        "prepare_deadline",
         "prepared",
         "resolved",
-        "deadline",
-        "prepare_deadline",
-        "attempt",
-        "in_selector",
-        "connected_at",
-        "dying",
+        "state",
+        "target",
     )
 
     def __init__(self, handle: Handle[Any], endpoint: Endpoint[Any, Any]) -> None:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Protocol
 
-__all__ = ["Address", "Lookup", "Resolver", "SupportsClose", "Preparer"]
+__all__ = ["Address", "Lookup", "Resolver", "Preparer"]
 
 log = logging.getLogger("boomnet.service")
 
@@ -42,15 +43,8 @@ class Resolver(Protocol):
     def start(self, host: str, port: int, *, timeout: float = ...) -> Lookup: ...
 
 
-@runtime_checkable
-class SupportsClose(Protocol):
-    """A resolver that holds threads: ``IOService.close()`` calls ``close()`` on it."""
-
-    def close(self) -> None: ...
-
-
 class Preparer:
-    """Runs ``prepare()`` callables on at most ``workers`` daemon threads, started on first use.
+    """Runs ``prepare()`` callables on at most ``workers`` threads, started on first use.
 
     One slow ``prepare()`` takes one worker; the service submits at most one per endpoint at a
     time (a retry reuses the attempt still running), so the queue is bounded by the endpoints.

@@ -11,7 +11,8 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from typing import Callable, Iterator, NamedTuple
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 
 from .endpoint import Timer
 from .registry import Record
@@ -27,18 +28,18 @@ class Due(NamedTuple):
     due: float
     record: Record
     action: int
-    timer: Timer | None
+    timer: Timer[Any, Any] | None
 
 
 class Scheduler:
     def __init__(self, kick: Callable[[], None]) -> None:
         self._kick = kick
-        self._heap: list[tuple[float, int, Record, int, int, Timer | None]] = []
+        self._heap: list[tuple[float, int, Record, int, int, Timer[Any, Any] | None]] = []
         self._seq = itertools.count()
         #: when the earliest entry is due (``inf`` when none): the hot loop compares the clock to it
         self.next_due = math.inf
 
-    def schedule(self, due: float, record: Record, action: int, timer: Timer | None = None) -> None:
+    def schedule(self, due: float, record: Record, action: int, timer: Timer[Any, Any] | None = None) -> None:
         heapq.heappush(self._heap, (due, next(self._seq), record, record.gen, action, timer))
         if due < self.next_due:
             self.next_due = due

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ..stream import Stream
 from ..stream.options import TcpOptions, TlsOptions
@@ -122,9 +123,10 @@ def _takes_options(fn: Callable[..., object]) -> bool:
 def _connect_addr(addr: Address, tcp: TcpOptions) -> Stream:
     from ..stream import TcpStream
 
-    if _takes_options(TcpStream.connect_addr):
-        return TcpStream.connect_addr(addr[0], addr[1], options=tcp)
-    return TcpStream.connect_addr(addr[0], addr[1], timeout=tcp.connect_timeout, bind=tcp.bind, interface=tcp.interface)
+    connect: Callable[..., Stream] = TcpStream.connect_addr  # either signature, checked below
+    if _takes_options(connect):
+        return connect(addr[0], addr[1], options=tcp)
+    return connect(addr[0], addr[1], timeout=tcp.connect_timeout, bind=tcp.bind, interface=tcp.interface)
 
 
 def _into_tls(stream: Stream, tls: TlsOptions) -> Stream:

@@ -14,7 +14,8 @@ import os
 import socket
 import threading
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ["Waker"]
 

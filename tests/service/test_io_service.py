@@ -8,7 +8,14 @@ import time
 
 import pytest
 
-from boomnet.errors import ConnectError, ConnectionClosed, ConnectionReset, ConnectTimeout, DnsError, ProtocolError
+from boomnet.errors import (
+    ConnectError,
+    ConnectionClosed,
+    ConnectionReset,
+    ConnectTimeout,
+    DnsError,
+    ProtocolError,
+)
 from boomnet.service import Backoff, DisconnectKind, Endpoint, IOService
 from boomnet.stream import TcpStream
 from boomnet.stream.dns import AsyncResolver

@@ -25,7 +25,8 @@ unregistered token may still appear in it.
 from __future__ import annotations
 
 import select as _select
-from typing import TYPE_CHECKING, Any, Hashable, Protocol, Sequence
+from collections.abc import Hashable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ...errors import SelectorUnavailable
 
@@ -169,7 +170,7 @@ class Selector:
     def close(self) -> None:
         """Release OS resources. Idempotent."""
 
-    def __enter__(self) -> "Selector":
+    def __enter__(self) -> Selector:
         return self
 
     def __exit__(self, *exc: object) -> None:

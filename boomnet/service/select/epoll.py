@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import select as _select
 import selectors
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .base import Selector, Token
 
@@ -41,7 +42,7 @@ class EpollSelector(Selector):
             except FileExistsError:
                 # the previous owner of this descriptor number closed without unregistering
                 self._epoll.modify(fd, self._mask)
-        else:  # pragma: no cover - non-Linux
+        elif self._sel is not None:  # pragma: no cover - non-Linux
             try:
                 self._sel.register(fd, selectors.EVENT_READ)
             except KeyError:
@@ -59,7 +60,7 @@ class EpollSelector(Selector):
             try:
                 if self._epoll is not None:
                     self._epoll.unregister(fd)
-                else:  # pragma: no cover - non-Linux
+                elif self._sel is not None:  # pragma: no cover - non-Linux
                     self._sel.unregister(fd)
             except (OSError, KeyError, ValueError):
                 pass  # descriptor already closed: the kernel dropped it from the set
@@ -102,7 +103,9 @@ class EpollSelector(Selector):
         ready = self._spare
         ready.clear()
         tokens = self._tokens
-        for key, _ in self._sel.select(0):
+        sel = self._sel
+        assert sel is not None
+        for key, _ in sel.select(0):
             token = tokens.get(key.fd)
             if token is not None:
                 ready.append(token)

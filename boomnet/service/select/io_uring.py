@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import importlib
 import logging
 import select as _select
 import socket
-from typing import Any, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .base import Selector, SelectorUnavailable, Token
 
@@ -84,7 +86,7 @@ class _Cqe(ctypes.Structure):
 
 
 class _Reg:
-    __slots__ = ("token", "fd", "uid", "armed", "live")
+    __slots__ = ("armed", "fd", "live", "token", "uid")
 
     def __init__(self, token: Token, fd: int, uid: int) -> None:
         self.token = token
@@ -109,8 +111,9 @@ class IoUringSelector(Selector):
     def __init__(self, *, entries: int = 1024) -> None:
         super().__init__()
         try:
-            import pyuring
-            from pyuring.native.library import _find_library
+            # pyuring ships no type information: what we use of it is typed at this boundary
+            pyuring: Any = importlib.import_module("pyuring")
+            find_library: Callable[[], str] = importlib.import_module("pyuring.native.library")._find_library
         except Exception as exc:  # ImportError, or pyuring failing to load its library
             raise _unavailable(f"pyuring cannot be imported ({exc}): it is the optional extra, {_INSTALL}") from exc
         try:
@@ -119,7 +122,7 @@ class IoUringSelector(Selector):
             reason = errno.errorcode.get(exc.errno or 0, str(exc.errno))
             raise _unavailable(f"io_uring_setup failed with {reason} ({exc.strerror})") from exc
         try:
-            self._setup(_find_library())
+            self._setup(find_library())
             self._self_test()
         except SelectorUnavailable:
             self._ctx.close()
