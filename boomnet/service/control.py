@@ -26,7 +26,7 @@ T = TypeVar("T", bound=Target)
 class EndpointControl:
     """The service, as seen by one registered endpoint. Built by the service; not by users."""
 
-    __slots__ = ("_add_timer", "_deregister", "_disconnect", "_is_connected", "_now", "_register", "handle")
+    __slots__ = ("_add_timer", "_deregister", "_disconnect", "_is_connected", "_now", "_poll_soon", "_register", "handle")
 
     def __init__(
         self,
@@ -38,6 +38,7 @@ class EndpointControl:
         register: Callable[[Endpoint[Any, Any]], Handle[Any]],
         deregister: Callable[[Handle[Any]], object],
         add_timer: Callable[[Handle[Any], Timer[Any, Any]], None],
+        poll_soon: Callable[[Handle[Any]], None],
     ) -> None:
         #: this registration's handle
         self.handle = handle
@@ -47,6 +48,7 @@ class EndpointControl:
         self._register = register
         self._deregister = deregister
         self._add_timer = add_timer
+        self._poll_soon = poll_soon
 
     def disconnect(self, reason: str = "requested") -> None:
         """End the current connection or attempt (``REQUESTED`` with ``reason``); reconnects at
@@ -69,6 +71,12 @@ class EndpointControl:
         """Remove this endpoint from the service now (its target is closed, no
         ``on_disconnect``); the control is dead afterwards."""
         self._deregister(self.handle)
+
+    def poll_soon(self) -> None:
+        """Have the service call this endpoint's ``poll`` on the next ``poll()`` even if its
+        descriptor is not ready (e.g. to flush output queued from another endpoint's handler,
+        once per poll). Idempotent until then; ignored while not connected."""
+        self._poll_soon(self.handle)
 
     def add_timer(self, timer: Timer[Any, Any]) -> None:
         """Start ``timer`` now if connected (what :meth:`Endpoint.every` calls)."""

@@ -149,6 +149,7 @@ class IOService(Generic[C]):
             register=self.register,
             deregister=self.deregister,
             add_timer=self._add_timer,
+            poll_soon=self._poll_soon,
         )
         self._lifecycle.start_soon(record)
         log.debug("registered %r", record)
@@ -167,6 +168,11 @@ class IOService(Generic[C]):
     def _disconnect_requested(self, handle: Handle[Any], reason: str) -> None:
         record = self._registry[handle]
         self._lifecycle.kill(record, Disconnect(DisconnectKind.REQUESTED, reason=reason))
+
+    def _poll_soon(self, handle: Handle[Any]) -> None:
+        record = self._registry[handle]
+        if record.in_selector and not record.dying:
+            self._selector.poll_soon(record)
 
     def _add_timer(self, handle: Handle[Any], timer: Timer[Any, Any]) -> None:
         self._lifecycle.add_timer(self._registry[handle], timer)

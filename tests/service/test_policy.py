@@ -390,3 +390,47 @@ def test_endpoint_without_host_skips_dns_and_gets_no_address(service_factory, tc
     svc.register(ep)
     poll_until(svc, lambda: ep.connects == 1)
     assert Endpoint.describe(ep) == "-"
+
+
+def test_poll_soon_from_another_endpoints_handler(service_factory, tcp_peer):
+    silent = TcpPeer(greeting=b"", echo=False)
+
+    class Quiet(LineEndpoint):
+        polls = 0
+
+        def poll(self, stream, ctx) -> None:
+            self.polls += 1
+            super().poll(stream, ctx)
+
+    quiet = Quiet("127.0.0.1", silent.port)
+
+    class Trigger(LineEndpoint):
+        def poll(self, stream, ctx) -> None:
+            super().poll(stream, ctx)
+            if self.data.endswith(b"go\n") and quiet.control is not None:
+                quiet.control.poll_soon()
+                quiet.control.poll_soon()  # idempotent within one poll
+
+    trigger = Trigger("127.0.0.1", tcp_peer.port)
+    try:
+        svc = service_factory()
+        svc.register(quiet)
+        svc.register(trigger)
+        poll_until(svc, lambda: quiet.connects == 1 and b"ping\n" in trigger.data)
+        wait_for(lambda: tcp_peer.accepted == 1 and silent.accepted == 1, what="the accepts")
+        for _ in range(50):
+            svc.poll()
+        before = quiet.polls
+        for _ in range(20):
+            svc.poll()
+        if not svc.selector.reports_readiness:
+            pytest.skip("n/a: direct visits every target on every poll; poll_soon is moot there")
+        assert quiet.polls == before  # nothing readable: not polled
+        tcp_peer.send_all(b"go\n")
+        poll_until(svc, lambda: trigger.data.endswith(b"go\n"))
+        poll_until(svc, lambda: quiet.polls == before + 1, what="the poll_soon visit")
+        for _ in range(20):
+            svc.poll()
+        assert quiet.polls == before + 1  # once
+    finally:
+        silent.close()

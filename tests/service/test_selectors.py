@@ -396,3 +396,22 @@ def test_io_uring_completion_ring_overflow_loses_nothing(pairs):
         assert seen == set(toks)
     finally:
         sel.close()
+
+
+def test_poll_soon_returns_a_quiet_target_once(selector, pairs):
+    ((a, b),) = pairs(1)
+    tok = Tok(SockTarget(a), "quiet")
+    selector.register(tok)
+    for _ in range(3):
+        assert (tok in selector.select()) is not selector.reports_readiness
+    got = selector.select()
+    selector.poll_soon(tok)
+    selector.poll_soon(tok)  # idempotent until the next select()
+    assert got.count(tok) == (0 if selector.reports_readiness else 1)  # the list handed out is not edited
+    nxt = selector.select()
+    assert nxt.count(tok) == 1
+    if selector.reports_readiness:
+        assert tok not in selector.select()  # once: nothing readable, no hint
+        selector.poll_soon(tok)
+        selector.unregister(tok)
+        assert tok not in selector.select()  # unregistered wins

@@ -63,6 +63,7 @@ class Selector:
         self._always_set: set[Token] = set()
         self._ready: list[Token] = []  # what the last select() returned
         self._spare: list[Token] = []  # the other buffer; the two are swapped on every select()
+        self._soon: set[Token] = set()  # poll_soon() tokens: returned by the next select()
         self._count = 0
 
     # --- registration -------------------------------------------------------------------------
@@ -93,10 +94,21 @@ class Selector:
             removed = True
         if removed:
             self._count -= 1
+            self._soon.discard(token)
             # It may sit in the last result, which the next select() re-checks for buffered bytes.
             # Build a new list rather than editing: the caller may be iterating the old one.
             if token in self._ready:
                 self._ready = [t for t in self._ready if t is not token]
+
+    def poll_soon(self, token: Token) -> None:
+        """Return the registered ``token`` from the next ``select()`` even if its descriptor is
+        not ready (e.g. output queued by another endpoint's handler, flushed once per poll).
+        Idempotent until then. Costs the idle ``select()`` nothing: the token joins the last
+        result, which the next ``select()`` re-checks anyway."""
+        if token in self._soon:
+            return
+        self._soon.add(token)
+        self._ready = [*self._ready, token]  # never grow a list a caller may be iterating
 
     def _register_fd(self, token: Token, fd: int) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -139,13 +151,14 @@ class Selector:
         if prev:
             hot = None
             always_set = self._always_set
+            soon = self._soon
             for token in prev:
                 if token in always_set:
                     continue  # appended below anyway
                 target = token.target
                 # Buffered bytes, pending writes, or a target closed by its own poll (a WebSocket
                 # after a close frame) that will never be readable again: the target says so.
-                if target.read_hint():
+                if target.read_hint() or (soon and token in soon):
                     if hot is None:
                         hot = [token]
                     else:
@@ -156,6 +169,8 @@ class Selector:
                     if token not in present:
                         present.add(token)
                         ready.append(token)
+            if soon:
+                soon.clear()
         if always:
             ready.extend(always)
         self._ready = ready

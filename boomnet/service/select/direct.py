@@ -38,6 +38,9 @@ class DirectSelector(Selector):
             self._all = [t for t in self._all if t is not token]
             self._count -= 1
 
+    def poll_soon(self, token: Token) -> None:
+        pass  # every select() returns every token anyway
+
     def select(self) -> list[Token]:
         # the registration list itself: nothing to build, nothing to copy
         return self._all
