@@ -219,16 +219,30 @@ def test_dns_timeout_does_not_stall_other_endpoints(service_factory, tcp_peer):
     assert isinstance(reason.error, DnsError) and "timed out" in str(reason.error)
 
 
-def test_real_slow_resolver_thread_is_abandoned_at_the_deadline(service_factory, tcp_peer):
-    release = threading.Event()
+def _hanging_resolver(release: threading.Event) -> AsyncResolver:
+    """A real AsyncResolver whose getaddrinfo takes far longer than the deadline."""
+    import inspect
 
-    class SlowAsyncResolver(AsyncResolver):
-        def _run(self) -> None:  # a getaddrinfo that takes far longer than the deadline
+    def hanging(host, port, family=0, type=0, *args):
+        release.wait(5.0)
+        raise OSError("released")
+
+    if "getaddrinfo" in inspect.signature(AsyncResolver).parameters:  # the stream layer's new API
+        return AsyncResolver(max_threads=1, getaddrinfo=hanging)
+
+    class SlowAsyncResolver(AsyncResolver):  # the old one: no injection point but _run
+        def _run(self) -> None:
             lookup = self._queue.get()
             release.wait(5.0)
             lookup._finish([], None)
 
-    svc = service_factory(resolver=SlowAsyncResolver(workers=1), dns_timeout=0.1, backoff=Backoff(10.0, 2.0, 10.0))
+    return SlowAsyncResolver(workers=1)
+
+
+def test_real_slow_resolver_thread_is_abandoned_at_the_deadline(service_factory, tcp_peer):
+    release = threading.Event()
+    resolver = _hanging_resolver(release)
+    svc = service_factory(resolver=resolver, dns_timeout=0.1, backoff=Backoff(10.0, 2.0, 10.0))
     ep = LineEndpoint("slow.example", tcp_peer.port)
     svc.register(ep)
     try:

@@ -434,3 +434,36 @@ def test_poll_soon_from_another_endpoints_handler(service_factory, tcp_peer):
         assert quiet.polls == before + 1  # once
     finally:
         silent.close()
+
+
+def test_close_stops_the_resolver_and_the_prepare_threads(tcp_peer):
+    class ClosingResolver:
+        closed = 0
+
+        def start(self, host, port, *, timeout):
+            class Done:
+                def done(self) -> bool:
+                    return True
+
+                def result(self):
+                    return [(socket.AF_INET, ("127.0.0.1", tcp_peer.port))]
+
+            return Done()
+
+        def close(self) -> None:
+            self.closed += 1
+
+    class Prepared(LineEndpoint):
+        def prepare(self) -> None:
+            pass
+
+    resolver = ClosingResolver()
+    svc = IOService(resolver=resolver, check_every=1)
+    ep = Prepared("feed.example", 1)
+    svc.register(ep)
+    poll_until(svc, lambda: ep.connects == 1)
+    assert any(t.name.startswith("boomnet-prepare") for t in threading.enumerate())
+    svc.close()
+    svc.close()  # idempotent
+    assert resolver.closed == 1 and len(svc) == 0 and ep.control is None
+    wait_for(lambda: not any(t.name.startswith("boomnet-prepare") for t in threading.enumerate()), what="prepare threads to stop")
