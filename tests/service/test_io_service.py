@@ -107,7 +107,7 @@ def test_connect_refused_backs_off_exponentially_to_the_cap(service_factory):
         poll_for(svc, 0.02)
         assert len(ep.reasons) == attempts, f"retried before {delay}s"
         clock.now += delay * 0.11
-        poll_until(svc, lambda: len(ep.reasons) == attempts + 1, what=f"retry after {delay}s")
+        poll_until(svc, lambda attempts=attempts: len(ep.reasons) == attempts + 1, what=f"retry after {delay}s")
     assert ep.connects == 0
 
 
@@ -367,7 +367,7 @@ def test_create_target_none_means_try_later(service_factory, tcp_peer):
     assert ep.asked == 1
     for expected in (2, 3):
         clock.now += 2.0  # the throttle stays at the initial delay
-        poll_until(svc, lambda: ep.asked == expected)
+        poll_until(svc, lambda expected=expected: ep.asked == expected)
     poll_until(svc, lambda: ep.connects == 1)
     assert ep.reasons == []  # "not now" is not a disconnect
 

@@ -103,10 +103,10 @@ def test_a_healthy_close_reconnects_at_once(service_factory, tcp_peer):
     ep = LineEndpoint("127.0.0.1", tcp_peer.port)
     svc.register(ep)
     for n in (1, 2, 3):  # and again: each healthy connection resets the count
-        poll_until(svc, lambda: ep.connects == n and ep.data.count(b"hello\n") == n)
+        poll_until(svc, lambda n=n: ep.connects == n and ep.data.count(b"hello\n") == n)
         clock.now += 3.0
         tcp_peer.kill_all()
-        poll_until(svc, lambda: len(ep.reasons) == n, what="the close")
+        poll_until(svc, lambda n=n: len(ep.reasons) == n, what="the close")
         assert ep.reasons[-1].kind is K.CLOSED
     poll_until(svc, lambda: ep.connects == 4, what="an immediate reconnect (the clock is frozen)")
 
@@ -228,7 +228,7 @@ def test_prepare_runs_off_the_loop_thread_and_stalls_nobody(service_factory, tcp
     last = time.monotonic()
     for i in range(20):  # data flows on the healthy endpoint while prepare() sleeps
         tcp_peer.send_all(b"x%d\n" % i)
-        poll_until(svc, lambda: healthy.data.endswith(b"x%d\n" % i), what="data during prepare()")
+        poll_until(svc, lambda i=i: healthy.data.endswith(b"x%d\n" % i), what="data during prepare()")
         now = time.monotonic()
         gaps.append(now - last)
         last = now

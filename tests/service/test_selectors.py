@@ -9,8 +9,6 @@ import time
 import pytest
 
 from boomnet.service.select import (
-    DirectSelector,
-    EpollSelector,
     IoUringSelector,
     Selector,
     SelectorUnavailable,
@@ -263,7 +261,7 @@ def test_unregister_while_iterating_the_result_skips_nothing(selector, pairs):
     toks = [Tok(SockTarget(a), str(i)) for i, (a, b) in enumerate(socks)]
     for t in toks:
         selector.register(t)
-    for a, b in socks:
+    for _a, b in socks:
         b.send(b"x")
     deadline = time.monotonic() + 2.0
     while True:
@@ -385,7 +383,7 @@ def test_io_uring_completion_ring_overflow_loses_nothing(pairs):
         toks = [Tok(SockTarget(a), str(i)) for i, (a, b) in enumerate(socks)]
         for t in toks:
             sel.register(t)
-        for a, b in socks:
+        for _a, b in socks:
             b.send(b"x")
         seen: set = set()
         deadline = time.monotonic() + 2.0
