@@ -33,6 +33,7 @@ from .registry import (
     WAITING,
     Record,
     Registry,
+    close_quietly,
     noop_poll,
 )
 from .resolver import Address, Preparer, Resolver
@@ -40,7 +41,7 @@ from .scheduler import EXPIRE, RETRY, TIMER, Scheduler
 from .select import Selector
 from .target import Target
 
-__all__ = ["Lifecycle", "close_quietly"]
+__all__ = ["Lifecycle"]
 
 log = logging.getLogger("boomnet.service")
 
@@ -402,24 +403,3 @@ def _as_exception(exc: BaseException) -> Exception:
     if isinstance(exc, Exception):
         return exc
     return ConnectTimeout(f"prepare() did not run: {exc!r}")  # cancelled: the service is closing
-
-
-def close_quietly(target: Target, record: object) -> None:
-    """Close ``target`` and release its transport now.
-
-    A protocol client's ``close()`` may only *start* a closing handshake (an open WebSocket sends
-    its close frame and waits for the echo); the service is done with the target, so the stream
-    underneath is closed too — the close frame is flushed first when the socket takes it.
-    """
-    try:
-        target.close()
-    except Exception as exc:  # closing is best effort; the connection is gone either way
-        log.debug("%r: close raised %r", record, exc)
-    # Target has no notion of layers; protocol clients expose theirs as ``stream`` (WebSocket,
-    # HttpConnection): closing it too is what makes the teardown immediate.
-    stream = getattr(target, "stream", None)
-    if stream is not None and stream is not target:
-        try:
-            stream.close()
-        except Exception as exc:
-            log.debug("%r: closing the stream raised %r", record, exc)

@@ -9,6 +9,7 @@ else; who may change a record's state is :mod:`boomnet.service.lifecycle`.
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -19,7 +20,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .endpoint import Endpoint
     from .resolver import Address, Lookup
 
-__all__ = ["Handle", "Record", "Registry", "NULL_TARGET"]
+__all__ = ["Handle", "Record", "Registry", "NULL_TARGET", "close_quietly"]
+
+log = logging.getLogger("boomnet.service")
 
 T = TypeVar("T", bound=Target)
 
@@ -71,6 +74,27 @@ class NullTarget:
 
 
 NULL_TARGET: Target = NullTarget()
+
+
+def close_quietly(target: Target, record: object) -> None:
+    """Close ``target`` and release its transport now.
+
+    A protocol client's ``close()`` may only *start* a closing handshake (an open WebSocket sends
+    its close frame and waits for the echo); the service is done with the target, so the stream
+    underneath is closed too — the close frame is flushed first when the socket takes it.
+    """
+    try:
+        target.close()
+    except Exception as exc:  # closing is best effort; the connection is gone either way
+        log.debug("%r: close raised %r", record, exc)
+    # Target has no notion of layers; protocol clients expose theirs as ``stream`` (WebSocket,
+    # HttpConnection): closing it too is what makes the teardown immediate.
+    stream = getattr(target, "stream", None)
+    if stream is not None and stream is not target:
+        try:
+            stream.close()
+        except Exception as exc:
+            log.debug("%r: closing the stream raised %r", record, exc)
 
 
 class Record:
