@@ -93,7 +93,12 @@ class IOService(Generic[C]):
         )
         self._closed = False
         self._waker = Waker(self._callback_failed)
-        sel.register(self._waker)
+        # A readiness selector returns the waker only once signalled: free on the hot path. A
+        # DirectSelector would visit it on every poll, so there it is run from housekeeping
+        # instead (``call_soon_threadsafe`` kicks the countdown) and only ``wait()`` watches it.
+        self._waker_in_selector = sel.reports_readiness
+        if self._waker_in_selector:
+            sel.register(self._waker)
 
     def _kick(self) -> None:
         self._countdown = 1  # housekeeping on this very poll
@@ -230,7 +235,7 @@ class IOService(Generic[C]):
             self._countdown = n
             return
         self._countdown = self._check_every
-        if self._lifecycle.busy or self._clock() >= self._scheduler.next_due:
+        if self._lifecycle.busy or self._clock() >= self._scheduler.next_due or self._waker.signalled:
             self._housekeep(ctx)
 
     def _poll_failed(self, record: Record, exc: Exception) -> None:
@@ -241,6 +246,8 @@ class IOService(Generic[C]):
 
     def _housekeep(self, ctx: C | None) -> None:
         lifecycle = self._lifecycle
+        if not self._waker_in_selector:
+            self._waker.poll(None, ctx)  # may raise (on_error="raise"), like a poll() callback
         now = self._clock()
         lifecycle.housekeep(ctx, now)
         self._countdown = 1 if lifecycle.busy or self._scheduler.next_due <= now else self._check_every
@@ -266,10 +273,10 @@ class IOService(Generic[C]):
         lifecycle = self._lifecycle
         if lifecycle.has_dead or lifecycle.to_raise is not None:
             return  # the next poll has work to do at once
-        also: list[int] = []
+        also: list[int] = [] if self._waker_in_selector else [self._waker.fileno()]
         if lifecycle.busy:
             timeout = min(timeout, self._options.busy_step)
-            also = lifecycle.waiting_fds()
+            also += lifecycle.waiting_fds()
         due = self._scheduler.next_due
         if due != float("inf"):
             left = due - self._clock()
@@ -286,6 +293,10 @@ class IOService(Generic[C]):
         the service's error policy (logged with traceback; re-raised out of ``poll()`` with
         ``on_error="raise"``)."""
         self._waker.call_soon(fn, *args)
+        if not self._waker_in_selector:
+            # a racy write, on purpose: at worst the loop overwrites it and housekeeping runs
+            # the call ``check_every`` polls later (each a few µs with DirectSelector)
+            self._countdown = 1
 
     def _callback_failed(self, exc: BaseException) -> None:
         log.error("a call_soon_threadsafe callback raised %s", type(exc).__name__, exc_info=exc)
@@ -311,7 +322,8 @@ class IOService(Generic[C]):
                 close()
             except Exception as exc:  # shutting down is best effort
                 log.debug("resolver.close() raised %r", exc)
-        self._selector.unregister(self._waker)
+        if self._waker_in_selector:
+            self._selector.unregister(self._waker)
         self._waker.close()
         self._selector.close()
 

@@ -4,7 +4,8 @@
 is itself (``fileno()`` = an eventfd, or one end of a socketpair where eventfd is missing) and its
 ``poll`` runs the queued callbacks. So the hot loop pays nothing for it (readiness selectors
 return it only after ``call_soon_threadsafe``), and a ``wait()`` sleeping in the kernel returns
-the moment another thread queues a call.
+the moment another thread queues a call. (With ``DirectSelector``, which would visit it on every
+poll, the service runs it from housekeeping instead and passes its descriptor to ``wait()``.)
 """
 
 from __future__ import annotations
@@ -72,6 +73,11 @@ class Waker:
             pass  # the counter is saturated or the waker closed: the loop has a wake-up already
 
     # --- loop thread ------------------------------------------------------------------------------
+
+    @property
+    def signalled(self) -> bool:
+        """Calls are queued (read without the lock: a stale answer only delays them a poll)."""
+        return self._signalled
 
     def poll(self, target: object, ctx: object) -> None:
         """Run every queued call (those queued while running wait for the next poll)."""
