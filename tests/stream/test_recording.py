@@ -639,3 +639,114 @@ def test_uncreatable_recording_is_a_recording_error(tmp_path) -> None:
     (tmp_path / "file").write_bytes(b"")
     with pytest.raises(RecordingError, match="cannot create"):
         RecordedStream(Scripted([]), "x", directory=tmp_path / "file")  # a file where a directory should be
+
+
+# --- structure inside checksummed blocks (a crafted or buggy file, checksums right) --------------
+
+
+def v3_file(*blocks: bytes) -> bytes:
+    """A version 3 file whose blocks are ``blocks`` (raw record bytes), each correctly sealed."""
+    from boomnet.stream.recording import file_header, seal_block
+
+    return file_header(0) + b"".join(seal_block(b) + b for b in blocks)
+
+
+def rec(kind: int, payload: bytes = b"", length: int | None = None) -> bytes:
+    from boomnet.stream.recording import RECORD_HEADER
+
+    return RECORD_HEADER.pack(kind, len(payload) if length is None else length, 0) + payload
+
+
+@pytest.mark.parametrize(
+    "blocks, message",
+    [
+        ((rec(1, b"ok") + b"\x01\x00\x00",), "record header overruns"),
+        ((rec(77, b"x") + rec(255),), "unknown record kind 77"),
+        ((rec(1, b"abc", length=9), rec(255)), "record overruns"),
+        ((rec(255) + rec(1, b"late"),), "records after END"),
+        ((rec(1, b"a"), rec(255), rec(1, b"b")), "after the END record"),
+    ],
+)
+def test_bad_structure_with_right_checksums_is_corrupt(tmp_path, blocks, message: str) -> None:
+    good = v3_file(rec(1, b"ok"), rec(255))
+    assert drain(write_and_load(tmp_path, good))[0] == [b"ok"]  # the helper builds valid files
+    for allow in (False, True):
+        with pytest.raises(RecordingError, match=message):
+            write_and_load(tmp_path, v3_file(*blocks), allow_truncated=allow)
+
+
+def test_header_errors_name_their_cause(tmp_path) -> None:
+    import zlib
+
+    from boomnet.stream.recording import FILE_HEADER, HEADER_CRC, MAGIC, file_header
+
+    data = make_recording(tmp_path)
+    with pytest.raises(RecordingError, match="bad magic"):
+        write_and_load(tmp_path, b"NOTAREC\x00" + data[8:])
+    head = FILE_HEADER.pack(MAGIC, 4, 0, 0)  # a future version, its checksum right
+    with pytest.raises(RecordingError, match="unsupported recording version 4"):
+        write_and_load(tmp_path, head + HEADER_CRC.pack(zlib.crc32(head)) + data[HEADER_SIZE:])
+    with pytest.raises(ValueError, match="flags"):
+        file_header(0, 0x4)
+
+
+def v1_record(kind: int, payload: bytes) -> bytes:
+    import zlib
+
+    from boomnet.stream.recording import RECORD_HEADER
+
+    head = RECORD_HEADER.pack(kind, len(payload), 0)
+    return head + payload + struct.pack("<I", zlib.crc32(payload, zlib.crc32(head)))
+
+
+def test_version_1_structure_and_truncation(tmp_path) -> None:
+    from boomnet.stream.recording import FILE_HEADER, MAGIC_V1
+
+    head = FILE_HEADER.pack(MAGIC_V1, 1, 0, 0)
+    body = v1_record(1, b"abc") + v1_record(1, b"de")
+    whole = head + body + v1_record(255, b"")
+    replay = write_and_load(tmp_path, whole)
+    assert replay.recording.version == 1 and replay.recording.complete
+    with pytest.raises(RecordingError, match="unknown record kind 9"):
+        write_and_load(tmp_path, head + v1_record(9, b"x") + v1_record(255, b""))
+    with pytest.raises(RecordingError, match="after the END"):
+        write_and_load(tmp_path, whole + v1_record(1, b"z"))
+    for tail in (0, 1, 5, 12, 13, 16):  # a torn last record: fewer bytes than a header, or than a record
+        torn = head + body + v1_record(255, b"")[:tail]
+        replay = write_and_load(tmp_path, torn, allow_truncated=True)
+        assert replay.recording.version == 1 and not replay.recording.complete
+        assert drain(replay)[0] == [b"abc", b"de"]
+
+
+@pytest.mark.parametrize("extra", [-1, 0, 1])
+def test_record_writer_capacity_boundary(extra: int) -> None:
+    """A record that exactly fills the block buffer fits; one byte more goes to the next block."""
+    from boomnet.stream.recording import RECORD_HEADER, RecordWriter
+
+    capacity = 64
+    writer = RecordWriter(capacity)
+    payload = b"x" * (capacity - RECORD_HEADER.size + extra)
+    assert writer.add(1, 0, payload) is True  # alone in an empty block it always fits (one-off if big)
+    assert writer.pos == RECORD_HEADER.size + len(payload)
+    buf, used = writer.take()
+    assert used == RECORD_HEADER.size + len(payload) and len(buf) >= used
+    writer.add(1, 0, b"")  # a small record first: now the big one fits only if it fits the rest
+    assert writer.add(1, 0, payload[: capacity - 2 * RECORD_HEADER.size + extra]) is (extra <= 0)
+    fresh = bytearray(capacity)
+    writer.take(fresh)
+    assert writer.buf is fresh  # a recycled buffer of the full capacity is reused
+
+
+def test_smallest_valid_options_are_accepted(tmp_path) -> None:
+    """The boundary of the option checks: 1 byte blocks, no interval, one pending block."""
+    rec = RecordedStream(
+        Scripted([b"ab", b"c"]), "tiny", directory=tmp_path, flush_bytes=1, flush_interval=0, max_pending_blocks=1
+    )
+    buf = bytearray(8)
+    for _ in range(2):
+        rec.recv_into(buf)  # one block each (flush_interval 0) ...
+        assert rec.flush_recording()  # ... written before the next: one pending block is enough
+    with pytest.raises(ConnectionClosed):
+        rec.recv_into(buf)
+    assert rec.wait_closed() and rec.failure is None
+    assert drain(ReplayStream.from_file("tiny", directory=tmp_path))[0] == [b"ab", b"c"]

@@ -354,3 +354,23 @@ def test_a_new_message_starts_without_context() -> None:
     ended = encode_frame(1, b'{"apiKey":"AAAA', True, os.urandom(4))  # FIN: the message is over
     other = encode_frame(1, b'BBBB"}', True, os.urandom(4))
     assert frames_after([ended, other]) == [b'{"apiKey":"****', b'BBBB"}']
+
+
+def test_rule_sets_must_be_tuples_and_rules_a_rule_set() -> None:
+    for bad in ({"fix_tags": [554]}, {"patterns": [rb"x"]}, {"json_auth_ops": "auth"}):
+        with pytest.raises(TypeError, match="must be a tuple"):
+            RedactionRules(**bad)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="RedactionRules"):
+        RuleRedactor(("Authorization",))  # type: ignore[arg-type]
+
+
+def test_tiny_writes_are_returned_as_they_are() -> None:
+    for data in (b"", b"a", b"\x81", b"\x81\x80", b"\x81\x80\x00\x00\x00"):
+        assert R.redact_out(data) is data
+        assert R.redact_out_after(b"", data)[0] == data
+
+
+def test_a_frame_followed_by_an_empty_control_frame_is_still_read() -> None:
+    both = encode_frame(1, LOGON, True, os.urandom(4)) + encode_frame(10, b"", True, os.urandom(4))
+    out = R.redact_out(both)
+    assert b"K3y-0f-the-acc0unt" not in unmask_frame(out[:-6]) and out[-6:] == both[-6:]
