@@ -112,12 +112,12 @@ class BlockSink:
             self._disk_error = True
             self.fail(f"writing the file failed: {e}")
 
-    def fail(self, reason: str) -> bool:
-        """Mark the recording dropped (first reason wins); logs one ERROR. ``True`` if this call did."""
+    def fail(self, reason: str) -> None:
+        """Mark the recording dropped (the first reason wins) and log one ERROR."""
         global _dropped
         with _lock:
             if self.failure is not None:
-                return False
+                return
             self.failure = reason
             _dropped += 1
         log.error(
@@ -126,7 +126,6 @@ class BlockSink:
             "the stream itself goes on",
             self.path, reason, self.written,
         )
-        return True
 
     def fresh(self) -> bytearray | None:
         try:
@@ -135,11 +134,10 @@ class BlockSink:
             return None
 
     def submit(self, block: tuple[bytearray, int], last: bool = False) -> bool:
-        """Queue ``block``; ``False`` (nothing queued) if ``limit`` blocks are waiting or the sink
-        failed. The ``last`` block of a recording (the one with END) is always taken: it is one
-        block more at most, and a file closed during a backlog should still end complete."""
-        if self.failure is not None:
-            return False
+        """Queue ``block``; ``False`` (nothing queued) if ``limit`` blocks are waiting. The
+        ``last`` block of a recording (the one with END) is always taken: it is one block more at
+        most, and a file closed during a backlog should still end complete. (After a disk error
+        the writer discards what it is given.)"""
         counted = not last
         if counted and not self._slots.acquire(blocking=False):
             return False

@@ -102,7 +102,7 @@ class RecordWriter:
 
     __slots__ = ("buf", "capacity", "pos")
 
-    def __init__(self, capacity: int = 1 << 20, buf: bytearray | None = None):
+    def __init__(self, capacity: int, buf: bytearray | None = None):
         self.capacity = capacity
         self.buf = buf if buf is not None else bytearray(capacity)
         self.pos = 0

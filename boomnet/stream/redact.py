@@ -326,10 +326,10 @@ class RuleRedactor:
             return None
         out: bytearray | None = None
         for fin, rsv1, opcode, key_at, start, end in spans:
-            if opcode == 8 or end == start:  # a close frame carries a code and a reason
+            if end == start:
                 continue
             key = data[key_at : key_at + 4]
-            if opcode > 8:  # ping / pong: may sit between fragments, leaves their context alone
+            if opcode >= 8:  # close / ping / pong: may sit between fragments, leave their context alone
                 clear = _unmask(data[start:end], key)
                 red = self._redact_plain(clear)
                 if red is clear:

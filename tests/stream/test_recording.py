@@ -750,3 +750,66 @@ def test_smallest_valid_options_are_accepted(tmp_path) -> None:
         rec.recv_into(buf)
     assert rec.wait_closed() and rec.failure is None
     assert drain(ReplayStream.from_file("tiny", directory=tmp_path))[0] == [b"ab", b"c"]
+
+
+# --- replay details ------------------------------------------------------------------------------
+
+
+def test_paced_replay_waits_for_each_record_s_time(tmp_path) -> None:
+    from boomnet.stream.recording import RECORD_HEADER, file_header, seal_block
+
+    t = 100_000_000  # the read happened 0.1 s into the recording
+    records = RECORD_HEADER.pack(IN_KIND, 2, t) + b"hi" + RECORD_HEADER.pack(255, 0, t)
+    (tmp_path / "paced.bnrec").write_bytes(file_header(0) + seal_block(records) + records)
+    replay = ReplayStream.from_file("paced", directory=tmp_path, speed=2.0)  # twice as fast: 0.05 s
+    buf = bytearray(8)
+    started = time.monotonic()
+    assert replay.recv_into(buf) == 0  # not due yet
+    end = started + DEADLINE
+    while (n := replay.recv_into(buf)) == 0:
+        assert time.monotonic() < end
+        time.sleep(0.001)
+    assert bytes(buf[:n]) == b"hi" and time.monotonic() - started >= 0.05
+    fast = ReplayStream.from_file("paced", directory=tmp_path)  # unpaced: at once
+    assert fast.recv_into(buf) == 2
+
+
+IN_KIND = 1
+
+
+def test_replay_writes_flush_and_buffered(tmp_path) -> None:
+    rec = RecordedStream(Scripted([b"abcdefgh"]), "details", directory=tmp_path)
+    rec.write(b"req")
+    drain(rec)
+    rec.close()
+    replay = ReplayStream.from_file("details", directory=tmp_path, compare_writes=True)
+    assert replay.flush() is True and replay.pending == 0
+    assert replay.buffered() == 8  # the OUT record before it is skipped
+    replay.recv_into(bytearray(3))
+    assert replay.buffered() == 5  # what is left of a partly read record
+    replay.write(b"req")
+    with pytest.raises(RecordingError, match="more than were recorded"):
+        replay.write(b"x")
+    drain(replay)
+    assert replay.buffered() == 0 and replay.closed
+    with pytest.raises(ConnectionClosed):
+        replay.write(b"after the end")
+
+
+def test_finished_recordings_leave_the_registry(tmp_path) -> None:
+    from boomnet.stream.record_sink import _finishing
+
+    rec = RecordedStream(Scripted([]), "reg", directory=tmp_path)
+    assert rec.path in _finishing
+    rec.close()
+    assert rec.wait_closed() and rec.path not in _finishing
+
+
+def test_flush_recording_reports_a_disk_error(tmp_path) -> None:
+    gate = threading.Event()
+    gate.set()
+    rec = RecordedStream(Scripted([b"x"]), "flushfail", directory=tmp_path, opener=gated(gate, fail_after=1))
+    rec.recv_into(bytearray(4))
+    assert rec.flush_recording() is False  # the block met ENOSPC while we waited
+    assert rec.failure is not None
+    rec.close()

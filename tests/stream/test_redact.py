@@ -374,3 +374,76 @@ def test_a_frame_followed_by_an_empty_control_frame_is_still_read() -> None:
     both = encode_frame(1, LOGON, True, os.urandom(4)) + encode_frame(10, b"", True, os.urandom(4))
     out = R.redact_out(both)
     assert b"K3y-0f-the-acc0unt" not in unmask_frame(out[:-6]) and out[-6:] == both[-6:]
+
+
+# --- the frame parser's edges -------------------------------------------------------------------
+
+
+def masked_frame(first: int, payload: bytes, length_form: int | None = None) -> bytes:
+    """A masked frame with first byte ``first``, its length in the given form (7, 16 or 64 bits;
+    the shortest by default), written by hand from RFC 6455 §5.2."""
+    key = os.urandom(4)
+    n = len(payload)
+    form = length_form or (7 if n < 126 else 16 if n < 65536 else 64)
+    head = bytes([first]) + (
+        bytes([0x80 | n]) if form == 7 else bytes([0x80 | 126]) + n.to_bytes(2, "big") if form == 16
+        else bytes([0x80 | 127]) + n.to_bytes(8, "big")
+    )
+    return head + key + _unmask(payload, key)
+
+
+SECRET_FRAME = encode_frame(1, LOGON, True, b"\x01\x02\x03\x04")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        masked_frame(0x89, b"p" * 126),  # a ping longer than 125 bytes
+        masked_frame(0x88, b"\x03\xe8" + b"r" * 124),  # a close frame longer than 125 bytes
+        masked_frame(0x09, b"p"),  # a ping without FIN
+        masked_frame(0xC9, b"p"),  # a ping with RSV1
+        masked_frame(0xA1, b"x"),  # RSV2
+        masked_frame(0x83, b"x"),  # a reserved opcode
+        encode_frame(1, b"odd", True, None),  # unmasked, odd length (the mask bit is not bit 0)
+    ],
+)
+def test_an_invalid_frame_makes_the_write_plain_bytes(bad: bytes) -> None:
+    """Not a client's frame stream: the rules see the raw (still masked) bytes, nothing changes."""
+    data = SECRET_FRAME + bad
+    assert R.redact_out(data) == data
+
+
+def test_a_ping_of_125_bytes_is_a_valid_frame() -> None:
+    out = R.redact_out(masked_frame(0x89, b"p" * 125) + SECRET_FRAME)
+    assert b"K3y-0f-the-acc0unt" not in unmask_frame(out[-len(SECRET_FRAME) :])
+
+
+def test_a_first_fragment_alone_is_redacted() -> None:
+    fragment = masked_frame(0x01, LOGON)  # FIN clear: more fragments follow
+    assert b"K3y-0f-the-acc0unt" not in unmask_frame(R.redact_out(fragment))
+
+
+@pytest.mark.parametrize(
+    "n, form, whole",
+    [(125, 16, False), (126, 16, True), (65535, 64, False), (65536, 64, True)],
+)
+def test_compressed_frames_need_the_shortest_length_form(n: int, form: int, whole: bool) -> None:
+    frame = masked_frame(0xC1, b"z" * n, form)
+    out = R.redact_out(frame)
+    assert (out != frame) is whole
+    if whole:
+        assert unmask_frame(out) == b"*" * n
+
+
+def test_control_frames_are_redacted_without_touching_the_context() -> None:
+    close = masked_frame(0x88, b'\x03\xe8{"token":"t0k"}')
+    assert unmask_frame(R.redact_out(close)) == b'\x03\xe8{"token":"***"}'
+
+
+def test_a_long_line_before_the_last_newline_is_not_carried() -> None:
+    _, context = R.redact_out_after(b"", b"x" * 2000 + b"\nX-Long: abc")
+    assert context == b"X-Long: abc"
+
+
+def test_the_smallest_fix_tag_is_valid() -> None:
+    assert RuleRedactor(RedactionRules(fix_tags=(1,))).redact_out(b"1=acct\x01") == b"1=****\x01"
