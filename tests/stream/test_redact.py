@@ -403,8 +403,9 @@ SECRET_FRAME = encode_frame(1, LOGON, True, b"\x01\x02\x03\x04")
         masked_frame(0x09, b"p"),  # a ping without FIN
         masked_frame(0xC9, b"p"),  # a ping with RSV1
         masked_frame(0xA1, b"x"),  # RSV2
+        masked_frame(0x91, b"x"),  # RSV3
         masked_frame(0x83, b"x"),  # a reserved opcode
-        encode_frame(1, b"odd", True, None),  # unmasked, odd length (the mask bit is not bit 0)
+        encode_frame(1, b"odd!!", True, None),  # unmasked, odd length (the mask bit is not bit 0)
     ],
 )
 def test_an_invalid_frame_makes_the_write_plain_bytes(bad: bytes) -> None:
