@@ -813,3 +813,13 @@ def test_flush_recording_reports_a_disk_error(tmp_path) -> None:
     assert rec.flush_recording() is False  # the block met ENOSPC while we waited
     assert rec.failure is not None
     rec.close()
+
+
+def test_record_times_are_relative_to_the_start_and_in_order(tmp_path) -> None:
+    rec = RecordedStream(Scripted([b"a", 0, b"b"]), "times", directory=tmp_path)
+    rec.write(b"w")
+    drain(rec)
+    rec.close()
+    times = list(ReplayStream.from_file("times", directory=tmp_path).recording.times)
+    assert len(times) >= 4 and times == sorted(times)
+    assert 0 <= times[0] and times[-1] < 60 * 10**9  # nanoseconds since this recording began
