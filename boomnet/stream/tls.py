@@ -349,7 +349,8 @@ class TlsStream(Stream):
 
     @property
     def tls_version(self) -> str | None:
-        return self._engine.version() if self._engine is not None else None
+        """The negotiated protocol version (``None`` before the handshake)."""
+        return self._engine.version() if self._engine is not None and self._state == _READY else None
 
     @property
     def direct(self) -> bool:
@@ -357,14 +358,15 @@ class TlsStream(Stream):
         return self._direct
 
     def close(self) -> None:
-        """Send close_notify (best effort, never blocking; also in answer to the peer's) and close
-        the inner stream."""
+        """Send close_notify (best effort, never blocking; also in answer to the peer's) or a
+        pending alert, and close the inner stream."""
         engine = self._engine
-        if engine is not None and (self._state == _READY or type(self._eof) is ConnectionClosed):
-            engine.shutdown()
-            if not self._direct:
+        if engine is not None:
+            if self._state == _READY or type(self._eof) is ConnectionClosed:
+                engine.shutdown()
+            if not self._direct:  # close_notify, or the alert of a failure (bad record, bad cert)
                 try:
-                    self._send_outgoing()
+                    self._send_outgoing(flush=True)
                 except NetworkError:
                     pass
         self._state = _CLOSED
