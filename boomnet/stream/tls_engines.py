@@ -41,7 +41,7 @@ BACKENDS = ("stdlib", "pyopenssl")
 def is_ip(host: str) -> bool:
     """Whether ``host`` is an IP literal (checked against IP SANs, never sent as SNI)."""
     try:
-        ipaddress.ip_address(host.split("%", 1)[0])
+        ipaddress.ip_address(host)  # IPv6 scope ids ("fe80::1%eth0") are understood
         return True
     except ValueError:
         return False
@@ -243,7 +243,7 @@ class PyOpenSslEngine:
 
         param = lib.SSL_get0_param(self._conn._ssl)
         if ip:
-            packed = ipaddress.ip_address(host.split("%", 1)[0]).packed
+            packed = ipaddress.ip_address(host).packed  # the scope id is not part of a SAN
             ok = lib.X509_VERIFY_PARAM_set1_ip(param, packed, len(packed))
         else:
             name = host.encode("idna")
