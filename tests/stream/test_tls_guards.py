@@ -339,3 +339,18 @@ def test_short_memory_bio_write_is_an_error_not_lost_bytes(fresh_cache) -> None:
     engine._bio_write = lambda bio, buf, n: real(bio, buf, n - 1)
     with pytest.raises(TlsError, match="took 2 of 3 bytes"):
         engine.feed(memoryview(b"abc"))
+
+
+def test_pyopenssl_shortcuts_are_in_use_on_this_install(fresh_cache) -> None:
+    """The cffi shortcuts (zero-copy feed, cheap pending check, SSL_read into the caller's buffer)
+    once went silently unused when a binding dropped one function: notice such a change here."""
+    from boomnet.stream.tls_engines import PyOpenSslEngine
+
+    engine = PyOpenSslEngine(tls_context(TlsOptions(backend="pyopenssl")), "localhost", None, True)
+    assert engine._bio_write is not None and engine._bio_pending is not None
+    assert engine.read_into != engine._read_into
+    assert not engine.has_outgoing()
+    assert engine.handshake() is False  # wants the server's answer...
+    assert engine.has_outgoing()  # ...after writing a ClientHello into the BIO
+    hello = engine.outgoing()
+    assert hello[:1] == b"\x16" and not engine.has_outgoing()  # a handshake record, all taken
