@@ -51,6 +51,8 @@ class Engine(Protocol):
     """What :class:`~boomnet.stream.tls.TlsStream` needs from one TLS connection object."""
 
     name: str
+    #: ``True`` on a socket (direct mode), ``False`` over memory BIOs
+    direct: bool
     #: read decrypted bytes into a buffer: ``> 0`` bytes, ``0`` nothing now; raises at the end
     read_into: Callable[[Buffer], int]
     #: decrypted bytes held inside the TLS object
@@ -82,7 +84,7 @@ class StdlibEngine:
     """Engine over the stdlib ``_ssl`` object (the C object under ``SSLSocket``/``SSLObject``)."""
 
     name = "stdlib"
-    __slots__ = ("_handshaking", "_host", "_in", "_obj", "_out", "pending", "read_into")
+    __slots__ = ("_handshaking", "_host", "_in", "_obj", "_out", "direct", "pending", "read_into")
 
     def __init__(self, ctx: ssl.SSLContext, server_hostname: str | None, sock: socket.socket | None):
         host = server_hostname
@@ -90,6 +92,7 @@ class StdlibEngine:
             host = server_hostname.encode("idna").decode("ascii")  # the C layer takes ASCII only
         self._host = server_hostname
         self._handshaking = True
+        self.direct = sock is not None
         self._in: ssl.MemoryBIO | None
         self._out: ssl.MemoryBIO | None
         # ``SSLContext.wrap_socket`` would detach the descriptor from the inner stream's socket
@@ -204,6 +207,7 @@ class PyOpenSslEngine:
         "_handshaking",
         "_host",
         "_verify",
+        "direct",
         "pending",
         "read_into",
     )
@@ -213,6 +217,7 @@ class PyOpenSslEngine:
         self._host = server_hostname
         self._verify = verify
         self._handshaking = True
+        self.direct = sock is not None
         conn: SSL.Connection = openssl.Connection(ctx, sock)
         self._conn = conn
         conn.set_connect_state()

@@ -351,6 +351,7 @@ def test_pyopenssl_shortcuts_are_in_use_on_this_install(fresh_cache) -> None:
 
     engine = PyOpenSslEngine(tls_context(TlsOptions(backend="pyopenssl")), "localhost", None, True)
     assert engine._bio_write is not None and engine._bio_pending is not None
+    assert engine.direct is False
     assert engine.read_into != engine._read_into
     assert not engine.has_outgoing()
     assert engine.handshake() is False  # wants the server's answer...
@@ -363,6 +364,7 @@ def test_stdlib_engine_reports_outgoing_ciphertext_exactly(fresh_cache) -> None:
     from boomnet.stream.tls_engines import StdlibEngine
 
     engine = StdlibEngine(tls_context(TlsOptions()), "localhost", None)  # memory mode
+    assert engine.direct is False
     assert not engine.has_outgoing()
     assert engine.handshake() is False
     assert engine.has_outgoing()
