@@ -235,3 +235,30 @@ def test_client_role_protocol_close_handshake_as_data() -> None:
     assert sent[0].masked and sent[0].payload == struct.pack("!H", 1001) + b"bye"
     assert proto.deadline() == 12.0  # the driver asks when to come back
     assert not proto.close_expired(11.9) and proto.close_expired(12.1) and proto.closed and proto.done
+
+
+def test_protocol_receive_holds_a_close_behind_data_then_raises() -> None:
+    proto = Protocol(Role.CLIENT, WsOptions())
+    assert not proto.open and not proto.closed
+    proto.start(0.0)
+    assert proto.open
+    proto.decoder.feed(wire.frame(wire.TEXT, b"last") + wire.frame(wire.CLOSE, struct.pack("!H", 1001)))
+    assert [f.opcode for f in proto.receive()] == [Opcode.TEXT, Opcode.CLOSE]
+    assert proto.open and proto.outgoing == []  # held back: the application may still answer
+    with pytest.raises(WebSocketClosed) as closed:
+        proto.receive()
+    assert closed.value.code == 1001 and proto.closed and proto.done
+    sent, _ = wire.parse(proto.outgoing[0])
+    assert [(f.opcode, f.payload) for f in sent] == [(wire.CLOSE, struct.pack("!H", 1001))]
+
+
+def test_sending_after_our_close_is_websocket_closed_not_a_protocol_error() -> None:
+    ws, _ = open_client([b""])
+    ws.close()
+    assert not ws.open and not ws.closed  # CLOSING: waiting for the peer's answer
+    for send in (lambda: ws.send_text("late"), lambda: ws.send_binary(b"late"), lambda: ws.send_ping(b"")):
+        with pytest.raises(WebSocketClosed, match="close handshake has started"):
+            send()
+    fresh = WebSocket(MemoryStream([]), "ws://x/")
+    with pytest.raises(WebSocketProtocolError, match="not open yet"):
+        fresh.send_text("too early")
