@@ -11,6 +11,7 @@ import warnings
 import pytest
 
 import boomnet
+import boomnet.errors
 from boomnet.errors import InvalidUtf8, LocalError, WebSocketClosed, WebSocketProtocolError
 from boomnet.ws import (
     CloseCode,
@@ -262,3 +263,43 @@ def test_sending_after_our_close_is_websocket_closed_not_a_protocol_error() -> N
     fresh = WebSocket(MemoryStream([]), "ws://x/")
     with pytest.raises(WebSocketProtocolError, match="not open yet"):
         fresh.send_text("too early")
+
+
+def test_protocol_deadline_follows_pings_pongs_and_idle() -> None:
+    proto = Protocol(Role.CLIENT, WsOptions(ping_interval=20.0, ping_timeout=5.0, idle_timeout=60.0))
+    assert proto.deadline() is None  # not open yet
+    proto.start(100.0)
+    assert proto.deadline() == 120.0  # the first ping is due (not "sent at 0 + timeout")
+    proto.check_liveness(120.0)
+    sent, _ = wire.parse(proto.outgoing.pop())
+    assert sent[0].opcode == wire.PING and sent[0].masked
+    assert proto.deadline() == 125.0  # its pong is due
+    proto.decoder.feed(wire.frame(wire.PONG, sent[0].payload))
+    assert [f.opcode for f in proto.receive()] == [Opcode.PONG]
+    assert proto.deadline() == 140.0  # answered: the next ping, one interval after the last
+    quiet = Protocol(Role.CLIENT, WsOptions(ping_interval=None, idle_timeout=30.0))
+    quiet.start(0.0)
+    assert quiet.deadline() == 30.0
+    off = Protocol(Role.CLIENT, WsOptions(ping_interval=None, idle_timeout=None))
+    off.start(0.0)
+    assert off.deadline() is None
+
+
+def test_failure_reports_its_code_and_control_payload_limit_is_exact() -> None:
+    ws, _ = open_client([server_frame(5, b"bad")])
+    with pytest.raises(WebSocketProtocolError):
+        ws.read_batch()
+    assert ws.close_code == 1002
+    proto = Protocol(Role.CLIENT, WsOptions(ping_interval=1.0, ping_timeout=1.0))
+    proto.start(0.0)
+    proto.check_liveness(1.0)
+    with pytest.raises(boomnet.errors.PeerTimeout):
+        proto.check_liveness(2.0)
+    assert proto.close_code == CloseCode.ABNORMAL_CLOSURE  # no close came from the peer
+    ws, stream = open_client([b""])
+    ws.send_ping(b"p" * 125)
+    ws.send_pong(b"p" * 125)
+    assert client_frames(stream.written) == [(Opcode.PING, b"p" * 125), (Opcode.PONG, b"p" * 125)]
+    for send in (ws.send_ping, ws.send_pong):
+        with pytest.raises(ValueError, match="125"):
+            send(b"p" * 126)
