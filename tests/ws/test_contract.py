@@ -303,3 +303,34 @@ def test_failure_reports_its_code_and_control_payload_limit_is_exact() -> None:
     for send in (ws.send_ping, ws.send_pong):
         with pytest.raises(ValueError, match="125"):
             send(b"p" * 126)
+
+
+def test_liveness_and_close_timeouts_at_their_exact_boundaries() -> None:
+    proto = Protocol(Role.CLIENT, WsOptions(ping_interval=None, idle_timeout=30.0))
+    proto.start(0.0)
+    proto.check_liveness(29.999)
+    with pytest.raises(boomnet.errors.PeerTimeout, match="no data"):
+        proto.check_liveness(30.0)  # silent for exactly idle_timeout: dead
+    proto = Protocol(Role.CLIENT, WsOptions(ping_interval=10.0, ping_timeout=5.0, idle_timeout=None))
+    proto.start(0.0)
+    proto.check_liveness(9.999)
+    assert proto.outgoing == []
+    proto.check_liveness(10.0)  # the ping leaves exactly on time
+    assert len(proto.outgoing) == 1
+    proto.check_liveness(14.999)
+    with pytest.raises(boomnet.errors.PeerTimeout, match="no pong"):
+        proto.check_liveness(15.0)
+    proto = Protocol(Role.CLIENT, WsOptions(close_timeout=2.0))
+    proto.start(0.0)
+    proto.close(10.0)
+    assert not proto.close_expired(12.0) and proto.close_expired(12.000001)  # strictly after
+
+
+def test_auto_pong_off_and_a_second_close_while_closing() -> None:
+    ws, stream = open_client([server_frame(9, b"hb") + server_frame(1, b"x"), b"", b""], auto_pong=False)
+    assert [f.opcode for f in ws.read_batch()] == [Opcode.PING, Opcode.TEXT]
+    assert client_frames(stream.written) == []  # the application answers pings itself
+    ws.close(1000)
+    ws.close(1001)  # already closing: nothing more is sent, still waiting for the answer
+    assert client_frames(stream.written) == [(Opcode.CLOSE, struct.pack("!H", 1000))]
+    assert not ws.closed and not stream.is_closed
