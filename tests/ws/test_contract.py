@@ -84,6 +84,15 @@ def test_close_code_enum_is_complete_and_wire_rules_hold() -> None:
                                           1011, 1012, 1013, 1014, 1015]
     assert [c for c in range(1000, 1016) if is_valid_close_code(c)] == [
         1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014]
+    assert [is_valid_close_code(c) for c in (0, 999, 1016, 2999, 3000, 4999, 5000, 65535)] == [
+        False, False, False, False, True, True, False, False]
+
+
+def test_frame_record() -> None:
+    frame = Frame(Opcode.BINARY, False, memoryview(b"ab"))
+    assert (frame.opcode, frame.fin, frame.bytes()) == (Opcode.BINARY, False, b"ab")
+    assert Frame().bytes() == b"" and Frame().opcode == Opcode.TEXT and Frame().fin
+    assert Frame(payload=memoryview("✓".encode())).text() == "✓"
 
 
 # --- close() after a peer close held back behind data (issue 19) ------------------------------------
