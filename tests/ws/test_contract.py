@@ -16,6 +16,7 @@ from boomnet.errors import InvalidUtf8, LocalError, WebSocketClosed, WebSocketPr
 from boomnet.ws import (
     CloseCode,
     Decoder,
+    Frame,
     Opcode,
     Protocol,
     Role,
