@@ -33,7 +33,7 @@ from boomnet.service import (
     IoUringSelector,
     SelectorUnavailable,
 )
-from endpoints.binance import DEFAULT_BASE_URL, AggTrade, BinanceEndpoint, BookTicker, DepthUpdate, Trade
+from endpoints.binance import LIVE_URL, REPLAY_URL, AggTrade, BinanceEndpoint, BookTicker, DepthUpdate, Trade
 
 from .stats import DemoContext, status_line, summary_table
 
@@ -117,11 +117,11 @@ def build_feeds(args: argparse.Namespace, exchange: dict | None) -> list[DemoFee
         for path in sorted(glob.glob(str(RECORDINGS / f"{args.replay}-*.bnrec"))):
             symbol = Path(path).stem[len(args.replay) + 1:]
             if symbol.isalnum():  # skip "<name>-<symbol>-2" reconnection files
-                feeds.append(DemoFeed(symbol, kinds).replay(Path(path).stem, str(RECORDINGS)))
+                feeds.append(DemoFeed(symbol, kinds, base_url=REPLAY_URL).replay(Path(path).stem, str(RECORDINGS)))
         if not feeds:
             raise SystemExit(f"no recordings {RECORDINGS}/{args.replay}-<symbol>.bnrec")
         return feeds
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"base_url": LIVE_URL}  # --live: production, chosen explicitly
     if exchange is not None:
         options = {"base_url": exchange["url"], "ca_file": exchange["ca_file"]}
     return [
@@ -213,7 +213,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--record", metavar="NAME", help="record into recordings/NAME-<symbol>.bnrec")
     mode.add_argument("--replay", metavar="NAME", help="replay recordings/NAME-<symbol>.bnrec as fast as possible")
-    mode.add_argument("--live", action="store_true", help=f"connect to real Binance ({DEFAULT_BASE_URL})")
+    mode.add_argument("--live", action="store_true", help=f"connect to real Binance ({LIVE_URL})")
     p.add_argument("-v", "--verbose", action="store_true", help="log connection events")
     return p.parse_args(argv)
 

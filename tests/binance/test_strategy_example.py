@@ -15,7 +15,7 @@ from typing import Any
 from boomnet.service import DirectSelector, IOService
 from boomnet.stream import ReplayStream
 from boomnet.stream.recording import IN
-from endpoints.binance import BinanceEndpoint, BookTicker, Trade
+from endpoints.binance import REPLAY_URL, BinanceEndpoint, BookTicker, Trade
 
 from .helpers import RECORDINGS, run_until
 
@@ -24,7 +24,7 @@ class MidAndVwap(BinanceEndpoint):
     """The user's strategy: VWAP of trades, last mid, and a count of trades off the mid."""
 
     def __init__(self, symbol: str, **options: Any):
-        super().__init__([f"{symbol}@trade", f"{symbol}@bookTicker"], **options)
+        super().__init__([f"{symbol}@trade", f"{symbol}@bookTicker"], base_url=REPLAY_URL, **options)
         self.notional = Decimal(0)
         self.volume = Decimal(0)
         self.mid: Decimal | None = None
