@@ -21,17 +21,17 @@ from __future__ import annotations
 
 import logging
 import random
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from boomnet.service import Disconnect
 from boomnet.ws import Opcode, WebsocketEndpoint
 
-from .binance_codec import *  # noqa: F401,F403  (decode and helpers are part of this module's API)
+from .binance_codec import *  # noqa: F403  (decode and helpers are part of this module's API)
 from .binance_codec import __all__ as _codec_all
 from .binance_decoder import DECODE_ERRORS, StreamDecoder, envelope_handlers
 from .binance_options import LIVE_DATA_URL, LIVE_URL, REPLAY_URL, check_options, liveness_defaults
-from .binance_records import *  # noqa: F401,F403  (the records too)
-from .binance_records import __all__ as _records_all
+from .binance_records import *  # noqa: F403  (the records too)
 from .binance_records import (
     AggTrade,
     BookTicker,
@@ -42,9 +42,10 @@ from .binance_records import (
     Trade,
     UnknownEvent,
 )
-from .binance_session import *  # noqa: F401,F403
-from .binance_session import __all__ as _session_all
+from .binance_records import __all__ as _records_all
+from .binance_session import *  # noqa: F403
 from .binance_session import Request, Subscriptions
+from .binance_session import __all__ as _session_all
 
 __all__ = [
     *_records_all, *_codec_all, *_session_all, "BinanceEndpoint", "LIVE_URL", "LIVE_DATA_URL", "REPLAY_URL",
@@ -302,7 +303,7 @@ class BinanceEndpoint(WebsocketEndpoint):
 
     def _on_command_reply(self, reply: CommandResult | CommandError, ctx: Any) -> None:
         request = self.subscriptions.on_reply(reply)
-        if type(reply) is CommandError:
+        if isinstance(reply, CommandError):
             self.last_error = reply
             self.on_error_reply(request, reply, ctx)
         elif request is None:

@@ -19,8 +19,9 @@ replies carry ``"id"``).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import orjson
 
@@ -169,14 +170,15 @@ _BUILD: dict[str, Callable[[dict[str, Any], str | None], Record]] = {
     "depth": _depth_update,
     "partial": _partial_depth,
 }
-_BY_EVENT = {"trade": _trade, "aggTrade": _agg_trade, "depthUpdate": _depth_update, "bookTicker": _book_ticker}
+_BY_EVENT: dict[str, Callable[[dict[str, Any], str | None], Record]] = {"trade": _trade, "aggTrade": _agg_trade, "depthUpdate": _depth_update, "bookTicker": _book_ticker}
 
 
-def decode(payload: bytes | bytearray | memoryview | str, stream: str | None = None) -> Record:
+def decode(payload: bytes | bytearray | memoryview | str, stream: str | None = None, *, unwrap: bool = True) -> Record:
     """Decode one Binance market-stream text message into a record.
 
     ``stream`` names the stream of a raw (unwrapped) connection carrying a single stream; it only
-    matters for partial books, whose payload names no symbol. Raises
+    matters for partial books, whose payload names no symbol. ``unwrap=False`` (raw ``/ws``
+    connections, which carry no wrappers): a ``"stream"`` key is an ordinary field. Raises
     :class:`~boomnet.errors.VenueMessageError` for anything that is not a well-formed Binance
     message, and nothing else.
     """
@@ -188,7 +190,7 @@ def decode(payload: bytes | bytearray | memoryview | str, stream: str | None = N
         raise VenueMessageError(f"Binance message is not text: {exc}") from None
     if type(msg) is not dict:
         raise VenueMessageError(f"Binance message is not a JSON object: {type(msg).__name__}")
-    if "stream" in msg:  # combined-stream wrapper
+    if unwrap and "stream" in msg:  # combined-stream wrapper
         stream = msg["stream"]
         if type(stream) is not str:
             raise _fail(f"has a 'stream' that is {type(stream).__name__}, expected a string", msg)

@@ -20,7 +20,8 @@ frame's memoryview without a copy (msgspec reads any buffer).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Union
+from collections.abc import Callable, Iterable
+from typing import Any, Union
 
 import msgspec
 
@@ -51,19 +52,20 @@ _ENVELOPES: dict[str, type[Envelope]] = {}  # one class per stream name, shared 
 
 def envelope_for(stream: str) -> type[Envelope]:
     """The envelope Struct class for ``stream`` (made once per name)."""
-    cls = _ENVELOPES.get(stream)
-    if cls is None:
-        kind = stream_kind(stream)
-        data_type: Any = TYPED_KINDS[kind] if kind is not None else dict[str, Any]
-        cls = msgspec.defstruct(
-            "Envelope", [("data", data_type)], bases=(Envelope,), tag_field="stream", tag=stream,
-            frozen=True, gc=kind not in (None, "depth", "partial"),
-        )
-        cls.kind = kind or ""
-        cls.stream = stream
-        cls.symbol = symbol_of(stream)
-        _ENVELOPES[stream] = cls
-    return cls
+    found = _ENVELOPES.get(stream)
+    if found is not None:
+        return found
+    kind = stream_kind(stream)
+    data_type: Any = TYPED_KINDS[kind] if kind is not None else dict[str, Any]
+    cls: Any = msgspec.defstruct(
+        "Envelope", [("data", data_type)], bases=(Envelope,), tag_field="stream", tag=stream,
+        frozen=True, gc=kind not in (None, "depth", "partial"),
+    )
+    cls.kind = kind or ""
+    cls.stream = stream
+    cls.symbol = symbol_of(stream)
+    _ENVELOPES[stream] = cls
+    return cls  # type: ignore[no-any-return]
 
 
 class StreamDecoder:
@@ -92,30 +94,30 @@ class StreamDecoder:
         self.raw_stream = streams[0] if not self.combined and len(streams) == 1 else None
         if self.combined:
             self.envelopes = tuple(envelope_for(s) for s in streams)
-            self.decoder = msgspec.json.Decoder(Union[self.envelopes], strict=True) if streams else None  # type: ignore[arg-type]
+            self.decoder = msgspec.json.Decoder(Union[self.envelopes], strict=True) if streams else None  # noqa: UP007
             return
         self.envelopes = ()
-        kinds = {stream_kind(s) for s in streams}
+        kinds = {stream_kind(s) or "" for s in streams}
         if streams and all(k in _RAW_TAGGED for k in kinds):
-            types = tuple(_RAW_TAGGED[k] for k in sorted(kinds))  # type: ignore[index]
-            self.decoder = msgspec.json.Decoder(Union[types] if len(types) > 1 else types[0], strict=True)  # type: ignore[arg-type]
+            types = tuple(_RAW_TAGGED[k] for k in sorted(kinds))
+            self.decoder = msgspec.json.Decoder(Union[types] if len(types) > 1 else types[0], strict=True)  # noqa: UP007
         else:
             self.decoder = None
 
     def fallback(self, payload: Any) -> Record:
         """The reference decoder for what the schema refused (raises VenueMessageError)."""
-        return decode(payload, self.raw_stream)
+        return decode(payload, self.raw_stream, unwrap=self.combined)
 
     def decode(self, payload: bytes | bytearray | memoryview | str) -> Record:
         """One message -> its record (or :class:`~boomnet.errors.VenueMessageError`)."""
         decoder = self.decoder
         if decoder is None:
-            return decode(payload, self.raw_stream)
+            return self.fallback(payload)
         try:
             out = decoder.decode(payload)
         except DECODE_ERRORS:
-            return decode(payload, self.raw_stream)
-        return unwrap(out) if self.combined else out  # type: ignore[no-any-return]
+            return self.fallback(payload)
+        return unwrap(out) if self.combined else out
 
 
 def unwrap(env: Envelope) -> Record:

@@ -43,8 +43,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -318,6 +319,22 @@ def cryptofeed_handler() -> Callable[[Any], Any] | None:
     return run
 
 
+def make_variants(new: Any, old: Any, crypto: Any, scenario: str, name: str, tmp: str,
+                  messages: list[bytes]) -> dict[str, Callable[[], float]]:
+    views = [memoryview(m) for m in messages]  # what a frame's payload is
+    strs = [m.decode() for m in messages]  # cryptofeed's websocket layer hands it str
+    variants: dict[str, Callable[[], float]] = {
+        "replay new": lambda: run_replay(new, scenario, name, tmp, len(messages)),
+        "decode new": lambda: loop_new(views, scenario),
+        "decode orjson+NamedTuple": lambda: loop_handwritten(views),
+    }
+    if old is not None:
+        variants["replay old"] = lambda: run_replay(old, scenario, name, tmp, len(messages))
+    if crypto is not None and scenario == "aggTrade":
+        variants["decode cryptofeed"] = lambda: crypto(strs)
+    return variants
+
+
 # --- driver --------------------------------------------------------------------------------------
 
 
@@ -341,17 +358,7 @@ def main(argv: list[str] | None = None) -> int:
             messages = payloads(scenario, args.count)
             name = f"perf-{scenario}"
             record(messages, name, tmp)
-            views = [memoryview(m) for m in messages]  # what a frame's payload is
-            strs = [m.decode() for m in messages]  # cryptofeed's websocket layer hands it str
-            variants: dict[str, Callable[[], float]] = {
-                "replay new": lambda: run_replay(new, scenario, name, tmp, len(messages)),
-                "decode new": lambda: loop_new(views, scenario),
-                "decode orjson+NamedTuple": lambda: loop_handwritten(views),
-            }
-            if old is not None:
-                variants["replay old"] = lambda: run_replay(old, scenario, name, tmp, len(messages))
-            if crypto is not None and scenario == "aggTrade":
-                variants["decode cryptofeed"] = lambda: crypto(strs)
+            variants = make_variants(new, old, crypto, scenario, name, tmp, messages)
             rates: dict[str, list[float]] = {k: [] for k in variants}
             for _ in range(args.rounds):
                 for label, fn in variants.items():

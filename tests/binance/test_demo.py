@@ -38,7 +38,7 @@ def parse_summary(stdout: str) -> dict[str, dict[str, str]]:
         values = line.split()
         if len(values) != len(columns):
             break
-        rows[values[0]] = dict(zip(columns, values))
+        rows[values[0]] = dict(zip(columns, values, strict=False))
     return rows
 
 

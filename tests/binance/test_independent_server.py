@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from websockets.asyncio.server import serve
@@ -65,7 +66,7 @@ class ScriptedServer:
         await ws.send(json.dumps({"code": 2, "msg": "Invalid request: nope", "id": json.loads(got[-1])["id"]}))
         await ws.close(1001, "going away")
 
-    def __enter__(self) -> "ScriptedServer":
+    def __enter__(self) -> ScriptedServer:
         self._thread.start()
         assert self._ready.wait(10)
         return self

@@ -68,7 +68,7 @@ def independent_totals(name: str) -> tuple[Decimal, Decimal]:
     rec = ReplayStream.from_file(name, str(RECORDINGS)).recording
     data = b"".join(
         bytes(rec.data[offset : offset + length])
-        for kind, offset, length in zip(rec.kinds, rec.offsets, rec.lengths)
+        for kind, offset, length in zip(rec.kinds, rec.offsets, rec.lengths, strict=False)
         if kind == IN
     )
     notional = volume = Decimal(0)
