@@ -31,6 +31,7 @@ request, a bad URL, an option value out of range) and nothing was sent. The tree
     │   ├── FixError                 boomnet.fix: malformed tag=value (checksum, length, header)
     │   │   └── FixSessionError      the peer broke the FIX session rules (sequence too low, ...)
     │   ├── RpcProtocolError         boomnet.rpc: a malformed envelope
+    │   ├── NatsProtocolError        boomnet.bus: a malformed NATS server line, or a fatal -ERR
     │   └── VenueMessageError        a venue (e.g. Binance) sent a message of the wrong shape
     ├── LocalError                   LOCAL: the caller's misuse; raised before anything is sent (a ValueError)
     │   ├── InvalidUrl               not a URL boomnet can connect to
@@ -276,6 +277,13 @@ class FixError(ProtocolError):
 
 class FixSessionError(FixError):
     """The peer broke FIX session rules (sequence number too low, logon refused, ...)."""
+
+
+# --- bus -----------------------------------------------------------------------------------------
+
+
+class NatsProtocolError(ProtocolError):
+    """The NATS server sent something the client protocol does not allow (or a fatal -ERR)."""
 
 
 # --- recordings ----------------------------------------------------------------------------------
