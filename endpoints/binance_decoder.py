@@ -94,13 +94,13 @@ class StreamDecoder:
         self.raw_stream = streams[0] if not self.combined and len(streams) == 1 else None
         if self.combined:
             self.envelopes = tuple(envelope_for(s) for s in streams)
-            self.decoder = msgspec.json.Decoder(Union[self.envelopes], strict=True) if streams else None  # noqa: UP007
+            self.decoder = msgspec.json.Decoder(Union[self.envelopes], strict=True) if streams else None
             return
         self.envelopes = ()
         kinds = {stream_kind(s) or "" for s in streams}
         if streams and all(k in _RAW_TAGGED for k in kinds):
             types = tuple(_RAW_TAGGED[k] for k in sorted(kinds))
-            self.decoder = msgspec.json.Decoder(Union[types] if len(types) > 1 else types[0], strict=True)  # noqa: UP007
+            self.decoder = msgspec.json.Decoder(Union[types] if len(types) > 1 else types[0], strict=True)
         else:
             self.decoder = None
 

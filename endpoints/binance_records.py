@@ -220,5 +220,5 @@ class UnknownEvent(msgspec.Struct, frozen=True):
     data: dict[str, Any]
 
 
-Record = Union[  # noqa: UP007  (a runtime alias: msgspec and isinstance read it)
+Record = Union[
     Trade, AggTrade, BookTicker, DepthUpdate, PartialDepth, CommandResult, CommandError, UnknownEvent]
