@@ -10,8 +10,13 @@ Runs in a background thread with its own event loop (``Exchange().start()``), or
 ``python -m examples.binance.exchange --rate 500`` prints one JSON line with ``url`` and
 ``ca_file`` and serves until stdin closes or it is signalled.
 
+It also answers the REST depth snapshot ``GET /api/v3/depth?symbol=BTCUSDT&limit=N`` (same port
+and TLS) from each symbol's full book, consistent with the ``@depth`` diffs.
+
 Faults on demand, callable from any thread: :meth:`Exchange.drop`, :meth:`~Exchange.stall`,
-:meth:`~Exchange.send_garbage`, :meth:`~Exchange.send_oversized`. Market data is written as
+:meth:`~Exchange.send_garbage`, :meth:`~Exchange.send_oversized`; for books
+:meth:`~Exchange.drop_diffs` (a gap), :meth:`~Exchange.duplicate_diffs`,
+:meth:`~Exchange.stale_snapshots`, and :meth:`~Exchange.book` to compare against. Market data is written as
 pre-built frames straight to the transport, one write per connection per tick, so the per-connection
 sequence of trade ids is exactly what :meth:`Exchange.connections` reports as sent.
 """
@@ -29,7 +34,9 @@ import tempfile
 import threading
 import time
 from typing import Any, Callable, Iterable
+from urllib.parse import parse_qs, urlsplit
 
+import orjson
 import trustme
 from websockets.asyncio.server import serve
 
@@ -85,8 +92,16 @@ class Exchange:
         self._tmpdir: str | None = None
         self.port = 0
         self.ca_file = ""
-        #: while True no market data is generated (connections, pings and requests carry on)
+        #: while True no market data is generated (connections, pings and requests carry on);
+        #: depth changes made before the pause still go out as their last diff
         self.paused = False
+        self._drop: dict[str, int] = {}  # stream -> diffs still to drop
+        self._dup: dict[str, int] = {}  # stream -> diffs still to send twice
+        self._stale: dict[str, tuple[int, dict] | None] = {}  # symbol -> (count, frozen snapshot)
+        #: (stream, "gap" | "duplicate") for every injected depth fault that took effect
+        self.faults_applied: list[tuple[str, str]] = []
+        #: REST depth snapshots answered, per lowercase symbol
+        self.snapshots_served: dict[str, int] = {}
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -164,6 +179,8 @@ class Exchange:
     # --- connections --------------------------------------------------------------------------
 
     def _check_path(self, connection: Any, request: Any) -> Any:
+        if request.path.startswith("/api/"):
+            return self._rest(connection, request.path)
         try:
             ExchangeConnection.parse_path(request.path)
         except ValueError as exc:
@@ -187,8 +204,7 @@ class Exchange:
     def subscribe(self, conn: ExchangeConnection, streams: Iterable[str]) -> None:
         for name in streams:
             symbol, _ = parse_stream(name)  # validated by the caller
-            if symbol not in self._markets:
-                self._markets[symbol] = SymbolMarket(symbol, random.Random(self._rng.random()))
+            self._market(symbol)
             self._subs.setdefault(name, set()).add(conn)
             conn.streams.add(name)
 
@@ -203,6 +219,35 @@ class Exchange:
 
     def _subscribers(self) -> set[ExchangeConnection]:
         return set().union(*self._subs.values()) if self._subs else set()
+
+    # --- REST (same port, same TLS: GET /api/v3/depth?symbol=BTCUSDT&limit=100) ----------------
+
+    def _rest(self, connection: Any, path: str) -> Any:
+        parts = urlsplit(path)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        if parts.path != "/api/v3/depth":
+            return _json_response(connection, 404, {"code": -1, "msg": f"no such endpoint {parts.path}"})
+        symbol = query.get("symbol", "")
+        try:
+            limit = int(query.get("limit", "100"))
+        except ValueError:
+            limit = 0
+        if not symbol.isalnum() or not symbol.isupper() or not 1 <= limit <= 5000:
+            return _json_response(connection, 400, {"code": -1100, "msg": f"Illegal parameters in {parts.query!r}"})
+        name = symbol.lower()
+        market = self._market(name)
+        self.snapshots_served[name] = self.snapshots_served.get(name, 0) + 1
+        stale = self._stale.get(name)
+        if stale:
+            self._stale[name] = (stale[0] - 1, stale[1]) if stale[0] > 1 else None
+            return _json_response(connection, 200, stale[1])
+        return _json_response(connection, 200, market.snapshot(limit))
+
+    def _market(self, name: str) -> SymbolMarket:
+        market = self._markets.get(name)
+        if market is None:
+            market = self._markets[name] = SymbolMarket(name, random.Random(self._rng.random()))
+        return market
 
     # --- market data --------------------------------------------------------------------------
 
@@ -224,8 +269,6 @@ class Exchange:
                 next_fast = now + 0.1
             if slow:
                 next_slow = now + 1.0
-            if self.paused:
-                continue
             by_symbol: dict[str, set[ExchangeConnection]] = {}
             for name, conns in self._subs.items():
                 by_symbol.setdefault(name.partition("@")[0], set()).update(conns)
@@ -233,9 +276,18 @@ class Exchange:
                 due = carry.get(symbol, 0.0) + due_base + (self.burst_size if burst else 0)
                 count = int(due)
                 carry[symbol] = due - count
+                market = self._markets[symbol]
+                due_fast, due_slow = fast, slow
+                if self.paused:
+                    # No new events; but changes already made still go out as their depth diffs
+                    # at the next cadence, so the diffs sent always end at the book's state.
+                    count = 0
+                    due_fast, due_slow = fast and market.has_pending_diff(100), slow and market.has_pending_diff(1000)
+                    if not due_fast and not due_slow:
+                        continue
                 # Stamp E and write per symbol, so E-to-receipt latency does not include the time
                 # spent generating the other symbols' events.
-                self._market_events(self._markets[symbol], count, int(time.time() * 1000), fast, slow)
+                self._market_events(market, count, int(time.time() * 1000), due_fast, due_slow)
                 for conn in conns:
                     conn.flush(self.max_write_buffer)
 
@@ -261,15 +313,55 @@ class Exchange:
         for cadence_ms, due, suffix in ((100, fast, "@100ms"), (1000, slow, "")):
             if not due:
                 continue
+            if count == 0 and not market.has_pending_diff(cadence_ms):
+                continue  # paused and flushed: nothing at all goes out (partial books neither)
             diff = market.depth_update(now_ms, cadence_ms)
-            for conn in subs.get(f"{name}@depth{suffix}", ()) if diff else ():
-                conn.push(f"{name}@depth{suffix}", diff)
+            stream = f"{name}@depth{suffix}"
+            copies = self._diff_copies(stream) if diff else 0
+            for conn in subs.get(stream, ()) if copies else ():
+                for _ in range(copies):
+                    conn.push(stream, diff)  # type: ignore[arg-type]
             for levels in (5, 10, 20):
                 stream = f"{name}@depth{levels}{suffix}"
                 if stream in subs:
                     book = market.partial_depth(levels)
                     for conn in subs[stream]:
                         conn.push(stream, book)
+
+    def _diff_copies(self, stream: str) -> int:
+        """How many times this diff goes out: 1, 0 (a gap fault) or 2 (a duplicate fault)."""
+        for faults, copies in ((self._drop, 0), (self._dup, 2)):
+            left = faults.get(stream, 0)
+            if left:
+                faults[stream] = left - 1
+                self.faults_applied.append((stream, "gap" if copies == 0 else "duplicate"))
+                return copies
+        return 1
+
+    # --- book faults and observation (any thread) ----------------------------------------------
+
+    def drop_diffs(self, stream: str, count: int = 1) -> None:
+        """The next ``count`` diffs of ``stream`` (``"btcusdt@depth@100ms"``) are generated — the
+        book moves on — but not sent: a gap in the update ids."""
+        self._call(lambda: self._drop.__setitem__(stream, self._drop.get(stream, 0) + count))
+
+    def duplicate_diffs(self, stream: str, count: int = 1) -> None:
+        """The next ``count`` diffs of ``stream`` are sent twice."""
+        self._call(lambda: self._dup.__setitem__(stream, self._dup.get(stream, 0) + count))
+
+    def stale_snapshots(self, symbol: str, count: int = 1) -> int:
+        """The next ``count`` REST snapshots of ``symbol`` are the book as it is *now* (older than
+        the stream by the time they are asked for). Returns that snapshot's ``lastUpdateId``."""
+        def freeze() -> int:
+            snap = self._market(symbol.lower()).snapshot(5000)
+            self._stale[symbol.lower()] = (count, snap)
+            return int(snap["lastUpdateId"])
+
+        return int(self._call(freeze))
+
+    def book(self, symbol: str) -> dict:
+        """The symbol's whole book now, as the REST snapshot shape (consistent: taken on the loop)."""
+        return dict(self._call(lambda: self._market(symbol.lower()).snapshot(5000)))
 
     # --- observation and faults (any thread) --------------------------------------------------
 
@@ -323,6 +415,13 @@ class Exchange:
             return fn()
 
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result(10.0)
+
+
+def _json_response(connection: Any, status: int, body: Any) -> Any:
+    response = connection.respond(status, orjson.dumps(body).decode())
+    del response.headers["Content-Type"]
+    response.headers["Content-Type"] = "application/json"
+    return response
 
 
 def _free_port() -> int:
