@@ -16,6 +16,10 @@ Two kinds of measurement, each printed with what it includes:
   handler — what a user's replayed strategy costs. ``new`` is this branch's endpoint; ``old`` the
   NamedTuple endpoint of ``main`` before the msgspec change (loaded from git as
   ``endpoints_old``, when ``git`` can show it).
+* ``live``: the same frames written at once by a raw socket server (plain ws:// on loopback,
+  one ``sendall``) to ``BinanceEndpoint`` on ``IOService(EpollSelector())`` vs a picows client
+  (uvloop) that does ``orjson.loads`` + a NamedTuple + a handler per frame; records/s from the
+  first record to the last (kernel copies and framing included for both).
 * ``decode``: the payload bytes in a list, no framing, one record per payload into the handler:
   ``new`` (the endpoint's msgspec decoder + dispatch table), ``orjson+NamedTuple`` (what a user
   hand-writes on picows: ``orjson.loads``, unwrap, build a NamedTuple, no type checks),
@@ -207,6 +211,122 @@ def run_replay(module: Any, scenario: str, name: str, directory: str, expected: 
     return expected / elapsed
 
 
+# --- the live variants: the same frames from a raw WebSocket server over loopback TCP ------------
+
+
+class RawServer:
+    """Accepts connections; answers each upgrade, then writes every frame at once (one sendall)
+    and keeps the connection open until the client closes it. No TLS, no masking checks."""
+
+    def __init__(self, messages: list[bytes]) -> None:
+        self.blob = b"".join(_frame(m) for m in messages)
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn: socket.socket) -> None:
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                request += chunk
+            key = next(line.split(b":", 1)[1].strip() for line in request.split(b"\r\n")
+                       if line.lower().startswith(b"sec-websocket-key:"))
+            accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+            conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                         b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+            conn.sendall(self.blob)
+            conn.settimeout(30)
+            try:
+                while conn.recv(65536):  # until the client goes away
+                    pass
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def run_live_boomnet(module: Any, scenario: str, port: int, expected: int) -> float:
+    from boomnet.service import EpollSelector, IOService
+
+    ep = counting_endpoint(module)(streams_of(scenario), base_url=f"ws://127.0.0.1:{port}")
+    first = 0.0
+    with IOService(EpollSelector()) as service:
+        service.register(ep)
+        poll = service.poll
+        deadline = time.monotonic() + 60
+        while ep.n < expected and time.monotonic() < deadline:
+            poll(None)
+            if ep.n and not first:
+                first = time.perf_counter()
+        end = time.perf_counter()
+    if ep.n != expected:
+        raise SystemExit(f"boomnet live: {ep.n} records of {expected}")
+    return expected / (end - first)
+
+
+def run_live_picows(port: int, expected: int) -> float:
+    """picows (uvloop) + orjson + NamedTuple: what a user hand-writes on picows."""
+    import asyncio
+
+    import uvloop
+    from picows import WSListener, WSMsgType, ws_connect
+
+    text = WSMsgType.TEXT
+    loads = orjson.loads
+
+    class Listener(WSListener):  # type: ignore[misc]
+        n = 0
+        first = end = 0.0
+        last: Any = None
+
+        def on_ws_frame(self, transport: Any, frame: Any) -> None:
+            if frame.msg_type is not text:
+                return
+            d = loads(frame.get_payload_as_memoryview())["data"]
+            e = d.get("e")
+            if e == "trade":
+                rec: Any = NtTrade(d["s"], d["E"], d["t"], d["p"], d["q"], d["T"], d["m"])
+            elif e == "aggTrade":
+                rec = NtTrade(d["s"], d["E"], d["a"], d["p"], d["q"], d["T"], d["m"])
+            elif e == "depthUpdate":
+                rec = NtDepth(d["s"], d["E"], d["U"], d["u"], d["b"], d["a"])
+            else:
+                rec = NtBook(d["s"], d["u"], d["b"], d["B"], d["a"], d["A"])
+            self.on_record(rec)
+            if self.n == 1:
+                self.first = time.perf_counter()
+            if self.n == expected:
+                self.end = time.perf_counter()
+                transport.disconnect()
+
+        def on_record(self, rec: Any) -> None:
+            self.n += 1
+            self.last = rec[3]
+
+    async def main() -> Any:
+        transport, listener = await ws_connect(Listener, f"ws://127.0.0.1:{port}/stream")
+        await asyncio.wait_for(transport.wait_disconnected(), 60)
+        return listener
+
+    listener = uvloop.run(main())
+    if listener.n != expected:
+        raise SystemExit(f"picows live: {listener.n} records of {expected}")
+    return expected / (listener.end - listener.first)
+
+
 # --- the decode-loop variants --------------------------------------------------------------------
 
 
@@ -320,7 +440,7 @@ def cryptofeed_handler() -> Callable[[Any], Any] | None:
 
 
 def make_variants(new: Any, old: Any, crypto: Any, scenario: str, name: str, tmp: str,
-                  messages: list[bytes]) -> dict[str, Callable[[], float]]:
+                  messages: list[bytes], server: RawServer | None) -> dict[str, Callable[[], float]]:
     views = [memoryview(m) for m in messages]  # what a frame's payload is
     strs = [m.decode() for m in messages]  # cryptofeed's websocket layer hands it str
     variants: dict[str, Callable[[], float]] = {
@@ -330,6 +450,9 @@ def make_variants(new: Any, old: Any, crypto: Any, scenario: str, name: str, tmp
     }
     if old is not None:
         variants["replay old"] = lambda: run_replay(old, scenario, name, tmp, len(messages))
+    if server is not None:
+        variants["live boomnet"] = lambda: run_live_boomnet(new, scenario, server.port, len(messages))
+        variants["live picows+orjson+NamedTuple"] = lambda: run_live_picows(server.port, len(messages))
     if crypto is not None and scenario == "aggTrade":
         variants["decode cryptofeed"] = lambda: crypto(strs)
     return variants
@@ -344,6 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--count", type=int, default=300_000)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--scenarios", default=",".join(SCENARIOS))
+    p.add_argument("--no-live", dest="live", action="store_false", help="skip the loopback TCP variants")
     args = p.parse_args(argv)
     sys.path.insert(0, str(REPO))
     results: list[dict[str, Any]] = []
@@ -358,7 +482,8 @@ def main(argv: list[str] | None = None) -> int:
             messages = payloads(scenario, args.count)
             name = f"perf-{scenario}"
             record(messages, name, tmp)
-            variants = make_variants(new, old, crypto, scenario, name, tmp, messages)
+            server = RawServer(messages) if args.live else None
+            variants = make_variants(new, old, crypto, scenario, name, tmp, messages, server)
             rates: dict[str, list[float]] = {k: [] for k in variants}
             for _ in range(args.rounds):
                 for label, fn in variants.items():
@@ -368,6 +493,8 @@ def main(argv: list[str] | None = None) -> int:
                        "rounds": [round(v) for v in values], "messages": len(messages)}
                 results.append(row)
                 print(json.dumps(row), flush=True)
+            if server is not None:
+                server.close()
     print(f"\nload: {os.getloadavg()[0]:.2f} (1-min average)")
     print(f"{'scenario':10} {'variant':28} {'records/s':>12}")
     for row in results:
