@@ -231,7 +231,7 @@ class NatsConnection:
             raise InvalidMessage(f"payload of {len(payload)} bytes exceeds the server's max_payload")
         self._stream.write(encode_pub(subject, payload, reply, headers))
 
-    def write_raw(self, data: bytes) -> None:
+    def write_raw(self, data: bytes | bytearray | memoryview) -> None:
         """Queue already-encoded commands (the publisher batches many PUBs into one write)."""
         self._stream.write(data)
 
