@@ -199,7 +199,7 @@ class BinanceEndpoint(WebsocketEndpoint):
         self._recordings += 1
         name = self.record if self._recordings == 1 else f"{self.record}-{self._recordings}"
         stream = self.create_stream(addr).into_recorded(name, directory=self.record_directory)
-        return WebSocket(stream, self.url, **self.ws_options)
+        return WebSocket(stream, self.url, self.ws)
 
     def create_replay_target(self, stream: Any, ctx: Any) -> Any:
         self.url = self._next_url()

@@ -28,6 +28,7 @@ import msgspec
 from boomnet.errors import VenueMessageError
 from boomnet.http import HttpEndpoint, Response
 from boomnet.service import Disconnect
+from boomnet.stream import TlsOptions
 
 from .binance import BinanceEndpoint
 from .binance_decoder import DECODE_ERRORS
@@ -50,12 +51,16 @@ class DepthSnapshots(HttpEndpoint):  # type: ignore[misc]  # boomnet.http export
     """REST depth snapshots (``GET /api/v3/depth``) as an IOService endpoint (keep-alive HTTP).
 
     ``base_url`` is required, as for the stream endpoint: :data:`LIVE_REST_URL` for production.
-    Other keywords go to :class:`~boomnet.http.HttpEndpoint` (``ca_file``, ``request_timeout``, ...).
+    ``ca_file``: trust this CA (a local exchange); or pass ``tls=TlsOptions(...)``. Other keywords
+    go to :class:`~boomnet.http.HttpEndpoint` (``request_timeout``, ``backoff``, ...).
     """
 
-    def __init__(self, base_url: str, **http_options: Any) -> None:
+    def __init__(self, base_url: str, *, ca_file: str | None = None, tls: TlsOptions | None = None,
+                 **http_options: Any) -> None:
+        if ca_file is not None:
+            tls = (tls or TlsOptions()).replace(ca_file=ca_file)
         http_options.setdefault("request_timeout", 10.0)
-        super().__init__(base_url, **http_options)
+        super().__init__(base_url, tls=tls, **http_options)
         #: snapshots asked for, answered, failed
         self.requested = self.answered = self.failed = 0
 

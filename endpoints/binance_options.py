@@ -14,7 +14,7 @@ Liveness (Binance's rules, /work/shared/binance-streams.md): the server pings ev
 drops a connection whose pong does not come back within a minute, so the client sends no pings
 of its own (``ping_interval=None``) and treats a minute without any inbound data — not even a
 ping — as a dead link (``idle_timeout=60``). :func:`liveness_defaults` supplies these when the
-WebSocket layer has those options.
+caller passes them (or a whole ``ws=WsOptions(...)``, which then decides every field).
 """
 
 from __future__ import annotations
@@ -77,6 +77,8 @@ def liveness_defaults(options: dict[str, Any]) -> dict[str, Any]:
     the caller did not choose otherwise (see module docstring)."""
     names = ws_option_names()
     out = dict(options)
+    if out.get("ws") is not None:
+        return out  # a whole WsOptions was given: the caller chose every field
     if "ping_interval" in names:
         out.setdefault("ping_interval", None)
     if "idle_timeout" in names:

@@ -199,3 +199,18 @@ def test_requests_beyond_the_rate_limit_are_paced_not_refused(exchange: Exchange
     [conn] = exchange.connections()
     assert [i for _, i in conn.requests] == list(range(1, 10)) and conn.close_reason == ""
     assert len(conn.streams) == 9 and ep.disconnects == []
+
+
+def test_a_silent_feed_is_noticed_and_reconnected(exchange: Exchange, service: IOService) -> None:
+    from boomnet.errors import PeerTimeout
+
+    # Binance's rule is a silent minute; the test shortens it to keep the suite fast.
+    ep = feed(exchange, ["btcusdt@trade"], idle_timeout=0.5)
+    assert ep.ws.ping_interval is None  # Binance pings us; we send none of our own
+    service.register(ep)
+    run_until(service, lambda: len(ep.records(Trade)) >= 10)
+    exchange.stall(2.0)  # nothing at all arrives: no data, no pings
+    run_until(service, lambda: len(ep.disconnects) == 1)
+    [reason] = ep.disconnects
+    assert reason.kind is DisconnectKind.ERROR and isinstance(reason.error, PeerTimeout)
+    run_until(service, lambda: len(ep.connections) == 2 and len(ep.connections[1]) >= 5)
