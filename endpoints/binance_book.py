@@ -47,7 +47,7 @@ LIVE_REST_DATA_URL = "https://data-api.binance.vision"
 _SNAPSHOT = msgspec.json.Decoder(PartialDepth, strict=True)
 
 
-class DepthSnapshots(HttpEndpoint):  # type: ignore[misc]  # boomnet.http exports it lazily (Any to mypy)
+class DepthSnapshots(HttpEndpoint):  # type: ignore[misc,valid-type]  # boomnet.http's lazy export types it as object
     """REST depth snapshots (``GET /api/v3/depth``) as an IOService endpoint (keep-alive HTTP).
 
     ``base_url`` is required, as for the stream endpoint: :data:`LIVE_REST_URL` for production.

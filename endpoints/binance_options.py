@@ -19,10 +19,11 @@ caller passes them (or a whole ``ws=WsOptions(...)``, which then decides every f
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from typing import Any
 
-from boomnet.ws import WebSocket, WebsocketEndpoint
+from boomnet.ws import WebsocketEndpoint, WsOptions
 
 __all__ = ["LIVE_URL", "LIVE_DATA_URL", "REPLAY_URL", "BINANCE_PING_INTERVAL", "BINANCE_IDLE_TIMEOUT",
            "check_options", "liveness_defaults", "ws_option_names"]
@@ -48,14 +49,7 @@ def _keywords(fn: Any) -> tuple[set[str], bool]:
 
 
 def ws_option_names() -> set[str]:
-    """Option names the WebSocket layer accepts (``WsOptions`` fields when it exists)."""
-    try:
-        from boomnet.ws import WsOptions  # type: ignore[attr-defined]  # arrives with the ws branch
-    except ImportError:
-        names, _ = _keywords(WebSocket.__init__)
-        return names - {"stream", "url"}
-    import dataclasses
-
+    """Option names the WebSocket layer accepts: the fields of ``WsOptions``."""
     return {f.name for f in dataclasses.fields(WsOptions)}
 
 
