@@ -121,7 +121,9 @@ def _levels(m: dict[str, Any], key: str) -> list[Level]:
 
 
 def _tag(m: dict[str, Any], expected: str) -> None:
-    if m.get("e") != expected:
+    # A missing "e" is accepted (as msgspec does for a tagged Struct outside a union): only the
+    # stream name can have brought us here without one. A different "e" is refused.
+    if m.get("e", expected) != expected:
         raise _fail(f"for a {expected} stream has event type {m.get('e')!r}", m)
 
 

@@ -49,6 +49,9 @@ STREAM_OF = {"trade": "bnbbtc@trade", "aggTrade": "bnbbtc@aggTrade", "bookTicker
 # --- the oracle ----------------------------------------------------------------------------------
 
 
+NO_E = object()
+
+
 class Bad(Exception):
     pass
 
@@ -78,7 +81,8 @@ def _levels(m: dict, k: str) -> list:
 
 
 def _of_kind(kind: str, m: dict, stream: str | None) -> Any:
-    if kind in ("trade", "aggTrade", "depth") and m.get("e") != {"depth": "depthUpdate"}.get(kind, kind):
+    # the stream name (or "e" itself) chose the kind: a missing "e" is fine, another one is not
+    if kind in ("trade", "aggTrade", "depth") and m.get("e", NO_E) not in (NO_E, {"depth": "depthUpdate"}.get(kind, kind)):
         raise Bad("e")
     if kind != "partial" and type(m.get("s")) is not str:
         raise Bad("s")
@@ -97,10 +101,14 @@ def _of_kind(kind: str, m: dict, stream: str | None) -> Any:
     return PartialDepth(_int(m, "lastUpdateId"), _levels(m, "bids"), _levels(m, "asks"), sym)
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
 def expected(text: str, unwrap: bool = True) -> Any:
     """The record a message must decode to, or ``Bad``: Binance's documented shapes, checked here."""
     try:
-        m = json.loads(text)
+        m = json.loads(text, parse_constant=_not_json)  # NaN / Infinity are not JSON (RFC 8259)
     except ValueError:
         raise Bad("json") from None
     if type(m) is not dict:
@@ -160,7 +168,7 @@ def _ambiguous(payload: bytes) -> bool:
     """Messages whose meaning JSON itself leaves open: a repeated key, an int beyond 64 bits."""
     pairs: list[list[Any]] = []
     try:
-        json.loads(payload, object_pairs_hook=lambda p: pairs.append(p) or dict(p))
+        json.loads(payload, object_pairs_hook=lambda p: pairs.append(p) or dict(p), parse_constant=_not_json)
     except ValueError:
         return False
     big = any(type(v) is int and not -(2**63) <= v < 2**64 for p in pairs for _, v in p)
