@@ -132,7 +132,8 @@ def record(messages: list[bytes], name: str, directory: str) -> None:
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    stream = SocketStream.from_socket(client).into_recorded(name, directory=directory)
+    # a perf run writes ~50 MB at once: let the writer queue grow rather than drop the recording
+    stream = SocketStream.from_socket(client).into_recorded(name, directory=directory, max_pending_blocks=4096)
     ws = WebSocket(stream, "ws://localhost/stream")
     deadline = time.monotonic() + 120
     got = 0

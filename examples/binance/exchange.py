@@ -34,12 +34,11 @@ import tempfile
 import threading
 import time
 from typing import Any, Callable, Iterable
-from urllib.parse import parse_qs, urlsplit
 
-import orjson
 import trustme
 from websockets.asyncio.server import serve
 
+from .exchange_book import BookSide
 from .exchange_conn import ConnectionStats, ExchangeConnection, UnknownPath
 from .market import SymbolMarket, parse_stream
 
@@ -48,7 +47,7 @@ __all__ = ["Exchange", "ConnectionStats"]
 log = logging.getLogger("examples.binance.exchange")
 
 
-class Exchange:
+class Exchange(BookSide):
     """A local Binance spot market-stream server (see module docstring)."""
 
     def __init__(
@@ -95,13 +94,7 @@ class Exchange:
         #: while True no market data is generated (connections, pings and requests carry on);
         #: depth changes made before the pause still go out as their last diff
         self.paused = False
-        self._drop: dict[str, int] = {}  # stream -> diffs still to drop
-        self._dup: dict[str, int] = {}  # stream -> diffs still to send twice
-        self._stale: dict[str, tuple[int, dict] | None] = {}  # symbol -> (count, frozen snapshot)
-        #: (stream, "gap" | "duplicate") for every injected depth fault that took effect
-        self.faults_applied: list[tuple[str, str]] = []
-        #: REST depth snapshots answered, per lowercase symbol
-        self.snapshots_served: dict[str, int] = {}
+        self._init_book_side()
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -220,29 +213,6 @@ class Exchange:
     def _subscribers(self) -> set[ExchangeConnection]:
         return set().union(*self._subs.values()) if self._subs else set()
 
-    # --- REST (same port, same TLS: GET /api/v3/depth?symbol=BTCUSDT&limit=100) ----------------
-
-    def _rest(self, connection: Any, path: str) -> Any:
-        parts = urlsplit(path)
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        if parts.path != "/api/v3/depth":
-            return _json_response(connection, 404, {"code": -1, "msg": f"no such endpoint {parts.path}"})
-        symbol = query.get("symbol", "")
-        try:
-            limit = int(query.get("limit", "100"))
-        except ValueError:
-            limit = 0
-        if not symbol.isalnum() or not symbol.isupper() or not 1 <= limit <= 5000:
-            return _json_response(connection, 400, {"code": -1100, "msg": f"Illegal parameters in {parts.query!r}"})
-        name = symbol.lower()
-        market = self._market(name)
-        self.snapshots_served[name] = self.snapshots_served.get(name, 0) + 1
-        stale = self._stale.get(name)
-        if stale:
-            self._stale[name] = (stale[0] - 1, stale[1]) if stale[0] > 1 else None
-            return _json_response(connection, 200, stale[1])
-        return _json_response(connection, 200, market.snapshot(limit))
-
     def _market(self, name: str) -> SymbolMarket:
         market = self._markets.get(name)
         if market is None:
@@ -328,41 +298,6 @@ class Exchange:
                     for conn in subs[stream]:
                         conn.push(stream, book)
 
-    def _diff_copies(self, stream: str) -> int:
-        """How many times this diff goes out: 1, 0 (a gap fault) or 2 (a duplicate fault)."""
-        for faults, copies in ((self._drop, 0), (self._dup, 2)):
-            left = faults.get(stream, 0)
-            if left:
-                faults[stream] = left - 1
-                self.faults_applied.append((stream, "gap" if copies == 0 else "duplicate"))
-                return copies
-        return 1
-
-    # --- book faults and observation (any thread) ----------------------------------------------
-
-    def drop_diffs(self, stream: str, count: int = 1) -> None:
-        """The next ``count`` diffs of ``stream`` (``"btcusdt@depth@100ms"``) are generated — the
-        book moves on — but not sent: a gap in the update ids."""
-        self._call(lambda: self._drop.__setitem__(stream, self._drop.get(stream, 0) + count))
-
-    def duplicate_diffs(self, stream: str, count: int = 1) -> None:
-        """The next ``count`` diffs of ``stream`` are sent twice."""
-        self._call(lambda: self._dup.__setitem__(stream, self._dup.get(stream, 0) + count))
-
-    def stale_snapshots(self, symbol: str, count: int = 1) -> int:
-        """The next ``count`` REST snapshots of ``symbol`` are the book as it is *now* (older than
-        the stream by the time they are asked for). Returns that snapshot's ``lastUpdateId``."""
-        def freeze() -> int:
-            snap = self._market(symbol.lower()).snapshot(5000)
-            self._stale[symbol.lower()] = (count, snap)
-            return int(snap["lastUpdateId"])
-
-        return int(self._call(freeze))
-
-    def book(self, symbol: str) -> dict:
-        """The symbol's whole book now, as the REST snapshot shape (consistent: taken on the loop)."""
-        return dict(self._call(lambda: self._market(symbol.lower()).snapshot(5000)))
-
     # --- observation and faults (any thread) --------------------------------------------------
 
     def connections(self) -> list[ConnectionStats]:
@@ -415,13 +350,6 @@ class Exchange:
             return fn()
 
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result(10.0)
-
-
-def _json_response(connection: Any, status: int, body: Any) -> Any:
-    response = connection.respond(status, orjson.dumps(body).decode())
-    del response.headers["Content-Type"]
-    response.headers["Content-Type"] = "application/json"
-    return response
 
 
 def _free_port() -> int:
