@@ -144,3 +144,21 @@ def test_faults_in_a_row_leave_the_book_right(setup: tuple[Exchange, IOService, 
         advance(io, feed, 2)
         assert_books_equal(ex, io, feed)
         assert time.monotonic() < deadline
+
+
+def test_snapshot_errors_reach_on_error_as_venue_errors(setup: tuple[Exchange, IOService, Feed]) -> None:
+    from boomnet.errors import VenueMessageError
+
+    ex, io, feed = setup
+    rest = feed.snapshots
+    outcomes: list[object] = []
+    rest.fetch("btcusdt", 100, outcomes.append, outcomes.append)  # Binance wants BTCUSDT: HTTP 400
+    run_until(io, lambda: len(outcomes) == 1)
+    [error] = outcomes
+    assert isinstance(error, VenueMessageError) and "HTTP 400" in str(error)
+    with pytest.raises(ValueError):
+        rest.fetch("BTCUSDT", 5001, outcomes.append, outcomes.append)  # beyond Binance's maximum
+    rest.fetch("BTCUSDT", 5, outcomes.append, outcomes.append)
+    run_until(io, lambda: len(outcomes) == 2)
+    snapshot = outcomes[1]
+    assert len(snapshot.bids) == len(snapshot.asks) == 5 and snapshot.last_update_id > 0  # type: ignore[attr-defined]
