@@ -64,14 +64,16 @@ _LEVEL_STRINGS = re.compile(rf"(?:{_D},)*+{_D}").fullmatch
 _flatten = chain.from_iterable
 
 
-def _check_levels(levels: list[Level], side: str) -> None:
-    if not levels:
+def _check_levels(bids: list[Level], asks: list[Level]) -> None:
+    """Both sides' strings in one join and one regex call (a depth message is one record)."""
+    n = len(bids) + len(asks)
+    if not n:
         return
-    joined = ",".join(_flatten(levels))
+    joined = ",".join(_flatten(bids + asks))
     # the count rules out a "," inside a string (it would split one string into two "decimals")
-    if _LEVEL_STRINGS(joined) is None or joined.count(",") != 2 * len(levels) - 1:
-        bad = next(((p, q) for p, q in levels if not (is_decimal(p) and is_decimal(q))), None)
-        raise ValueError(f"{side} level {bad!r} is not a pair of decimal strings")
+    if _LEVEL_STRINGS(joined) is None or joined.count(",") != 2 * n - 1:
+        bad = next(((p, q) for p, q in bids + asks if not (is_decimal(p) and is_decimal(q))), None)
+        raise ValueError(f"book level {bad!r} is not a pair of decimal strings")
 
 
 class Trade(msgspec.Struct, frozen=True, gc=False, tag_field="e", tag="trade"):
@@ -176,8 +178,7 @@ class DepthUpdate(msgspec.Struct, frozen=True, tag_field="e", tag="depthUpdate")
     asks: list[Level] = msgspec.field(name="a")
 
     def __post_init__(self) -> None:
-        _check_levels(self.bids, "bid")
-        _check_levels(self.asks, "ask")
+        _check_levels(self.bids, self.asks)
 
 
 class PartialDepth(msgspec.Struct, frozen=True):
@@ -193,8 +194,7 @@ class PartialDepth(msgspec.Struct, frozen=True):
     symbol: str = ""
 
     def __post_init__(self) -> None:
-        _check_levels(self.bids, "bid")
-        _check_levels(self.asks, "ask")
+        _check_levels(self.bids, self.asks)
 
 
 class CommandResult(msgspec.Struct, frozen=True):
