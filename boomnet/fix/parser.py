@@ -45,7 +45,7 @@ except ImportError:  # pragma: no cover - depends on the build
 
 # a data (binary) field's length tag: its value may hold SOH, so lookups must use the index
 _DATA_TAG = re.compile(rb"\x01(?:90|93|95|212|348|350|352|354|356|358|360|362|364|445|618|621)=")
-_REQUIRED = (b"\x0149=", b"\x0156=", b"\x0134=", b"\x0152=")
+_REQUIRED = (b"\x0134=", b"\x0149=", b"\x0156=", b"\x0152=")
 
 
 class FixParser:
@@ -144,16 +144,18 @@ class FixParser:
 
     def _header(self, msg: FixMessage, data: bytes, start: int, end: int) -> None:
         find = data.find
+        i = find(b"\x0134=", start, end)
+        if i >= 0:  # the number first: a Reject of a message with another defect must refer to it
+            i += 4
+            seq = data[i : find(b"\x01", i, end + 1)]
+            if not seq.isdigit():
+                msg.error = FixError(f"MsgSeqNum is not a number: {seq[:20]!r}")
+                return
+            msg.seq_num = int(seq)
         for required in _REQUIRED:
             if find(required, start, end) < 0:
                 msg.error = FixError(f"required header field {required[1:-1].decode()} missing")
                 return
-        i = find(b"\x0134=", start, end) + 4
-        seq = data[i : find(b"\x01", i, end + 1)]
-        if not seq.isdigit():
-            msg.error = FixError(f"MsgSeqNum is not a number: {seq[:20]!r}")
-            return
-        msg.seq_num = int(seq)
         if not msg.msg_type:
             msg.error = FixError("MsgType is empty")
 

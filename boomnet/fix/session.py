@@ -84,6 +84,7 @@ class FixSession:
         self._test_req: bytes | None = None
         self._test_req_at = 0.0
         self._test_counter = 0
+        self._now = 0.0  # the clock of the last start/receive/tick (monotonic seconds)
 
     # --- driver interface ------------------------------------------------------------------------
 
@@ -95,7 +96,7 @@ class FixSession:
         self._resend_until = 0
         self._test_req = None
         self.error = None
-        self._last_sent = self._last_recv = self._state_since = now
+        self._last_sent = self._last_recv = self._state_since = self._now = now
         schedule = self.config.schedule
         if schedule is not None and schedule.needs_reset(self.store.creation_time, time.time()):
             log.info("%s: scheduled session reset", self.config.session_id)
@@ -124,7 +125,7 @@ class FixSession:
     def receive(self, messages: list[FixMessage], now: float) -> list[FixMessage]:
         """Process a batch; returns its application messages (and peer Rejects) in seq order."""
         app: list[FixMessage] = []
-        self._last_recv = now
+        self._last_recv = self._now = now
         for msg in messages:
             if self.error is not None:
                 break
@@ -138,6 +139,7 @@ class FixSession:
     def tick(self, now: float) -> None:
         """Timers: logon/logout deadlines, heartbeats, TestRequest, peer silence, daily reset."""
         state = self.state
+        self._now = now
         if self.error is not None:
             return
         if state in (SessionState.LOGON_SENT, SessionState.AWAITING_LOGON):
@@ -344,7 +346,7 @@ class FixSession:
         seq = store.next_sender_seq
         self._out.append(self.encoder.encode(msg_type, seq, fields))
         store.set_next_sender_seq(seq + 1)  # admin messages are gap-filled, never stored
-        self._last_sent = time.monotonic() if now is None else now
+        self._last_sent = self._now if now is None else now
 
     def _answer_resend(self, begin: int, end: int, now: float) -> None:
         last = self.store.next_sender_seq - 1
