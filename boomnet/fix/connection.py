@@ -51,13 +51,13 @@ class FixConnection:
             self._started = True
             session.start(now)
             self._flush()
-        if session.state is SessionState.ACTIVE:
+        if session.logged_on:
             return True
         self._pending_app = self.read_batch(now)
         if self._error is None:
             session.tick(now)
             self._check()
-        return session.state is SessionState.ACTIVE
+        return session.logged_on
 
     def fileno(self) -> int:
         return self.stream.fileno()

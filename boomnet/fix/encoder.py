@@ -30,7 +30,7 @@ Fields = Iterable[tuple[int, FieldValue]]
 
 _DATA_TAGS = frozenset(DATA_FIELDS.values())
 _TAG_PREFIX: dict[int, bytes] = {}
-_SECOND: list[object] = [-1, b""]
+_SECOND: list[tuple[int, bytes]] = [(-1, b"")]
 
 
 def sending_time(now: float | None = None) -> bytes:
@@ -38,10 +38,11 @@ def sending_time(now: float | None = None) -> bytes:
     if now is None:
         now = time.time()
     sec = int(now)
-    if _SECOND[0] != sec:
-        _SECOND[0] = sec
-        _SECOND[1] = time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(sec)).encode("ascii")
-    return _SECOND[1] + b".%03d" % int((now - sec) * 1000)  # type: ignore[operator]
+    cached_sec, text = _SECOND[0]
+    if cached_sec != sec:
+        text = time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(sec)).encode("ascii")
+        _SECOND[0] = (sec, text)
+    return text + b".%03d" % int((now - sec) * 1000)
 
 
 def encode_value(value: FieldValue) -> bytes:
@@ -77,7 +78,7 @@ def _prefix(tag: int) -> bytes:
 class FixEncoder:
     """Encodes messages for one session direction (``sender_comp_id`` -> ``target_comp_id``)."""
 
-    __slots__ = ("begin_string", "sender_comp_id", "target_comp_id", "_begin", "_comp", "_buf")
+    __slots__ = ("_begin", "_buf", "_comp", "begin_string", "sender_comp_id", "target_comp_id")
 
     def __init__(self, begin_string: str, sender_comp_id: str, target_comp_id: str) -> None:
         for name, value in (("sender_comp_id", sender_comp_id), ("target_comp_id", target_comp_id)):

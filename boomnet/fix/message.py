@@ -82,7 +82,7 @@ def _index(data: bytes, start: int, end: int) -> array[int]:
 class _Fields:
     """What messages and group entries share: lookups inside a window of ``data``."""
 
-    __slots__ = ("data", "start", "end", "_idx")
+    __slots__ = ("_idx", "data", "end", "start")
 
     data: bytes
     start: int  # where lookups search from: a message's "8=", the SOH before an entry's first field
@@ -240,7 +240,7 @@ class FixMessage(_Fields):
     MsgSeqNum that is not a number, ...): the session answers such a message with a Reject.
     """
 
-    __slots__ = ("msg_type", "seq_num", "body_start", "error", "_has_data", "_layout")
+    __slots__ = ("_has_data", "_layout", "body_start", "error", "msg_type", "seq_num")
 
     def __init__(self, data: bytes, start: int, end: int, body_start: int, msg_type: bytes) -> None:
         # start: offset of "8=", end: offset of the SOH that ends the CheckSum field

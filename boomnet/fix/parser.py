@@ -20,6 +20,7 @@ does not verify BodyLength or CheckSum, and has no repeating-group access.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 from collections.abc import Callable
@@ -39,7 +40,7 @@ checksum: Callable[[bytes, int, int], int] = _py_checksum
 try:  # the optional C fast path; BOOMNET_PURE_PYTHON=1 forces pure Python
     if os.environ.get("BOOMNET_PURE_PYTHON"):
         raise ImportError("disabled by BOOMNET_PURE_PYTHON")
-    from ._speedups import checksum  # type: ignore[no-redef]
+    checksum = importlib.import_module("boomnet.fix._speedups").checksum
 except ImportError:  # pragma: no cover - depends on the build
     pass
 
@@ -56,7 +57,7 @@ class FixParser:
     for replaying trusted captures; it is on by default.
     """
 
-    __slots__ = ("limits", "begin_string", "validate_checksum", "error", "_prefix", "_tail", "_data_tag")
+    __slots__ = ("_data_tag", "_prefix", "_tail", "begin_string", "error", "limits", "validate_checksum")
 
     def __init__(
         self, begin_string: str = "FIX.4.4", limits: FixLimits | None = None, *, validate_checksum: bool = True

@@ -45,7 +45,7 @@ import time
 
 from ..errors import BoomnetError, FixError, FixLoggedOut, FixSessionError, InvalidState, PeerTimeout
 from .config import SessionConfig
-from .encoder import FieldValue, Fields, FixEncoder
+from .encoder import Fields, FieldValue, FixEncoder
 from .message import ADMIN_TYPES, FixMessage
 from .parser import FixParser
 from .store import MemoryStore, MessageStore

@@ -86,7 +86,7 @@ def render(xml_path: str) -> str:
         "",
         "from typing import Any",
         "",
-        f"GROUPS: dict[str, dict[int, Any]] = {{",
+        "GROUPS: dict[str, dict[int, Any]] = {",
     ]
     for key, value in layout.items():
         if key == "data":

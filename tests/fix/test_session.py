@@ -139,7 +139,7 @@ def test_test_request_then_peer_timeout() -> None:
 def test_answer_to_test_request_clears_it() -> None:
     s = logged_on(hb=10)
     s.tick(12.5)
-    tr = [m for m in sent(s) if m.msg_type == b"1"][0]
+    tr = next(m for m in sent(s) if m.msg_type == b"1")
     feed(s, peer_msg("0", 2, (112, tr[112].decode())), now=13.0)
     s.tick(24.5)
     assert s.error is None
@@ -217,8 +217,8 @@ def test_password_never_in_repr_and_config_validation() -> None:
 
 def test_schedule_reset() -> None:
     sched = SessionSchedule(dt.time(17, 0), "America/New_York")
-    now = dt.datetime(2026, 7, 1, 16, 0, tzinfo=dt.timezone.utc).timestamp()  # 12:00 in New York (EDT)
-    assert sched.last_reset(now) == dt.datetime(2026, 6, 30, 21, 0, tzinfo=dt.timezone.utc).timestamp()
+    now = dt.datetime(2026, 7, 1, 16, 0, tzinfo=dt.UTC).timestamp()  # 12:00 in New York (EDT)
+    assert sched.last_reset(now) == dt.datetime(2026, 6, 30, 21, 0, tzinfo=dt.UTC).timestamp()
     assert sched.needs_reset(now - 86400, now) and not sched.needs_reset(now - 3600, now)
     store = MemoryStore()
     store.set_next_sender_seq(9)
