@@ -34,6 +34,7 @@ request, a bad URL, an option value out of range) and nothing was sent. The tree
     │   │   └── FixSessionError      the peer broke the FIX session rules (sequence too low, ...)
     │   │       └── FixLoggedOut     the session ended with a Logout (also a ConnectionClosed)
     │   ├── RpcProtocolError         boomnet.rpc: a malformed envelope
+    │   ├── NatsProtocolError        boomnet.bus: a malformed NATS server line, or a fatal -ERR
     │   └── VenueMessageError        a venue (e.g. Binance) sent a message of the wrong shape
     ├── LocalError                   LOCAL: the caller's misuse; raised before anything is sent (a ValueError)
     │   ├── InvalidUrl               not a URL boomnet can connect to
@@ -298,6 +299,13 @@ class FixLoggedOut(FixSessionError, ConnectionClosed):
     def __init__(self, message: str, text: str = ""):
         self.text = text
         super().__init__(message)
+
+
+# --- bus -----------------------------------------------------------------------------------------
+
+
+class NatsProtocolError(ProtocolError):
+    """The NATS server sent something the client protocol does not allow (or a fatal -ERR)."""
 
 
 # --- recordings ----------------------------------------------------------------------------------

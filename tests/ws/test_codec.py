@@ -82,7 +82,7 @@ def decode_all(data: bytes, step: int | None = None, **opts) -> tuple[list[tuple
 @pytest.mark.parametrize("step", [None, 1, 7, 4096])
 def test_length_encodings_any_split(size: int, step: int | None) -> None:
     if step == 1 and size > 70_000:
-        pytest.skip("byte-by-byte over 200 kB is slow and adds nothing")
+        pytest.skip("n/a: byte-by-byte over 200 kB is slow and adds nothing")
     payload = bytes(i % 251 for i in range(size))
     data = server_frame(2, payload) + server_frame(1, b"tail")
     got, dec = decode_all(data, step)

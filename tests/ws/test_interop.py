@@ -181,7 +181,7 @@ def test_handshake_refused_with_403(client) -> None:
 
 def test_handshake_wrong_accept(client) -> None:
     if "bad_accept" in client.peer.unsupported:
-        pytest.skip(f"{client.peer.library} cannot send a wrong Sec-WebSocket-Accept")
+        pytest.skip(f"n/a: {client.peer.library} cannot send a wrong Sec-WebSocket-Accept")
     with pytest.raises(HandshakeError) as info:
         client.connect("/badaccept")
     assert info.value.status == 101
