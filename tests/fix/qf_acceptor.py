@@ -132,6 +132,10 @@ class Acceptor(fix.Application):  # type: ignore[misc]
 
 def settings_text(args: argparse.Namespace) -> str:
     dd = os.path.join(sys.prefix, "share", "quickfix", "FIX44.xml")
+    tls = ""
+    if args.tls:
+        cert, key = args.tls
+        tls = f"ServerCertificateFile={cert}\nServerCertificateKeyFile={key}\nCertificateVerifyLevel=0\nSSLProtocol=+TLSv1_2 +TLSv1_3\n"
     return f"""[DEFAULT]
 ConnectionType=acceptor
 SocketAcceptHost=127.0.0.1
@@ -146,7 +150,7 @@ ResetOnLogon=N
 ResetOnLogout=N
 ResetOnDisconnect=N
 SocketNodelay=Y
-
+{tls}
 [SESSION]
 BeginString=FIX.4.4
 SenderCompID={args.sender}
@@ -160,6 +164,7 @@ def main() -> None:
     parser.add_argument("--dir", required=True)
     parser.add_argument("--sender", default="SERVER")
     parser.add_argument("--target", default="CLIENT")
+    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve FIX over TLS")
     parser.add_argument("--quiet", action="store_true", help="do not echo application messages")
     args = parser.parse_args()
     os.makedirs(args.dir, exist_ok=True)
@@ -168,7 +173,8 @@ def main() -> None:
         f.write(settings_text(args))
     settings = fix.SessionSettings(path)
     app = Acceptor(args.quiet)
-    acceptor = fix.SocketAcceptor(app, fix.FileStoreFactory(settings), settings)
+    kind = fix.SSLSocketAcceptor if args.tls else fix.SocketAcceptor
+    acceptor = kind(app, fix.FileStoreFactory(settings), settings)
     acceptor.start()
     app.out("READY")
     stop = threading.Event()
