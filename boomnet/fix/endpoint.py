@@ -132,12 +132,12 @@ class FixEndpoint(Endpoint):
 
     # --- callbacks ------------------------------------------------------------------------------
 
-    def on_connected(self, target: FixConnection, ctx: Any) -> None:  # type: ignore[override]
+    def on_connected(self, target: FixConnection, ctx: Any) -> None:
         self.on_logon(self.session, ctx)
         for msg in target.read_batch():  # anything that came with the Logon answer
             self.on_message(self.session, msg, ctx)
 
-    def poll(self, target: FixConnection, ctx: Any) -> None:  # type: ignore[override]
+    def poll(self, target: FixConnection, ctx: Any) -> None:
         session = self.session
         on_message = self.on_message
         for msg in target.read_batch():

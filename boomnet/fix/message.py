@@ -16,8 +16,11 @@ raises :class:`~boomnet.errors.FixError` (a session answers it with Reject 373=1
 
 from __future__ import annotations
 
+import importlib
+import os
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeAlias
 
 from ..errors import FixError
 from .dictionary import DATA_FIELDS, GroupLayout, group_layout, group_tags
@@ -25,6 +28,7 @@ from .dictionary import DATA_FIELDS, GroupLayout, group_layout, group_tags
 __all__ = ["FixMessage", "GroupEntry", "needle"]
 
 _NEEDLES: dict[int, bytes] = {}
+_GTAGS: dict[bytes, frozenset[int]] = {}  # msg type -> tags inside its groups
 
 
 def needle(tag: int) -> bytes:
@@ -79,61 +83,55 @@ def _index(data: bytes, start: int, end: int) -> array[int]:
     return out
 
 
-class _Fields:
-    """What messages and group entries share: lookups inside a window of ``data``."""
+Index: TypeAlias = "array[int] | memoryview"
+_c_index: Callable[[bytes, int, int], bytes] | None = None
+try:  # the optional C fast path (see _speedups.c); BOOMNET_PURE_PYTHON=1 forces pure Python
+    if os.environ.get("BOOMNET_PURE_PYTHON"):
+        raise ImportError("disabled by BOOMNET_PURE_PYTHON")
+    _c_index = importlib.import_module("boomnet.fix._speedups").index
+except ImportError:  # pragma: no cover - depends on the build
+    pass
 
-    __slots__ = ("_idx", "data", "end", "start")
+
+def build_index(data: bytes, start: int, end: int) -> Index:
+    """The field index of ``data[start:end]``: C when built, else :func:`_index`."""
+    if _c_index is None:
+        return _index(data, start, end)
+    try:
+        return memoryview(_c_index(data, start, end)).cast("q")
+    except ValueError as e:
+        raise FixError(str(e)) from None
+
+
+class _Fields:
+    """What messages and group entries share: lookups over field-index triples ``[i0, i1)``."""
+
+    __slots__ = ()
 
     data: bytes
-    start: int  # where lookups search from: a message's "8=", the SOH before an entry's first field
-    end: int  # offset of the SOH after the last field of the window
-    _idx: array[int] | None
 
-    def _layouts(self) -> dict[int, GroupLayout]:  # pragma: no cover - overridden
+    def _range(self) -> tuple[Index, int, int, dict[int, GroupLayout]]:  # pragma: no cover
         raise NotImplementedError
 
-    def _searchable(self) -> bool:
-        """May a plain ``find`` answer top-level lookups for this window?"""
-        return True
-
-    def index(self) -> array[int]:
-        """``tag, value_start, value_end`` triples of every field in the window (cached)."""
-        idx = self._idx
-        if idx is None:
-            idx = self._idx = _index(self.data, self.start + 1, self.end + 1)
-        return idx
-
-    def get(self, tag: int, default: bytes | None = None) -> bytes | None:
-        """The value of top-level field ``tag`` (the first one), or ``default``."""
-        if self._searchable() and tag not in group_tags(self._layouts()):
-            data = self.data
-            n = needle(tag)
-            i = data.find(n, self.start, self.end)
-            if i < 0:
-                return default
-            i += len(n)
-            return data[i : data.find(b"\x01", i, self.end + 1)]
-        span = self._top_level(tag)
-        return default if span is None else self.data[span[0] : span[1]]
-
-    def _top_level(self, tag: int) -> tuple[int, int] | None:
-        idx = self.index()
-        layouts = self._layouts()
-        i, n = 0, len(idx)
-        skip: frozenset[int] = frozenset()
+    def _find(self, tag: int) -> tuple[int, int] | None:
+        """(value start, value end) of the first top-level ``tag``: group members are skipped."""
+        idx, i, n, layouts = self._range()
         while i < n:
             t = idx[i]
-            if t in skip:
-                i += 3
-                continue
-            skip = frozenset()
             if t == tag:
                 return idx[i + 1], idx[i + 2]
             layout = layouts.get(t)
-            if layout is not None:
-                skip = frozenset(layout[2])
             i += 3
+            if layout is not None:  # skip the group's entries
+                members = layout[2]
+                while i < n and idx[i] in members:
+                    i += 3
         return None
+
+    def get(self, tag: int, default: bytes | None = None) -> bytes | None:
+        """The value of top-level field ``tag`` (the first one), or ``default``."""
+        span = self._find(tag)
+        return default if span is None else self.data[span[0] : span[1]]
 
     def __getitem__(self, tag: int) -> bytes:
         value = self.get(tag)
@@ -168,67 +166,64 @@ class _Fields:
 
     def fields(self) -> Iterator[tuple[int, bytes]]:
         """Every field of the window in wire order, groups flattened: ``(tag, value)``."""
-        idx, data = self.index(), self.data
-        for i in range(0, len(idx), 3):
-            yield idx[i], data[idx[i + 1] : idx[i + 2]]
+        idx, i, n, _ = self._range()
+        data = self.data
+        for j in range(i, n, 3):
+            yield idx[j], data[idx[j + 1] : idx[j + 2]]
 
     def groups(self, count_tag: int) -> list[GroupEntry]:
         """The entries of repeating group ``count_tag`` (e.g. 268 NoMDEntries); ``[]`` if absent.
 
         Raises :class:`FixError` for an unknown group or a count that disagrees with the entries.
         """
-        layout = self._layouts().get(count_tag)
+        idx, i, n, layouts = self._range()
+        layout = layouts.get(count_tag)
         if layout is None:
-            raise FixError(f"no layout for group {count_tag} here") from None
-        idx, data = self.index(), self.data
-        n = len(idx)
-        i = 0
-        while i < n and idx[i] != count_tag:
-            i += 3
-        if i >= n:
+            raise FixError(f"no layout for group {count_tag} here")
+        span = self._find(count_tag)
+        if span is None:
             return []
+        data = self.data
         try:
-            count = int(data[idx[i + 1] : idx[i + 2]])
+            count = int(data[span[0] : span[1]])
         except ValueError:
             raise FixError(f"group count {count_tag} is not a number") from None
-        delimiter, members, nested = layout[1], frozenset(layout[2]), layout[3]
-        entries: list[GroupEntry] = []
+        while idx[i + 1] != span[0]:
+            i += 3
         i += 3
-        entry_start = -1
+        delimiter, members, nested = layout[1], layout[2], layout[3]
+        entries: list[GroupEntry] = []
+        first = -1
         while i < n:
             t = idx[i]
             if t == delimiter:
-                if entry_start >= 0:
-                    entries.append(GroupEntry(data, entry_start, idx[i + 1] - len(str(t)) - 2, nested))
-                entry_start = idx[i + 1] - len(str(t)) - 2  # the SOH before the delimiter
-            elif t not in members or entry_start < 0:
+                if first >= 0:
+                    entries.append(GroupEntry(data, idx, first, i, nested))
+                first = i
+            elif first < 0 or t not in members:
                 break
             i += 3
-        if entry_start >= 0:
-            end = idx[i - 1]  # value end (SOH) of the last member field
-            entries.append(GroupEntry(data, entry_start, end, nested))
+        if first >= 0:
+            entries.append(GroupEntry(data, idx, first, i, nested))
         if len(entries) != count:
             raise FixError(f"group {count_tag}: count says {count}, found {len(entries)} entries")
         return entries
 
 
 class GroupEntry(_Fields):
-    """One entry of a repeating group: ``get`` / ``groups`` inside its window."""
+    """One entry of a repeating group: ``get`` / ``groups`` over its fields (nested groups too)."""
 
-    __slots__ = ("_nested",)
+    __slots__ = ("_i0", "_i1", "_idx", "_nested", "data")
 
-    def __init__(self, data: bytes, start: int, end: int, nested: dict[int, GroupLayout]):
-        self.data, self.start, self.end, self._idx = data, start, end, None
-        self._nested = nested
+    def __init__(self, data: bytes, idx: Index, i0: int, i1: int, nested: dict[int, GroupLayout]):
+        self.data, self._idx, self._i0, self._i1, self._nested = data, idx, i0, i1, nested
 
-    def _layouts(self) -> dict[int, GroupLayout]:
-        return self._nested
-
-    def _searchable(self) -> bool:
-        return False  # an entry's window is short; the index also keeps nested groups apart
+    def _range(self) -> tuple[Index, int, int, dict[int, GroupLayout]]:
+        return self._idx, self._i0, self._i1, self._nested
 
     def __repr__(self) -> str:
-        text = bytes(self.data[self.start + 1 : self.end]).replace(b"\x01", b"|")
+        idx = self._idx
+        text = bytes(self.data[idx[self._i0 + 1] - len(str(idx[self._i0])) - 1 : idx[self._i1 - 1]]).replace(b"\x01", b"|")
         return f"<GroupEntry {text!r}>"
 
 
@@ -240,17 +235,36 @@ class FixMessage(_Fields):
     MsgSeqNum that is not a number, ...): the session answers such a message with a Reject.
     """
 
-    __slots__ = ("_has_data", "_layout", "body_start", "error", "msg_type", "seq_num")
+    __slots__ = ("_gtags", "_has_data", "_idx", "_layout", "body_start", "data", "end", "error", "msg_type", "seq_num", "start")
 
     def __init__(self, data: bytes, start: int, end: int, body_start: int, msg_type: bytes) -> None:
         # start: offset of "8=", end: offset of the SOH that ends the CheckSum field
-        self.data, self.start, self.end, self._idx = data, start, end, None
+        self.data, self.start, self.end = data, start, end
+        self._idx: Index | None = None
         self.body_start = body_start  # offset of the SOH before MsgType(35)
         self.msg_type = msg_type
         self.seq_num = 0
         self.error: FixError | None = None
         self._has_data = False
         self._layout: dict[int, GroupLayout] | None = None
+        gtags = _GTAGS.get(msg_type)
+        if gtags is None:
+            gtags = _GTAGS[msg_type] = group_tags(group_layout(msg_type))
+        self._gtags = gtags
+
+    def get(self, tag: int, default: bytes | None = None) -> bytes | None:
+        # The hot path: one C-speed find of "SOH tag =" in the message. Tags that the message
+        # type's groups contain, and messages with data fields, go through the field index.
+        if self._has_data or tag in self._gtags:
+            span = self._find(tag)
+            return default if span is None else self.data[span[0] : span[1]]
+        n = _NEEDLES.get(tag) or needle(tag)
+        data = self.data
+        i = data.find(n, self.start, self.end)
+        if i < 0:
+            return default
+        i += len(n)
+        return data[i : data.find(b"\x01", i)]
 
     def _layouts(self) -> dict[int, GroupLayout]:
         layout = self._layout
@@ -258,14 +272,16 @@ class FixMessage(_Fields):
             layout = self._layout = group_layout(self.msg_type)
         return layout
 
-    def _searchable(self) -> bool:
-        return not self._has_data
-
-    def index(self) -> array[int]:
+    def index(self) -> Index:
+        """``tag, value_start, value_end`` triples of every field (built on first use, cached)."""
         idx = self._idx
-        if idx is None:  # the window starts at "8=" (no SOH before it)
-            idx = self._idx = _index(self.data, self.start, self.end + 1)
+        if idx is None:
+            idx = self._idx = build_index(self.data, self.start, self.end + 1)
         return idx
+
+    def _range(self) -> tuple[Index, int, int, dict[int, GroupLayout]]:
+        idx = self.index()
+        return idx, 0, len(idx), self._layouts()
 
     @property
     def raw(self) -> bytes:

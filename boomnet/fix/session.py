@@ -212,6 +212,11 @@ class FixSession:
             self._reject(msg.seq_num, 9, "CompID problem")
             return self._fail(FixSessionError(f"wrong CompIDs {msg.get(49)!r} -> {msg.get(56)!r}"))
         if self.state in (SessionState.LOGON_SENT, SessionState.AWAITING_LOGON) and mt != b"A":
+            if mt == b"5":  # the peer refused our Logon: say why
+                text = msg.get_str(58) or ""
+                self.state = SessionState.CLOSED
+                self.error = FixLoggedOut(f"Logon refused by the peer's Logout: {text}", text)
+                return None
             return self._fail(FixSessionError(f"first message is {mt!r}, not Logon"))
         store = self.store
         if mt == b"A" and msg.get(141) == b"Y":

@@ -151,11 +151,9 @@ ResetOnLogout=N
 ResetOnDisconnect=N
 SocketNodelay=Y
 {tls}
-[SESSION]
-BeginString=FIX.4.4
-SenderCompID={args.sender}
-TargetCompID={args.target}
-"""
+""" + "".join(
+        f"\n[SESSION]\nBeginString=FIX.4.4\nSenderCompID={args.sender}\nTargetCompID={target}\n" for target in args.target
+    )
 
 
 def main() -> None:
@@ -163,7 +161,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--dir", required=True)
     parser.add_argument("--sender", default="SERVER")
-    parser.add_argument("--target", default="CLIENT")
+    parser.add_argument("--target", nargs="+", default=["CLIENT"], help="one session per initiator CompID")
     parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve FIX over TLS")
     parser.add_argument("--quiet", action="store_true", help="do not echo application messages")
     args = parser.parse_args()
