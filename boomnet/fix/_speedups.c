@@ -1,6 +1,8 @@
 /* Optional C fast path of boomnet.fix (the profile's two hot loops), same results as Python.
  *
  *   checksum(data, start, end) -> int      byte sum of data[start:end] mod 256 (FIX CheckSum)
+ *   scan(data, pos, prefix, max_size, verify)  frames every complete message (see below)
+ *   group_spans(index, value_start, delimiter, members)  the entries of one repeating group
  *   index(data, start, end) -> bytes       the field index of data[start:end] (which starts with
  *                                          a tag): native int64 triples (tag, value_start,
  *                                          value_end), read through memoryview.cast("q").
@@ -124,9 +126,249 @@ static PyObject *index_fields(PyObject *self, PyObject *const *args, Py_ssize_t 
     return result;
 }
 
+
+/* scan(data, pos, prefix, max_size, verify) -> (records: bytes, next_pos: int, error: str | None, too_large: bool)
+ *
+ * Frames every complete message of data[pos:] exactly as FixParser.feed's Python loop does.
+ * records: int64 sextuples (start, end, len_end, type_end, seq_num, code) per message, where
+ * code bit 0 = a data field is present, code >> 1 = header defect (0 none, 1..4 = field
+ * 34/49/56/52 missing, 5 = MsgSeqNum not a number, 6 = MsgType empty). next_pos: where the
+ * unconsumed tail starts. error: why framing failed (then next_pos is the bad message).
+ */
+static const char *FIELD_NEEDLES[4] = {"\x01" "34=", "\x01" "49=", "\x01" "56=", "\x01" "52="};
+
+static Py_ssize_t find_in(const unsigned char *p, Py_ssize_t lo, Py_ssize_t hi, const char *needle, Py_ssize_t nlen) {
+    if (hi - lo < nlen) return -1;
+    const unsigned char *r = memmem(p + lo, (size_t)(hi - lo), needle, (size_t)nlen);
+    return r == NULL ? -1 : (Py_ssize_t)(r - p);
+}
+
+static int has_data_field(const unsigned char *p, Py_ssize_t lo, Py_ssize_t hi) {
+    for (Py_ssize_t i = lo; i < hi; i++) {
+        if (p[i] != 1) continue;
+        long tag = 0;
+        Py_ssize_t k = i + 1;
+        while (k < hi && k - i <= 3 && p[k] >= '0' && p[k] <= '9') tag = tag * 10 + (p[k++] - '0');
+        if (k < hi && p[k] == '=' && k > i + 1 && p[i + 1] != '0' && is_data_len_tag(tag)) return 1;
+    }
+    return 0;
+}
+
+static PyObject *scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "expected (data, pos, prefix, max_size, verify)");
+        return NULL;
+    }
+    Py_buffer view, pview;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) return NULL;
+    if (PyObject_GetBuffer(args[2], &pview, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    long long max_size = PyLong_AsLongLong(args[3]);
+    int verify = PyObject_IsTrue(args[4]);
+    const unsigned char *p = view.buf, *prefix = pview.buf;
+    Py_ssize_t n = view.len, plen = pview.len;
+    Py_ssize_t cap = 60, count = 0;
+    int64_t *out = NULL;
+    char err[160];
+    err[0] = 0;
+    int too_large = 0;
+    if (PyErr_Occurred() || pos < 0 || pos > n) goto bad_args;
+    out = PyMem_Malloc(cap * sizeof(int64_t));
+    if (out == NULL) goto nomem;
+    while (pos < n) {
+        if (n - pos < plen) {
+            if (memcmp(p + pos, prefix, (size_t)(n - pos)) == 0) break;
+            snprintf(err, sizeof err, "expected the start of a message (8=...) at a message boundary");
+            break;
+        }
+        if (memcmp(p + pos, prefix, (size_t)plen) != 0) {
+            snprintf(err, sizeof err, "expected the start of a message (8=...) at a message boundary");
+            break;
+        }
+        Py_ssize_t ls = pos + plen, lim = ls + 9 < n ? ls + 9 : n;
+        const unsigned char *soh = memchr(p + ls, 1, (size_t)(lim - ls));
+        if (soh == NULL) {
+            if (n - ls >= 9) snprintf(err, sizeof err, "BodyLength is not terminated");
+            break;
+        }
+        Py_ssize_t len_end = soh - p;
+        long long length = 0;
+        if (len_end == ls || len_end - ls > 8) {
+            snprintf(err, sizeof err, "BodyLength is not a number");
+            break;
+        }
+        int ok = 1;
+        for (Py_ssize_t k = ls; k < len_end; k++) {
+            if (p[k] < '0' || p[k] > '9') ok = 0;
+            else length = length * 10 + (p[k] - '0');
+        }
+        if (!ok) {
+            snprintf(err, sizeof err, "BodyLength is not a number");
+            break;
+        }
+        if (length > max_size) {
+            snprintf(err, sizeof err, "BodyLength %lld exceeds max_message_size %lld", length, max_size);
+            too_large = 1;
+            break;
+        }
+        Py_ssize_t cs = len_end + 1 + (Py_ssize_t)length, end = cs + 6;
+        if (end >= n) {
+            if (length == 0) snprintf(err, sizeof err, "BodyLength 0");
+            break;
+        }
+        if (p[cs - 1] != 1 || p[end] != 1 || memcmp(p + cs, "10=", 3) != 0) {
+            snprintf(err, sizeof err, "BodyLength %lld does not end at a CheckSum field", length);
+            break;
+        }
+        if (p[cs + 3] < '0' || p[cs + 3] > '9' || p[cs + 4] < '0' || p[cs + 4] > '9' || p[cs + 5] < '0' || p[cs + 5] > '9') {
+            snprintf(err, sizeof err, "CheckSum is not three digits");
+            break;
+        }
+        if (verify) {
+            uint64_t sum = 0;
+            for (Py_ssize_t k = pos; k < cs; k++) sum += p[k];
+            int sent = (p[cs + 3] - '0') * 100 + (p[cs + 4] - '0') * 10 + (p[cs + 5] - '0');
+            if ((int)(sum & 255) != sent) {
+                snprintf(err, sizeof err, "CheckSum %03d does not match %03d", sent, (int)(sum & 255));
+                break;
+            }
+        }
+        if (cs - (len_end + 1) < 3 || memcmp(p + len_end + 1, "35=", 3) != 0) {
+            snprintf(err, sizeof err, "MsgType(35) is not the third field");
+            break;
+        }
+        const unsigned char *tsoh = memchr(p + len_end + 4, 1, (size_t)(cs - (len_end + 4)));
+        Py_ssize_t type_end = tsoh - p;  /* p[cs - 1] is SOH: always found */
+        long long seq = 0;
+        int code = 0;
+        Py_ssize_t i = find_in(p, len_end, cs, FIELD_NEEDLES[0], 4);
+        if (i >= 0) {
+            Py_ssize_t k = i + 4, digits = 0;
+            for (; k < cs && p[k] != 1; k++, digits++) {
+                if (p[k] < '0' || p[k] > '9' || digits >= 18) { code = 5; break; }
+                seq = seq * 10 + (p[k] - '0');
+            }
+            if (digits == 0) code = 5;
+            if (code) seq = 0;
+        }
+        if (!code)
+            for (int f = 0; f < 4; f++)
+                if (find_in(p, len_end, cs, FIELD_NEEDLES[f], 4) < 0) { code = f + 1; break; }
+        if (!code && type_end == len_end + 4) code = 6;
+        if (count + 6 > cap) {
+            cap *= 2;
+            int64_t *grown = PyMem_Realloc(out, cap * sizeof(int64_t));
+            if (grown == NULL) goto nomem;
+            out = grown;
+        }
+        out[count++] = pos;
+        out[count++] = end;
+        out[count++] = len_end;
+        out[count++] = type_end;
+        out[count++] = seq;
+        out[count++] = (code << 1) | has_data_field(p, len_end, cs);
+        pos = end + 1;
+    }
+    PyBuffer_Release(&view);
+    PyBuffer_Release(&pview);
+    PyObject *records = PyBytes_FromStringAndSize((const char *)out, count * (Py_ssize_t)sizeof(int64_t));
+    PyMem_Free(out);
+    if (records == NULL) return NULL;
+    if (err[0]) return Py_BuildValue("(NnsO)", records, pos, err, too_large ? Py_True : Py_False);
+    return Py_BuildValue("(NnOO)", records, pos, Py_None, Py_False);
+nomem:
+    PyMem_Free(out);
+    PyBuffer_Release(&view);
+    PyBuffer_Release(&pview);
+    return PyErr_NoMemory();
+bad_args:
+    PyBuffer_Release(&view);
+    PyBuffer_Release(&pview);
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "pos outside the buffer");
+    return NULL;
+}
+
+
+/* group_spans(index, value_start, delimiter, members) -> bytes
+ *
+ * index: the int64 triples of index(); value_start: where the group's count field's value
+ * starts; members: a frozenset of the group's member tags. Returns int64 quadruples per entry:
+ * (first triple, end triple, byte offset of the SOH before the delimiter tag, byte offset of the
+ * SOH after the entry's last value) -- the loop of _Fields.groups, in C.
+ */
+static PyObject *group_spans(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "expected (index, value_start, delimiter, members)");
+        return NULL;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) return NULL;
+    long long vstart = PyLong_AsLongLong(args[1]);
+    long long delimiter = PyLong_AsLongLong(args[2]);
+    PyObject *members = args[3];
+    if (PyErr_Occurred() || !PyAnySet_Check(members)) {
+        PyBuffer_Release(&view);
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "members must be a frozenset");
+        return NULL;
+    }
+    const int64_t *idx = view.buf;
+    Py_ssize_t n = view.len / (Py_ssize_t)sizeof(int64_t), i = 0;
+    while (i + 2 < n && idx[i + 1] != vstart) i += 3;
+    i += 3;
+    Py_ssize_t cap = 32, count = 0, first = -1;
+    int64_t *out = PyMem_Malloc(cap * sizeof(int64_t));
+    if (out == NULL) {
+        PyBuffer_Release(&view);
+        return PyErr_NoMemory();
+    }
+    for (;; i += 3) {
+        int at_end = i + 2 >= n, is_delim = 0, member = 0;
+        if (!at_end) {
+            is_delim = idx[i] == delimiter;
+            if (!is_delim && first >= 0) {
+                PyObject *tag = PyLong_FromLongLong(idx[i]);
+                if (tag == NULL) goto fail;
+                member = PySet_Contains(members, tag);
+                Py_DECREF(tag);
+                if (member < 0) goto fail;
+            }
+        }
+        if ((at_end || is_delim || !member) && first >= 0) {  /* close the open entry */
+            if (count + 4 > cap) {
+                cap *= 2;
+                int64_t *grown = PyMem_Realloc(out, cap * sizeof(int64_t));
+                if (grown == NULL) goto fail;
+                out = grown;
+            }
+            long long tag = idx[first], digits = 1;
+            while (tag >= 10) { tag /= 10; digits++; }
+            out[count++] = first;
+            out[count++] = i;
+            out[count++] = idx[first + 1] - digits - 2;
+            out[count++] = idx[i - 1];
+            first = -1;
+        }
+        if (at_end || (!is_delim && !member)) break;
+        if (is_delim) first = i;
+    }
+    PyBuffer_Release(&view);
+    PyObject *result = PyBytes_FromStringAndSize((const char *)out, count * (Py_ssize_t)sizeof(int64_t));
+    PyMem_Free(out);
+    return result;
+fail:
+    PyMem_Free(out);
+    PyBuffer_Release(&view);
+    return PyErr_Occurred() ? NULL : PyErr_NoMemory();
+}
+
 static PyMethodDef methods[] = {
     {"checksum", (PyCFunction)(void (*)(void))checksum, METH_FASTCALL, "byte sum of data[start:end] mod 256"},
     {"index", (PyCFunction)(void (*)(void))index_fields, METH_FASTCALL, "field index as int64 triples"},
+    {"group_spans", (PyCFunction)(void (*)(void))group_spans, METH_FASTCALL, "entries of one group"},
+    {"scan", (PyCFunction)(void (*)(void))scan, METH_FASTCALL, "frame every complete message"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -17,8 +17,9 @@ from ._dict44 import DATA_FIELDS, GROUPS
 
 __all__ = ["DATA_FIELDS", "GroupLayout", "group_layout", "group_tags", "register_groups"]
 
-#: ``(count_tag, delimiter_tag, member_tags, nested)``: nested maps count tag -> GroupLayout
-GroupLayout = tuple[int, int, tuple[int, ...], dict[int, Any]]
+#: ``(count_tag, delimiter_tag, member_tags, nested)``: nested maps count tag -> GroupLayout;
+#: member_tags is a frozenset (membership is tested per field on the hot path)
+GroupLayout = tuple[int, int, frozenset[int], dict[int, Any]]
 
 _EMPTY: dict[int, GroupLayout] = {}
 
@@ -28,14 +29,15 @@ def group_layout(msg_type: bytes) -> dict[int, GroupLayout]:
     return _layouts(msg_type)
 
 
+def _frozen(layouts: dict[int, Any]) -> dict[int, GroupLayout]:
+    return {count: (count, delim, frozenset(members), _frozen(nested)) for count, (_, delim, members, nested) in layouts.items()}
+
+
 @lru_cache(maxsize=256)
 def _layouts(msg_type: bytes) -> dict[int, GroupLayout]:
     key = msg_type.decode("latin-1")
-    body = GROUPS.get(key)
-    header = GROUPS["header"]
-    if not body:
-        return header
-    return {**header, **body}
+    body = GROUPS.get(key) or {}
+    return _frozen({**GROUPS["header"], **body})
 
 
 _TAGS: dict[int, frozenset[int]] = {}

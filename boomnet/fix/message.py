@@ -85,10 +85,12 @@ def _index(data: bytes, start: int, end: int) -> array[int]:
 
 Index: TypeAlias = "array[int] | memoryview"
 _c_index: Callable[[bytes, int, int], bytes] | None = None
+_c_spans: Callable[[Index, int, int, frozenset[int]], bytes] | None = None
 try:  # the optional C fast path (see _speedups.c); BOOMNET_PURE_PYTHON=1 forces pure Python
     if os.environ.get("BOOMNET_PURE_PYTHON"):
         raise ImportError("disabled by BOOMNET_PURE_PYTHON")
-    _c_index = importlib.import_module("boomnet.fix._speedups").index
+    _speedups = importlib.import_module("boomnet.fix._speedups")
+    _c_index, _c_spans = _speedups.index, _speedups.group_spans
 except ImportError:  # pragma: no cover - depends on the build
     pass
 
@@ -127,6 +129,9 @@ class _Fields:
                 while i < n and idx[i] in members:
                     i += 3
         return None
+
+    def _value_span(self, tag: int) -> tuple[int, int] | None:
+        return self._find(tag)
 
     def get(self, tag: int, default: bytes | None = None) -> bytes | None:
         """The value of top-level field ``tag`` (the first one), or ``default``."""
@@ -180,7 +185,7 @@ class _Fields:
         layout = layouts.get(count_tag)
         if layout is None:
             raise FixError(f"no layout for group {count_tag} here")
-        span = self._find(count_tag)
+        span = self._value_span(count_tag)
         if span is None:
             return []
         data = self.data
@@ -188,23 +193,28 @@ class _Fields:
             count = int(data[span[0] : span[1]])
         except ValueError:
             raise FixError(f"group count {count_tag} is not a number") from None
-        while idx[i + 1] != span[0]:
-            i += 3
-        i += 3
         delimiter, members, nested = layout[1], layout[2], layout[3]
         entries: list[GroupEntry] = []
-        first = -1
-        while i < n:
-            t = idx[i]
-            if t == delimiter:
-                if first >= 0:
-                    entries.append(GroupEntry(data, idx, first, i, nested))
-                first = i
-            elif first < 0 or t not in members:
-                break
+        if _c_spans is not None:  # the same loop in C (array('l') and the C index are both int64)
+            sp = memoryview(_c_spans(idx, span[0], delimiter, members)).cast("q")
+            for j in range(0, len(sp), 4):
+                entries.append(GroupEntry(data, idx, sp[j], sp[j + 1], nested, sp[j + 2], sp[j + 3]))
+        else:
+            while idx[i + 1] != span[0]:
+                i += 3
             i += 3
-        if first >= 0:
-            entries.append(GroupEntry(data, idx, first, i, nested))
+            first = -1
+            while i < n:
+                t = idx[i]
+                if t == delimiter:
+                    if first >= 0:
+                        entries.append(GroupEntry(data, idx, first, i, nested))
+                    first = i
+                elif first < 0 or t not in members:
+                    break
+                i += 3
+            if first >= 0:
+                entries.append(GroupEntry(data, idx, first, i, nested))
         if len(entries) != count:
             raise FixError(f"group {count_tag}: count says {count}, found {len(entries)} entries")
         return entries
@@ -213,10 +223,29 @@ class _Fields:
 class GroupEntry(_Fields):
     """One entry of a repeating group: ``get`` / ``groups`` over its fields (nested groups too)."""
 
-    __slots__ = ("_i0", "_i1", "_idx", "_nested", "data")
+    __slots__ = ("_hi", "_i0", "_i1", "_idx", "_lo", "_nested", "data")
 
-    def __init__(self, data: bytes, idx: Index, i0: int, i1: int, nested: dict[int, GroupLayout]):
+    def __init__(
+        self, data: bytes, idx: Index, i0: int, i1: int, nested: dict[int, GroupLayout], lo: int = -1, hi: int = -1
+    ) -> None:
         self.data, self._idx, self._i0, self._i1, self._nested = data, idx, i0, i1, nested
+        # the entry's bytes: from the SOH before its delimiter tag to the SOH after its last value
+        self._lo = lo if lo >= 0 else idx[i0 + 1] - len(str(idx[i0])) - 2
+        self._hi = hi if hi >= 0 else idx[i1 - 1]
+
+    def get(self, tag: int, default: bytes | None = None) -> bytes | None:
+        if self._nested:  # nested groups: the index keeps their fields apart
+            span = self._find(tag)
+            return default if span is None else self.data[span[0] : span[1]]
+        # a flat entry: one C-speed find inside its bytes (data fields are kept out by the
+        # parser's flag: a message with any goes through the index, see FixMessage.get)
+        n = _NEEDLES.get(tag) or needle(tag)
+        data = self.data
+        i = data.find(n, self._lo, self._hi)
+        if i < 0:
+            return default
+        i += len(n)
+        return data[i : data.find(b"\x01", i)]
 
     def _range(self) -> tuple[Index, int, int, dict[int, GroupLayout]]:
         return self._idx, self._i0, self._i1, self._nested
@@ -282,6 +311,17 @@ class FixMessage(_Fields):
     def _range(self) -> tuple[Index, int, int, dict[int, GroupLayout]]:
         idx = self.index()
         return idx, 0, len(idx), self._layouts()
+
+    def _value_span(self, tag: int) -> tuple[int, int] | None:
+        if self._has_data or tag in self._gtags:
+            return self._find(tag)
+        n = _NEEDLES.get(tag) or needle(tag)
+        data = self.data
+        i = data.find(n, self.start, self.end)
+        if i < 0:
+            return None
+        i += len(n)
+        return i, data.find(b"\x01", i)
 
     @property
     def raw(self) -> bytes:

@@ -37,12 +37,25 @@ def _py_checksum(data: bytes, start: int, end: int) -> int:
 
 
 checksum: Callable[[bytes, int, int], int] = _py_checksum
-try:  # the optional C fast path; BOOMNET_PURE_PYTHON=1 forces pure Python
+_c_scan: Callable[[bytes, int, bytes, int, bool], tuple[bytes, int, str | None, bool]] | None = None
+try:  # the optional C fast path (see _speedups.c); BOOMNET_PURE_PYTHON=1 forces pure Python
     if os.environ.get("BOOMNET_PURE_PYTHON"):
         raise ImportError("disabled by BOOMNET_PURE_PYTHON")
-    checksum = importlib.import_module("boomnet.fix._speedups").checksum
+    _speedups = importlib.import_module("boomnet.fix._speedups")
+    checksum, _c_scan = _speedups.checksum, _speedups.scan
 except ImportError:  # pragma: no cover - depends on the build
     pass
+
+#: header defect codes of the C scan (code >> 1) -> the message the Python path gives
+_DEFECTS = (
+    "",
+    "required header field 34 missing",
+    "required header field 49 missing",
+    "required header field 56 missing",
+    "required header field 52 missing",
+    "MsgSeqNum is not a number",
+    "MsgType is empty",
+)
 
 # a data (binary) field's length tag: its value may hold SOH, so lookups must use the index
 _DATA_TAG = re.compile(rb"\x01(?:90|93|95|212|348|350|352|354|356|358|360|362|364|445|618|621)=")
@@ -84,6 +97,8 @@ class FixParser:
             raise self.error
         # One immutable bytes per read: every message of the batch points into it, no field copies.
         data = self._tail + chunk if self._tail else bytes(chunk)
+        if _c_scan is not None:
+            return self._feed_c(data)
         out: list[FixMessage] = []
         append = out.append
         prefix = self._prefix
@@ -99,7 +114,7 @@ class FixParser:
             if not startswith(prefix, pos):
                 if n - pos < plen and prefix.startswith(data[pos:]):
                     break  # the start of a header; wait for the rest
-                self._garbled(f"expected {prefix[:-3]!r} at the start of a message, got {data[pos : pos + 16]!r}")
+                self._garbled("expected the start of a message (8=...) at a message boundary")
                 break
             len_end = find(b"\x01", pos + plen, pos + plen + 9)
             if len_end < 0:
@@ -143,6 +158,29 @@ class FixParser:
         self._tail = data[pos:] if pos < n and self.error is None else b""
         return out
 
+    def _feed_c(self, data: bytes) -> list[FixMessage]:
+        # The same framing in C (one call per read); Python only builds the message objects.
+        records, pos, error, too_large = _c_scan(data, 0, self._prefix, self.limits.max_message_size, self.validate_checksum)  # type: ignore[misc]
+        out: list[FixMessage] = []
+        append = out.append
+        rec = memoryview(records).cast("q")
+        for j in range(0, len(rec), 6):
+            start, end, len_end, type_end = rec[j], rec[j + 1], rec[j + 2], rec[j + 3]
+            msg = FixMessage(data, start, end, len_end, data[len_end + 4 : type_end])
+            msg.seq_num = rec[j + 4]
+            code = rec[j + 5]
+            if code:
+                msg._has_data = bool(code & 1)
+                if code >> 1:
+                    msg.error = FixError(_DEFECTS[code >> 1])
+            append(msg)
+        if error is not None:
+            self.error = FixMessageTooLarge(error) if too_large else FixGarbled(error)
+            self._tail = b""
+        else:
+            self._tail = data[pos:] if pos < len(data) else b""
+        return out
+
     def _header(self, msg: FixMessage, data: bytes, start: int, end: int) -> None:
         find = data.find
         i = find(b"\x0134=", start, end)
@@ -150,7 +188,7 @@ class FixParser:
             i += 4
             seq = data[i : find(b"\x01", i, end + 1)]
             if not seq.isdigit():
-                msg.error = FixError(f"MsgSeqNum is not a number: {seq[:20]!r}")
+                msg.error = FixError("MsgSeqNum is not a number")
                 return
             msg.seq_num = int(seq)
         for required in _REQUIRED:
