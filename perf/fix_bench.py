@@ -14,8 +14,9 @@ Codec (in this process, alternating A,B,C per round; median of the rounds' rates
 
 Round trip (``--orders`` sequential NewOrderSingle -> ExecutionReport, one outstanding): one
 QuickFIX acceptor (tests/fix/qf_acceptor.py) in a subprocess with two sessions; boomnet's
-FixClient and a QuickFIX SocketInitiator (its application thread sets an Event per report) take
-turns, A,B per round. Reported: median over rounds of each round's p50/p99 (us).
+FixClient (waits in poll(2)), a FixEndpoint on a busy-polled IOService (boomnet's model) and a
+QuickFIX SocketInitiator (its application thread sets an Event per report) take turns, A,B,C
+per round. Reported: median over rounds of each round's p50/p99 (us).
 """
 
 from __future__ import annotations
@@ -210,6 +211,48 @@ def rtt_boomnet(c: Any, n: int) -> list[float]:
     return lat
 
 
+class _EndpointRtt:
+    """boomnet's way: a FixEndpoint on a busy-polled IOService (no sleeping in poll(2))."""
+
+    def __init__(self, port: int) -> None:
+        from boomnet.fix.config import SessionConfig
+        from boomnet.fix.endpoint import FixEndpoint
+        from boomnet.service import DirectSelector, IOService
+
+        outer = self
+        self.got = 0
+
+        class Ep(FixEndpoint):
+            def on_message(self, session: Any, msg: Any, ctx: Any) -> None:
+                outer.got += 1
+
+        self.ep = Ep("127.0.0.1", port, SessionConfig("ENDPOINT", "SERVER", heartbeat_interval=30))
+        self.io: Any = IOService(DirectSelector())
+        self.io.register(self.ep)
+        deadline = time.monotonic() + 15
+        while not self.ep.session.logged_on:
+            assert time.monotonic() < deadline, "endpoint did not log on"
+            self.io.poll(None)
+
+    def run(self, n: int) -> list[float]:
+        lat = []
+        poll, ep = self.io.poll, self.ep
+        for i in range(n):
+            want = self.got + 1
+            t0 = time.perf_counter()
+            ep.send("D", [(11, f"p{i}"), (55, "BTCUSD"), (54, 1), (38, 1), (40, 2), (44, "10"), (60, sending_time())])
+            while self.got < want:
+                poll(None)
+            lat.append(time.perf_counter() - t0)
+        return lat
+
+    def stop(self) -> None:
+        self.ep.logout()
+        deadline = time.monotonic() + 3
+        while self.ep.connection is not None and time.monotonic() < deadline:
+            self.io.poll(None)
+
+
 class _QfInitiator:
     def __init__(self, port: int, directory: str) -> None:
         import quickfix as fix
@@ -279,7 +322,7 @@ def round_trip(rounds: int, n: int) -> dict[str, dict[str, float]]:
     port = free_port()
     tmp = tempfile.mkdtemp(prefix="fixbench-")
     acc = subprocess.Popen([sys.executable, "-m", "tests.fix.qf_acceptor", "--port", str(port), "--dir", tmp, "--quiet",
-                            "--target", "BOOMNET", "QUICKFIX"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            "--target", "BOOMNET", "ENDPOINT", "QUICKFIX"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                            text=True)
     try:
         assert acc.stdout is not None and acc.stdout.readline().startswith("READY")
@@ -289,16 +332,19 @@ def round_trip(rounds: int, n: int) -> dict[str, dict[str, float]]:
         from boomnet.fix.config import SessionConfig
 
         client = FixClient.connect("127.0.0.1", port, SessionConfig("BOOMNET", "SERVER", heartbeat_interval=30))
-        p50: dict[str, list[float]] = {"boomnet": [], "quickfix": []}
-        p99: dict[str, list[float]] = {"boomnet": [], "quickfix": []}
-        rtt_boomnet(client, 100)
-        qf.run(100)  # warm-up
+        ep = _EndpointRtt(port)
+        runs = {"boomnet FixClient": lambda k: rtt_boomnet(client, k), "boomnet FixEndpoint": ep.run, "quickfix": qf.run}
+        p50: dict[str, list[float]] = {name: [] for name in runs}
+        p99: dict[str, list[float]] = {name: [] for name in runs}
+        for fn in runs.values():
+            fn(100)  # warm-up
         for _ in range(rounds):
-            for name, fn in (("boomnet", lambda: rtt_boomnet(client, n)), ("quickfix", lambda: qf.run(n))):
-                lat = sorted(fn())
+            for name, fn in runs.items():
+                lat = sorted(fn(n))
                 p50[name].append(lat[len(lat) // 2] * 1e6)
                 p99[name].append(lat[int(len(lat) * 0.99)] * 1e6)
         qf.stop()
+        ep.stop()
         client.logout()
         return {name: {"p50_us": statistics.median(p50[name]), "p99_us": statistics.median(p99[name])} for name in p50}
     finally:
@@ -329,9 +375,10 @@ def main() -> int:
         print(line)
     if not args.skip_rtt and _have_quickfix():
         rt = round_trip(args.rounds, args.orders)
-        b, q = rt["boomnet"], rt["quickfix"]
-        print(f"order->ER round trip: boomnet p50 {b['p50_us']:.0f} us p99 {b['p99_us']:.0f} us | "
-              f"QuickFIX initiator p50 {q['p50_us']:.0f} us p99 {q['p99_us']:.0f} us | p50 ratio {b['p50_us'] / q['p50_us']:.2f}")
+        q = rt["quickfix"]
+        for name, r in rt.items():
+            print(f"order->ER round trip {name}: p50 {r['p50_us']:.0f} us  p99 {r['p99_us']:.0f} us  "
+                  f"(p50 / QuickFIX initiator {r['p50_us'] / q['p50_us']:.2f})")
     print(f"load after: {os.getloadavg()}")
     return 0
 
