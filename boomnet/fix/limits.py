@@ -17,11 +17,9 @@ class FixLimits:
     max_message_size: int = 1024 * 1024
     #: inbound messages held while a ResendRequest fills a gap; more disconnects the session
     max_queued: int = 100_000
-    #: messages one ResendRequest from the peer may ask for (0 = up to our last one)
-    max_resend: int = 1_000_000
 
     def __post_init__(self) -> None:
-        for name in ("max_message_size", "max_queued", "max_resend"):
+        for name in ("max_message_size", "max_queued"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise LocalError(f"FixLimits.{name} must be a positive int, not {value!r}")

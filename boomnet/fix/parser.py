@@ -119,11 +119,11 @@ class FixParser:
             len_end = find(b"\x01", pos + plen, pos + plen + 9)
             if len_end < 0:
                 if n - pos - plen >= 9:
-                    self._garbled(f"BodyLength is not terminated: {data[pos : pos + plen + 9]!r}")
+                    self._garbled("BodyLength is not terminated")
                 break
             digits = data[pos + plen : len_end]
             if not digits.isdigit() or len(digits) > 8:
-                self._garbled(f"BodyLength is not a number: {digits!r}")
+                self._garbled("BodyLength is not a number")
                 break
             length = int(digits)
             if length > max_size:
@@ -140,7 +140,7 @@ class FixParser:
                 break
             sent = data[cs + 3 : end]
             if not sent.isdigit():
-                self._garbled(f"CheckSum is not three digits: {sent!r}")
+                self._garbled("CheckSum is not three digits")
                 break
             if verify and checksum(data, pos, cs) != int(sent):
                 self._garbled(f"CheckSum {sent.decode()} does not match {checksum(data, pos, cs):03d}")

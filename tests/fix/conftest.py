@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -81,6 +81,17 @@ class QuickFixAcceptor:
             if line.startswith(prefix):
                 return line
             self.lines.append(line)
+
+    def wait_line(self, pred: Callable[[str], bool], timeout: float = 10.0) -> str:
+        """The first stdout line (seen or arriving) for which ``pred`` holds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.drain():
+                if pred(line):
+                    return line
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no matching QuickFIX line within {timeout}s: {self.lines[-5:]}")
+            time.sleep(0.01)
 
     def drain(self) -> list[str]:
         while True:

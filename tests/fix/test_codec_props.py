@@ -87,3 +87,49 @@ def test_corrupted_byte_is_detected(value: bytes, flip: int) -> None:
     parser = FixParser()
     assert parser.feed(bytes(wire)) == []
     assert parser.error is not None  # the checksum catches any single changed bit
+
+
+def _both_paths(wire: bytes) -> tuple[list[tuple[bytes, int, str | None, bool, list[tuple[int, bytes]] | str]], str | None]:
+    """(messages, error) from the C scan and from the pure-Python loop must agree."""
+    from boomnet.fix import parser as parser_mod
+
+    results = []
+    saved = parser_mod._c_scan
+    try:
+        for scan in (saved, None):
+            parser_mod._c_scan = scan
+            p = FixParser()
+            msgs = p.feed(wire)
+            out = []
+            for m in msgs:
+                try:
+                    fields: list[tuple[int, bytes]] | str = list(m.fields())
+                except BoomnetError as e:
+                    fields = type(e).__name__
+                out.append((m.raw, m.seq_num, None if m.error is None else str(m.error), m._has_data, fields))
+            results.append((out, None if p.error is None else f"{type(p.error).__name__}: {p.error}", p.buffered))
+    finally:
+        parser_mod._c_scan = saved
+    assert results[0] == results[1]
+    return results[0][0], results[0][1]
+
+
+@given(st.lists(st.tuples(msg_types, st.integers(1, 10**6), bodies), min_size=1, max_size=3), st.integers(0, 400), st.integers(0, 255), st.binary(max_size=20))
+@settings(max_examples=300, deadline=None)
+def test_c_and_python_paths_agree(msgs: list[tuple[bytes, int, list[tuple[int, bytes]]]], at: int, byte: int, junk: bytes) -> None:
+    from boomnet.fix import parser as parser_mod
+
+    if parser_mod._c_scan is None:
+        import pytest
+
+        pytest.skip("n/a: the C fast path is not loaded (BOOMNET_PURE_PYTHON=1 or not built)")
+    wire = bytearray(b"".join(encode(*m) for m in msgs))
+    _both_paths(bytes(wire))
+    if at < len(wire):
+        wire[at] = byte  # one corrupted byte anywhere: the same verdict both ways
+    _both_paths(bytes(wire))
+    _both_paths(bytes(wire) + junk)
+    _both_paths(bytes(wire[: at // 2]))
+    raw = b"ab\x01c"
+    _both_paths(encode(b"D", 3, [(95, b"%d" % len(raw)), (96, raw), (55, b"X")]))
+    _both_paths(encode(b"D", 3, [(95, b"9"), (96, raw)]))

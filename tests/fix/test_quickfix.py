@@ -150,11 +150,11 @@ def test_gap_quickfix_detects_is_answered_with_resend_and_gap_fill(quickfix_acce
         client.send("D", order("after"))
         got = [receive_type(client, b"8")[11], receive_type(client, b"8")[11]]
         assert got == [b"lost", b"after"]
-        lines = quickfix_acceptor.drain()
-        resend = [ln for ln in lines if "35=4" in ln]
-        assert resend and "123=Y" in resend[0] and f"34={lost_seq + 1}|" in resend[0] and "43=Y" in resend[0]
-        dup = [ln for ln in lines if "APP" in ln and "11=lost" in ln]
-        assert dup and "43=Y" in dup[0] and "122=" in dup[0] and f"34={lost_seq}|" in dup[0]
+        gap_fill = quickfix_acceptor.wait_line(lambda ln: "35=4" in ln)
+        assert "123=Y" in gap_fill and f"34={lost_seq + 1}|" in gap_fill and "43=Y" in gap_fill
+        assert f"36={lost_seq + 2}|" in gap_fill
+        dup = quickfix_acceptor.wait_line(lambda ln: "APP" in ln and "11=lost" in ln)
+        assert "43=Y" in dup and "122=" in dup and f"34={lost_seq}|" in dup
     finally:
         client.close()
 
@@ -164,8 +164,7 @@ def test_gap_we_detect_gets_resend_request(quickfix_acceptor: QuickFixAcceptor) 
         client.send("D", order("SKIP:5"))
         er = receive_type(client, b"8")  # delivered after QuickFIX gap-filled 2..6
         assert er[11] == b"SKIP:5" and er.seq_num == 7
-        lines = quickfix_acceptor.drain()
-        assert any("35=2" in ln and "7=2|" in ln and "16=0|" in ln for ln in lines), lines
+        quickfix_acceptor.wait_line(lambda ln: "35=2" in ln and "|7=2|" in ln and "16=0|" in ln)
         assert client.session.store.next_target_seq == 8
         client.send("D", order("next"))
         assert receive_type(client, b"8").seq_num == 8
@@ -180,7 +179,7 @@ def test_sequence_reset_both_ways(quickfix_acceptor: QuickFixAcceptor) -> None:
         seq = client.send("D", order("after-reset"))
         assert seq == 100
         assert receive_type(client, b"8")[11] == b"after-reset"
-        assert any("35=4" in ln and "36=100|" in ln for ln in quickfix_acceptor.drain())
+        quickfix_acceptor.wait_line(lambda ln: "35=4" in ln and "36=100|" in ln)
 
 
 def test_reconnect_resumes_from_file_store(quickfix_acceptor: QuickFixAcceptor, tmp_path: Path) -> None:
