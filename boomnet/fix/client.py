@@ -42,20 +42,9 @@ def open_stream(
     """TCP to ``host:port`` (+ TLS when ``tls`` is given, + recording when ``record`` is named)."""
     from ..stream import TcpStream
 
-    tcp = tcp or TcpOptions()
-    stream: Stream = TcpStream.connect(
-        host, port, timeout=tcp.connect_timeout, bind=tcp.bind, interface=tcp.interface
-    )
+    stream: Stream = TcpStream.connect(host, port, tcp)
     if tls is not None:
-        stream = stream.into_tls(
-            tls.server_hostname or host,
-            ca_file=tls.ca_file,
-            cadata=tls.cadata,
-            verify=tls.verify,
-            alpn=tls.alpn,
-            backend=tls.backend,
-            handshake_timeout=tls.handshake_timeout,
-        )
+        stream = stream.into_tls(tls.server_hostname or host, tls)
     if record is not None:
         stream = stream.into_recorded(record, directory=record_dir)
     return stream

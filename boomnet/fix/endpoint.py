@@ -101,21 +101,10 @@ class FixEndpoint(Endpoint):
 
         if addr is None:
             raise InvalidState(f"{self!r}: no address to connect to")
-        tcp = self.tcp
-        stream: Stream = TcpStream.connect_addr(
-            addr[0], addr[1], timeout=tcp.connect_timeout, bind=tcp.bind, interface=tcp.interface
-        )
+        stream: Stream = TcpStream.connect_addr(addr[0], addr[1], self.tcp)
         tls = self.tls
         if tls is not None:
-            stream = stream.into_tls(
-                tls.server_hostname or self.host,
-                ca_file=tls.ca_file,
-                cadata=tls.cadata,
-                verify=tls.verify,
-                alpn=tls.alpn,
-                backend=tls.backend,
-                handshake_timeout=tls.handshake_timeout,
-            )
+            stream = stream.into_tls(tls.server_hostname or self.host, tls)
         if self.record is not None:
             stream = stream.into_recorded(self.record, directory=self.record_dir)
         return stream
