@@ -3,6 +3,7 @@
  *   checksum(data, start, end) -> int      byte sum of data[start:end] mod 256 (FIX CheckSum)
  *   scan(data, pos, prefix, max_size, verify)  frames every complete message (see below)
  *   group_spans(index, value_start, delimiter, members)  the entries of one repeating group
+ *   get(data, lo, hi, tag) -> bytes | None   one field lookup (find, find, slice in one call)
  *   index(data, start, end) -> bytes       the field index of data[start:end] (which starts with
  *                                          a tag): native int64 triples (tag, value_start,
  *                                          value_end), read through memoryview.cast("q").
@@ -364,10 +365,41 @@ fail:
     return PyErr_Occurred() ? NULL : PyErr_NoMemory();
 }
 
+
+/* get(data, lo, hi, tag) -> bytes | None: the value of the first "SOH tag =" found in
+ * data[lo:hi] (up to the next SOH) -- FixMessage.get's find/find/slice in one call. */
+static PyObject *get_value(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "expected (data, lo, hi, tag)");
+        return NULL;
+    }
+    if (!PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "data must be bytes");
+        return NULL;
+    }
+    const char *p = PyBytes_AS_STRING(args[0]);
+    Py_ssize_t len = PyBytes_GET_SIZE(args[0]);
+    Py_ssize_t lo = PyLong_AsSsize_t(args[1]), hi = PyLong_AsSsize_t(args[2]);
+    long tag = PyLong_AsLong(args[3]);
+    if (PyErr_Occurred()) return NULL;
+    if (lo < 0) lo = 0;
+    if (hi > len) hi = len;
+    char needle[24];
+    int nlen = snprintf(needle, sizeof needle, "\x01%ld=", tag);
+    if (hi - lo < nlen) Py_RETURN_NONE;
+    const char *r = memmem(p + lo, (size_t)(hi - lo), needle, (size_t)nlen);
+    if (r == NULL) Py_RETURN_NONE;
+    const char *v = r + nlen;
+    const char *e = memchr(v, 1, (size_t)(p + len - v));
+    if (e == NULL) e = p + len;
+    return PyBytes_FromStringAndSize(v, e - v);
+}
+
 static PyMethodDef methods[] = {
     {"checksum", (PyCFunction)(void (*)(void))checksum, METH_FASTCALL, "byte sum of data[start:end] mod 256"},
     {"index", (PyCFunction)(void (*)(void))index_fields, METH_FASTCALL, "field index as int64 triples"},
     {"group_spans", (PyCFunction)(void (*)(void))group_spans, METH_FASTCALL, "entries of one group"},
+    {"get", (PyCFunction)(void (*)(void))get_value, METH_FASTCALL, "value of the first SOH tag= in a range"},
     {"scan", (PyCFunction)(void (*)(void))scan, METH_FASTCALL, "frame every complete message"},
     {NULL, NULL, 0, NULL},
 };

@@ -15,11 +15,14 @@ from typing import Any
 
 from ._dict44 import DATA_FIELDS, GROUPS
 
-__all__ = ["DATA_FIELDS", "GroupLayout", "group_layout", "group_tags", "register_groups"]
+__all__ = ["DATA_FIELDS", "GroupLayout", "GroupSpec", "group_layout", "group_tags", "register_groups"]
 
-#: ``(count_tag, delimiter_tag, member_tags, nested)``: nested maps count tag -> GroupLayout;
-#: member_tags is a frozenset (membership is tested per field on the hot path)
-GroupLayout = tuple[int, int, frozenset[int], dict[int, Any]]
+#: what :func:`register_groups` takes: ``(count_tag, delimiter_tag, member_tags, nested)``
+GroupSpec = tuple[int, int, tuple[int, ...] | frozenset[int], dict[int, Any]]
+#: the resolved form: ``(count_tag, delimiter_tag, member_tags, nested, nested_tags)`` with
+#: frozensets (membership is tested per field on the hot path); nested maps count tag -> layout,
+#: nested_tags are the tags inside the nested groups (lookups of others may use a plain find)
+GroupLayout = tuple[int, int, frozenset[int], dict[int, Any], frozenset[int]]
 
 _EMPTY: dict[int, GroupLayout] = {}
 
@@ -30,7 +33,12 @@ def group_layout(msg_type: bytes) -> dict[int, GroupLayout]:
 
 
 def _frozen(layouts: dict[int, Any]) -> dict[int, GroupLayout]:
-    return {count: (count, delim, frozenset(members), _frozen(nested)) for count, (_, delim, members, nested) in layouts.items()}
+    out: dict[int, GroupLayout] = {}
+    for count, (_, delim, members, nested) in layouts.items():
+        inner = _frozen(nested)
+        inner_tags = frozenset(t for layout in inner.values() for t in layout[2])
+        out[count] = (count, delim, frozenset(members), inner, inner_tags)
+    return out
 
 
 @lru_cache(maxsize=256)
@@ -59,7 +67,7 @@ def group_tags(layouts: dict[int, GroupLayout]) -> frozenset[int]:
 _KEEP: list[dict[int, GroupLayout]] = []
 
 
-def register_groups(msg_type: str, layouts: dict[int, GroupLayout]) -> None:
+def register_groups(msg_type: str, layouts: dict[int, GroupSpec]) -> None:
     """Add (or replace) the group layouts of ``msg_type`` (e.g. a venue's custom message)."""
     for count, layout in layouts.items():
         if len(layout) != 4 or layout[0] != count:

@@ -86,11 +86,12 @@ def _index(data: bytes, start: int, end: int) -> array[int]:
 Index: TypeAlias = "array[int] | memoryview"
 _c_index: Callable[[bytes, int, int], bytes] | None = None
 _c_spans: Callable[[Index, int, int, frozenset[int]], bytes] | None = None
+_c_get: Callable[[bytes, int, int, int], bytes | None] | None = None
 try:  # the optional C fast path (see _speedups.c); BOOMNET_PURE_PYTHON=1 forces pure Python
     if os.environ.get("BOOMNET_PURE_PYTHON"):
         raise ImportError("disabled by BOOMNET_PURE_PYTHON")
     _speedups = importlib.import_module("boomnet.fix._speedups")
-    _c_index, _c_spans = _speedups.index, _speedups.group_spans
+    _c_index, _c_spans, _c_get = _speedups.index, _speedups.group_spans, _speedups.get
 except ImportError:  # pragma: no cover - depends on the build
     pass
 
@@ -193,12 +194,12 @@ class _Fields:
             count = int(data[span[0] : span[1]])
         except ValueError:
             raise FixError(f"group count {count_tag} is not a number") from None
-        delimiter, members, nested = layout[1], layout[2], layout[3]
+        delimiter, members, nested, ntags = layout[1], layout[2], layout[3], layout[4]
         entries: list[GroupEntry] = []
         if _c_spans is not None:  # the same loop in C (array('l') and the C index are both int64)
             sp = memoryview(_c_spans(idx, span[0], delimiter, members)).cast("q")
             for j in range(0, len(sp), 4):
-                entries.append(GroupEntry(data, idx, sp[j], sp[j + 1], nested, sp[j + 2], sp[j + 3]))
+                entries.append(GroupEntry(data, idx, sp[j], sp[j + 1], nested, ntags, sp[j + 2], sp[j + 3]))
         else:
             while idx[i + 1] != span[0]:
                 i += 3
@@ -208,13 +209,13 @@ class _Fields:
                 t = idx[i]
                 if t == delimiter:
                     if first >= 0:
-                        entries.append(GroupEntry(data, idx, first, i, nested))
+                        entries.append(GroupEntry(data, idx, first, i, nested, ntags))
                     first = i
                 elif first < 0 or t not in members:
                     break
                 i += 3
             if first >= 0:
-                entries.append(GroupEntry(data, idx, first, i, nested))
+                entries.append(GroupEntry(data, idx, first, i, nested, ntags))
         if len(entries) != count:
             raise FixError(f"group {count_tag}: count says {count}, found {len(entries)} entries")
         return entries
@@ -223,22 +224,34 @@ class _Fields:
 class GroupEntry(_Fields):
     """One entry of a repeating group: ``get`` / ``groups`` over its fields (nested groups too)."""
 
-    __slots__ = ("_hi", "_i0", "_i1", "_idx", "_lo", "_nested", "data")
+    __slots__ = ("_hi", "_i0", "_i1", "_idx", "_lo", "_nested", "_ntags", "data")
 
     def __init__(
-        self, data: bytes, idx: Index, i0: int, i1: int, nested: dict[int, GroupLayout], lo: int = -1, hi: int = -1
+        self,
+        data: bytes,
+        idx: Index,
+        i0: int,
+        i1: int,
+        nested: dict[int, GroupLayout],
+        nested_tags: frozenset[int] = frozenset(),
+        lo: int = -1,
+        hi: int = -1,
     ) -> None:
         self.data, self._idx, self._i0, self._i1, self._nested = data, idx, i0, i1, nested
+        self._ntags = nested_tags
         # the entry's bytes: from the SOH before its delimiter tag to the SOH after its last value
         self._lo = lo if lo >= 0 else idx[i0 + 1] - len(str(idx[i0])) - 2
         self._hi = hi if hi >= 0 else idx[i1 - 1]
 
     def get(self, tag: int, default: bytes | None = None) -> bytes | None:
-        if self._nested:  # nested groups: the index keeps their fields apart
+        if tag in self._ntags:  # a tag of a nested group: the index keeps their fields apart
             span = self._find(tag)
             return default if span is None else self.data[span[0] : span[1]]
         # a flat entry: one C-speed find inside its bytes (data fields are kept out by the
         # parser's flag: a message with any goes through the index, see FixMessage.get)
+        if _c_get is not None:
+            value = _c_get(self.data, self._lo, self._hi, tag)
+            return default if value is None else value
         n = _NEEDLES.get(tag) or needle(tag)
         data = self.data
         i = data.find(n, self._lo, self._hi)
@@ -287,6 +300,9 @@ class FixMessage(_Fields):
         if self._has_data or tag in self._gtags:
             span = self._find(tag)
             return default if span is None else self.data[span[0] : span[1]]
+        if _c_get is not None:
+            value = _c_get(self.data, self.start, self.end, tag)
+            return default if value is None else value
         n = _NEEDLES.get(tag) or needle(tag)
         data = self.data
         i = data.find(n, self.start, self.end)

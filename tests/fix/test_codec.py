@@ -132,6 +132,7 @@ def test_nested_groups_and_registered_layout() -> None:
     [msg] = FixParser().feed(frame(body))
     a, b = msg.groups(900)
     assert [n[911] for n in a.groups(910)] == [b"x", b"y"] and b[902] == b"q" and b.groups(910) == []
+    assert a.get(911) is None and a[901] == b"a" and a.get(902) is None  # 911 lives in the nested group
 
 
 def test_data_field_with_soh_is_taken_by_length() -> None:
