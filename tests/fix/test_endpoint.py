@@ -6,8 +6,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from boomnet.fix import sending_time
 from boomnet.fix.config import SessionConfig
 from boomnet.fix.endpoint import FixEndpoint
@@ -101,9 +99,5 @@ def test_record_and_replay_with_password_redacted(quickfix_acceptor: QuickFixAcc
     io2.register(replayed)
     run(io2, lambda: len(replayed.reports) == 3)
     assert [m[11] for m in replayed.reports] == [m[11] for m in ep.reports]
-    try:
-        from boomnet.stream.redact import DEFAULT_REDACTOR  # noqa: F401
-    except ImportError:
-        pytest.skip("the recording layer's redactor (boomnet.stream.redact) is not on this branch yet")
     assert b"s3cr3t-pw" not in raw, "the FIX password reached the recording in clear"
     assert b"554=" in raw  # the field stays (same length), its value is blanked
