@@ -119,7 +119,7 @@ class FixEncoder:
         else:
             self._fields(buf, body)
         head = self._begin + b"%d\x01" % len(buf)
-        cs = (checksum(head, 0, len(head)) + sum(buf)) & 255
+        cs = (checksum(head, 0, len(head)) + checksum(buf, 0, len(buf))) & 255  # type: ignore[arg-type]
         return b"".join((head, buf, b"10=%03d\x01" % cs))
 
     @staticmethod
@@ -127,6 +127,10 @@ class FixEncoder:
         prefixes = _TAG_PREFIX
         for tag, value in fields:
             p = prefixes.get(tag) or _prefix(tag)
+            if type(value) is int:  # the common case: digits, never empty, never SOH
+                buf += p
+                buf += b"%d\x01" % value
+                continue
             v = value if type(value) is bytes else encode_value(value)
             if not v:
                 raise InvalidMessage(f"field {tag} has an empty value")

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import FixLoggedOut, InvalidState
 from ..service.endpoint import Address, Disconnect, Endpoint
@@ -46,8 +46,10 @@ __all__ = ["FixEndpoint"]
 
 log = logging.getLogger("boomnet.fix.endpoint")
 
+C = TypeVar("C")  # the user context handed to every callback
 
-class FixEndpoint(Endpoint):
+
+class FixEndpoint(Endpoint[FixConnection, C]):
     """An IOService endpoint whose target is a :class:`FixConnection` to ``host:port``.
 
     Override :meth:`on_logon` and :meth:`on_message` (``msg`` is a :class:`FixMessage`, valid
@@ -89,7 +91,7 @@ class FixEndpoint(Endpoint):
 
     # --- connection factory ---------------------------------------------------------------------
 
-    def create_target(self, addr: Address | None, ctx: Any) -> FixConnection | None:
+    def create_target(self, addr: Address | None, ctx: C) -> FixConnection | None:
         if self._stopping:
             return None
         self.connection = FixConnection(self.create_stream(addr), self.session)
@@ -109,7 +111,7 @@ class FixEndpoint(Endpoint):
             stream = stream.into_recorded(self.record, directory=self.record_dir)
         return stream
 
-    def create_replay_target(self, stream: Any, ctx: Any) -> FixConnection:
+    def create_replay_target(self, stream: Any, ctx: C) -> FixConnection:
         # A replay answers the *recorded* Logon: start from the recorded sequence numbers.
         store = MemoryStore()
         sender, target = _recorded_seqs(stream)
@@ -121,24 +123,24 @@ class FixEndpoint(Endpoint):
 
     # --- callbacks ------------------------------------------------------------------------------
 
-    def on_connected(self, target: FixConnection, ctx: Any) -> None:
+    def on_connected(self, target: FixConnection, ctx: C) -> None:
         self.on_logon(self.session, ctx)
         for msg in target.read_batch():  # anything that came with the Logon answer
             self.on_message(self.session, msg, ctx)
 
-    def poll(self, target: FixConnection, ctx: Any) -> None:
+    def poll(self, target: FixConnection, ctx: C) -> None:
         session = self.session
         on_message = self.on_message
         for msg in target.read_batch():
             on_message(session, msg, ctx)
 
-    def on_logon(self, session: FixSession, ctx: Any) -> None:
+    def on_logon(self, session: FixSession, ctx: C) -> None:
         """The session is logged on (after every reconnect): send subscriptions here."""
 
-    def on_message(self, session: FixSession, msg: FixMessage, ctx: Any) -> None:
+    def on_message(self, session: FixSession, msg: FixMessage, ctx: C) -> None:
         """An application message (or a session Reject) arrived, in sequence order."""
 
-    def on_disconnect(self, reason: Disconnect, ctx: Any) -> bool:
+    def on_disconnect(self, reason: Disconnect, ctx: C) -> bool:
         """Reconnect unless :meth:`logout` ended the session on purpose."""
         self.connection = None
         if self._stopping:
@@ -162,7 +164,7 @@ class FixEndpoint(Endpoint):
         if self.connection is not None:
             self.connection.logout(text)
 
-    def _tick(self, target: FixConnection, ctx: Any) -> None:
+    def _tick(self, target: FixConnection, ctx: C) -> None:
         target.check()
 
 
