@@ -253,6 +253,46 @@ class _EndpointRtt:
             self.io.poll(None)
 
 
+class _RawFloor:
+    """The floor: a blocking socket sending pre-built orders (its own Logon, seq numbers by hand)
+    and reading until the ExecutionReport's CheckSum -- no session, no parsing beyond that. What
+    remains is the acceptor's own processing plus loopback: no client can beat it."""
+
+    def __init__(self, port: int) -> None:
+        import socket
+
+        self.enc = FixEncoder("FIX.4.4", "RAW", "SERVER")
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.seq = 1
+        self.sock.sendall(self.enc.encode("A", 1, [(98, 0), (108, 30), (141, "Y")]))
+        self._read_one()
+
+    def _read_one(self) -> bytes:
+        buf = b""
+        while not (len(buf) >= 7 and buf.endswith(b"\x01") and b"\x0110=" in buf[-8:]):
+            chunk = self.sock.recv(65536)
+            assert chunk, "acceptor closed"
+            buf += chunk
+        return buf
+
+    def run(self, n: int) -> list[float]:
+        lat = []
+        for i in range(n):
+            self.seq += 1
+            data = self.enc.encode("D", self.seq, [(11, f"r{i}"), (55, "BTCUSD"), (54, 1), (38, 1), (40, 2), (44, "10"),
+                                                   (60, "20260101-00:00:00.000")])
+            t0 = time.perf_counter()
+            self.sock.sendall(data)
+            reply = self._read_one()
+            lat.append(time.perf_counter() - t0)
+            assert b"\x0135=8\x01" in reply
+        return lat
+
+    def stop(self) -> None:
+        self.sock.close()
+
+
 class _QfInitiator:
     def __init__(self, port: int, directory: str) -> None:
         import quickfix as fix
@@ -322,7 +362,7 @@ def round_trip(rounds: int, n: int) -> dict[str, dict[str, float]]:
     port = free_port()
     tmp = tempfile.mkdtemp(prefix="fixbench-")
     acc = subprocess.Popen([sys.executable, "-m", "tests.fix.qf_acceptor", "--port", str(port), "--dir", tmp, "--quiet",
-                            "--target", "BOOMNET", "ENDPOINT", "QUICKFIX"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            "--target", "BOOMNET", "ENDPOINT", "QUICKFIX", "RAW"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                            text=True)
     try:
         assert acc.stdout is not None and acc.stdout.readline().startswith("READY")
@@ -333,7 +373,9 @@ def round_trip(rounds: int, n: int) -> dict[str, dict[str, float]]:
 
         client = FixClient.connect("127.0.0.1", port, SessionConfig("BOOMNET", "SERVER", heartbeat_interval=30))
         ep = _EndpointRtt(port)
-        runs = {"boomnet FixClient": lambda k: rtt_boomnet(client, k), "boomnet FixEndpoint": ep.run, "quickfix": qf.run}
+        raw = _RawFloor(port)
+        runs = {"boomnet FixClient": lambda k: rtt_boomnet(client, k), "boomnet FixEndpoint": ep.run, "quickfix": qf.run,
+                "raw socket floor": raw.run}
         p50: dict[str, list[float]] = {name: [] for name in runs}
         p99: dict[str, list[float]] = {name: [] for name in runs}
         for fn in runs.values():
@@ -344,6 +386,7 @@ def round_trip(rounds: int, n: int) -> dict[str, dict[str, float]]:
                 p50[name].append(lat[len(lat) // 2] * 1e6)
                 p99[name].append(lat[int(len(lat) * 0.99)] * 1e6)
         qf.stop()
+        raw.stop()
         ep.stop()
         client.logout()
         return {name: {"p50_us": statistics.median(p50[name]), "p99_us": statistics.median(p99[name])} for name in p50}
