@@ -3,6 +3,7 @@
  *   checksum(data, start, end) -> int      byte sum of data[start:end] mod 256 (FIX CheckSum)
  *   scan(data, pos, prefix, max_size, verify)  frames every complete message (see below)
  *   group_spans(index, value_start, delimiter, members)  the entries of one repeating group
+ *   group_rows(index, value_start, delimiter, members, data, tags)  chosen fields per entry
  *   get(data, lo, hi, tag) -> bytes | None   one field lookup (find, find, slice in one call)
  *   index(data, start, end) -> bytes       the field index of data[start:end] (which starts with
  *                                          a tag): native int64 triples (tag, value_start,
@@ -300,30 +301,16 @@ bad_args:
  * (first triple, end triple, byte offset of the SOH before the delimiter tag, byte offset of the
  * SOH after the entry's last value) -- the loop of _Fields.groups, in C.
  */
-static PyObject *group_spans(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "expected (index, value_start, delimiter, members)");
-        return NULL;
-    }
-    Py_buffer view;
-    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) return NULL;
-    long long vstart = PyLong_AsLongLong(args[1]);
-    long long delimiter = PyLong_AsLongLong(args[2]);
-    PyObject *members = args[3];
-    if (PyErr_Occurred() || !PyAnySet_Check(members)) {
-        PyBuffer_Release(&view);
-        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "members must be a frozenset");
-        return NULL;
-    }
-    const int64_t *idx = view.buf;
-    Py_ssize_t n = view.len / (Py_ssize_t)sizeof(int64_t), i = 0;
+/* The entries of one group: int64 quadruples (first triple, end triple, lo, hi) into *out. */
+static int collect_spans(const int64_t *idx, Py_ssize_t n, long long vstart, long long delimiter, PyObject *members,
+                         int64_t **out_p, Py_ssize_t *count_p) {
+    Py_ssize_t i = 0, cap = 32, count = 0, first = -1;
     while (i + 2 < n && idx[i + 1] != vstart) i += 3;
     i += 3;
-    Py_ssize_t cap = 32, count = 0, first = -1;
     int64_t *out = PyMem_Malloc(cap * sizeof(int64_t));
     if (out == NULL) {
-        PyBuffer_Release(&view);
-        return PyErr_NoMemory();
+        PyErr_NoMemory();
+        return -1;
     }
     for (;; i += 3) {
         int at_end = i + 2 >= n, is_delim = 0, member = 0;
@@ -337,15 +324,21 @@ static PyObject *group_spans(PyObject *self, PyObject *const *args, Py_ssize_t n
                 if (member < 0) goto fail;
             }
         }
-        if ((at_end || is_delim || !member) && first >= 0) {  /* close the open entry */
+        if ((at_end || is_delim || !member) && first >= 0) { /* close the open entry */
             if (count + 4 > cap) {
                 cap *= 2;
                 int64_t *grown = PyMem_Realloc(out, cap * sizeof(int64_t));
-                if (grown == NULL) goto fail;
+                if (grown == NULL) {
+                    PyErr_NoMemory();
+                    goto fail;
+                }
                 out = grown;
             }
             long long tag = idx[first], digits = 1;
-            while (tag >= 10) { tag /= 10; digits++; }
+            while (tag >= 10) {
+                tag /= 10;
+                digits++;
+            }
             out[count++] = first;
             out[count++] = i;
             out[count++] = idx[first + 1] - digits - 2;
@@ -355,16 +348,118 @@ static PyObject *group_spans(PyObject *self, PyObject *const *args, Py_ssize_t n
         if (at_end || (!is_delim && !member)) break;
         if (is_delim) first = i;
     }
+    *out_p = out;
+    *count_p = count;
+    return 0;
+fail:
+    PyMem_Free(out);
+    return -1;
+}
+
+static int spans_args(PyObject *const *args, Py_buffer *view, long long *vstart, long long *delimiter) {
+    if (PyObject_GetBuffer(args[0], view, PyBUF_SIMPLE) < 0) return -1;
+    *vstart = PyLong_AsLongLong(args[1]);
+    *delimiter = PyLong_AsLongLong(args[2]);
+    if (PyErr_Occurred() || !PyAnySet_Check(args[3])) {
+        PyBuffer_Release(view);
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "members must be a frozenset");
+        return -1;
+    }
+    return 0;
+}
+
+/* group_spans(index, value_start, delimiter, members) -> bytes
+ *
+ * index: the int64 triples of index(); value_start: where the group's count field's value
+ * starts; members: a frozenset of the group's member tags. Returns int64 quadruples per entry:
+ * (first triple, end triple, byte offset of the SOH before the delimiter tag, byte offset of the
+ * SOH after the entry's last value) -- the loop of _Fields.groups, in C.
+ */
+static PyObject *group_spans(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "expected (index, value_start, delimiter, members)");
+        return NULL;
+    }
+    Py_buffer view;
+    long long vstart, delimiter;
+    if (spans_args(args, &view, &vstart, &delimiter) < 0) return NULL;
+    int64_t *out;
+    Py_ssize_t count;
+    int rc = collect_spans(view.buf, view.len / (Py_ssize_t)sizeof(int64_t), vstart, delimiter, args[3], &out, &count);
     PyBuffer_Release(&view);
+    if (rc < 0) return NULL;
     PyObject *result = PyBytes_FromStringAndSize((const char *)out, count * (Py_ssize_t)sizeof(int64_t));
     PyMem_Free(out);
     return result;
-fail:
-    PyMem_Free(out);
-    PyBuffer_Release(&view);
-    return PyErr_Occurred() ? NULL : PyErr_NoMemory();
 }
 
+/* group_rows(index, value_start, delimiter, members, data, tags) -> list[tuple[bytes | None, ...]]
+ *
+ * For each entry of the group (as group_spans finds them), the values of ``tags`` (first
+ * occurrence inside the entry's bytes; None when absent). The caller guarantees no tag asked
+ * for belongs to a nested group and the message has no data field (plain finds are exact then).
+ */
+static PyObject *group_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 6 || !PyBytes_Check(args[4]) || !PyTuple_Check(args[5])) {
+        PyErr_SetString(PyExc_TypeError, "expected (index, value_start, delimiter, members, data: bytes, tags: tuple)");
+        return NULL;
+    }
+    Py_buffer view;
+    long long vstart, delimiter;
+    if (spans_args(args, &view, &vstart, &delimiter) < 0) return NULL;
+    int64_t *spans;
+    Py_ssize_t count;
+    int rc = collect_spans(view.buf, view.len / (Py_ssize_t)sizeof(int64_t), vstart, delimiter, args[3], &spans, &count);
+    PyBuffer_Release(&view);
+    if (rc < 0) return NULL;
+    const char *p = PyBytes_AS_STRING(args[4]);
+    Py_ssize_t len = PyBytes_GET_SIZE(args[4]);
+    Py_ssize_t ntags = PyTuple_GET_SIZE(args[5]);
+    char needles[32][24];
+    int nlens[32];
+    PyObject *rows = NULL;
+    if (ntags > 32) {
+        PyErr_SetString(PyExc_ValueError, "at most 32 tags per row");
+        goto done;
+    }
+    for (Py_ssize_t t = 0; t < ntags; t++) {
+        long tag = PyLong_AsLong(PyTuple_GET_ITEM(args[5], t));
+        if (PyErr_Occurred()) goto done;
+        nlens[t] = snprintf(needles[t], sizeof needles[t], "\x01%ld=", tag);
+    }
+    rows = PyList_New(count / 4);
+    if (rows == NULL) goto done;
+    for (Py_ssize_t e = 0; e < count / 4; e++) {
+        Py_ssize_t lo = spans[4 * e + 2], hi = spans[4 * e + 3];
+        if (lo < 0) lo = 0;
+        if (hi > len) hi = len;
+        PyObject *row = PyTuple_New(ntags);
+        if (row == NULL) {
+            Py_CLEAR(rows);
+            goto done;
+        }
+        PyList_SET_ITEM(rows, e, row);
+        for (Py_ssize_t t = 0; t < ntags; t++) {
+            PyObject *value = NULL;
+            const char *r = hi - lo >= nlens[t] ? memmem(p + lo, (size_t)(hi - lo), needles[t], (size_t)nlens[t]) : NULL;
+            if (r == NULL) {
+                value = Py_None;
+                Py_INCREF(value);
+            } else {
+                const char *v = r + nlens[t], *end = memchr(v, 1, (size_t)(p + len - v));
+                value = PyBytes_FromStringAndSize(v, (end ? end : p + len) - v);
+                if (value == NULL) {
+                    Py_CLEAR(rows);
+                    goto done;
+                }
+            }
+            PyTuple_SET_ITEM(row, t, value);
+        }
+    }
+done:
+    PyMem_Free(spans);
+    return rows;
+}
 
 /* get(data, lo, hi, tag) -> bytes | None: the value of the first "SOH tag =" found in
  * data[lo:hi] (up to the next SOH) -- FixMessage.get's find/find/slice in one call. */
@@ -399,6 +494,7 @@ static PyMethodDef methods[] = {
     {"checksum", (PyCFunction)(void (*)(void))checksum, METH_FASTCALL, "byte sum of data[start:end] mod 256"},
     {"index", (PyCFunction)(void (*)(void))index_fields, METH_FASTCALL, "field index as int64 triples"},
     {"group_spans", (PyCFunction)(void (*)(void))group_spans, METH_FASTCALL, "entries of one group"},
+    {"group_rows", (PyCFunction)(void (*)(void))group_rows, METH_FASTCALL, "chosen fields of every entry"},
     {"get", (PyCFunction)(void (*)(void))get_value, METH_FASTCALL, "value of the first SOH tag= in a range"},
     {"scan", (PyCFunction)(void (*)(void))scan, METH_FASTCALL, "frame every complete message"},
     {NULL, NULL, 0, NULL},

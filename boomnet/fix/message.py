@@ -87,11 +87,13 @@ Index: TypeAlias = "array[int] | memoryview"
 _c_index: Callable[[bytes, int, int], bytes] | None = None
 _c_spans: Callable[[Index, int, int, frozenset[int]], bytes] | None = None
 _c_get: Callable[[bytes, int, int, int], bytes | None] | None = None
+_c_rows: Callable[[Index, int, int, frozenset[int], bytes, tuple[int, ...]], list[tuple[bytes | None, ...]]] | None = None
 try:  # the optional C fast path (see _speedups.c); BOOMNET_PURE_PYTHON=1 forces pure Python
     if os.environ.get("BOOMNET_PURE_PYTHON"):
         raise ImportError("disabled by BOOMNET_PURE_PYTHON")
     _speedups = importlib.import_module("boomnet.fix._speedups")
     _c_index, _c_spans, _c_get = _speedups.index, _speedups.group_spans, _speedups.get
+    _c_rows = _speedups.group_rows
 except ImportError:  # pragma: no cover - depends on the build
     pass
 
@@ -112,6 +114,7 @@ class _Fields:
     __slots__ = ()
 
     data: bytes
+    _has_data: bool  # a data (binary) field is present: plain finds could match inside it
 
     def _range(self) -> tuple[Index, int, int, dict[int, GroupLayout]]:  # pragma: no cover
         raise NotImplementedError
@@ -195,11 +198,12 @@ class _Fields:
         except ValueError:
             raise FixError(f"group count {count_tag} is not a number") from None
         delimiter, members, nested, ntags = layout[1], layout[2], layout[3], layout[4]
+        raw = self._has_data
         entries: list[GroupEntry] = []
         if _c_spans is not None:  # the same loop in C (array('l') and the C index are both int64)
             sp = memoryview(_c_spans(idx, span[0], delimiter, members)).cast("q")
             for j in range(0, len(sp), 4):
-                entries.append(GroupEntry(data, idx, sp[j], sp[j + 1], nested, ntags, sp[j + 2], sp[j + 3]))
+                entries.append(GroupEntry(data, idx, sp[j], sp[j + 1], nested, ntags, sp[j + 2], sp[j + 3], raw))
         else:
             while idx[i + 1] != span[0]:
                 i += 3
@@ -209,22 +213,45 @@ class _Fields:
                 t = idx[i]
                 if t == delimiter:
                     if first >= 0:
-                        entries.append(GroupEntry(data, idx, first, i, nested, ntags))
+                        entries.append(GroupEntry(data, idx, first, i, nested, ntags, has_data=raw))
                     first = i
                 elif first < 0 or t not in members:
                     break
                 i += 3
             if first >= 0:
-                entries.append(GroupEntry(data, idx, first, i, nested, ntags))
+                entries.append(GroupEntry(data, idx, first, i, nested, ntags, has_data=raw))
         if len(entries) != count:
             raise FixError(f"group {count_tag}: count says {count}, found {len(entries)} entries")
         return entries
 
 
+    def group_rows(self, count_tag: int, tags: tuple[int, ...]) -> list[tuple[bytes | None, ...]]:
+        """For each entry of group ``count_tag``, the values of ``tags`` (``None`` where absent):
+        ``[tuple(e.get(t) for t in tags) for e in self.groups(count_tag)]`` in one C call (a
+        book update reads the same few fields of every entry). Same errors as :meth:`groups`."""
+        idx, _, _, layouts = self._range()
+        layout = layouts.get(count_tag)
+        if layout is None:
+            raise FixError(f"no layout for group {count_tag} here")
+        if _c_rows is None or self._has_data or not layout[4].isdisjoint(tags):
+            return [tuple(e.get(t) for t in tags) for e in self.groups(count_tag)]
+        span = self._value_span(count_tag)
+        if span is None:
+            return []
+        try:
+            count = int(self.data[span[0] : span[1]])
+        except ValueError:
+            raise FixError(f"group count {count_tag} is not a number") from None
+        rows = _c_rows(idx, span[0], layout[1], layout[2], self.data, tuple(tags))
+        if len(rows) != count:
+            raise FixError(f"group {count_tag}: count says {count}, found {len(rows)} entries")
+        return rows
+
+
 class GroupEntry(_Fields):
     """One entry of a repeating group: ``get`` / ``groups`` over its fields (nested groups too)."""
 
-    __slots__ = ("_hi", "_i0", "_i1", "_idx", "_lo", "_nested", "_ntags", "data")
+    __slots__ = ("_has_data", "_hi", "_i0", "_i1", "_idx", "_lo", "_nested", "_ntags", "data")
 
     def __init__(
         self,
@@ -236,15 +263,17 @@ class GroupEntry(_Fields):
         nested_tags: frozenset[int] = frozenset(),
         lo: int = -1,
         hi: int = -1,
+        has_data: bool = False,
     ) -> None:
         self.data, self._idx, self._i0, self._i1, self._nested = data, idx, i0, i1, nested
         self._ntags = nested_tags
+        self._has_data = has_data
         # the entry's bytes: from the SOH before its delimiter tag to the SOH after its last value
         self._lo = lo if lo >= 0 else idx[i0 + 1] - len(str(idx[i0])) - 2
         self._hi = hi if hi >= 0 else idx[i1 - 1]
 
     def get(self, tag: int, default: bytes | None = None) -> bytes | None:
-        if tag in self._ntags:  # a tag of a nested group: the index keeps their fields apart
+        if self._has_data or tag in self._ntags:  # the index keeps nested groups / data apart
             span = self._find(tag)
             return default if span is None else self.data[span[0] : span[1]]
         # a flat entry: one C-speed find inside its bytes (data fields are kept out by the

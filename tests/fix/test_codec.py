@@ -213,3 +213,30 @@ def test_dictionary_matches_quickfix() -> None:
 
     generated = Path(__file__).resolve().parents[2] / "boomnet" / "fix" / "_dict44.py"
     assert generated.read_text() == render(default_xml())
+
+
+def test_group_rows_equals_per_entry_gets() -> None:
+    [msg] = FixParser().feed(MDX)
+    tags = (279, 269, 55, 270, 271, 999)
+    rows = msg.group_rows(268, tags)
+    assert rows == [tuple(e.get(t) for t in tags) for e in msg.groups(268)]
+    assert rows[2] == (b"2", b"0", b"BTC", b"1.25", None, None)
+    body = MDX[MDX.index(b"35=") : MDX.index(b"10=")].replace(b"268=3", b"268=2")
+    [bad] = FixParser().feed(frame(body))
+    with pytest.raises(FixError, match="count says 2"):
+        bad.group_rows(268, (270,))
+    [no_group] = FixParser().feed(NOS)
+    assert no_group.group_rows(627, (628,)) == []
+
+
+def test_group_entries_of_a_message_with_a_data_field_use_the_index() -> None:
+    # EncodedText(355) inside an X entry may hold SOH and "\x01270=": a plain find would be fooled
+    raw = b"x\x01270=666\x01y"
+    body = (
+        b"35=X\x0149=S\x0156=C\x0134=3\x0152=20260101-00:00:00.000\x01268=2\x01"
+        b"279=0\x01269=0\x01354=%d\x01355=%s\x01270=1.5\x01"
+        b"279=1\x01269=1\x01270=2.5\x01" % (len(raw), raw)
+    )
+    [msg] = FixParser().feed(frame(body))
+    assert [e.get(270) for e in msg.groups(268)] == [b"1.5", b"2.5"]
+    assert msg.group_rows(268, (270, 355)) == [(b"1.5", raw), (b"2.5", None)]
