@@ -10,6 +10,7 @@ Codec (in this process, alternating A,B,C per round; median of the rounds' rates
   simplefix parse a stream buffer of ``--batch`` messages (framing included); QuickFIX gets each
   message as a ready ``str`` (``Message().setString(s, False, dd)``: it cannot frame a stream in
   Python), which favours QuickFIX.
+  X is also read through ``group_rows`` (the same fields of every entry, one C call).
 * encode: the same two messages built from field values (BodyLength, CheckSum, SendingTime).
 
 Round trip (``--orders`` sequential NewOrderSingle -> ExecutionReport, one outstanding): one
@@ -65,6 +66,17 @@ def parse_boomnet(kind: str, batch: bytes, n: int) -> int:
             for e in m.groups(268):
                 e.get(279), e.get(269), e.get(55), e.get(270), e.get(271)
             got += 1
+    assert got == n
+    return got
+
+
+def parse_boomnet_rows(kind: str, batch: bytes, n: int) -> int:
+    """X through the columnar API: the same five fields of every entry, one C call per message."""
+    parser = FixParser()
+    got = 0
+    for m in parser.feed(batch):
+        m.group_rows(268, (279, 269, 55, 270, 271))
+        got += 1
     assert got == n
     return got
 
@@ -177,6 +189,8 @@ def codec(rounds: int, batch_n: int) -> dict[str, dict[str, float]]:
         for kind, raw in msgs.items():
             batch = raw * batch_n
             timed(f"parse {kind} boomnet", parse_boomnet, kind, batch, batch_n, n=batch_n)
+            if kind == "X":
+                timed("parse X boomnet group_rows", parse_boomnet_rows, kind, batch, batch_n, n=batch_n)
             small = max(1, batch_n // 10)  # simplefix is slow: a tenth of the batch
             timed(f"parse {kind} simplefix", parse_simplefix, kind, raw * small, small, n=small)
             if have_qf:
@@ -416,6 +430,14 @@ def main() -> int:
             if o:
                 line += f"  {other} {o['median_per_s']:,.0f}/s (x{b / o['median_per_s']:.1f})"
         print(line)
+        if kind == "parse X":
+            r = res["parse X boomnet group_rows"]["median_per_s"]
+            line = f"parse X via group_rows(): boomnet {r:,.0f}/s"
+            for other in ("simplefix", "quickfix"):
+                o = res.get(f"parse X {other}")
+                if o:
+                    line += f"  (x{r / o['median_per_s']:.1f} {other})"
+            print(line)
     if not args.skip_rtt and _have_quickfix():
         rt = round_trip(args.rounds, args.orders)
         q = rt["quickfix"]
