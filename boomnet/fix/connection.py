@@ -36,6 +36,8 @@ class FixConnection:
         self._view = memoryview(self._buf)
         self._started = False
         self._error: BoomnetError | None = None
+        #: app messages that arrived with the Logon answer (handed out by the first read_batch)
+        self._pending_app: list[FixMessage] = []
 
     # --- Target -------------------------------------------------------------------------------
 
@@ -53,7 +55,7 @@ class FixConnection:
             self._flush()
         if session.logged_on:
             return True
-        self._pending_app = self.read_batch(now)
+        self._pending_app += self.read_batch(now)
         if self._error is None:
             session.tick(now)
             self._check()
@@ -73,9 +75,6 @@ class FixConnection:
         return self.stream.closed
 
     # --- I/O ----------------------------------------------------------------------------------
-
-    #: app messages that arrived with the Logon answer (handed out by the first read_batch)
-    _pending_app: list[FixMessage] = []
 
     def read_batch(self, now: float | None = None) -> list[FixMessage]:
         """Application messages (and session Rejects) that arrived; ``[]`` if none now."""
