@@ -254,3 +254,15 @@ def test_file_store_survives_reopen_and_crash_tail(tmp_path: object) -> None:
     assert st.get(1, 9) == [] and st.creation_time >= created
     with pytest.raises(LocalError):
         FileStore(d, "../x")
+
+
+def test_schedule_logs_out_an_active_session_at_the_reset_time() -> None:
+    s = logged_on(schedule=SessionSchedule(dt.time(0, 0)))
+    s.tick(1.0)
+    assert s.state is SessionState.ACTIVE
+    s.store.creation_time = 0.0  # the store now predates the last midnight UTC
+    s.tick(2.0)
+    [logout] = sent(s)
+    assert logout.msg_type == b"5" and logout[58] == b"session reset" and s.state is SessionState.LOGOUT_SENT
+    s.start(3.0)  # the reconnect: fresh sequence numbers
+    assert sent(s)[0].seq_num == 1
