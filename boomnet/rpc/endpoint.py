@@ -22,6 +22,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import BoomnetError
 from ..msg.codec import Buffer, Codec, LengthPrefixed
 from ..msg.connection import Connection
 from ..msg.endpoint import ListenerEndpoint, MsgEndpoint, Reactor
@@ -62,7 +63,15 @@ class RpcClientEndpoint(MsgEndpoint[Buffer]):
 
     def on_connected(self, conn: Connection[Buffer], ctx: Any) -> None:
         push = conn.push
-        self.rpc.connected(push)
+        control = self.control
+
+        def send(data: Buffer) -> None:
+            # queued now, written once at the end of this endpoint's next poll (batched)
+            push(data)
+            if control is not None:
+                control.poll_soon()
+
+        self.rpc.connected(send)
         conn.flush()
 
     def on_message(self, conn: Connection[Buffer], msg: Buffer, ctx: Any) -> None:
@@ -85,7 +94,7 @@ class RpcReactor(Reactor[Buffer]):
         self.closed = False
 
     def on_connected(self, conn: Connection[Buffer], ctx: Any) -> None:
-        self.session = RpcSession(self.handlers, conn.push, name=conn.name)
+        self.session = RpcSession(self.handlers, conn.push, flush=conn.flush, name=conn.name)
 
     def on_message(self, conn: Connection[Buffer], msg: Buffer, ctx: Any) -> None:
         session = self.session
@@ -123,4 +132,10 @@ class RpcServerEndpoint(ListenerEndpoint[Buffer]):
         for reactor in self.reactors:
             session = reactor.session
             if session is not None and (session.active_streams or session.blocked):
-                session.pump()
+                try:
+                    session.pump()
+                except BoomnetError as exc:
+                    # that connection is failing (its own poll will see why); the listener is fine
+                    log.info("%r: pumping %s failed: %s", self, session.name, exc)
+                    reactor.closed = True
+                    session.close()

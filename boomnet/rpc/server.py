@@ -77,9 +77,12 @@ Handlers = Mapping[str, Union[Unary, _StreamingHandler]]
 class RpcSession:
     """Serves the calls of one connection."""
 
-    def __init__(self, handlers: Handlers, send: Callable[[Buffer], object], *, name: str = "rpc") -> None:
+    def __init__(self, handlers: Handlers, send: Callable[[Buffer], object], *,
+                 flush: Callable[[], object] | None = None, name: str = "rpc") -> None:
         self.handlers = handlers
         self.send = send
+        #: called after replies made outside the connection's own poll (deferred replies, pump)
+        self.flush = flush
         self.name = name
         self._streams: dict[int, Generator[bytes, None, None]] = {}
         self._blocked: dict[int, bytes] = {}  # an item (or reply) the connection refused, per call
@@ -131,7 +134,8 @@ class RpcSession:
     def _unary_done(self, req: Request, data: bytes) -> None:
         self._open_unary.discard(req.id)
         self.served += 1
-        self._send(req.id, data)
+        if self._send(req.id, data) and self.flush is not None:
+            self.flush()
 
     def _error(self, req: Request, exc: Exception) -> None:
         self.errors += 1
@@ -149,15 +153,19 @@ class RpcSession:
 
     def pump(self) -> None:
         """Retry refused replies and advance streams while the connection takes their items."""
-        for call_id, data in list(self._blocked.items()):
-            try:
-                self.send(data)
-            except SendBufferFull:
-                return
-            del self._blocked[call_id]
-        for call_id in list(self._streams):
-            if not self._pump_one(call_id):
-                return  # the connection is full: the rest wait for the next poll
+        try:
+            for call_id, data in list(self._blocked.items()):
+                try:
+                    self.send(data)
+                except SendBufferFull:
+                    return
+                del self._blocked[call_id]
+            for call_id in list(self._streams):
+                if not self._pump_one(call_id):
+                    return  # the connection is full: the rest wait for the next poll
+        finally:
+            if self.flush is not None:
+                self.flush()
 
     def _pump_one(self, call_id: int, batch: int = 64) -> bool:
         """Send up to ``batch`` items of one stream; ``False`` when the connection refused one."""
