@@ -240,3 +240,18 @@ def test_group_entries_of_a_message_with_a_data_field_use_the_index() -> None:
     [msg] = FixParser().feed(frame(body))
     assert [e.get(270) for e in msg.groups(268)] == [b"1.5", b"2.5"]
     assert msg.group_rows(268, (270, 355)) == [(b"1.5", raw), (b"2.5", None)]
+
+
+def test_c_fast_path_knows_the_same_data_fields() -> None:
+    import importlib
+    import os
+
+    from boomnet.fix.dictionary import DATA_FIELDS
+
+    try:
+        speedups = importlib.import_module("boomnet.fix._speedups")
+    except ImportError:
+        if os.environ.get("BOOMNET_PURE_PYTHON"):
+            pytest.skip("n/a: BOOMNET_PURE_PYTHON=1 forces the pure-Python path")
+        pytest.skip("the C fast path boomnet.fix._speedups is not built")
+    assert tuple(sorted(DATA_FIELDS)) == speedups.DATA_LEN_TAGS
