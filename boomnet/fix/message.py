@@ -20,7 +20,7 @@ import importlib
 import os
 from array import array
 from collections.abc import Callable, Iterator
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 from ..errors import FixError
 from .dictionary import DATA_FIELDS, GroupLayout, group_layout, group_tags
@@ -85,15 +85,17 @@ def _index(data: bytes, start: int, end: int) -> array[int]:
 
 Index: TypeAlias = "array[int] | memoryview"
 _c_index: Callable[[bytes, int, int], bytes] | None = None
-_c_spans: Callable[[Index, int, int, frozenset[int]], bytes] | None = None
 _c_get: Callable[[bytes, int, int, int], bytes | None] | None = None
 _c_rows: Callable[[Index, int, int, frozenset[int], bytes, tuple[int, ...]], list[tuple[bytes | None, ...]]] | None = None
+_c_entries: Callable[..., list[GroupEntry]] | None = None
+_c_entry_base: type | None = None
 try:  # the optional C fast path (see _speedups.c); BOOMNET_PURE_PYTHON=1 forces pure Python
     if os.environ.get("BOOMNET_PURE_PYTHON"):
         raise ImportError("disabled by BOOMNET_PURE_PYTHON")
     _speedups = importlib.import_module("boomnet.fix._speedups")
-    _c_index, _c_spans, _c_get = _speedups.index, _speedups.group_spans, _speedups.get
+    _c_index, _c_get = _speedups.index, _speedups.get
     _c_rows = _speedups.group_rows
+    _c_entries, _c_entry_base = _speedups.group_entries, _speedups.EntryBase
 except ImportError:  # pragma: no cover - depends on the build
     pass
 
@@ -200,10 +202,8 @@ class _Fields:
         delimiter, members, nested, ntags = layout[1], layout[2], layout[3], layout[4]
         raw = self._has_data
         entries: list[GroupEntry] = []
-        if _c_spans is not None:  # the same loop in C (array('l') and the C index are both int64)
-            sp = memoryview(_c_spans(idx, span[0], delimiter, members)).cast("q")
-            for j in range(0, len(sp), 4):
-                entries.append(GroupEntry(data, idx, sp[j], sp[j + 1], nested, ntags, sp[j + 2], sp[j + 3], raw))
+        if _c_entries is not None:  # the same loop in C, entries made in C (C storage, C get)
+            entries = _c_entries(GroupEntry, idx, span[0], delimiter, members, data, nested, ntags, raw)
         else:
             while idx[i + 1] != span[0]:
                 i += 3
@@ -248,8 +248,8 @@ class _Fields:
         return rows
 
 
-class GroupEntry(_Fields):
-    """One entry of a repeating group: ``get`` / ``groups`` over its fields (nested groups too)."""
+class _PyEntryBase:
+    """GroupEntry's storage and hot lookups in pure Python (the C ``EntryBase`` when built)."""
 
     __slots__ = ("_has_data", "_hi", "_i0", "_i1", "_idx", "_lo", "_nested", "_ntags", "data")
 
@@ -274,13 +274,8 @@ class GroupEntry(_Fields):
 
     def get(self, tag: int, default: bytes | None = None) -> bytes | None:
         if self._has_data or tag in self._ntags:  # the index keeps nested groups / data apart
-            span = self._find(tag)
-            return default if span is None else self.data[span[0] : span[1]]
-        # a flat entry: one C-speed find inside its bytes (data fields are kept out by the
-        # parser's flag: a message with any goes through the index, see FixMessage.get)
-        if _c_get is not None:
-            value = _c_get(self.data, self._lo, self._hi, tag)
-            return default if value is None else value
+            return self._slow_get(tag, default)
+        # a flat entry: one C-speed find inside its bytes
         n = _NEEDLES.get(tag) or needle(tag)
         data = self.data
         i = data.find(n, self._lo, self._hi)
@@ -288,6 +283,25 @@ class GroupEntry(_Fields):
             return default
         i += len(n)
         return data[i : data.find(b"\x01", i)]
+
+    def _slow_get(self, tag: int, default: bytes | None) -> bytes | None:  # pragma: no cover
+        raise NotImplementedError
+
+
+if TYPE_CHECKING:
+    _EntryBase = _PyEntryBase
+else:
+    _EntryBase = _c_entry_base or _PyEntryBase
+
+
+class GroupEntry(_EntryBase, _Fields):
+    """One entry of a repeating group: ``get`` / ``groups`` over its fields (nested groups too)."""
+
+    __slots__ = ()
+
+    def _slow_get(self, tag: int, default: bytes | None) -> bytes | None:
+        span = self._find(tag)
+        return default if span is None else self.data[span[0] : span[1]]
 
     def _range(self) -> tuple[Index, int, int, dict[int, GroupLayout]]:
         return self._idx, self._i0, self._i1, self._nested
