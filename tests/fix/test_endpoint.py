@@ -101,3 +101,34 @@ def test_record_and_replay_with_password_redacted(quickfix_acceptor: QuickFixAcc
     assert [m[11] for m in replayed.reports] == [m[11] for m in ep.reports]
     assert b"s3cr3t-pw" not in raw, "the FIX password reached the recording in clear"
     assert b"554=" in raw  # the field stays (same length), its value is blanked
+
+
+def test_silent_peer_is_noticed_and_the_endpoint_reconnects(quickfix_acceptor: QuickFixAcceptor) -> None:
+    import os
+    import signal
+
+    from boomnet.errors import PeerTimeout
+    from boomnet.service import Backoff
+
+    reasons: list[object] = []
+
+    class Watch(Orders):
+        def on_disconnect(self, reason: Any, ctx: Any) -> bool:
+            reasons.append(reason.error)
+            return super().on_disconnect(reason, ctx)
+
+    cfg = SessionConfig("CLIENT", "SERVER", heartbeat_interval=1)
+    ep = Watch("127.0.0.1", quickfix_acceptor.port, cfg, orders=1, backoff=Backoff(initial=0.1, cap=0.5))
+    io: IOService[Any] = IOService(EpollSelector())
+    io.register(ep)
+    run(io, lambda: len(ep.reports) == 1)
+    proc = quickfix_acceptor.proc
+    assert proc is not None
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        run(io, lambda: any(isinstance(r, PeerTimeout) for r in reasons), timeout=10)
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+    run(io, lambda: ep.logons >= 2 and ep.session.logged_on, timeout=30)
+    ep.logout()
+    run(io, lambda: ep.connection is None)
