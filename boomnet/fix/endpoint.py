@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 from ..errors import FixLoggedOut, InvalidState
 from ..service.endpoint import Address, Disconnect, Endpoint
+from ..service.options import Backoff
 from ..stream.base import Stream
 from ..stream.options import TcpOptions, TlsOptions
 from .config import SessionConfig
@@ -71,7 +72,7 @@ class FixEndpoint(Endpoint[FixConnection, C]):
         record_dir: str = "recordings",
         tick: float | None = None,
         auto_disconnect: float | Callable[[], float] | None = None,
-        backoff: Any = None,
+        backoff: Backoff | None = None,
     ) -> None:
         super().__init__(host, port, auto_disconnect=auto_disconnect, backoff=backoff)
         if tcp is not None and not isinstance(tcp, TcpOptions):
@@ -90,6 +91,14 @@ class FixEndpoint(Endpoint[FixConnection, C]):
         self.every(tick or max(0.05, min(1.0, hb / 10 if hb else 1.0)), self._tick)
 
     # --- connection factory ---------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Off the loop thread, before each connect: build (and cache) the TLS context, so the
+        loop never loads certificates."""
+        if self.tls is not None:
+            from ..stream.tls_contexts import tls_context
+
+            tls_context(self.tls)
 
     def create_target(self, addr: Address | None, ctx: C) -> FixConnection | None:
         if self._stopping:
