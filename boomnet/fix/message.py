@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from array import array
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, TypeAlias
@@ -28,6 +29,7 @@ from .dictionary import DATA_FIELDS, GroupLayout, group_layout, group_tags
 __all__ = ["FixMessage", "GroupEntry", "needle"]
 
 _NEEDLES: dict[int, bytes] = {}
+_SECRET = re.compile(rb"((?:^|\x01)(?:554|925|96|91|89)=)[^\x01]*")
 _GTAGS: dict[bytes, frozenset[int]] = {}  # msg type -> tags inside its groups
 
 
@@ -396,7 +398,8 @@ class FixMessage(_Fields):
         return self.msg_type in ADMIN_TYPES
 
     def __repr__(self) -> str:
-        text = bytes(self.raw).replace(b"\x01", b"|").decode("latin-1")
+        # secrets (Password 554, NewPassword 925, RawData 96, ...) never reach a log via repr
+        text = _SECRET.sub(rb"\1***", bytes(self.raw)).replace(b"\x01", b"|").decode("latin-1")
         return f"<FixMessage {text if len(text) < 200 else text[:200] + '...'}>"
 
 

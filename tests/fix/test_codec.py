@@ -255,3 +255,10 @@ def test_c_fast_path_knows_the_same_data_fields() -> None:
             pytest.skip("n/a: BOOMNET_PURE_PYTHON=1 forces the pure-Python path")
         pytest.skip("the C fast path boomnet.fix._speedups is not built")
     assert tuple(sorted(DATA_FIELDS)) == speedups.DATA_LEN_TAGS
+
+
+def test_repr_never_shows_the_password() -> None:
+    enc = FixEncoder("FIX.4.4", "C", "S")
+    [logon] = FixParser().feed(enc.encode("A", 1, [(98, 0), (108, 30), (553, "me"), (554, "hunter2"), (925, "new-pw")]))
+    text = repr(logon)
+    assert "hunter2" not in text and "new-pw" not in text and "554=***" in text and "553=me" in text
