@@ -275,10 +275,13 @@ def asyncio_blast_send(port: int, n: int, payload: bytes, ca: str | None) -> Non
 def asyncio_echo_server(ready: Any, certs: tuple[str, str] | None) -> None:
     async def main() -> None:
         async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-            while True:
-                head = await r.readexactly(4)
-                body = await r.readexactly(HDR.unpack(head)[0])
-                w.write(head + body)
+            try:
+                while True:
+                    head = await r.readexactly(4)
+                    body = await r.readexactly(HDR.unpack(head)[0])
+                    w.write(head + body)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                w.close()  # the client finished
 
         server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=_server_ctx(certs))
         ready.put(server.sockets[0].getsockname()[1])

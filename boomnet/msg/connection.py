@@ -278,11 +278,21 @@ class Connection(Generic[M]):
         chunks = self._chunks
         nchunks = len(chunks)
         encode = self._encode
+        many = getattr(self.codec, "encode_many", None)  # a codec's batch fast path, if any
         added = 0
+        count = len(msgs)
+        i = 0
         try:
-            for msg in msgs:
+            while i < count:
+                if many is not None:
+                    b = len(tail)
+                    i = many(msgs, i, tail)
+                    added += len(tail) - b
+                    if i >= count:
+                        break
                 b = len(tail)
-                parts = encode(msg, tail)
+                parts = encode(msgs[i], tail)
+                i += 1
                 if parts is None:
                     added += len(tail) - b
                 else:
