@@ -40,6 +40,8 @@ from ..errors import FrameTooLarge, FramingError, InvalidMessage, LocalError
 
 __all__ = ["Buffer", "Codec", "LengthPrefixed", "Lines", "DEFAULT_MAX_SIZE", "DEFAULT_VECTOR_MIN"]
 
+_pack_lp: Callable[..., int] | None
+_split_lp: Callable[..., tuple[int, int, int]] | None
 try:  # the optional C fast path (see _speedups.c); BOOMNET_PURE_PYTHON=1 forces pure Python
     if os.environ.get("BOOMNET_PURE_PYTHON"):
         raise ImportError("disabled by BOOMNET_PURE_PYTHON")
