@@ -1,6 +1,10 @@
-"""Keep-alive GET of a small body over loopback, one connection: boomnet vs aiohttp, httpx, requests.
+"""Keep-alive GET over loopback, one connection: boomnet vs aiohttp, httpx, requests, urllib3.
 
     .venv/bin/python perf/bench_http.py [--requests 3000] [--rounds 5] [--server nginx|aiohttp]
+    .venv/bin/python perf/bench_http.py --body-size 1048576 --requests 200 --clients boomnet,urllib3
+
+``--body-size`` N > 0 downloads an N-byte static file (nginx) instead of the small body: the
+figure that shows the cost of receiving and handing out a large body.
 
 The server (nginx by default; an aiohttp.web process otherwise) runs in its own process; every
 client runs in its own fresh process, one at a time, alternating A,B,C,... for ``--rounds``
@@ -26,7 +30,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 BODY = b"hello, keep-alive world\n"  # what /small returns
-CLIENTS = ["boomnet", "boomnet-conn", "aiohttp", "aiohttp-uvloop", "httpx", "requests"]
+CLIENTS = ["boomnet", "boomnet-conn", "aiohttp", "aiohttp-uvloop", "httpx", "requests", "urllib3"]
+#: the expected body (BODY, or the big file's bytes when --body-size is given)
+EXPECTED = BODY
+
+
+def _big_body(size: int) -> bytes:
+    """Deterministic, incompressible-looking content of ``size`` bytes (the same in every process)."""
+    block = bytes((i * 2654435761 >> 13) & 0xFF for i in range(65536))
+    return (block * (size // len(block) + 1))[:size]
 
 
 # --- clients (each runs in its own process: ``bench_http.py --client NAME --url URL``) ----------
@@ -63,7 +75,7 @@ async def _ameasure(one_request, n: int, warmup: int) -> dict:
 
 
 def _check(status: int, body: bytes) -> None:
-    if status != 200 or body != BODY:
+    if status != 200 or len(body) != len(EXPECTED) or body != EXPECTED:
         raise SystemExit(f"wrong response: {status} {body[:60]!r}")
 
 
@@ -130,6 +142,18 @@ def run_client(name: str, url: str, n: int, warmup: int) -> dict:
 
             return _measure(one, n, warmup)
 
+    if name == "urllib3":
+        import urllib3
+
+        pool = urllib3.HTTPConnectionPool("127.0.0.1", int(url.split(":")[2].split("/")[0]), maxsize=1)
+        path = "/" + url.split("/", 3)[3]
+
+        def one():
+            r = pool.request("GET", path)
+            _check(r.status, r.data)
+
+        return _measure(one, n, warmup)
+
     if name == "requests":
         import requests
 
@@ -166,10 +190,13 @@ def _wait_port(port: int, proc: subprocess.Popen) -> None:
     raise SystemExit("server did not start")
 
 
-def start_nginx(tmp: Path) -> tuple[subprocess.Popen, int]:
+def start_nginx(tmp: Path, body_size: int = 0) -> tuple[subprocess.Popen, int]:
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     port = _free_port()
     body = BODY.decode().replace("\n", "\\n")
+    (tmp / "www").mkdir(exist_ok=True)
+    if body_size:
+        (tmp / "www" / "big").write_bytes(_big_body(body_size))
     (tmp / "nginx.conf").write_text(
         f"""
 daemon off; master_process off; worker_processes 1;
@@ -182,7 +209,9 @@ http {{
     keepalive_requests 1000000; keepalive_timeout 60s;
     server {{
         listen 127.0.0.1:{port};
+        root {tmp}/www;
         location = /small {{ default_type text/plain; return 200 "{body}"; }}
+        location = /big {{ default_type application/octet-stream; }}
     }}
 }}
 """
@@ -225,7 +254,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--server", choices=["nginx", "aiohttp"], default="nginx")
     ap.add_argument("--clients", default=",".join(CLIENTS), help="comma-separated subset of " + ",".join(CLIENTS))
+    ap.add_argument("--body-size", type=int, default=0, help="download a static file of this size (nginx only)")
     args = ap.parse_args()
+    global EXPECTED
+    if args.body_size:
+        EXPECTED = _big_body(args.body_size)
 
     if args.client:  # child process: run one client, print JSON
         print(json.dumps(run_client(args.client, args.url, args.requests, args.warmup)))
@@ -237,14 +270,20 @@ def main() -> None:
         if server == "nginx" and not (shutil.which("nginx") or os.path.exists("/usr/sbin/nginx")):
             print("nginx not found; using the aiohttp server", file=sys.stderr)
             server = "aiohttp"
-        proc, port = (start_nginx if server == "nginx" else start_aiohttp)(Path(d))
-        url = f"http://127.0.0.1:{port}/small"
+        if args.body_size and server != "nginx":
+            raise SystemExit("--body-size needs the nginx server")
+        if server == "nginx":
+            proc, port = start_nginx(Path(d), args.body_size)
+        else:
+            proc, port = start_aiohttp(Path(d))
+        url = f"http://127.0.0.1:{port}/big" if args.body_size else f"http://127.0.0.1:{port}/small"
         results: dict[str, list[dict]] = {c: [] for c in clients}
         try:
             for rnd in range(args.rounds):
                 for c in clients:  # A, B, C, ... then again
                     out = subprocess.run(
-                        [PY, __file__, "--client", c, "--url", url, "--requests", str(args.requests), "--warmup", str(args.warmup)],
+                        [PY, __file__, "--client", c, "--url", url, "--requests", str(args.requests),
+                         "--warmup", str(args.warmup), "--body-size", str(args.body_size)],
                         capture_output=True,
                         text=True,
                         cwd=ROOT,
@@ -260,10 +299,11 @@ def main() -> None:
             proc.wait(10)
 
     med = {c: {k: statistics.median(r[k] for r in results[c]) for k in ("rps", "p50_us", "p99_us")} for c in clients}
-    base = med.get("aiohttp", {}).get("rps")
-    print(f"\nKeep-alive GET, {len(BODY)}-byte body, one connection, server: {server}, "
+    ref = "aiohttp" if "aiohttp" in med else clients[-1]
+    base = med[ref]["rps"]
+    print(f"\nKeep-alive GET, {len(EXPECTED)}-byte body, one connection, server: {server}, "
           f"{args.requests} requests x {args.rounds} rounds (medians), Python {sys.version.split()[0]}\n")
-    print("| client | requests/s | p50 µs | p99 µs | vs aiohttp |")
+    print(f"| client | requests/s | p50 µs | p99 µs | vs {ref} |")
     print("|---|---:|---:|---:|---:|")
     for c in clients:
         m = med[c]

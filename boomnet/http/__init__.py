@@ -5,16 +5,17 @@ Layers: :class:`ResponseParser` (sans-I/O, one reusable buffer) -> :class:`HttpC
 per scheme/host/port/TLS key) -> :class:`HttpClient` / :func:`request` (blocking convenience).
 """
 
+from ..errors import InvalidHttpRequest
+from ..url import Url, parse_url  # the one URL type and parser of boomnet, re-exported
 from .client import HttpClient, Session, open_connection, request
 from .connection import HttpConnection
-from ..errors import InvalidHttpRequest
-from .headers import Headers
+from .headers import Headers, header_pairs
 from .limits import DEFAULT_LIMITS, HttpLimits
+from .options import DEFAULT_OPTIONS, HttpOptions
 from .parser import ResponseParser
 from .pool import ConnectionPool
 from .request import encode_request
 from .response import Response
-from .url import Url, parse_url
 
 __all__ = [
     "request",
@@ -25,6 +26,9 @@ __all__ = [
     "ResponseParser",
     "Response",
     "Headers",
+    "header_pairs",
+    "HttpOptions",
+    "DEFAULT_OPTIONS",
     "HttpLimits",
     "DEFAULT_LIMITS",
     "InvalidHttpRequest",
@@ -37,7 +41,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     # the IOService endpoint kind pulls in boomnet.service: import it only when asked for
     if name in ("HttpEndpoint", "HttpRequest"):
         from . import endpoint

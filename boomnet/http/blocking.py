@@ -19,8 +19,6 @@ __all__ = ["establish", "exchange"]
 _POLLIN, _POLLOUT = select.POLLIN, select.POLLOUT
 #: while a handshake's direction is unknown, re-try ``establish`` at least this often (s)
 _HANDSHAKE_SLICE = 0.01
-#: how long a body with ``Expect: 100-continue`` waits for the server's go-ahead (s)
-EXPECT_CONTINUE_WAIT = 1.0
 
 
 class _Waiter:
@@ -78,7 +76,7 @@ def exchange(conn: HttpConnection, method: str, head: bytes, body: bytes, deadli
     conn.send_encoded(method, head, body)
     stream = conn.stream
     waiter = _waiter(conn)
-    continue_by = time.monotonic() + EXPECT_CONTINUE_WAIT if conn.waiting_for_continue else 0.0
+    continue_by = conn.continue_deadline  # Expect: 100-continue (HttpOptions.expect_continue_timeout)
     while True:
         if waiter is None or not stream.buffered():
             now = time.monotonic()
@@ -89,8 +87,7 @@ def exchange(conn: HttpConnection, method: str, head: bytes, body: bytes, deadli
             if continue_by:
                 if not conn.waiting_for_continue:
                     continue_by = 0.0  # the 100 (or a final response) came in time
-                elif now >= continue_by:
-                    conn.send_held_body()  # the server stayed silent: send the body anyway
+                elif conn.check_continue(now):  # the server stayed silent: body sent anyway
                     continue_by = 0.0
                 else:
                     wait_until = min(deadline, continue_by)

@@ -13,61 +13,65 @@ import time
 from typing import Any, Hashable
 
 from ..errors import ConnectionClosed, LimitExceeded
+from ..stream.options import TcpOptions, TlsOptions
+from ..url import Url, parse_url
+from . import transport
 from .blocking import establish, exchange
 from .connection import HttpConnection
-from .limits import DEFAULT_LIMITS, HttpLimits
+from .headers import header_pairs
+from .options import HttpOptions, http_options
 from .pool import ConnectionPool
 from .request import IDEMPOTENT_METHODS, BodyArg, HeadersArg, encode_request
 from .response import Response
-from .url import Url, parse_url
 
-__all__ = ["HttpClient", "Session", "request", "open_connection"]
+__all__ = ["HttpClient", "Session", "request", "open_connection", "HTTP_SCHEMES"]
+
+#: the URL schemes the HTTP/1.1 client accepts
+HTTP_SCHEMES = frozenset({"http", "https"})
 
 
 def open_connection(
     url: Url,
     *,
-    ca_file: str | None = None,
-    verify: bool = True,
-    timeout: float = 5.0,
-    limits: HttpLimits = DEFAULT_LIMITS,
+    tcp: TcpOptions | None = None,
+    tls: TlsOptions | None = None,
+    http: HttpOptions | None = None,
     key: Hashable = None,
 ) -> HttpConnection:
     """Start a non-blocking connection for ``url`` (TCP, plus TLS for https); not yet established."""
-    from ..stream import TcpStream
-
-    stream: Any = TcpStream.connect(url.host, url.port, timeout=timeout)
-    if url.tls:
-        stream = stream.into_tls(url.host, ca_file=ca_file, verify=verify, alpn=["http/1.1"])
-    return HttpConnection(stream, url.host_header, limits=limits, key=key)
+    stream = transport.connect(url.host, url.port, tcp)
+    if url.secure:
+        stream = transport.wrap_tls(stream, url.host, tls)
+    return HttpConnection(stream, url.host_header, http, key=key)
 
 
 class HttpClient:
     """A blocking HTTP/1.1 client with keep-alive connection pooling. Not thread-safe.
 
-    ``timeout`` is the default whole-request deadline (connect + send + full response).
-    ``headers`` are sent with every request (request headers of the same name are added too).
+    ``tcp`` / ``tls``: transport options (https verifies certificates unless
+    ``TlsOptions(verify=False)``). ``http`` / ``**overrides``: :class:`HttpOptions` --
+    ``request_timeout`` is the default whole-request deadline (connect + send + full response),
+    ``headers`` are sent with every request (request headers of the same name are added too),
+    ``max_per_key`` / ``idle_timeout`` size the keep-alive pool. A misspelt keyword is a
+    ``TypeError`` here.
     """
 
     def __init__(
         self,
         *,
-        ca_file: str | None = None,
-        verify: bool = True,
-        timeout: float = 30.0,
-        connect_timeout: float = 10.0,
-        limits: HttpLimits = DEFAULT_LIMITS,
-        max_per_key: int = 10,
-        idle_timeout: float = 30.0,
-        headers: HeadersArg = None,
+        tcp: TcpOptions | None = None,
+        tls: TlsOptions | None = None,
+        http: HttpOptions | None = None,
+        **overrides: Any,
     ) -> None:
-        self.ca_file = ca_file
-        self.verify = verify
-        self.timeout = timeout
-        self.connect_timeout = connect_timeout
-        self.limits = limits
-        self.pool = ConnectionPool(max_per_key=max_per_key, idle_timeout=idle_timeout)
-        self.default_headers: tuple[tuple[str, str], ...] = tuple(_pairs(headers))  # fixed: heads are cached
+        options = http_options(http, overrides)
+        self.options = options
+        self.tcp = tcp or transport.DEFAULT_TCP
+        self.tls = tls or transport.DEFAULT_TLS
+        self.timeout = options.request_timeout
+        self.limits = options.limits
+        self.pool = ConnectionPool(max_per_key=options.max_per_key, idle_timeout=options.idle_timeout)
+        self.default_headers: tuple[tuple[str, str], ...] = options.headers  # fixed: heads are cached
         self._bare: dict[tuple[str, str], tuple[Url, Hashable, bytes, bytes]] = {}
         #: connections opened so far (tests and tuning)
         self.connections_opened = 0
@@ -117,22 +121,21 @@ class HttpClient:
 
     def _prepare(self, method: str, url: str, headers: HeadersArg, body: BodyArg) -> tuple[Url, Hashable, bytes, bytes]:
         """Parse ``url`` and encode the request (validating it) before any connection is touched."""
-        parsed = parse_url(url)
+        parsed = parse_url(url, HTTP_SCHEMES)
         if self.default_headers:
-            headers = [*self.default_headers, *_pairs(headers)]
+            headers = [*self.default_headers, *header_pairs(headers)]
         key: Hashable = (parsed.scheme, parsed.host, parsed.port)
-        if parsed.tls:
-            key = (parsed.scheme, parsed.host, parsed.port, self.ca_file, self.verify)
+        if parsed.secure:
+            key = (parsed.scheme, parsed.host, parsed.port, self.tls)  # TlsOptions is frozen: hashable
         head, payload = encode_request(method, parsed.target, parsed.host_header, headers, body)
         return parsed, key, head, payload
 
     def _connect(self, url: Url, key: Hashable, deadline: float) -> HttpConnection:
         if not self.pool.can_open(key):
             raise LimitExceeded(f"{self.pool.max_per_key} connections to {url.host}:{url.port} already open (max_per_key)")
-        remaining = max(0.001, min(self.connect_timeout, deadline - time.monotonic()))
-        conn = open_connection(
-            url, ca_file=self.ca_file, verify=self.verify, timeout=remaining, limits=self.limits, key=key
-        )
+        remaining = max(0.001, min(self.tcp.connect_timeout, deadline - time.monotonic()))
+        tcp = self.tcp if remaining == self.tcp.connect_timeout else self.tcp.replace(connect_timeout=remaining)
+        conn = open_connection(url, tcp=tcp, tls=self.tls, http=self.options, key=key)
         self.pool.opened(conn)
         try:
             establish(conn, min(deadline, time.monotonic() + remaining))
@@ -178,19 +181,12 @@ def request(
     url: str,
     headers: HeadersArg = None,
     body: BodyArg = None,
-    ca_file: str | None = None,
-    verify: bool = True,
-    timeout: float = 30.0,
-    limits: HttpLimits = DEFAULT_LIMITS,
+    *,
+    tcp: TcpOptions | None = None,
+    tls: TlsOptions | None = None,
+    http: HttpOptions | None = None,
+    **overrides: Any,
 ) -> Response:
     """One request on a fresh connection, closed afterwards. For many requests use ``HttpClient``."""
-    with HttpClient(ca_file=ca_file, verify=verify, timeout=timeout, limits=limits) as client:
+    with HttpClient(tcp=tcp, tls=tls, http=http, **overrides) as client:
         return client.request(method, url, headers, body)
-
-
-def _pairs(headers: HeadersArg) -> list[tuple[str, str]]:
-    if not headers:
-        return []
-    if hasattr(headers, "items"):
-        return list(headers.items())  # type: ignore[union-attr]
-    return list(headers)  # type: ignore[arg-type]

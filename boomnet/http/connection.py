@@ -14,9 +14,9 @@ import time
 from collections import deque
 from typing import Any, Callable, Hashable
 
-from ..errors import ConnectionClosed, HttpProtocolError, NetworkError
-from ..errors import InvalidHttpRequest
-from .limits import DEFAULT_LIMITS, HttpLimits
+from ..errors import ConnectionClosed, HttpProtocolError, InvalidHttpRequest, InvalidState, NetworkError, TruncatedStream
+from ..stream.base import Stream
+from .options import HttpOptions, http_options
 from .parser import ResponseParser
 from .request import BodyArg, HeadersArg, encode_request
 from .response import Response
@@ -35,30 +35,36 @@ class HttpConnection:
     """One HTTP/1.1 client connection. Not thread-safe; one owner polls it.
 
     ``host`` is the ``Host`` header value. ``key`` is the pool key it belongs to (opaque here).
-    With ``pipelining`` off (the default) a second request before the first response is refused.
+    ``http`` / ``**overrides``: :class:`HttpOptions` (``limits``, ``pipelining``,
+    ``expect_continue_timeout`` apply here). With ``pipelining`` off (the default) a second
+    request before the first response is refused.
     """
 
     def __init__(
         self,
-        stream: Any,
+        stream: Stream,
         host: str,
+        http: HttpOptions | None = None,
         *,
-        limits: HttpLimits = DEFAULT_LIMITS,
-        pipelining: bool = False,
         key: Hashable = None,
+        **overrides: Any,
     ) -> None:
+        options = http_options(http, overrides)
+        self.options = options
         self.stream = stream
         self.host = host
         self.key = key
-        self.pipelining = pipelining
-        self.parser = ResponseParser(limits)
+        self.pipelining = options.pipelining
+        self.parser = ResponseParser(options.limits)
         #: requests written on this connection so far (a pooled connection has served > 0)
         self.requests_sent = 0
         self.opened_at = self.idle_since = time.monotonic()
         self._callbacks: deque[ResponseCallback | None] = deque()
         self._reusable = True  # neither side has asked to close
         self._held_body: bytes | None = None  # body waiting for "100 Continue"
+        self._continue_by = 0.0  # when the held body goes out even without a 100
         self._interim_seen = 0
+        self._write_failed = False  # a write broke: no more requests; responses still read
         self._error: BaseException | None = None  # failure to report after delivering responses
         self._poller: Any = None  # lazily made by the blocking client
         self._probe: tuple[int, Any] | None = None  # (fd, poll object) for is_alive
@@ -76,7 +82,10 @@ class HttpConnection:
         return self.stream.buffered()
 
     def read_hint(self) -> int:
-        """Non-zero when this connection must be polled again without new readiness."""
+        """Non-zero when this connection must be polled again without new readiness (buffered
+        bytes, pending output, a closed stream, or a failure waiting to be raised)."""
+        if self._error is not None or self.parser.failed:
+            return 1
         return self.stream.read_hint()
 
     def close(self) -> None:
@@ -105,6 +114,25 @@ class HttpConnection:
         """A body is held back until the server answers ``Expect: 100-continue``."""
         return self._held_body is not None
 
+    @property
+    def continue_deadline(self) -> float:
+        """When (``time.monotonic()``) a held body goes out without a 100; 0.0 if none is held."""
+        return self._continue_by if self._held_body is not None else 0.0
+
+    def check_continue(self, now: float) -> bool:
+        """Send a held body once its ``expect_continue_timeout`` has passed; ``True`` if sent."""
+        if self._held_body is not None and now >= self._continue_by:
+            log.debug("%r: no 100 Continue within %.3g s; sending the body", self, self.options.expect_continue_timeout)
+            self.send_held_body()
+            return True
+        return False
+
+    @property
+    def write_failed(self) -> bool:
+        """A write to the server failed: no further request may go out on this connection, but
+        the responses already received are still read by :meth:`poll`."""
+        return self._write_failed
+
     # --- requests ------------------------------------------------------------------------------
 
     def send_request(
@@ -128,18 +156,26 @@ class HttpConnection:
         if not self.reusable:
             raise ConnectionClosed("connection can no longer carry requests")
         if self.parser.outstanding and not self.pipelining:
-            raise InvalidHttpRequest("a request is already in flight on this connection (pipelining is off)")
+            raise InvalidState("a request is already in flight on this connection (pipelining is off)")
         lowered = head.lower()  # ~0.1 us for a small head; header names are case-insensitive
         if b"\r\nconnection:" in lowered or b"\r\nexpect:" in lowered:
             self._scan_request_options(lowered, payload)
         stream = self.stream
         if self._held_body is not None:
             payload = b""
-        if len(payload) <= _COALESCE_MAX:
-            stream.write(head + payload if payload else head)
-        else:
-            stream.write(head)
-            stream.write(payload)
+        try:
+            if len(payload) <= _COALESCE_MAX:
+                stream.write(head + payload if payload else head)
+            else:
+                stream.write(head)
+                stream.write(payload)
+        except NetworkError:
+            # The server is gone for writing (EPIPE/RST): this request did not go out. Keep the
+            # connection for reading -- responses to earlier requests may be in the socket.
+            self._write_failed = True
+            self._reusable = False
+            self._held_body = None
+            raise
         self.parser.expect(method)
         self._callbacks.append(callback)
         self.requests_sent += 1
@@ -158,6 +194,7 @@ class HttpConnection:
                     raise InvalidHttpRequest("Expect: 100-continue cannot be pipelined")
                 self._held_body = payload
                 self._interim_seen = self.parser.interim_total
+                self._continue_by = time.monotonic() + self.options.expect_continue_timeout
 
     def send_held_body(self) -> None:
         """Send a body held for ``100 Continue`` now (the server did not answer in time)."""
@@ -193,34 +230,50 @@ class HttpConnection:
         parser = self.parser
         out: list[Response] = []
         try:
-            if stream.pending:
-                stream.flush()
+            if stream.pending and not self._write_failed:
+                try:
+                    stream.flush()
+                except NetworkError:
+                    self._write_failed = True  # reading goes on: earlier responses may be there
+                    self._reusable = False
             while True:
                 view = parser.recv_view()
                 size = len(view)
                 n = stream.recv_into(view)
-                del view  # the parser may reallocate its buffer on commit
+                del view  # the parser may grow or reallocate its buffers on commit
                 if not n:
                     break
                 done = parser.commit(n)
                 if done:
                     out += done
+                if parser.failed:  # finished responses first; the error comes with the next poll
+                    self._reusable = False
+                    break
                 if self._held_body is not None:
                     self._check_continue(out)
                 if n < size:  # the transport had no more right now; skip the EAGAIN round-trip
                     break
         except ConnectionClosed as exc:
             self._reusable = False
-            out += parser.feed_eof()
+            try:
+                out += parser.feed_eof(truncated=isinstance(exc, TruncatedStream))
+            except HttpProtocolError as error:
+                if not out:
+                    raise error from exc
+                self._error = error  # raised by the next poll, after these responses are handed out
+                self._deliver(out)
+                return out
             if parser.outstanding:
                 error = ConnectionClosed(f"server closed the connection with {parser.outstanding} request(s) unanswered")
                 error.__cause__ = exc
                 if not out:
                     raise error from exc
                 self._error = error
-        except HttpProtocolError:
+        except HttpProtocolError as error:
             self._reusable = False
-            raise
+            if not out:
+                raise
+            self._error = error  # responses completed by earlier reads of this poll go first
         if out:
             self._deliver(out)
         return out

@@ -12,8 +12,22 @@ connection per endpoint, kept warm and re-made by the service.
 ``request()`` may be called at any time: the request is encoded (and validated) at once, queued,
 and written as soon as the connection can take it (immediately if it is idle). Responses are
 handed to the request's ``on_response`` (or :meth:`HttpEndpoint.on_response`); failures to its
-``on_error``. A request whose connection died before any of its response arrived is re-sent once
-on the next connection if its method is idempotent. Deadlines are checked by an endpoint timer.
+``on_error``. Deadlines and the ``Expect: 100-continue`` wait are checked by an endpoint timer.
+
+When a connection ends, what it did is decided per request (RFC 9112 9.3.2, 9.6):
+
+* responses already received are read and delivered before the socket is dropped (also when a
+  write failed because the server had closed);
+* requests behind a response that ended the connection (``Connection: close``, HTTP/1.0, an
+  EOF-delimited body) were never processed by the server: they are re-sent on the next
+  connection whatever their method, with no cap (each new connection answers at least one);
+* requests in flight when the connection died without such a signal may have been processed:
+  idempotent ones are re-sent, others fail with ``ConnectionClosed``. The first unanswered one
+  may be what made the server close: it is re-sent once only; those behind it are not blamed;
+* a connection that carries re-sent requests is not pipelined until it has answered one (each
+  new connection, again); so every connection answers at least one request or uses up the
+  retry of the one that may be at fault: re-sending always ends;
+* non-idempotent requests are never pipelined, neither behind nor ahead of another request.
 """
 
 from __future__ import annotations
@@ -25,11 +39,15 @@ from typing import Any, Callable
 
 from ..errors import ConnectionClosed, DeadlineExceeded, NetworkError
 from ..service.endpoint import Address, Disconnect, DisconnectKind, StreamEndpoint
+from ..stream.base import Stream
+from ..stream.options import TcpOptions, TlsOptions
+from ..url import parse_url
+from . import transport
 from .connection import HttpConnection
-from .limits import DEFAULT_LIMITS, HttpLimits
+from .headers import header_pairs
+from .options import HttpOptions, http_options
 from .request import IDEMPOTENT_METHODS, BodyArg, HeadersArg, encode_request
 from .response import Response
-from .url import parse_url
 
 __all__ = ["HttpEndpoint", "HttpRequest"]
 
@@ -37,12 +55,16 @@ log = logging.getLogger(__name__)
 
 #: a connection closed within this many seconds, unused, counts as refused (service back-off)
 _FRESH = 1.0
+HTTP_SCHEMES = frozenset({"http", "https"})
 
 
 class HttpRequest:
     """A request submitted to an :class:`HttpEndpoint`; ends with ``response`` or ``error`` set."""
 
-    __slots__ = ("method", "target", "head", "body", "on_response", "on_error", "deadline", "sends", "response", "error")
+    __slots__ = (
+        "method", "target", "head", "body", "on_response", "on_error", "deadline", "sends", "response", "error",
+        "pipelinable", "blamed",
+    )
 
     def __init__(
         self,
@@ -61,9 +83,14 @@ class HttpRequest:
         self.on_response = on_response
         self.on_error = on_error
         self.deadline = deadline
-        self.sends = 0  # how many times it went out (a stale-connection retry makes it 2)
+        #: how many times it went out (re-sends after a connection ended count too)
+        self.sends = 0
         self.response: Response | None = None
         self.error: BaseException | None = None
+        #: connections that died silently with this request first in line (it may be the cause)
+        self.blamed = 0
+        #: may share the wire with other requests: idempotent and not waiting for 100 Continue
+        self.pipelinable = method in IDEMPOTENT_METHODS and b"\r\nexpect:" not in head.lower()
 
     @property
     def done(self) -> bool:
@@ -77,58 +104,59 @@ class HttpRequest:
 class HttpEndpoint(StreamEndpoint):
     """An endpoint whose target is an :class:`HttpConnection` to the origin of ``url``.
 
-    ``url``'s path (if any) prefixes every request path. ``pipelining`` lets up to
-    ``max_pipeline`` idempotent requests share the wire before their responses; otherwise one at
-    a time. ``request_timeout`` is each request's deadline from submission (checked every
-    ``check_interval`` seconds and on every poll). TLS options as for ``WebsocketEndpoint``.
+    ``url``'s path (if any) prefixes every request path. ``tcp`` / ``tls``: the transport's
+    options (:class:`~boomnet.stream.options.TcpOptions`, :class:`~boomnet.stream.options.TlsOptions`;
+    https verifies certificates unless ``TlsOptions(verify=False)``). ``http`` / ``**overrides``:
+    :class:`HttpOptions` -- ``pipelining`` lets up to ``max_pipeline`` idempotent requests share
+    the wire before their responses (otherwise one at a time); ``request_timeout`` is each
+    request's deadline from submission, checked every ``check_interval`` seconds;
+    ``expect_continue_timeout`` bounds the wait for ``100 Continue``. A misspelt keyword is a
+    ``TypeError`` here.
     """
 
     def __init__(
         self,
         url: str,
         *,
-        ca_file: str | None = None,
-        verify: bool = True,
-        server_hostname: str | None = None,
-        connect_timeout: float = 5.0,
-        bind: tuple[str, int] | None = None,
-        interface: str | None = None,
-        limits: HttpLimits = DEFAULT_LIMITS,
-        pipelining: bool = False,
-        max_pipeline: int = 8,
-        request_timeout: float = 30.0,
-        headers: HeadersArg = None,
-        check_interval: float = 0.05,
+        tcp: TcpOptions | None = None,
+        tls: TlsOptions | None = None,
+        http: HttpOptions | None = None,
         auto_disconnect: float | Callable[[], float] | None = None,
         backoff: Any = None,
+        **overrides: Any,
     ) -> None:
-        parsed = parse_url(url)
+        options = http_options(http, overrides)
+        parsed = parse_url(url, HTTP_SCHEMES)
+        if tls is not None and tls.alpn is None:
+            tls = tls.replace(alpn=transport.HTTP11_ALPN)
+        elif tls is None:
+            tls = transport.DEFAULT_TLS.replace(alpn=transport.HTTP11_ALPN)
+        self.tcp = tcp or transport.DEFAULT_TCP
+        self.tls = tls
         super().__init__(
             parsed.host,
             parsed.port,
-            secure=parsed.tls,
-            ca_file=ca_file,
-            verify=verify,
-            server_hostname=server_hostname,
-            connect_timeout=connect_timeout,
-            bind=bind,
-            interface=interface,
+            secure=parsed.secure,
             auto_disconnect=auto_disconnect,
             backoff=backoff,
+            **transport.stream_endpoint_options(self.tcp, tls),
         )
         self.url = url
+        self.options = options
         self.host_header = parsed.host_header
         self.prefix = "" if parsed.target == "/" else parsed.target.rstrip("/")
-        self.limits = limits
-        self.pipelining = pipelining
-        self.max_pipeline = max(1, max_pipeline)
-        self.request_timeout = request_timeout
-        self.default_headers = list(headers.items() if hasattr(headers, "items") else headers or ())  # type: ignore[union-attr]
+        self.limits = options.limits
+        self.pipelining = options.pipelining
+        self.max_pipeline = options.max_pipeline
+        self.request_timeout = options.request_timeout
+        self.default_headers = list(options.headers)
         self._queue: deque[HttpRequest] = deque()  # not yet written
         self._in_flight: deque[HttpRequest] = deque()  # written, response not complete
         self._http: HttpConnection | None = None  # the connected target, if any
         self._closing: HttpConnection | None = None  # the target we asked the service to drop
-        self.every(check_interval, self._check_deadlines)
+        # re-sent requests go out one at a time until the new connection answered one
+        self._probation = False
+        self.every(options.check_interval, self._check_timers)
 
     # --- submitting -----------------------------------------------------------------------------
 
@@ -146,7 +174,7 @@ class HttpEndpoint(StreamEndpoint):
         """Queue a request (validated now: raises :class:`InvalidHttpRequest`); send when possible."""
         target = self.prefix + path
         if self.default_headers:
-            headers = self.default_headers + list(headers.items() if hasattr(headers, "items") else headers or ())  # type: ignore[union-attr]
+            headers = self.default_headers + header_pairs(headers)
         head, payload = encode_request(method, target, self.host_header, headers, body)
         deadline = time.monotonic() + (self.request_timeout if timeout is None else timeout)
         req = HttpRequest(method, target, head, payload, on_response, on_error, deadline)
@@ -188,15 +216,21 @@ class HttpEndpoint(StreamEndpoint):
     # --- the endpoint protocol --------------------------------------------------------------------
 
     def create_target(self, addr: Address | None, ctx: Any) -> HttpConnection:
-        stream = self.create_stream(addr, alpn=["http/1.1"])
-        return HttpConnection(stream, self.host_header, limits=self.limits, pipelining=self.pipelining)
+        if addr is None:
+            raise ValueError(f"{self!r}: no address to connect to")
+        stream = transport.connect_addr(addr[0], addr[1], self.tcp)
+        if self.secure:
+            stream = transport.wrap_tls(stream, self.host or "", self.tls)
+        return HttpConnection(stream, self.host_header, self.options)
 
-    def create_replay_target(self, stream: Any, ctx: Any) -> HttpConnection:
-        return HttpConnection(stream, self.host_header, limits=self.limits, pipelining=self.pipelining)
+    def create_replay_target(self, stream: Stream, ctx: Any) -> HttpConnection:
+        return HttpConnection(stream, self.host_header, self.options)
 
     def on_connected(self, conn: HttpConnection, ctx: Any) -> None:  # type: ignore[override]
         """The connection is up: queued requests go out. Subclasses: call ``super()`` first."""
         self._http = conn
+        # re-sent requests go one at a time until this connection has answered one (9112 9.3.2)
+        self._probation = any(req.sends for req in self._queue)
         self._pump(conn)
 
     def poll(self, conn: HttpConnection, ctx: Any) -> None:  # type: ignore[override]
@@ -209,14 +243,15 @@ class HttpEndpoint(StreamEndpoint):
                 return
             raise  # a server that closes fresh connections unanswered: let the service back off
         if responses:
+            self._probation = False  # this connection has answered: pipelining may resume
             in_flight = self._in_flight
             for response in responses:
                 req = in_flight.popleft()
                 req.response = response
                 self.on_response(req, response, ctx)
         if not conn.reusable:
-            # keep-alive ended (server's "close", EOF, or our own "Connection: close" answered);
-            # once no further response can come, start a fresh connection
+            # keep-alive ended (server's "close", EOF, a failed write, or our own "Connection:
+            # close" answered); once no further response can come, start a fresh connection
             if not conn.outstanding or conn.parser.closed:
                 if self._served(conn):
                     self._reconnect()
@@ -227,17 +262,24 @@ class HttpEndpoint(StreamEndpoint):
             self._pump(conn)
 
     def on_disconnect(self, reason: Disconnect, ctx: Any) -> bool:
-        """Re-queue idempotent requests the dead connection never answered; fail the rest."""
+        """Re-queue what the dead connection never answered (see the module docstring); fail the rest."""
         conn = self._http or self._closing
         self._http = self._closing = None
         now = time.monotonic()
         in_flight, self._in_flight = self._in_flight, deque()
+        # the server ended the connection by a response: nothing behind it was processed
+        unprocessed = conn is not None and conn.parser.closed_by_response
         retry: list[HttpRequest] = []
         for index, req in enumerate(in_flight):
-            answered_partly = index == 0 and conn is not None and conn.parser.mid_response
+            first = index == 0
+            answered_partly = first and conn is not None and conn.parser.mid_response
             if req.deadline <= now:
                 self._fail(req, DeadlineExceeded(f"{req.method} {req.target}: no response before the deadline"), ctx)
-            elif req.method in IDEMPOTENT_METHODS and req.sends < 2 and not answered_partly:
+            elif unprocessed:
+                retry.append(req)  # behind a response that ended the connection: never processed
+            elif req.method in IDEMPOTENT_METHODS and not answered_partly and (not first or not req.blamed):
+                if first:
+                    req.blamed += 1
                 retry.append(req)
             else:
                 self._fail(req, reason.error or ConnectionClosed(f"connection lost ({reason.kind.value})"), ctx)
@@ -256,22 +298,25 @@ class HttpEndpoint(StreamEndpoint):
         while queue and conn.reusable:
             req = queue[0]
             if in_flight:
-                # pipeline only idempotent requests, and never behind a non-idempotent one
-                if not self.pipelining or len(in_flight) >= self.max_pipeline:
+                # pipeline only idempotent requests, never behind a non-idempotent one, and not
+                # on a connection that still has to prove itself after re-sends
+                if not self.pipelining or self._probation or len(in_flight) >= self.max_pipeline:
                     return
-                if req.method not in IDEMPOTENT_METHODS or in_flight[-1].method not in IDEMPOTENT_METHODS:
+                if not req.pipelinable or not in_flight[-1].pipelinable:
                     return
-            queue.popleft()
-            req.sends += 1
-            in_flight.append(req)
             try:
                 conn.send_encoded(req.method, req.head, req.body)
             except NetworkError as exc:
-                # the connection broke under the write (possibly outside poll, in request()):
-                # drop it; on_disconnect re-sends or fails what was in flight
+                # The server is gone for writing; this request never went out (it stays queued).
+                # Responses to those in flight may already be in the socket: the connection is
+                # kept for reading, and poll() drains it before it is dropped.
                 log.debug("%r: write failed: %s", self, exc)
-                self._reconnect()
+                if not conn.outstanding:
+                    self._reconnect()
                 return
+            queue.popleft()
+            req.sends += 1
+            in_flight.append(req)
 
     @staticmethod
     def _served(conn: HttpConnection) -> bool:
@@ -286,13 +331,20 @@ class HttpEndpoint(StreamEndpoint):
     def _reconnect(self) -> None:
         if self._http is not None:  # new requests queue until the next connection is up
             self._closing, self._http = self._http, None
+        # TRANSITIONAL: the service's public controller (board contract 3) once it has landed
+        control = getattr(self, "control", None)
+        if control is not None:
+            control.disconnect("requested")
+            return
         record = self._conn
         if record is not None:
             record.service.disconnect(record.handle)  # REQUESTED: reconnects without back-off
 
-    def _check_deadlines(self, conn: HttpConnection, ctx: Any) -> None:
+    def _check_timers(self, conn: HttpConnection, ctx: Any) -> None:
         now = time.monotonic()
-        if self._queue and self._queue[0].deadline <= now:
+        if conn.waiting_for_continue:
+            conn.check_continue(now)  # the server never answered Expect: 100-continue
+        if self._queue and any(req.deadline <= now for req in self._queue):
             keep: deque[HttpRequest] = deque()
             for req in self._queue:
                 if req.deadline <= now:

@@ -1,4 +1,8 @@
-"""Parse a response head (status line + header fields) and decide how its body is framed.
+"""The one HTTP/1.x response-head parser of boomnet: status line + header fields, and how the
+body is framed.
+
+Used by the HTTP client's :class:`~boomnet.http.parser.ResponseParser` and by the WebSocket
+upgrade (``boomnet.ws.handshake.parse_response``), so both refuse the same malformed heads.
 
 The head arrives as one latin-1 decoded string without the final blank line. It is validated
 in one regular-expression pass (C speed) before being split, so every later step may trust it:
@@ -12,7 +16,7 @@ import re
 from ..errors import BodyTooLarge, HeaderTooLarge, HttpProtocolError
 from .limits import HttpLimits
 
-__all__ = ["parse_head", "Framing", "body_framing", "TOKEN_RE", "FIELD_VALUE_RE"]
+__all__ = ["parse_head", "find_head", "Framing", "body_framing", "TOKEN_RE", "FIELD_VALUE_RE"]
 
 _TOKEN = r"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
 # field-value: visible ASCII, obs-text, SP and HTAB; everything else (CR, LF, NUL, DEL, ...) is refused
@@ -29,6 +33,28 @@ _PAIR_RE = re.compile(r"\r\n([^:]*):[ \t]*([^\r]*)")
 # the three fields that decide framing and keep-alive, found in the lower-cased head
 _FRAMING_RE = re.compile(r"\r\n(content-length|transfer-encoding|connection):[ \t]*([^\r]*)")
 _DIGITS_RE = re.compile(r"[0-9]+")
+# a CR not followed by LF, or an LF not preceded by CR (bytes)
+_BARE_EOL_RE = re.compile(rb"\r[^\n]|(?<!\r)\n")
+
+
+def find_head(data: bytes | bytearray | memoryview, limits: HttpLimits) -> int:
+    """Where the head in ``data`` ends (the index after its CRLFCRLF), or -1 if incomplete.
+
+    Raises :class:`HeaderTooLarge` past ``limits.max_header_bytes`` and
+    :class:`HttpProtocolError` at once for a bare CR or LF (which would otherwise wait for a
+    terminator that never comes). For one-shot heads (the WebSocket upgrade); the response
+    parser does the same incrementally.
+    """
+    limit = limits.max_header_bytes
+    buf = bytes(data[: limit + 1])
+    idx = buf.find(b"\r\n\r\n")
+    if idx >= 0 and idx + 4 <= limit:
+        return idx + 4
+    if idx >= 0 or len(buf) > limit:
+        raise HeaderTooLarge(f"response head exceeds max_header_bytes {limit}")
+    if buf[:1] == b"\n" or _BARE_EOL_RE.search(buf) is not None:
+        raise HttpProtocolError("bare CR or LF in response head (HTTP/1.1 lines end with CRLF)")
+    return -1
 
 
 def parse_head(text: str, limits: HttpLimits) -> tuple[str, int, str, list[tuple[str, str]]]:
@@ -129,6 +155,10 @@ def body_framing(method: str, status: int, http_version: str, head: str, limits:
         if tokens_list != ["chunked"]:
             raise HttpProtocolError(f"unsupported Transfer-Encoding {', '.join(codings)!r}")
         chunked = True
+        if http_version == "1.0":
+            # RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing; read
+            # this one as chunked, then close the connection
+            keep_alive = False
 
     if method == "HEAD" or status < 200 or status == 204 or status == 304:
         return Framing.NONE, 0, keep_alive

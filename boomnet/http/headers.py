@@ -1,10 +1,42 @@
-"""Response header fields: an ordered list of (name, value) with case-insensitive lookup."""
+"""Header fields: :class:`Headers` (an ordered list of (name, value) with case-insensitive lookup)
+and :func:`header_pairs`, the one place header arguments are normalised.
+
+Every layer that accepts caller headers (``encode_request``, ``HttpClient``, ``HttpEndpoint``,
+the WebSocket upgrade) turns them into pairs with :func:`header_pairs`, so a ``dict``, a list of
+tuples, a :class:`Headers` or ``None`` mean the same everywhere.
+"""
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterable, Iterator, Mapping, Union
 
-__all__ = ["Headers"]
+__all__ = ["Headers", "HeadersArg", "header_pairs"]
+
+#: what callers may pass as headers: a mapping, pairs in order, received Headers, or nothing
+HeadersArg = Union[Mapping[str, str], Iterable[tuple[str, str]], "Headers", None]
+
+
+def header_pairs(headers: HeadersArg) -> list[tuple[str, str]]:
+    """``headers`` as a new list of ``(name, value)`` string pairs, order kept, duplicates kept.
+
+    A ``bytes`` value is decoded as latin-1 (the wire's own charset); any other non-``str``
+    value is ``str()``-ed (``{"Content-Length": 5}``). Names and values are *not* validated
+    here: the encoder that writes them does that (and raises ``InvalidHttpRequest``).
+    """
+    if not headers:
+        return []
+    if isinstance(headers, Headers):
+        items: Iterable[tuple[str, object]] = headers.items()
+    elif isinstance(headers, Mapping):
+        items = headers.items()
+    else:
+        items = headers
+    out: list[tuple[str, str]] = []
+    for name, value in items:
+        if not isinstance(value, str):
+            value = value.decode("latin-1") if isinstance(value, (bytes, bytearray)) else str(value)
+        out.append((name, value))
+    return out
 
 
 class Headers:

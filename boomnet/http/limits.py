@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import LocalError
+
 __all__ = ["HttpLimits", "DEFAULT_LIMITS"]
 
 
@@ -28,8 +30,9 @@ class HttpLimits:
 
     def __post_init__(self) -> None:
         for name in ("max_header_bytes", "max_header_count", "max_body_size", "max_chunk_line", "max_informational"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive")
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise LocalError(f"{name} must be a positive int, not {value!r}")
 
 
 DEFAULT_LIMITS = HttpLimits()

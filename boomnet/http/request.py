@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Iterable, Mapping, Union
+from typing import Union
 
 from ..errors import InvalidHttpRequest
 from .head import FIELD_VALUE_RE, TOKEN_RE
+from .headers import HeadersArg, header_pairs
 
 __all__ = ["encode_request", "HeadersArg", "BodyArg", "IDEMPOTENT_METHODS"]
 
-HeadersArg = Union[Mapping[str, str], Iterable[tuple[str, str]], None]
 BodyArg = Union[bytes, bytearray, memoryview, str, None]
 
 #: methods a client may resend after a connection failure (RFC 9110 section 9.2.2)
@@ -42,11 +42,8 @@ def encode_request(method: str, target: str, host: str, headers: HeadersArg = No
     lines = [f"{method} {target} HTTP/1.1\r\n"]
     have_host = have_length = have_te = False
     if headers:
-        items = headers.items() if isinstance(headers, Mapping) else headers
-        for name, value in items:
-            if not isinstance(value, str):
-                value = value.decode("latin-1") if isinstance(value, (bytes, bytearray)) else str(value)
-            if TOKEN_RE.fullmatch(name) is None:
+        for name, value in header_pairs(headers):
+            if not isinstance(name, str) or TOKEN_RE.fullmatch(name) is None:
                 raise InvalidHttpRequest(f"invalid header name {name!r}")
             if FIELD_VALUE_RE.fullmatch(value) is None:
                 raise InvalidHttpRequest(f"invalid character (CR, LF, control) in value of header {name!r}")

@@ -12,6 +12,10 @@ __all__ = ["Response"]
 class Response:
     """Status, headers and the whole (de-chunked) body of one response.
 
+    ``body`` is ``bytes`` up to 64 KiB (:data:`~boomnet.http.parser.SMALL_BODY`); a larger body
+    is the ``bytearray`` it was received into, handed out without a copy (treat it as read-only;
+    ``bytes(response.body)`` if you need an immutable copy).
+
     ``keep_alive`` says whether the *server* allows the connection to carry another request
     (HTTP/1.1 default, ``Connection: close``, HTTP/1.0 ``keep-alive``, body not ended by EOF).
     """
@@ -24,7 +28,7 @@ class Response:
         reason: str,
         http_version: str,
         headers: Headers,
-        body: bytes,
+        body: bytes | bytearray,
         method: str,
         keep_alive: bool,
     ) -> None:
@@ -56,7 +60,7 @@ class Response:
         """The body parsed as JSON (orjson)."""
         import orjson
 
-        return orjson.loads(self.body)
+        return orjson.loads(self.body)  # orjson reads bytes and bytearray alike
 
     def __repr__(self) -> str:
         return f"<Response {self.status} {self.reason!r} {len(self.body)} bytes>"

@@ -1,18 +1,26 @@
-"""The client side of the WebSocket opening handshake (RFC 6455 §4.1), sans-I/O."""
+"""The client side of the WebSocket opening handshake (RFC 6455 §4.1), sans-I/O.
+
+URLs are :class:`boomnet.url.Url` (one URL type for every protocol). ``parse_response`` is the
+HTTP helper's to rewrite over ``boomnet.http.head``; the rest is the WebSocket layer's.
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
-from urllib.parse import urlsplit
 
 from ..errors import HandshakeError
+from ..url import Url, parse_url
 from .deflate import DeflateParams, parse_response_extensions
+from .options import Headers
 
-__all__ = ["WsUrl", "parse_ws_url", "build_request", "parse_response", "accept_for", "MAX_RESPONSE_HEAD"]
+__all__ = ["WS_SCHEMES", "parse_ws_url", "build_request", "parse_response", "accept_for", "MAX_RESPONSE_HEAD", "Headers"]
+
+#: the schemes a WebSocket URL may have
+WS_SCHEMES = ("ws", "wss")
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #: the largest HTTP response head accepted during the upgrade
@@ -20,41 +28,11 @@ MAX_RESPONSE_HEAD = 64 * 1024
 #: the most header lines accepted during the upgrade
 MAX_RESPONSE_HEADERS = 100
 
-Headers = Mapping[str, str] | Sequence[tuple[str, str]]
 
-
-@dataclass(frozen=True)
-class WsUrl:
-    """A parsed ``ws://`` or ``wss://`` URL."""
-
-    secure: bool
-    host: str
-    port: int
-    resource: str  # path + query, as sent in the request line
-
-    @property
-    def host_header(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        default = 443 if self.secure else 80
-        return host if self.port == default else f"{host}:{self.port}"
-
-
-def parse_ws_url(url: str) -> WsUrl:
-    """Split a WebSocket URL; raises ``ValueError`` for anything but ws:// or wss://."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("ws", "wss"):
-        raise ValueError(f"not a WebSocket URL (scheme must be ws or wss): {url!r}")
-    if not parts.hostname:
-        raise ValueError(f"WebSocket URL without a host: {url!r}")
-    if parts.fragment:
-        raise ValueError(f"WebSocket URLs must not have a fragment: {url!r}")
-    secure = scheme == "wss"
-    port = parts.port or (443 if secure else 80)
-    resource = parts.path or "/"
-    if parts.query:
-        resource += "?" + parts.query
-    return WsUrl(secure, parts.hostname, port, resource)
+def parse_ws_url(url: str) -> Url:
+    """Parse a ``ws://`` or ``wss://`` URL with the one URL parser (:func:`boomnet.url.parse_url`);
+    raises :class:`~boomnet.errors.InvalidUrl` for anything else."""
+    return parse_url(url, WS_SCHEMES)
 
 
 def new_key() -> str:
@@ -79,7 +57,7 @@ def _check_token(value: str, what: str) -> None:
 
 
 def build_request(
-    url: WsUrl,
+    url: Url,
     key: str,
     *,
     headers: Headers | None = None,
@@ -88,9 +66,9 @@ def build_request(
     extensions: str | None = None,
 ) -> bytes:
     """The upgrade request. Extra ``headers`` may not override the handshake's own."""
-    _check_token(url.resource, "request target")
+    _check_token(url.target, "request target")
     lines = [
-        f"GET {url.resource} HTTP/1.1",
+        f"GET {url.target} HTTP/1.1",
         f"Host: {url.host_header}",
         "Upgrade: websocket",
         "Connection: Upgrade",
@@ -142,30 +120,23 @@ def parse_response(
 
     Returns ``None`` if the head is not complete yet, else ``(response, head_length)``; bytes past
     ``head_length`` are already WebSocket frames. Raises :class:`HandshakeError` for any refusal.
+    The head itself is parsed by boomnet's one HTTP head parser (:mod:`boomnet.http.head`), so
+    the upgrade refuses exactly what the HTTP client refuses (bare CR/LF, obs-fold, bad names).
     """
-    raw = bytes(data[:MAX_RESPONSE_HEAD + 4])
-    end = raw.find(b"\r\n\r\n")
-    if end < 0:
-        if len(raw) > MAX_RESPONSE_HEAD:
-            raise HandshakeError(f"response head exceeds {MAX_RESPONSE_HEAD} bytes")
-        return None
-    head = raw[:end].decode("latin-1")
-    lines = head.split("\r\n")
-    status_line = lines[0]
-    parts = status_line.split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit() or len(parts[1]) != 3:
-        raise HandshakeError(f"malformed status line {status_line!r}")
-    status = int(parts[1])
-    if len(lines) - 1 > MAX_RESPONSE_HEADERS:
-        raise HandshakeError(f"more than {MAX_RESPONSE_HEADERS} response headers", status)
-    headers: list[tuple[str, str]] = []
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if not sep or not name or name != name.strip() or line[0] in " \t":
-            raise HandshakeError(f"malformed header line {line!r}", status, headers)
-        headers.append((name, value.strip()))
+    from ..errors import HttpProtocolError
+    from ..http.head import find_head, parse_head  # the one head parser (board contract 6)
+    from ..http.limits import HttpLimits
+
+    limits = HttpLimits(max_header_bytes=MAX_RESPONSE_HEAD, max_header_count=MAX_RESPONSE_HEADERS)
+    try:
+        end = find_head(data, limits)
+        if end < 0:
+            return None
+        _version, status, _reason, headers = parse_head(str(bytes(data[: end - 4]), "latin-1"), limits)
+    except HttpProtocolError as exc:  # HttpProtocolError / HeaderTooLarge from the head parser
+        raise HandshakeError(f"malformed upgrade response: {exc}") from exc
     if status != 101:
-        body = raw[end + 4 : end + 4 + 1024]
+        body = bytes(data[end : end + 1024])
         raise HandshakeError("server refused the WebSocket upgrade", status, headers, body)
     response = Response(status, headers, None)
 
@@ -186,4 +157,4 @@ def parse_response(
     chosen = response.header("sec-websocket-protocol")
     if chosen is not None and chosen not in subprotocols:
         raise HandshakeError(f"server chose a subprotocol the client did not offer: {chosen!r}", status, headers)
-    return Response(status, headers, chosen, deflate), end + 4
+    return Response(status, headers, chosen, deflate), end

@@ -70,7 +70,11 @@ class NatsServer:
             self.proc.kill()
             self.proc.wait(timeout=10)
 
-    def restart(self) -> None:
+    def restart(self, graceful: bool = True) -> None:
+        """Restart; graceful (SIGTERM) lets JetStream write its consumer state first."""
+        if graceful and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
         self.stop()
         self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_listening(self.port, self.proc)

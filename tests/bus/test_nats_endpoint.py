@@ -193,3 +193,51 @@ def test_envelope_gap_tracker_counts_restarts_and_gaps() -> None:
     assert g.check(env(2, 1)) == -1 and g.restarts == 1
     assert g.check(env(1, 7)) == 0 and g.duplicates == 3
     wait_for(lambda: True)
+
+
+def test_typed_records_round_trip_through_the_bus(nats_server: NatsServer) -> None:
+    import msgspec
+
+    from boomnet.bus.records import RecordConsumer, RecordPublisher
+
+    class Trade(msgspec.Struct, frozen=True):
+        symbol: str
+        trade_id: int
+        price: str
+
+    got: list[tuple[str, Any, int]] = []
+
+    class Strategy(RecordConsumer):
+        def on_record(self, kind: str, record: Any, env: Envelope, ctx: Any) -> None:
+            got.append((kind, record, env.seq))
+
+    io = IOService()
+    consumer = Strategy([nats_server.url], {"trade": Trade}, "md.sim.>")
+    publisher_ep = NatsEndpoint([nats_server.url])
+    io.register(consumer)
+    io.register(publisher_ep)
+    try:
+        _spin(io, lambda: consumer.connects == 1 and publisher_ep.connects == 1, what="connect")
+        _spin(io, lambda: True)  # let the SUB reach the server
+        pub = RecordPublisher(publisher_ep, venue="sim", publisher="w1", epoch=1)
+        # a round trip proves the subscription is in place before counting (probes may be
+        # published before the consumer's SUB reached the server: repeat until one arrives)
+        deadline = time.monotonic() + 10
+        while consumer.unknown_kinds == 0 and time.monotonic() < deadline:
+            pub.publish("btc", "probe", {"x": 1})
+            _spin(io, lambda: True)
+            time.sleep(0.01)
+        assert consumer.unknown_kinds >= 1, "no probe arrived"
+        first_seq = pub.seq + 1
+        for i in range(1000):
+            pub.publish("btc", "trade", Trade("btc", i, f"{i}.5"))
+        _spin(io, lambda: len(got) == 1000, what="records")
+        assert [r for _, r, _ in got] == [Trade("btc", i, f"{i}.5") for i in range(1000)]
+        assert [s for _, _, s in got] == list(range(first_seq, first_seq + 1000))
+        assert consumer.gaps.missed == 0
+        # a restarted publisher is a new epoch: the consumer marks it
+        pub2 = RecordPublisher(publisher_ep, venue="sim", publisher="w1", epoch=2)
+        pub2.publish("btc", "trade", Trade("btc", -1, "1"))
+        _spin(io, lambda: consumer.gaps.restarts == 1, what="restart marked")
+    finally:
+        io.close()

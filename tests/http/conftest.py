@@ -195,6 +195,8 @@ class Nginx:
         self.text_content = b"".join(b"line %06d of a compressible text file\n" % i for i in range(60000))
         (self.www / "text.txt").write_bytes(self.text_content)
         self.port, self.tls_port, self.limited_port, self.idle_port = (_free_port() for _ in range(4))
+        self.counted_port = _free_port()
+        self.access_log = root / "counted.log"
         chain, key = cert_files
         tmp = root
         conf = f"""
@@ -206,6 +208,7 @@ error_log {tmp}/error.log warn;
 events {{ worker_connections 128; }}
 http {{
     access_log off;
+    log_format counted "$request_uri";
     client_body_temp_path {tmp}/body;
     proxy_temp_path {tmp}/proxy;
     fastcgi_temp_path {tmp}/fastcgi;
@@ -234,6 +237,13 @@ http {{
         location = /peer {{ return 200 "$remote_port"; }}
     }}
     server {{
+        # keepalive_requests 3 with an access log: every request nginx *processed*, by URI
+        listen 127.0.0.1:{self.counted_port};
+        keepalive_requests 3;
+        access_log {self.access_log} counted;
+        location /count/ {{ return 200 "$request_uri $remote_port"; }}
+    }}
+    server {{
         listen 127.0.0.1:{self.idle_port};
         keepalive_timeout 200ms;
         root {self.www};
@@ -257,7 +267,7 @@ http {{
                 log = (self.root / "error.log").read_text() if (self.root / "error.log").exists() else ""
                 raise RuntimeError(f"nginx exited: {err} {log}")
             try:
-                for port in (self.port, self.tls_port, self.limited_port, self.idle_port):
+                for port in (self.port, self.tls_port, self.limited_port, self.idle_port, self.counted_port):
                     socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 return
             except OSError:
@@ -265,6 +275,12 @@ http {{
                     break
                 time.sleep(0.02)
         raise RuntimeError("nginx did not start listening")
+
+    def processed(self) -> list[str]:
+        """URIs nginx processed on the counted port, in order (its access log, written per request)."""
+        if not self.access_log.exists():
+            return []
+        return self.access_log.read_text().split()
 
     def url(self, path: str, *, tls: bool = False, port: int | None = None) -> str:
         if tls:

@@ -7,14 +7,14 @@ import time
 
 import pytest
 
-from boomnet.errors import BodyTooLarge, ConnectionClosed, ConnectError, DeadlineExceeded
+from boomnet.errors import BodyTooLarge, ConnectError, ConnectionClosed, DeadlineExceeded, InvalidState
 from boomnet.http import HttpClient, HttpConnection, HttpLimits, InvalidHttpRequest, request
 from boomnet.stream import TcpStream
 
 
 @pytest.fixture
 def client():
-    with HttpClient(timeout=5) as c:
+    with HttpClient(request_timeout=5) as c:
         yield c
 
 
@@ -138,7 +138,7 @@ def test_stale_connection_not_retried_for_post(client, aio_server):
 
 def test_idle_connection_closed_by_server_is_never_handed_out(aio_idle_close_server):
     server = aio_idle_close_server
-    with HttpClient(timeout=5) as c:
+    with HttpClient(request_timeout=5) as c:
         first = c.get(server.url("/peer")).text()
         conn = c.pool._idle[next(iter(c.pool._idle))][0]
         # wait (bounded) until the server's FIN has arrived on the pooled socket
@@ -219,7 +219,7 @@ def test_nonblocking_refuses_second_request_without_pipelining(aio_server):
     conn = _connected(aio_server)
     conn.pipelining = False
     conn.send_request("GET", "/hello")
-    with pytest.raises(InvalidHttpRequest):
+    with pytest.raises(InvalidState):  # the caller's misuse of this connection's state
         conn.send_request("GET", "/hello")
     assert [r.body for r in _poll_until(conn, 1)] == [b"hello"]
     conn.close()

@@ -10,6 +10,7 @@ import pytest
 from boomnet.errors import ConnectError, ConnectionClosed, DeadlineExceeded
 from boomnet.http import HttpEndpoint, InvalidHttpRequest
 from boomnet.service import IOService
+from boomnet.stream.options import TlsOptions
 
 
 @pytest.fixture
@@ -111,7 +112,7 @@ def test_request_deadline(io, aio_server):
 
 def test_tls_endpoint_against_nginx(io, nginx, ca_file):
     rec = Recorder()
-    ep = HttpEndpoint(f"https://127.0.0.1:{nginx.tls_port}", ca_file=ca_file)
+    ep = HttpEndpoint(f"https://127.0.0.1:{nginx.tls_port}", tls=TlsOptions(ca_file=ca_file))
     io.register(ep)
     reqs = [ep.get("/small.txt", **rec.kw()), ep.get("/big.bin", **rec.kw())]
     run_until(io, lambda: all(r.done for r in reqs))

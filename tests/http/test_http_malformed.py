@@ -37,7 +37,7 @@ CASES = {
 
 @pytest.fixture
 def client():
-    with HttpClient(timeout=5) as c:
+    with HttpClient(request_timeout=5) as c:
         yield c
 
 
@@ -86,7 +86,7 @@ def test_header_block_limit_over_socket(client, raw_server):
 
 def test_body_limit_over_socket(raw_server):
     url = raw_server.route("/endless", b"HTTP/1.1 200 OK\r\n\r\n" + b"x" * 50_000, close=False)
-    with HttpClient(limits=HttpLimits(max_body_size=10_000), timeout=5) as c, pytest.raises(BodyTooLarge):
+    with HttpClient(limits=HttpLimits(max_body_size=10_000), request_timeout=5) as c, pytest.raises(BodyTooLarge):
         c.get(url)
 
 

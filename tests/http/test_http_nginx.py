@@ -9,13 +9,14 @@ import pytest
 
 from boomnet.errors import CertificateError, TlsError
 from boomnet.http import HttpClient, request
+from boomnet.stream.options import TlsOptions
 
 pytestmark = pytest.mark.nginx
 
 
 @pytest.fixture
 def client(ca_file):
-    with HttpClient(ca_file=ca_file, timeout=10) as c:
+    with HttpClient(tls=TlsOptions(ca_file=ca_file), request_timeout=10) as c:
         yield c
 
 
@@ -84,19 +85,19 @@ def test_pool_keys_separate_plain_and_tls(client, nginx):
 
 def test_tls_verification_is_on_by_default(nginx):
     with pytest.raises(CertificateError):
-        request("GET", nginx.url("/small.txt", tls=True), timeout=5)
+        request("GET", nginx.url("/small.txt", tls=True), request_timeout=5)
 
 
 def test_tls_with_ca_file_one_shot(nginx, ca_file):
-    resp = request("GET", nginx.url("/small.txt", tls=True), ca_file=ca_file, timeout=5)
+    resp = request("GET", nginx.url("/small.txt", tls=True), tls=TlsOptions(ca_file=ca_file), request_timeout=5)
     assert resp.body == b"small file\n"
 
 
 def test_tls_verify_false(nginx):
-    resp = request("GET", nginx.url("/small.txt", tls=True), verify=False, timeout=5)
+    resp = request("GET", nginx.url("/small.txt", tls=True), tls=TlsOptions(verify=False), request_timeout=5)
     assert resp.body == b"small file\n"
 
 
 def test_tls_to_plain_port_fails_cleanly(nginx, ca_file):
     with pytest.raises(TlsError):
-        request("GET", f"https://127.0.0.1:{nginx.port}/small.txt", ca_file=ca_file, timeout=5)
+        request("GET", f"https://127.0.0.1:{nginx.port}/small.txt", tls=TlsOptions(ca_file=ca_file), request_timeout=5)

@@ -9,11 +9,11 @@ import pytest
 from boomnet.errors import LimitExceeded
 from boomnet.http import ConnectionPool, HttpClient, HttpConnection, parse_url
 from boomnet.http.blocking import establish
-from boomnet.http.client import open_connection
+from boomnet.http.client import HTTP_SCHEMES, open_connection
 
 
 def _conn(server, key="k") -> HttpConnection:
-    conn = open_connection(parse_url(server.url("/")), key=key)
+    conn = open_connection(parse_url(server.url("/"), HTTP_SCHEMES), key=key)
     establish(conn, time.monotonic() + 5)
     return conn
 

@@ -203,7 +203,7 @@ def test_no_subprotocol_when_none_offered(client) -> None:
 
 
 def test_extra_headers_and_origin_reach_the_server(client) -> None:
-    ws, record = client.open(
+    _ws, record = client.open(
         "/headers?x=1", headers=[("X-Api-Key", "k-123"), ("User-Agent", "boomnet-tests/1")],
         origin="https://origin.test",
     )

@@ -92,8 +92,9 @@ class NatsConnection:
         if token is not None:
             self._connect["auth_token"] = token
         self.info: Info | None = None
-        #: our PINGs not yet answered
+        #: our PINGs not yet answered, and every PONG received so far
         self.pings_outstanding = 0
+        self.pongs = 0
         #: -ERR lines that did not close the connection (e.g. permissions), counted
         self.errors = 0
         self.last_error: str | None = None
@@ -204,6 +205,7 @@ class NatsConnection:
             elif type(event) is Ping:
                 self._stream.write(PONG)
             elif type(event) is Pong:
+                self.pongs += 1
                 if self.pings_outstanding:
                     self.pings_outstanding -= 1
             elif type(event) is Err:
@@ -229,7 +231,7 @@ class NatsConnection:
             raise InvalidMessage(f"payload of {len(payload)} bytes exceeds the server's max_payload")
         self._stream.write(encode_pub(subject, payload, reply, headers))
 
-    def write_raw(self, data: bytes) -> None:
+    def write_raw(self, data: bytes | bytearray | memoryview) -> None:
         """Queue already-encoded commands (the publisher batches many PUBs into one write)."""
         self._stream.write(data)
 
@@ -239,10 +241,13 @@ class NatsConnection:
     def unsubscribe(self, sid: int, max_msgs: int | None = None) -> None:
         self._stream.write(encode_unsub(sid, max_msgs))
 
-    def ping(self) -> None:
-        """Send a PING; its PONG decrements ``pings_outstanding``."""
+    def ping(self, write: bool = True) -> int:
+        """Send a PING (or, with ``write=False``, count one the caller queues itself); returns
+        the value ``pongs`` reaches when it is answered (the server answers in order)."""
         self.pings_outstanding += 1
-        self._stream.write(PING)
+        if write:
+            self._stream.write(PING)
+        return self.pongs + self.pings_outstanding
 
     def flush(self) -> bool:
         return self._stream.flush()

@@ -24,7 +24,6 @@ disconnect with :class:`~boomnet.errors.PeerTimeout`.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -33,7 +32,7 @@ from ...service.endpoint import Address, Disconnect, StreamEndpoint
 from ...stream.base import Stream
 from ...url import parse_url
 from .connection import NatsConnection
-from .protocol import Msg, check_subject, encode_headers, encode_pub
+from .protocol import PING, Msg, check_subject, encode_headers, encode_pub
 
 __all__ = ["NatsEndpoint", "Subscription", "Overflow"]
 
@@ -41,6 +40,19 @@ log = logging.getLogger("boomnet.bus.nats")
 
 Overflow = Literal["drop_oldest", "drop_new", "raise"]
 Handler = Callable[[Msg, Any], object]
+
+
+_CRLF = b"\r\n"
+_SIZES: dict[int, bytes] = {}
+
+
+def _command_end(out: bytearray, start: int) -> int:
+    """The end of the PUB/HPUB/PING command starting at ``start`` in ``out``."""
+    eol = out.index(_CRLF, start)
+    head = out[start:eol].split()
+    if head[0] == b"PING":
+        return eol + 2
+    return eol + 2 + int(head[-1]) + 2
 
 
 class Subscription:
@@ -94,20 +106,20 @@ class NatsEndpoint(StreamEndpoint):
         super().__init__(host, port, secure=False, ca_file=ca_file, verify=verify,
                          connect_timeout=connect_timeout, auto_disconnect=auto_disconnect)
         self._tls_wanted = secure
-        self._auth = {"user": user, "password": password, "token": token}
+        self._user, self._password, self._token = user, password, token
         self.client_name = name
         self._discover = discover
         self._subs: dict[int, Subscription] = {}
         self._next_sid = 1
-        self._out: deque[bytes] = deque()
-        self._out_bytes = 0
+        self._out = bytearray()  # encoded commands not yet handed to the stream
+        self._count = 0  # ... how many
         self.max_buffered = max_buffered
         self.max_buffered_bytes = max_buffered_bytes
         self.overflow: Overflow = overflow
         self.flush_bytes = flush_bytes
         self.max_pending_bytes = max_pending_bytes
         self.max_pings_outstanding = max_pings_outstanding
-        self._subjects: dict[str, bytes] = {}
+        self._prefixes: dict[str, bytes] = {}
         self._nats: NatsConnection | None = None
         self.published = 0
         self.dropped = 0
@@ -122,41 +134,67 @@ class NatsEndpoint(StreamEndpoint):
     def publish(self, subject: str, payload: bytes | bytearray | memoryview, *, reply: str | None = None,
                 headers: dict[str, str | list[str]] | None = None) -> None:
         """Queue one message; written at the end of this poll (or sooner in big batches)."""
-        raw = self._subjects.get(subject)
-        if raw is None:
-            raw = check_subject(subject)
-            if len(self._subjects) < 65536:
-                self._subjects[subject] = raw
-        data = encode_pub(raw, payload, check_subject(reply) if reply else None,
-                          encode_headers(headers) if headers else None)
-        out = self._out
-        full = len(out) >= self.max_buffered or self._out_bytes + len(data) > self.max_buffered_bytes
-        if full and not self._overflowed(len(data)):
-            return
-        was_empty = not out
-        out.append(data)
-        self._out_bytes += len(data)
+        n = len(payload)
+        if reply is None and headers is None:
+            # hot path: the command is appended piecewise to one bytearray (no per-message bytes
+            # object); the subject's "PUB <subject> " prefix and the "<n>\r\n" suffix are cached
+            prefix = self._prefixes.get(subject)
+            if prefix is None:
+                prefix = self._prefix(subject)
+            size = _SIZES.get(n)
+            if size is None:
+                size = b"%d\r\n" % n
+                if n < 65536:
+                    _SIZES[n] = size
+            out = self._out
+            full = self._count >= self.max_buffered or len(out) + n > self.max_buffered_bytes
+            if full and not self._overflowed(n):
+                return
+            out += prefix
+            out += size
+            out += payload
+            out += _CRLF
+        else:
+            data = encode_pub(check_subject(subject), payload, check_subject(reply) if reply else None,
+                              encode_headers(headers) if headers else None)
+            out = self._out
+            full = self._count >= self.max_buffered or len(out) + len(data) > self.max_buffered_bytes
+            if full and not self._overflowed(len(data)):
+                return
+            out += data
+        self._count += 1
         self.published += 1
-        conn = self._nats
-        if conn is not None and conn.is_open:
-            if self._out_bytes >= self.flush_bytes:
+        if self._count == 1:
+            self._wake()
+        elif len(out) >= self.flush_bytes:
+            conn = self._nats
+            if conn is not None and conn.is_open:
                 self._flush_out(conn)
-            elif was_empty:
-                self._wake()
+
+    def _prefix(self, subject: str) -> bytes:
+        prefix = b"PUB " + check_subject(subject) + b" "
+        if len(self._prefixes) < 65536:
+            self._prefixes[subject] = prefix
+        return prefix
 
     def _overflowed(self, size: int) -> bool:
         """Apply the overflow policy; ``True`` if the new message may be queued."""
         if self.overflow == "raise":
-            raise SendBufferFull(f"NATS publish queue full ({len(self._out)} messages, {self._out_bytes} bytes)")
+            raise SendBufferFull(f"NATS publish queue full ({self._count} messages, {len(self._out)} bytes)")
         if not self._dropping:
             self._dropping = True
             log.error("%r: publish queue full (%d messages); policy %s — messages are being dropped",
-                      self, len(self._out), self.overflow)
+                      self, self._count, self.overflow)
         self.dropped += 1
         if self.overflow == "drop_new":
             return False
-        while self._out and (len(self._out) >= self.max_buffered or self._out_bytes + size > self.max_buffered_bytes):
-            self._out_bytes -= len(self._out.popleft())
+        # drop the oldest whole commands (the rare path: parse their heads to find the ends)
+        out = self._out
+        cut = 0
+        while self._count and (self._count >= self.max_buffered or len(out) - cut + size > self.max_buffered_bytes):
+            cut = _command_end(out, cut)
+            self._count -= 1
+        del out[:cut]
         return True
 
     def _wake(self) -> None:
@@ -164,31 +202,45 @@ class NatsEndpoint(StreamEndpoint):
         poll_soon = getattr(control, "poll_soon", None)
         if poll_soon is not None:
             poll_soon()
-        elif self._nats is not None:
+        elif self._nats is not None and self._nats.is_open:
             self._flush_out(self._nats)  # no batching hook in this service: write now
 
     def _flush_out(self, conn: NatsConnection) -> None:
-        if not self._out or conn.pending > self.max_pending_bytes:
-            if self._out and conn.pending:
-                conn.flush()
-            return
         out = self._out
-        data = out[0] if len(out) == 1 else b"".join(out)
+        if not out:
+            return
+        if conn.pending > self.max_pending_bytes:
+            conn.flush()  # the server is slower than we publish: hold the rest in our queue
+            return
         try:
-            conn.write_raw(data)
+            conn.write_raw(out)  # the stream copies what the socket does not take at once
         except NetworkError as exc:
             # keep the batch queued (nothing of it was taken) for the next connection; the dead
             # socket reports readiness, so this endpoint's poll sees the error and disconnects
-            log.info("%r: write failed (%s); %d messages stay queued", self, exc, len(out))
+            log.info("%r: write failed (%s); %d messages stay queued", self, exc, self._count)
             return
         out.clear()
-        self._out_bytes = 0
+        self._count = 0
         self._dropping = False
+
+    def confirm(self) -> Callable[[], bool]:
+        """Queue a PING behind everything published so far; the returned function is ``True``
+        once its PONG arrived, i.e. the server has processed all of it (acks, publishes). For a
+        clean stop: a socket closed with unread input is reset, and the server may then drop
+        what it had not read yet."""
+        conn = self._nats
+        if conn is None or not conn.is_open:
+            raise NetworkError("NATS endpoint is not connected")
+        self._out += PING
+        self._count += 1
+        target = conn.ping(write=False)
+        self._wake()
+        return lambda: conn.pongs >= target
 
     @property
     def buffered(self) -> int:
         """Messages queued, not yet handed to the socket."""
-        return len(self._out)
+        return self._count
 
     # --- subscribing ------------------------------------------------------------------------
 
@@ -221,11 +273,12 @@ class NatsEndpoint(StreamEndpoint):
             def tls(inner: Stream) -> Stream:
                 return inner.into_tls(host, ca_file=self.ca_file, verify=self.verify)
 
-        conn = NatsConnection(stream, name=self.client_name, tls=tls, **self._auth)
+        conn = NatsConnection(stream, name=self.client_name, tls=tls, user=self._user,
+                              password=self._password, token=self._token)
         self._nats = conn
         return conn
 
-    def on_connected(self, conn: NatsConnection, ctx: Any) -> None:  # type: ignore[override]
+    def on_connected(self, conn: NatsConnection, ctx: Any) -> None:
         self.connects += 1
         if self._discover and conn.info is not None:
             self._learn(conn.info.connect_urls)
@@ -233,11 +286,15 @@ class NatsEndpoint(StreamEndpoint):
             conn.subscribe(sub.subject, sub.sid, sub.queue)
         self._flush_out(conn)
 
-    def poll(self, conn: NatsConnection, ctx: Any) -> None:  # type: ignore[override]
+    def poll(self, conn: NatsConnection, ctx: Any) -> None:
         msgs = conn.read_batch()
-        if msgs:
-            subs = self._subs
-            self.delivered += len(msgs)
+        if not msgs:
+            if self._out:
+                self._flush_out(conn)
+            return
+        subs = self._subs
+        self.delivered += len(msgs)
+        try:
             for msg in msgs:
                 sub = subs.get(msg.sid)
                 if sub is None:
@@ -247,8 +304,10 @@ class NatsEndpoint(StreamEndpoint):
                     sub.handler(msg, ctx)
                 else:
                     self.on_message(msg, ctx)
-        if self._out:
-            self._flush_out(conn)
+        finally:
+            # what the handlers published before one of them raised (acks, replies) still goes out
+            if self._out:
+                self._flush_out(conn)
 
     def on_disconnect(self, reason: Disconnect, ctx: Any) -> bool:
         self._nats = None

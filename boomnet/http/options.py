@@ -1,0 +1,80 @@
+"""How the HTTP client behaves: :class:`HttpOptions`, one frozen, validated dataclass.
+
+The transport has its own objects (:class:`~boomnet.stream.options.TcpOptions`,
+:class:`~boomnet.stream.options.TlsOptions`); what a server may make the client buffer is
+:class:`~boomnet.http.limits.HttpLimits`. Constructors take ``http: HttpOptions | None = None,
+**overrides`` and build ``replace(http or HttpOptions(), **overrides)``, so a misspelt keyword
+is a ``TypeError`` where it is written and a value out of range a
+:class:`~boomnet.errors.LocalError` there too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from ..errors import LocalError
+from .headers import HeadersArg, header_pairs
+from .limits import DEFAULT_LIMITS, HttpLimits
+
+__all__ = ["HttpOptions", "DEFAULT_OPTIONS", "http_options"]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpOptions:
+    """HTTP behaviour shared by :class:`~boomnet.http.HttpClient`, :class:`~boomnet.http.HttpEndpoint`
+    and :class:`~boomnet.http.HttpConnection` (a field that one of them does not use says so).
+
+    ``limits``: what a response may make the client buffer (:class:`HttpLimits`).
+    ``request_timeout``: seconds from submission to the complete response (default 30).
+    ``expect_continue_timeout``: a request sent with ``Expect: 100-continue`` sends its body
+    anyway after this many seconds without an answer (RFC 9110 10.1.1; default 1, as curl).
+    ``headers``: sent with every request, before the request's own.
+    ``pipelining`` / ``max_pipeline`` (endpoint and connection): let up to ``max_pipeline``
+    idempotent requests share the wire before their responses (off by default).
+    ``check_interval`` (endpoint): how often deadlines and the 100-continue wait are checked.
+    ``max_per_key`` / ``idle_timeout`` (client): keep-alive pool size per origin and how long
+    an idle connection is kept.
+    """
+
+    limits: HttpLimits = DEFAULT_LIMITS
+    request_timeout: float = 30.0
+    expect_continue_timeout: float = 1.0
+    headers: tuple[tuple[str, str], ...] = ()
+    pipelining: bool = False
+    max_pipeline: int = 8
+    check_interval: float = 0.05
+    max_per_key: int = 10
+    idle_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.limits, HttpLimits):
+            raise LocalError(f"limits must be an HttpLimits, not {type(self.limits).__name__}")
+        for name in ("request_timeout", "expect_continue_timeout", "check_interval", "idle_timeout"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (value > 0 and math.isfinite(value)):
+                raise LocalError(f"{name} must be a positive number of seconds, not {value!r}")
+        for name in ("max_pipeline", "max_per_key"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise LocalError(f"{name} must be an int >= 1, not {value!r}")
+        if not isinstance(self.pipelining, bool):
+            raise LocalError(f"pipelining must be a bool, not {self.pipelining!r}")
+        headers: HeadersArg = self.headers  # any HeadersArg is accepted; stored as a tuple of pairs
+        object.__setattr__(self, "headers", tuple(header_pairs(headers)))
+
+    def replace(self, **changes: object) -> HttpOptions:
+        """A copy with ``changes`` (unknown names are a ``TypeError``)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+DEFAULT_OPTIONS = HttpOptions()
+
+
+def http_options(options: HttpOptions | None, overrides: dict[str, object]) -> HttpOptions:
+    """``options`` (default :data:`DEFAULT_OPTIONS`) with ``overrides`` applied and validated."""
+    if options is not None and not isinstance(options, HttpOptions):
+        raise TypeError(f"http options must be an HttpOptions, not {type(options).__name__}")
+    base = options or DEFAULT_OPTIONS
+    return base.replace(**overrides) if overrides else base
