@@ -97,14 +97,10 @@ class MsgEndpoint(Endpoint, Generic[M]):
 
         if addr is None:
             raise ValueError(f"{self!r}: no address to connect to")
-        tcp = self.tcp
-        stream: Stream = TcpStream.connect_addr(addr[0], addr[1], timeout=tcp.connect_timeout, bind=tcp.bind, interface=tcp.interface)
+        stream: Stream = TcpStream.connect_addr(addr[0], addr[1], self.tcp)
         tls = self.tls
         if tls is not None:
-            stream = stream.into_tls(
-                tls.server_hostname or self.host, ca_file=tls.ca_file, cadata=tls.cadata, verify=tls.verify,
-                alpn=tls.alpn, backend=tls.backend, handshake_timeout=tls.handshake_timeout,
-            )
+            stream = stream.into_tls(tls.server_hostname or self.host, tls)
         return stream
 
     def create_target(self, addr: Address | None, ctx: Any) -> Connection[M]:
