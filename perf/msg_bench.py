@@ -174,6 +174,10 @@ def main() -> None:
         r99 = f"{p99 / med(('pyzmq', False), 'p99'):.2f}x" if ze else "-"
         shown = f"{rate:,.0f}" if known else "-"
         print(f"| {name} | {'TLS' if tls else 'TCP'} | {shown} | {rb} | {p50:.1f} | {p99:.1f} | {p999:.1f} | {r50} | {r99} |")
+    print("\nper-round blast msgs/s (k):")
+    for (name, tls), rates in blast.items():
+        if any(r is not None for r in rates):
+            print(f"  {name} {'TLS' if tls else 'TCP'}: " + ", ".join(f"{r / 1e3:.0f}" for r in rates if r is not None))
     print(f"\nretained allocations on the bytes path: {retained_per_message():.4f} bytes/message")
     print(f"load after: {os.getloadavg()}  ({time.strftime('%H:%M:%S')})")
 
