@@ -52,6 +52,7 @@ class Sender(Generic[M]):
         "_xbudget",
         "_xq",
         "messages_out",
+        "on_queued",
         "wake",
     )
 
@@ -76,6 +77,9 @@ class Sender(Generic[M]):
         #: called (from any thread) after ``push_threadsafe``; set by the driver that owns the loop
         self.wake: Callable[[], object] | None = None
         self.messages_out = 0
+        #: called when the send queue goes from empty to non-empty (an endpoint sets it to its
+        #: control's ``poll_soon``, so a push from elsewhere is flushed by the next poll)
+        self.on_queued: Callable[[], object] | None = None
 
     @property
     def pending(self) -> int:
@@ -111,6 +115,8 @@ class Sender(Generic[M]):
                 chunks.append(tail)
                 self._tail = bytearray()
             chunks.extend(parts)
+        if not self._queued and self.on_queued is not None:
+            self.on_queued()
         self._queued = queued
         self.messages_out += 1
         if self.observers:
@@ -159,6 +165,8 @@ class Sender(Generic[M]):
             del orig[before:]
             self._tail = orig
             raise
+        if not self._queued and added and self.on_queued is not None:
+            self.on_queued()
         self._queued += added
         self.messages_out += len(msgs)
         if self.observers:

@@ -211,3 +211,29 @@ def test_thread_pushes_wake_a_sleeping_loop() -> None:
         poll_until(io, lambda: len(got) == 2003, timeout=30, what="2000 thread pushes")
         t.join()
         assert got[3:] == [i.to_bytes(4, "big") for i in range(2000)]
+
+
+def test_a_push_to_another_connection_goes_out_on_the_next_poll() -> None:
+    """A reactor relays each message to the OTHER connections with a plain push; their sockets
+    never become readable, yet the relay is flushed by the next poll (on_queued -> poll_soon)."""
+
+    class Relay(Reactor[Any]):
+        def __init__(self, lst: ListenerEndpoint[Any]) -> None:
+            self.lst = lst
+
+        def on_message(self, conn: Connection[Any], msg: Any, ctx: Any) -> None:
+            for other in self.lst.connections:
+                if other is not conn:
+                    other.push(b"relay:" + bytes(msg))
+
+    with IOService() as io:
+        holder: list[ListenerEndpoint[Any]] = []
+        lst: ListenerEndpoint[Any] = ListenerEndpoint(codec=LengthPrefixed(), reactor_factory=lambda c: Relay(holder[0]))
+        holder.append(lst)
+        io.register(lst)
+        poll_until(io, lambda: lst.address is not None, what="listening")
+        a, b = socket.create_connection(lst.address), socket.create_connection(lst.address)
+        poll_until(io, lambda: len(lst.connections) == 2, what="two connections")
+        a.sendall(struct.pack(">I", 2) + b"hi")
+        assert recv_polling(io, b, 12) == struct.pack(">I", 8) + b"relay:hi"
+        a.close(), b.close()
