@@ -55,7 +55,24 @@ class Echo(Reactor[Any]):
         self.log.append(("disconnected", conn.name, reason.kind.value))
 
 
-def test_listener_hands_each_connection_to_its_own_reactor() -> None:
+SELECTORS = ["epoll", "direct", "io_uring"]
+
+
+def make_service(kind: str) -> IOService:
+    from boomnet.service import DirectSelector, EpollSelector, IoUringSelector, SelectorUnavailable
+
+    if kind == "epoll":
+        return IOService(EpollSelector())
+    if kind == "direct":
+        return IOService(DirectSelector())
+    try:
+        return IOService(IoUringSelector(entries=512))
+    except SelectorUnavailable as exc:
+        pytest.skip(f"kernel refuses io_uring: {exc}")
+
+
+@pytest.mark.parametrize("selector", SELECTORS)
+def test_listener_hands_each_connection_to_its_own_reactor(selector: str) -> None:
     log: list = []
     reactors: list[Echo] = []
 
@@ -63,7 +80,7 @@ def test_listener_hands_each_connection_to_its_own_reactor() -> None:
         reactors.append(Echo(log))
         return reactors[-1]
 
-    with IOService() as io:
+    with make_service(selector) as io:
         lst: ListenerEndpoint[Any] = ListenerEndpoint(codec=LengthPrefixed(), reactor_factory=factory)
         io.register(lst)
         poll_until(io, lambda: lst.address is not None, what="listening")
@@ -169,7 +186,8 @@ def test_client_endpoint_reconnects_after_the_server_drops_it() -> None:
     assert store.sent() == [b"hello 1", b"hello 2"]
 
 
-def test_thread_pushes_wake_a_sleeping_loop() -> None:
+@pytest.mark.parametrize("selector", SELECTORS)
+def test_thread_pushes_wake_a_sleeping_loop(selector: str) -> None:
     """A thread pushes while the loop sleeps in ``io.wait(30)``: the push's wake makes the wait
     return and the next poll sends it (without the wake the message would sit unsent)."""
     got: list[bytes] = []
@@ -185,7 +203,7 @@ def test_thread_pushes_wake_a_sleeping_loop() -> None:
             enable_threads(self, conn)
             conns.append(conn)
 
-    with IOService() as io:
+    with make_service(selector) as io:
         lst: ListenerEndpoint[Any] = ListenerEndpoint(codec=LengthPrefixed(), reactor_factory=lambda c: Sink())
         io.register(lst)
         poll_until(io, lambda: lst.address is not None, what="listening")
@@ -213,7 +231,8 @@ def test_thread_pushes_wake_a_sleeping_loop() -> None:
         assert got[3:] == [i.to_bytes(4, "big") for i in range(2000)]
 
 
-def test_a_push_to_another_connection_goes_out_on_the_next_poll() -> None:
+@pytest.mark.parametrize("selector", SELECTORS)
+def test_a_push_to_another_connection_goes_out_on_the_next_poll(selector: str) -> None:
     """A reactor relays each message to the OTHER connections with a plain push; their sockets
     never become readable, yet the relay is flushed by the next poll (on_queued -> poll_soon)."""
 
@@ -226,7 +245,7 @@ def test_a_push_to_another_connection_goes_out_on_the_next_poll() -> None:
                 if other is not conn:
                     other.push(b"relay:" + bytes(msg))
 
-    with IOService() as io:
+    with make_service(selector) as io:
         holder: list[ListenerEndpoint[Any]] = []
         lst: ListenerEndpoint[Any] = ListenerEndpoint(codec=LengthPrefixed(), reactor_factory=lambda c: Relay(holder[0]))
         holder.append(lst)
