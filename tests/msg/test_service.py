@@ -256,3 +256,51 @@ def test_a_push_to_another_connection_goes_out_on_the_next_poll(selector: str) -
         a.sendall(struct.pack(">I", 2) + b"hi")
         assert recv_polling(io, b, 12) == struct.pack(">I", 8) + b"relay:hi"
         a.close(), b.close()
+
+
+def test_thousand_clients_on_one_svc() -> None:
+    """The standalone Svc too: 1,000 raw clients, one frame each, echoed from Svc.poll()."""
+    from boomnet.msg import Svc
+
+    n = 1000
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = 2 * n + 200
+    if soft < need:
+        if hard != resource.RLIM_INFINITY and hard < need:
+            pytest.skip(f"RLIMIT_NOFILE hard limit {hard} < {need}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    try:
+        with Svc.bind("127.0.0.1", 0, codec=LengthPrefixed(), max_connections=n, backlog=n) as svc:
+            socks = []
+            for i in range(n):
+                s = socket.socket()
+                s.setblocking(False)
+                s.connect_ex(svc.address)
+                socks.append(s)
+                if i % 64 == 0:
+                    svc.poll()
+            end = time.monotonic() + 60
+            while len(svc.clients) < n:
+                svc.poll()
+                assert time.monotonic() < end, f"{len(svc.clients)} of {n} accepted"
+            for i, s in enumerate(socks):
+                s.send(struct.pack(">I", 4) + i.to_bytes(4, "big"))
+            answered: dict[int, bytes] = {}
+            while len(answered) < n:
+                for clt, msg in svc.poll():
+                    clt.send(b"echo:" + bytes(msg))
+                for i, s in enumerate(socks):
+                    if i not in answered:
+                        try:
+                            answered[i] = s.recv(64)
+                        except BlockingIOError:
+                            pass
+                assert time.monotonic() < end, f"{len(answered)} of {n} answered"
+            assert all(answered[i] == struct.pack(">I", 9) + b"echo:" + i.to_bytes(4, "big") for i in range(n))
+            for s in socks:
+                s.close()
+            while svc.clients:
+                svc.poll()
+                assert time.monotonic() < end
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
