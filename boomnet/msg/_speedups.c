@@ -163,7 +163,78 @@ pack_lp(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(stop);
 }
 
+/* split_dg(view, max_payload, out, datagram_type) -> (consumed, status, value): connect-rs
+ * datagrams [u32 size = 4 + len][u16 version][u16 tag][payload] into datagram_type(tag, view).
+ * status 1 = payload over max_payload (value = size - 4), 2 = size < 5 (value = size),
+ * 3 = version != 1 (value = version). A lone size field is checked too (before buffering). */
+static PyObject *
+split_dg(PyObject *self, PyObject *args)
+{
+    PyObject *view, *out;
+    PyTypeObject *dtype;
+    Py_ssize_t max_payload;
+    if (!PyArg_ParseTuple(args, "O!nO!O!", &PyMemoryView_Type, &view, &max_payload, &PyList_Type, &out,
+                          &PyType_Type, &dtype))
+        return NULL;
+    if (!PyType_IsSubtype(dtype, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "datagram_type must be a tuple subclass");
+        return NULL;
+    }
+    Py_buffer *vb = PyMemoryView_GET_BUFFER(view);
+    if (vb->ndim != 1 || vb->itemsize != 1 || (vb->strides != NULL && vb->strides[0] != 1)) {
+        PyErr_SetString(PyExc_TypeError, "split_dg needs a contiguous byte view");
+        return NULL;
+    }
+    const unsigned char *base = (const unsigned char *)vb->buf;
+    Py_ssize_t n = vb->len, pos = 0;
+    unsigned long long top = (unsigned long long)max_payload + 4;
+    while (n - pos >= 8) {
+        unsigned long long size = read_len(base + pos, 4, 1);
+        unsigned long version = (unsigned long)read_len(base + pos + 4, 2, 1);
+        unsigned long tag = (unsigned long)read_len(base + pos + 6, 2, 1);
+        if (size > top)
+            return Py_BuildValue("niK", pos, 1, size - 4);
+        if (size < 5)
+            return Py_BuildValue("niK", pos, 2, size);
+        if (version != 1)
+            return Py_BuildValue("nik", pos, 3, version);
+        Py_ssize_t end = pos + 4 + (Py_ssize_t)size;
+        if (end > n)
+            break;
+        PyObject *m = narrowed(view, pos + 8, (Py_ssize_t)size - 4);
+        if (m == NULL)
+            return NULL;
+        PyObject *t = PyLong_FromUnsignedLong(tag);
+        if (t == NULL) {
+            Py_DECREF(m);
+            return NULL;
+        }
+        PyObject *d = dtype->tp_alloc(dtype, 2);
+        if (d == NULL) {
+            Py_DECREF(m);
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(d, 0, t);
+        PyTuple_SET_ITEM(d, 1, m);
+        int rc = PyList_Append(out, d);
+        Py_DECREF(d);
+        if (rc < 0)
+            return NULL;
+        pos = end;
+    }
+    if (n - pos >= 4) {
+        unsigned long long size = read_len(base + pos, 4, 1);
+        if (size > top)
+            return Py_BuildValue("niK", pos, 1, size - 4);
+        if (size < 5)
+            return Py_BuildValue("niK", pos, 2, size);
+    }
+    return Py_BuildValue("nii", pos, 0, 0);
+}
+
 static PyMethodDef methods[] = {
+    {"split_dg", split_dg, METH_VARARGS, "Split connect-rs datagrams into (tag, memoryview) tuples."},
     {"split_lp", split_lp, METH_VARARGS, "Split length-prefixed frames into memoryviews."},
     {"pack_lp", pack_lp, METH_VARARGS, "Append length-prefixed frames of small bytes payloads."},
     {NULL, NULL, 0, NULL},
