@@ -81,7 +81,12 @@ def responses(draw, last: bool, safe_body: bool):
     wire += f"HTTP/{version} {status} {draw(st.sampled_from(['OK', '', 'Some Reason']))}\r\n".encode()
     sent_headers = list(headers)
     if framing == "length":
-        sent_headers.append(("Content-Length", str(len(body))))
+        n = len(body)
+        style = draw(st.sampled_from(["one", "one", "list", "twice"]))
+        if style == "twice":  # identical duplicates are one length (RFC 9112 6.3); a mutation may make them differ
+            sent_headers += [("Content-Length", str(n)), ("Content-Length", str(n))]
+        else:
+            sent_headers.append(("Content-Length", str(n) if style == "one" else f"{n}, {n}"))
     elif framing == "chunked":
         sent_headers.append(("Transfer-Encoding", draw(st.sampled_from(["chunked", "Chunked"]))))
     if draw(st.booleans()):
@@ -89,7 +94,8 @@ def responses(draw, last: bool, safe_body: bool):
     position = draw(st.integers(0, len(headers)))
     ordered = headers[:position] + sent_headers[len(headers) :] + headers[position:]
     for n, v in ordered:
-        wire += f"{n}:{draw(st.sampled_from(['', ' ', '  ', chr(9)]))}{v}\r\n".encode("latin-1")
+        lead, trail = draw(st.sampled_from(["", " ", "  ", "\t"])), draw(st.sampled_from(["", "", " ", "\t "]))
+        wire += f"{n}:{lead}{v}{trail}\r\n".encode("latin-1")
     wire += b"\r\n"
     if not no_body:
         if framing == "chunked":
@@ -153,13 +159,18 @@ def boomnet_verdict(wire: bytes, methods: list[str], cuts: list[int], buffer_siz
 
 def _normalised(headers) -> list[tuple[str, str]]:
     """Headers as h11 reports them: names lower-cased, Transfer-Encoding values lower-cased,
-    a Content-Length list reduced to its one value (h11 normalises these; boomnet keeps them)."""
+    identical Content-Length values (listed or repeated) reduced to one field (h11 normalises
+    these; boomnet hands them out as received)."""
     out = []
+    seen_length = False
     for name, value in headers:
         name = name.lower()
         if name == "transfer-encoding":
             value = value.lower()
         elif name == "content-length":
+            if seen_length:
+                continue  # h11 keeps one of identical repeated Content-Length fields
+            seen_length = True
             value = ",".join(sorted({part.strip(" \t") for part in value.split(",")}))
         out.append((name, value))
     return out
