@@ -31,6 +31,7 @@ request, a bad URL, an option value out of range) and nothing was sent. The tree
     │   ├── FixError                 boomnet.fix: malformed tag=value (checksum, length, header)
     │   │   └── FixSessionError      the peer broke the FIX session rules (sequence too low, ...)
     │   ├── RpcProtocolError         boomnet.rpc: a malformed envelope
+    │   ├── NatsProtocolError        boomnet.bus: a malformed NATS server line, or a fatal -ERR
     │   └── VenueMessageError        a venue (e.g. Binance) sent a message of the wrong shape
     ├── LocalError                   LOCAL: the caller's misuse; raised before anything is sent (a ValueError)
     │   ├── InvalidUrl               not a URL boomnet can connect to
@@ -41,7 +42,8 @@ request, a bad URL, an option value out of range) and nothing was sent. The tree
     │   └── SendBufferFull           a sender's budget is used up: the peer is not reading
     ├── DeadlineExceeded             a response, call or handshake deadline passed
     ├── CallFailed                   boomnet.rpc: a call ended without a result
-    │   └── CallCancelled            ... because it was cancelled
+    │   ├── CallCancelled            ... because it was cancelled
+    │   └── CallLost                 ... because the connection ended (maybe_executed says if it was sent)
     ├── SelectorUnavailable          a selector cannot work here (the message names the fallback)
     ├── MissingExtra                 an optional dependency is not installed (names the extra)
     └── RecordingError               a recording is truncated, corrupt or missing
@@ -267,6 +269,15 @@ class CallCancelled(CallFailed):
     """An RPC call was cancelled."""
 
 
+class CallLost(CallFailed):
+    """The connection ended before the call's reply. ``maybe_executed``: the request had been
+    handed to the connection, so the server may have run it; ``False``: it was never sent."""
+
+    def __init__(self, message: str, maybe_executed: bool) -> None:
+        self.maybe_executed = maybe_executed
+        super().__init__(message)
+
+
 # --- fix -----------------------------------------------------------------------------------------
 
 
@@ -276,6 +287,13 @@ class FixError(ProtocolError):
 
 class FixSessionError(FixError):
     """The peer broke FIX session rules (sequence number too low, logon refused, ...)."""
+
+
+# --- bus -----------------------------------------------------------------------------------------
+
+
+class NatsProtocolError(ProtocolError):
+    """The NATS server sent something the client protocol does not allow (or a fatal -ERR)."""
 
 
 # --- recordings ----------------------------------------------------------------------------------

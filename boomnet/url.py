@@ -1,7 +1,7 @@
 """The one URL type of boomnet: what a client needs to connect and to address a resource.
 
 Every protocol package parses its URLs here (``http``/``https``, ``ws``/``wss``, ``tcp``/``tls``
-for message connections, ``fix``/``fixs``), so bracketing of IPv6 literals, default ports, IDNA
+for message connections, ``fix``/``fixs``, ``nats``), so bracketing of IPv6 literals, default ports, IDNA
 and the rejection of control characters are written once. A malformed URL raises
 :class:`~boomnet.errors.InvalidUrl` (a :class:`~boomnet.errors.LocalError`): it is the caller's.
 """
@@ -25,6 +25,7 @@ DEFAULT_PORTS: dict[str, int | None] = {
     "tls": None,
     "fix": None,
     "fixs": None,
+    "nats": 4222,
 }
 SECURE_SCHEMES = frozenset({"https", "wss", "tls", "fixs"})
 # everything printable in ASCII stays as written; only spaces, controls and non-ASCII are escaped

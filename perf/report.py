@@ -124,7 +124,7 @@ def render(results: dict[str, Any]) -> str:
     ]
     if results.get("targets"):
         out += ["## Targets", ""] + targets_table(results["targets"]) + [""]
-    for key, section in results.get("jobs", {}).items():
+    for section in results.get("jobs", {}).values():
         out += [f"## {section['title']}", "", section.get("note", ""), ""]
         kind = section["kind"]
         if kind == "rate":

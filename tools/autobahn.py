@@ -33,8 +33,8 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from boomnet.errors import BoomnetError, ConnectionClosed, WebSocketProtocolError  # noqa: E402
-from boomnet.ws import Opcode, connect  # noqa: E402
+from boomnet.errors import BoomnetError, ConnectionClosed, WebSocketProtocolError
+from boomnet.ws import Opcode, connect
 
 BEHAVIORS = ("OK", "NON-STRICT", "INFORMATIONAL", "UNIMPLEMENTED", "FAILED")
 PASSING = frozenset(("OK", "NON-STRICT", "INFORMATIONAL"))
@@ -84,7 +84,7 @@ class FuzzingServer:
     def start(self, attempts: int = 3, timeout: float = 15.0) -> None:
         for _ in range(attempts):
             self.port = _free_port()
-            cmd = _kosoku_command() + ["-m", "fuzzingserver", f"127.0.0.1:{self.port}"]
+            cmd = [*_kosoku_command(), "-m", "fuzzingserver", f"127.0.0.1:{self.port}"]
             for pattern in self.cases:
                 cmd += ["-i", pattern]
             for pattern in self.exclude:

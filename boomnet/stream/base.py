@@ -5,7 +5,10 @@ A stream is a non-blocking byte pipe. The contract (every implementation honours
 * ``recv_into(buf)`` reads what is available *now* into ``buf`` (a writable buffer, usually a
   memoryview slice of a protocol's reusable buffer) and returns the byte count. It returns ``0``
   when nothing is available now and never blocks. It raises :class:`~boomnet.errors.ConnectionClosed`
-  (or a subclass) on EOF or reset, only after every byte before the EOF was returned.
+  (or a subclass) on EOF or reset, only after every byte before the EOF was returned. A *clean*
+  end is a plain ``ConnectionClosed`` (TCP FIN; over TLS: the peer's ``close_notify``);
+  :class:`~boomnet.errors.TruncatedStream` (TLS EOF without ``close_notify``) and
+  :class:`~boomnet.errors.ConnectionReset` (RST) mean the data may be incomplete.
 * ``write(data)`` hands bytes to the stream. It sends what the transport takes now and keeps the
   rest pending, in order; no byte is ever dropped. ``flush()`` retries the pending bytes and returns
   ``True`` once nothing is pending. ``pending`` is the number of bytes still waiting.
@@ -20,22 +23,58 @@ A stream is a non-blocking byte pipe. The contract (every implementation honours
 * ``fileno()`` is the descriptor a selector waits on (``-1`` for streams without one).
 * ``close()`` releases the transport; it is idempotent.
 
+:class:`ByteStream` states this contract as a ``typing.Protocol``: layers above (WebSocket, HTTP,
+msg) type their transport against it, so any object with these methods works, inheriting from
+:class:`Stream` or not. :class:`Stream` is the convenience base class of boomnet's own streams.
+
 Composition is by wrapping: each wrapper takes any ``Stream`` as its inner stream. The fluent
 helpers below (``into_tls``, ``into_recorded``, ...) build the wrapper around ``self``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover
     from .buffered import BufferedStream
+    from .ktls import KtlsStream
+    from .options import TlsOptions
     from .recorded import RecordedStream
-    from .tls import KtlsStream, TlsStream
+    from .tls import TlsStream
 
-__all__ = ["Stream"]
+__all__ = ["Stream", "ByteStream", "Buffer", "Bytes"]
 
-Buffer = Any  # a writable buffer: bytearray or memoryview
+#: a writable buffer ``recv_into`` fills (``collections.abc.Buffer`` is Python 3.12+)
+Buffer = bytearray | memoryview
+#: bytes handed to ``write`` (never kept by the stream past the call: pending bytes are copied)
+Bytes = bytes | bytearray | memoryview
+
+
+@runtime_checkable
+class ByteStream(Protocol):
+    """The byte-stream contract above (structural: any object with these members is one)."""
+
+    def recv_into(self, buf: Buffer) -> int: ...
+
+    def write(self, data: Bytes) -> None: ...
+
+    def flush(self) -> bool: ...
+
+    def establish(self) -> bool: ...
+
+    def buffered(self) -> int: ...
+
+    def read_hint(self) -> int: ...
+
+    def fileno(self) -> int: ...
+
+    def close(self) -> None: ...
+
+    @property
+    def pending(self) -> int: ...
+
+    @property
+    def closed(self) -> bool: ...
 
 
 class Stream:
@@ -43,7 +82,9 @@ class Stream:
 
     __slots__ = ()
 
-    #: bytes accepted by ``write`` but not yet handed to the transport
+    #: bytes accepted by ``write`` but not yet handed to the transport. A plain class attribute
+    #: (not a property) so that simple streams may keep it as an instance attribute; boomnet's
+    #: own streams override it with a read-only property.
     pending: int = 0
 
     # --- I/O ----------------------------------------------------------------------------------
@@ -52,7 +93,7 @@ class Stream:
         """Read available bytes into ``buf``; ``0`` if none now. Raises ``ConnectionClosed`` on EOF."""
         raise NotImplementedError
 
-    def write(self, data: bytes | bytearray | memoryview) -> None:  # pragma: no cover - abstract
+    def write(self, data: Bytes) -> None:  # pragma: no cover - abstract
         """Send what the transport takes now and keep the rest pending (in order)."""
         raise NotImplementedError
 
@@ -85,7 +126,7 @@ class Stream:
     def closed(self) -> bool:  # pragma: no cover - overridden
         return False
 
-    def __enter__(self) -> "Stream":
+    def __enter__(self) -> Stream:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -93,26 +134,39 @@ class Stream:
 
     # --- composition --------------------------------------------------------------------------
 
-    def into_tls(self, server_hostname: str | None = None, **options: Any) -> "TlsStream":
-        """Wrap this stream in TLS (verification on by default; see :class:`TlsStream`)."""
+    def into_tls(
+        self, server_hostname: str | None = None, options: TlsOptions | None = None, **overrides: Any
+    ) -> TlsStream:
+        """Wrap this stream in TLS (verification on by default; see :class:`TlsStream`).
+
+        ``overrides`` are :class:`~boomnet.stream.options.TlsOptions` fields (a misspelt one is a
+        ``TypeError`` here)."""
         from .tls import TlsStream
 
-        return TlsStream(self, server_hostname, **options)
+        return TlsStream(self, server_hostname, options, **overrides)
 
-    def into_ktls(self, server_hostname: str | None = None, **options: Any) -> "KtlsStream":
+    def into_ktls(
+        self,
+        server_hostname: str | None = None,
+        options: TlsOptions | None = None,
+        *,
+        require: bool = False,
+        **overrides: Any,
+    ) -> KtlsStream:
         """Wrap this stream in TLS with kernel offload where possible (see :class:`KtlsStream`)."""
-        from .tls import KtlsStream
+        from .ktls import KtlsStream
 
-        return KtlsStream(self, server_hostname, **options)
+        return KtlsStream(self, server_hostname, options, require=require, **overrides)
 
-    def into_recorded(self, name: str, **options: Any) -> "RecordedStream":
-        """Record this stream's traffic under ``name`` (see :class:`RecordedStream`)."""
+    def into_recorded(self, name: str, **options: Any) -> RecordedStream:
+        """Record this stream's traffic under ``name`` (see :class:`RecordedStream`; its
+        constructor checks the keywords, so a misspelt one is a ``TypeError``)."""
         from .recorded import RecordedStream
 
         return RecordedStream(self, name, **options)
 
-    def into_buffered(self, **options: Any) -> "BufferedStream":
+    def into_buffered(self, capacity: int = 64 * 1024) -> BufferedStream:
         """Coalesce writes until ``flush`` (see :class:`BufferedStream`)."""
         from .buffered import BufferedStream
 
-        return BufferedStream(self, **options)
+        return BufferedStream(self, capacity)

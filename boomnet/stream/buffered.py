@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..errors import NetworkError
-from .base import Stream
+from ..errors import LocalError, NetworkError
+from .base import Bytes, Stream
 from .wrapper import WrappingStream
 
 __all__ = ["BufferedStream"]
@@ -16,16 +16,16 @@ class BufferedStream(WrappingStream):
     into one TCP segment / TLS record.
     """
 
-    __slots__ = ("capacity", "_buf")
+    __slots__ = ("_buf", "capacity")
 
     def __init__(self, inner: Stream, capacity: int = 64 * 1024):
         super().__init__(inner)
         if capacity <= 0:
-            raise ValueError("capacity must be positive")
+            raise LocalError(f"capacity must be positive, not {capacity!r}")
         self.capacity = capacity
         self._buf = bytearray()
 
-    def write(self, data: bytes | bytearray | memoryview) -> None:
+    def write(self, data: Bytes) -> None:
         buf = self._buf
         if len(buf) + len(data) <= self.capacity:
             buf += data
@@ -48,7 +48,7 @@ class BufferedStream(WrappingStream):
         return self.inner.flush()
 
     @property
-    def pending(self) -> int:  # type: ignore[override]
+    def pending(self) -> int:  # type: ignore[override]  # a class attribute in Stream
         return len(self._buf) + self.inner.pending
 
     def close(self) -> None:

@@ -4,62 +4,190 @@ Put it above TLS so the file holds plaintext. The hot path only appends to an in
 a full buffer (``flush_bytes``), or one older than ``flush_interval`` seconds, becomes a block that
 a writer thread checksums and writes (both release the GIL). EOF and ``close()`` finish the file.
 The file format is documented in :mod:`boomnet.stream.recording`.
+
+Secrets. Every ``write()`` passes through ``redact`` (:data:`~boomnet.stream.redact.DEFAULT_REDACTOR`
+unless told otherwise) before it is recorded: credentials are overwritten with ``*``, lengths kept
+(see :mod:`boomnet.stream.redact` for the rules and what is guaranteed). ``redact=None`` records
+clear text and logs a WARNING; never commit such a file. Inbound bytes are redacted only with
+``redact_in=`` (off by default). The file is created ``0600`` (a fresh inode, renamed over any
+old recording of the same name, so an existing file's wider mode or a symlink is never reused).
+
+Disk trouble never reaches the feed. At most ``max_pending_blocks`` blocks wait for the writer
+thread. When that queue is full (the disk is slower than the feed) or a write fails (ENOSPC,
+EIO, ...), the *recording* is dropped: recording stops, one ERROR is logged with the reason and
+what was lost, :attr:`RecordedStream.failure` says why, :func:`dropped_recordings` counts it, and
+the file keeps the blocks already written (a truncated recording: replay it with
+``allow_truncated=True``). ``recv_into`` / ``write`` go on passing traffic through, unrecorded;
+nothing is raised into the caller. The last block (the one with the END record) is always taken,
+so a file closed during a backlog still ends complete if the disk catches up. ``close()`` hands the END record to the writer thread and
+returns without waiting; :meth:`RecordedStream.wait_closed` waits for a complete file (scripts,
+tests), and :meth:`~boomnet.stream.ReplayStream.from_file` waits for a recording of the same path
+this process is still finishing.
 """
 
 from __future__ import annotations
 
+import atexit
+import logging
 import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import ConnectionClosed, ConnectionReset, RecordingError
 from .base import Buffer, Stream
-from .recording import END, EOF, GAP, GAP_COUNT, IN, OUT, SUFFIX, RecordWriter, file_header, seal_block
+from .recording import (
+    END,
+    EOF,
+    GAP,
+    GAP_COUNT,
+    IN,
+    OUT,
+    REDACTED_IN,
+    REDACTED_OUT,
+    SUFFIX,
+    RecordWriter,
+    file_header,
+    seal_block,
+)
+from .redact import DEFAULT_REDACTOR, InboundRedactor, Redactor
 from .wrapper import WrappingStream
 
-__all__ = ["RecordedStream", "recording_path"]
+__all__ = ["RecordedStream", "recording_path", "create_private", "dropped_recordings", "wait_finishing"]
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_finishing: dict[Path, BlockSink] = {}  # recordings whose writer thread has not finished
+_dropped = 0
 
 
-def recording_path(name: str, directory: str | os.PathLike = "recordings") -> Path:
+def dropped_recordings() -> int:
+    """How many recordings this process dropped (queue full, disk error, broken redactor)."""
+    return _dropped
+
+
+def wait_finishing(path: Path | None = None, timeout: float = 10.0) -> bool:
+    """Wait until the writer thread of the closed recording at ``path`` (every closed recording:
+    ``None``) has finished its file; ``True`` if none is left unfinished. A recording still
+    open is not waited for."""
+    deadline = time.monotonic() + timeout
+    with _lock:
+        sinks = [s for p, s in _finishing.items() if s.closing and (path is None or p == Path(path))]
+    return all(s.done.wait(max(0.0, deadline - time.monotonic())) for s in sinks)
+
+
+def recording_path(name: str, directory: str | os.PathLike[str] = "recordings") -> Path:
     """Where recording ``name`` lives: ``<directory>/<name>.bnrec``."""
     path = Path(directory) / name
     return path if path.suffix == SUFFIX else path.with_name(path.name + SUFFIX)
 
 
-class _BlockSink:
-    """Writes sealed blocks to the file on a daemon thread, in order, and recycles the buffers."""
+def create_private(path: Path) -> BinaryIO:
+    """A new, empty file at ``path`` readable by its owner only (mode 0600).
 
-    def __init__(self, file: BinaryIO, path: Path):
-        self._file, self._path = file, path
-        self._queue: queue.SimpleQueue[tuple[bytearray, int] | threading.Event | None] = queue.SimpleQueue()
+    The file is created under a temporary name with ``O_EXCL`` and mode 0600, then renamed over
+    ``path``: an older recording's wider mode, or a symlink planted at ``path``, is never reused.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")  # unguessable: O_EXCL never trips
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(tmp, flags, 0o600)  # a fresh inode: the umask can only narrow this
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    return os.fdopen(fd, "wb", buffering=0)
+
+class BlockSink:
+    """The writer thread of one recording: writes sealed blocks in order, recycles their buffers.
+
+    At most ``limit`` blocks wait (a semaphore, so the count is exact across threads); ``submit``
+    says ``False`` instead of waiting. The first failure (:meth:`fail`, from either thread) is
+    logged once and counted; after a disk error nothing more is written.
+    """
+
+    def __init__(self, file: BinaryIO, path: Path, header: bytes, limit: int):
+        self._file, self.path, self.limit = file, path, limit
+        self._queue: queue.SimpleQueue[tuple[bytearray, int, bool] | bytes | threading.Event | None] = (
+            queue.SimpleQueue()
+        )
+        self._slots = threading.BoundedSemaphore(limit)
         #: written buffers, ready for reuse (their pages are already mapped)
         self.free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
-        self.error: BaseException | None = None
+        self.failure: str | None = None
+        self._disk_error = False
+        self.written = 0
+        self.closing = False
+        self.done = threading.Event()
+        self._queue.put(header)  # first, and outside the bound: it is not a block
+        with _lock:
+            # the latest recording of a path (an older one writes to the inode this file replaced)
+            _finishing[path] = self
         self._thread = threading.Thread(target=self._run, name=f"boomnet-recorder-{path.name}", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            if isinstance(item, threading.Event):
-                item.set()
-                continue
-            buf, length = item
-            if self.error is None:
+        try:
+            while True:
+                item = self._queue.get()
+                if item is None:
+                    break
+                if isinstance(item, threading.Event):
+                    item.set()
+                    continue
+                if isinstance(item, bytes):
+                    self._write_all((item,))
+                    continue
+                buf, length, counted = item
                 try:
-                    with memoryview(buf) as view:
-                        records = view[:length]
-                        self._file.write(seal_block(records))
-                        self._file.write(records)
-                        records.release()
-                except OSError as e:
-                    self.error = e
-            self.free.put(buf)
+                    with memoryview(buf) as view, view[:length] as records:
+                        self._write_all((seal_block(records), records))
+                finally:
+                    if counted:
+                        self._slots.release()
+                    self.free.put(buf)
+            try:
+                self._file.close()
+            except Exception as e:
+                self.fail(f"closing the file failed: {e}")
+        finally:
+            with _lock:
+                if _finishing.get(self.path) is self:
+                    del _finishing[self.path]
+            self.done.set()
+
+    def _write_all(self, parts: tuple[bytes | memoryview, ...]) -> None:
+        if self._disk_error:
+            return  # a failed disk: discard (the recording is already dropped)
+        try:
+            for part in parts:
+                self._file.write(part)
+                self.written += len(part)
+        except Exception as e:  # OSError (ENOSPC, EIO, ...) or a broken file object
+            self._disk_error = True
+            self.fail(f"writing the file failed: {e}")
+
+    def fail(self, reason: str) -> bool:
+        """Mark the recording dropped (first reason wins); logs one ERROR. ``True`` if this call did."""
+        global _dropped
+        with _lock:
+            if self.failure is not None:
+                return False
+            self.failure = reason
+            _dropped += 1
+        log.error(
+            "recording %s dropped: %s. Nothing more is recorded; the file ends after the %d bytes "
+            "written so far or soon after (truncated: replay it with allow_truncated=True); "
+            "the stream itself goes on",
+            self.path, reason, self.written,
+        )
+        return True
 
     def fresh(self) -> bytearray | None:
         try:
@@ -67,48 +195,88 @@ class _BlockSink:
         except queue.Empty:
             return None
 
-    def submit(self, block: tuple[bytearray, int]) -> None:
-        if self.error is not None:
-            raise RecordingError(f"cannot write recording {self._path}: {self.error}") from self.error
-        self._queue.put(block)
+    def submit(self, block: tuple[bytearray, int], last: bool = False) -> bool:
+        """Queue ``block``; ``False`` (nothing queued) if ``limit`` blocks are waiting or the sink
+        failed. The ``last`` block of a recording (the one with END) is always taken: it is one
+        block more at most, and a file closed during a backlog should still end complete."""
+        if self.failure is not None:
+            return False
+        counted = not last
+        if counted and not self._slots.acquire(blocking=False):
+            return False
+        self._queue.put((block[0], block[1], counted))
+        return True
 
-    def sync(self, timeout: float = 10.0) -> None:
-        """Wait until every submitted block is written."""
+    def sync(self, timeout: float = 10.0) -> bool:
+        """Wait until every block submitted so far is written."""
         done = threading.Event()
         self._queue.put(done)
-        done.wait(timeout)
+        return done.wait(timeout) and not self._disk_error
 
-    def close(self, timeout: float = 10.0) -> None:
-        self._queue.put(None)  # after every block already queued
-        self._thread.join(timeout)
-        self._file.close()
-        if self.error is not None:
-            raise RecordingError(f"cannot write recording {self._path}: {self.error}") from self.error
+    def close(self) -> None:
+        """Finish after the blocks already queued; never waits (see :attr:`done`)."""
+        self.closing = True
+        self._queue.put(None)
 
 
 class RecordedStream(WrappingStream):
-    """Records every read (with its boundary), write and empty-read gap of ``inner``."""
+    """Records every read (with its boundary), write and empty-read gap of ``inner``.
 
-    __slots__ = ("path", "_sink", "_writer", "_t0", "_zero_reads", "_gap_t", "_last_flush", "flush_bytes", "flush_interval_ns")
+    ``redact``: masks secrets in each write before it is recorded (``None``: clear text, with a
+    WARNING). ``redact_in``: the same for reads (off by default). ``flush_bytes`` /
+    ``flush_interval``: a block is handed to the writer thread when this many bytes are recorded
+    or this many seconds passed. ``max_pending_blocks``: blocks that may wait for the disk before
+    the recording is dropped (the stream goes on). ``opener``: creates the file (default
+    :func:`create_private`; tests inject slow or failing files here).
+    """
+
+    __slots__ = (
+        "_file_sink",
+        "_gap_t",
+        "_last_flush",
+        "_redact",
+        "_redact_in",
+        "_sink",
+        "_t0",
+        "_writer",
+        "_zero_reads",
+        "flush_bytes",
+        "flush_interval_ns",
+        "path",
+    )
 
     def __init__(
         self,
         inner: Stream,
         name: str,
-        directory: str | os.PathLike = "recordings",
+        directory: str | os.PathLike[str] = "recordings",
         *,
+        redact: Redactor | None = DEFAULT_REDACTOR,
+        redact_in: InboundRedactor | None = None,
         flush_bytes: int = 1 << 20,
         flush_interval: float = 1.0,
+        max_pending_blocks: int = 8,
+        opener: Callable[[Path], BinaryIO] = create_private,
     ):
+        if flush_bytes < 1 or flush_interval < 0 or max_pending_blocks < 1:
+            raise ValueError("flush_bytes and max_pending_blocks must be >= 1, flush_interval >= 0")
         super().__init__(inner)
         self.path = recording_path(name, directory)
+        self._redact = redact
+        self._redact_in = redact_in
+        if redact is None:
+            log.warning(
+                "recording %s WITHOUT redaction: credentials the client sends are stored in clear; "
+                "never share or commit this file", self.path,
+            )
+        flags = (REDACTED_OUT if redact is not None else 0) | (REDACTED_IN if redact_in is not None else 0)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            file = open(self.path, "wb", buffering=0)
-            file.write(file_header(time.time_ns()))
+            file = opener(self.path)
         except OSError as e:
             raise RecordingError(f"cannot create recording {self.path}: {e}") from e
-        self._sink: _BlockSink | None = _BlockSink(file, self.path)
+        sink = BlockSink(file, self.path, file_header(time.time_ns(), flags), max_pending_blocks)
+        self._file_sink = sink
+        self._sink: BlockSink | None = sink  # None once finished or dropped: nothing is recorded
         self._t0 = time.monotonic_ns()
         self._writer = RecordWriter(flush_bytes)
         self._zero_reads = 0
@@ -117,19 +285,24 @@ class RecordedStream(WrappingStream):
         self.flush_bytes = flush_bytes
         self.flush_interval_ns = int(flush_interval * 1e9)
 
+    # --- the stream ---------------------------------------------------------------------------
+
     def recv_into(self, buf: Buffer) -> int:
         try:
             n = self.inner.recv_into(buf)
         except ConnectionClosed as e:
             self._finish(e)
             raise
+        if self._sink is None:  # not recording (finished or dropped): pass through
+            return n
         if n:
             now = time.monotonic_ns()
             if self._zero_reads:
                 self._close_gap()
-            if not self._writer.add(IN, now - self._t0, memoryview(buf)[:n]):
-                self._hand_over(now)
-                self._writer.add(IN, now - self._t0, memoryview(buf)[:n])
+            payload: bytes | memoryview = memoryview(buf)[:n]
+            if self._redact_in is not None:
+                payload = self._redacted(self._redact_in.redact_in, bytes(payload))
+            self._add(IN, now, payload)
             if now - self._last_flush >= self.flush_interval_ns:
                 self._hand_over(now)
         elif self._zero_reads:
@@ -141,17 +314,40 @@ class RecordedStream(WrappingStream):
         return n
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        now = time.monotonic_ns()
-        if self._zero_reads:
-            self._close_gap()
-        self._add(OUT, now, data)
+        now = 0
+        if self._sink is not None:
+            now = time.monotonic_ns()
+            if self._zero_reads:
+                self._close_gap()
+            payload: bytes | bytearray | memoryview = data
+            if self._redact is not None:
+                payload = self._redacted(self._redact.redact_out, data if isinstance(data, bytes) else bytes(data))
+            self._add(OUT, now, payload)
         try:
             self.inner.write(data)
         except ConnectionClosed as e:
             self._finish(e)
             raise
-        if now - self._last_flush >= self.flush_interval_ns:
+        if now and now - self._last_flush >= self.flush_interval_ns:
             self._hand_over(now)
+
+    def read_hint(self) -> int:
+        return self.inner.read_hint()
+
+    # --- recording ----------------------------------------------------------------------------
+
+    def _redacted(self, redact: Callable[[bytes], bytes], data: bytes) -> bytes:
+        """``redact(data)``, checked. A redactor that raises or changes the length drops the
+        recording: recording the bytes unredacted is not an option, failing the stream neither."""
+        try:
+            out = redact(data)
+        except Exception as e:
+            self._drop(f"the redactor raised {type(e).__name__}: {e}")
+            return b""
+        if len(out) != len(data):
+            self._drop(f"the redactor returned {len(out)} bytes for {len(data)} (it must keep the length)")
+            return b""
+        return out
 
     def _close_gap(self) -> None:
         count = min(self._zero_reads, 0xFFFFFFFF)
@@ -159,26 +355,55 @@ class RecordedStream(WrappingStream):
         self._add(GAP, self._gap_t, GAP_COUNT.pack(count))
 
     def _add(self, kind: int, t_ns: int, payload: bytes | bytearray | memoryview = b"") -> None:
+        if self._sink is None:
+            return  # dropped (possibly just now, by the redactor check)
         if not self._writer.add(kind, t_ns - self._t0, payload):
             self._hand_over(t_ns)
-            self._writer.add(kind, t_ns - self._t0, payload)
+            if self._sink is not None:
+                self._writer.add(kind, t_ns - self._t0, payload)
 
-    def _hand_over(self, now: int) -> None:
+    def _hand_over(self, now: int, last: bool = False) -> None:
         self._last_flush = now
         sink = self._sink
-        if sink is not None and self._writer.pos:
-            sink.submit(self._writer.take(sink.fresh()))
+        if sink is None:
+            return
+        if sink.failure is not None:  # the writer thread met a disk error
+            self._drop(sink.failure)
+        elif self._writer.pos and not sink.submit(self._writer.take(sink.fresh()), last):
+            self._drop(f"the disk is too slow: {sink.limit} blocks were already waiting to be written")
 
-    def flush_recording(self) -> None:
-        """Write everything recorded so far to the file now, and wait for it (recording goes on)."""
-        self._hand_over(time.monotonic_ns())
-        if self._sink is not None:
-            self._sink.sync()
-
-    def _finish(self, eof: BaseException | None = None) -> None:
-        """Record the end (EOF reason if any), write the END record and close the file."""
+    def _drop(self, reason: str) -> None:
+        """Stop recording for good (logged once by the sink); the stream itself goes on."""
         sink = self._sink
         if sink is None:
+            return
+        self._sink = None
+        self._zero_reads = 0
+        self._writer = RecordWriter(0)  # release the block buffer
+        sink.fail(reason)
+        sink.close()
+
+    @property
+    def recording(self) -> bool:
+        """``True`` while traffic is being recorded (``False`` once finished or dropped)."""
+        return self._sink is not None
+
+    @property
+    def failure(self) -> str | None:
+        """Why the recording was dropped; ``None`` while it is healthy (or finished cleanly)."""
+        return self._file_sink.failure
+
+    def flush_recording(self, timeout: float = 10.0) -> bool:
+        """Write everything recorded so far and wait up to ``timeout`` for the disk (recording
+        goes on); ``True`` if it is on disk. Blocks the caller: for scripts and tests, not for a
+        poll loop."""
+        self._hand_over(time.monotonic_ns())
+        sink = self._sink
+        return sink is not None and sink.sync(timeout)
+
+    def _finish(self, eof: BaseException | None = None) -> None:
+        """Record the end (EOF reason if any) and the END record; the writer thread closes the file."""
+        if self._sink is None:
             return
         now = time.monotonic_ns()
         if self._zero_reads:
@@ -187,13 +412,27 @@ class RecordedStream(WrappingStream):
             reset = b"\x01" if isinstance(eof, ConnectionReset) else b"\x00"
             self._add(EOF, now, reset + str(eof).encode("utf-8", "replace"))
         self._add(END, now)
-        self._hand_over(now)
-        self._sink = None
-        sink.close()
+        self._hand_over(now, last=True)
+        sink = self._sink
+        if sink is not None:
+            self._sink = None
+            sink.close()
+
+    def wait_closed(self, timeout: float = 10.0) -> bool:
+        """Wait until the file is complete, after ``close()`` or EOF: ``True`` once it is,
+        ``False`` on timeout (or if still recording). RecordingError if the recording was dropped."""
+        sink = self._file_sink
+        done = self._sink is None and sink.done.wait(timeout)
+        if sink.failure is not None:
+            raise RecordingError(f"recording {self.path} was dropped: {sink.failure}")
+        return done
 
     def close(self) -> None:
-        """Finish the recording file and close the inner stream. Idempotent."""
+        """Finish the recording (without waiting for the disk) and close the inner stream. Idempotent."""
         try:
             self._finish()
         finally:
             self.inner.close()
+
+
+atexit.register(wait_finishing, None, 10.0)  # let files closed just before exit reach the disk

@@ -3,12 +3,18 @@
 A recording is the *plaintext* traffic of one stream: every inbound read with its boundary, every
 outbound write, and the gaps where a read found nothing. All integers are little-endian.
 
-File header (20 bytes)::
+File header (24 bytes, version 3)::
 
-    magic     8s   b"BOOMREC\\x00"
-    version   u16  2
-    flags     u16  0 (reserved)
+    magic     8s   b"BOOMREC\\x01"
+    version   u16  3
+    flags     u16  bit 0: outbound bytes were redacted; bit 1: inbound bytes were redacted;
+                   any other bit set is an error (a newer writer)
     start_ns  u64  wall-clock time (time.time_ns) when recording began
+    crc32     u32  zlib.crc32 of the 20 bytes above
+
+The header checksum covers the one part no block checksum covers. The magic changed with it
+(``\\x00`` -> ``\\x01`` in its last byte) so that no single flipped byte turns a version 3
+header into a well-formed older one.
 
 Then blocks, each a batch of records written in one go::
 
@@ -32,8 +38,11 @@ checksum and file write happen on a writer thread (both release the GIL). A file
 an END record is *truncated*; a bad magic, version, kind, length or checksum is *corrupt*. Both
 raise :class:`~boomnet.errors.RecordingError`.
 
-Version 1 files (no blocks; each record followed by its own ``crc32`` u32 of kind..payload) are
-still read.
+Older files are still read: both start with the 20-byte header ``magic b"BOOMREC\\x00", version
+u16, flags u16 (0), start_ns u64`` and have **no header checksum** (a flipped byte in their
+start time goes unnoticed). Version 2 has the blocks above; version 1 has no blocks, each
+record being followed by its own ``crc32`` u32 of kind..payload. Files are written in version 3
+only.
 """
 
 from __future__ import annotations
@@ -41,19 +50,28 @@ from __future__ import annotations
 import struct
 import zlib
 from array import array
+from collections.abc import Iterator
 from typing import NamedTuple
 
 from ..errors import RecordingError
 
-__all__ = ["MAGIC", "VERSION", "IN", "OUT", "GAP", "EOF", "END", "RecordWriter", "Recording", "parse", "seal_block"]
+__all__ = [
+    "MAGIC", "VERSION", "IN", "OUT", "GAP", "EOF", "END", "REDACTED_OUT", "REDACTED_IN",
+    "RecordWriter", "Recording", "parse", "seal_block",
+]
 
-MAGIC = b"BOOMREC\x00"
-VERSION = 2
-READABLE_VERSIONS = (1, 2)
+MAGIC = b"BOOMREC\x01"  # version 3 and later
+MAGIC_V1 = b"BOOMREC\x00"  # versions 1 and 2 (no header checksum)
+VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 IN, OUT, GAP, EOF, END = 1, 2, 3, 4, 255
 KINDS = frozenset((IN, OUT, GAP, EOF, END))
+REDACTED_OUT, REDACTED_IN = 0x1, 0x2
+KNOWN_FLAGS = REDACTED_OUT | REDACTED_IN
 
-FILE_HEADER = struct.Struct("<8sHHQ")
+FILE_HEADER = struct.Struct("<8sHHQ")  # versions 1 and 2; the first 20 bytes of version 3
+HEADER_CRC = struct.Struct("<I")
+HEADER_SIZE = FILE_HEADER.size + HEADER_CRC.size  # version 3
 BLOCK_HEADER = struct.Struct("<II")
 V1_CRC = struct.Struct("<I")
 RECORD_HEADER = struct.Struct("<BIQ")
@@ -61,11 +79,15 @@ GAP_COUNT = struct.Struct("<I")
 SUFFIX = ".bnrec"
 
 
-def file_header(start_ns: int) -> bytes:
-    return FILE_HEADER.pack(MAGIC, VERSION, 0, start_ns)
+def file_header(start_ns: int, flags: int = 0) -> bytes:
+    """The version 3 file header: 20 bytes and their checksum."""
+    if flags & ~KNOWN_FLAGS:
+        raise ValueError(f"unknown recording flags {flags:#x}")
+    head = FILE_HEADER.pack(MAGIC, VERSION, flags, start_ns)
+    return head + HEADER_CRC.pack(zlib.crc32(head))
 
 
-def seal_block(records: bytes | bytearray) -> bytes:
+def seal_block(records: bytes | bytearray | memoryview) -> bytes:
     """The block header for ``records`` (length + checksum)."""
     return BLOCK_HEADER.pack(len(records), zlib.crc32(records))
 
@@ -77,7 +99,7 @@ class RecordWriter:
     ``take`` and adds again (a record larger than the whole buffer gets a block of its own).
     """
 
-    __slots__ = ("buf", "pos", "capacity")
+    __slots__ = ("buf", "capacity", "pos")
 
     def __init__(self, capacity: int = 1 << 20, buf: bytearray | None = None):
         self.capacity = capacity
@@ -111,11 +133,54 @@ class Recording(NamedTuple):
 
     start_ns: int
     data: bytes
-    kinds: array
-    times: array
-    offsets: array
-    lengths: array
+    kinds: array[int]
+    times: array[int]
+    offsets: array[int]
+    lengths: array[int]
     complete: bool  # an END record was found
+    version: int = VERSION
+    flags: int = 0  # REDACTED_OUT / REDACTED_IN
+
+    @property
+    def redacted_out(self) -> bool:
+        """The outbound bytes were redacted when recorded (secrets overwritten)."""
+        return bool(self.flags & REDACTED_OUT)
+
+    @property
+    def redacted_in(self) -> bool:
+        """The inbound bytes were redacted when recorded."""
+        return bool(self.flags & REDACTED_IN)
+
+    def writes(self) -> Iterator[bytes]:
+        """The outbound chunks (each ``write()`` call's bytes, as recorded), in order."""
+        data = self.data
+        for kind, offset, length in zip(self.kinds, self.offsets, self.lengths, strict=True):
+            if kind == OUT:
+                yield data[offset : offset + length]
+
+
+def _header(data: bytes, source: str) -> tuple[int, int, int, int]:
+    """``(version, flags, start_ns, header size)``; RecordingError for any damage."""
+    if len(data) < FILE_HEADER.size:
+        raise RecordingError(f"{source}: truncated (no file header)")
+    magic, version, flags, start_ns = FILE_HEADER.unpack_from(data, 0)
+    if magic == MAGIC_V1:
+        if version not in (1, 2):
+            raise RecordingError(f"{source}: corrupt or unsupported header (version {version} with the version 1-2 magic)")
+        if flags:
+            raise RecordingError(f"{source}: corrupt header (flags {flags:#x} in a version {version} file)")
+        return version, 0, start_ns, FILE_HEADER.size
+    if magic != MAGIC:
+        raise RecordingError(f"{source}: corrupt (not a boomnet recording: bad magic {magic!r})")
+    if len(data) < HEADER_SIZE:
+        raise RecordingError(f"{source}: truncated (no file header)")
+    if HEADER_CRC.unpack_from(data, FILE_HEADER.size)[0] != zlib.crc32(memoryview(data)[: FILE_HEADER.size]):
+        raise RecordingError(f"{source}: corrupt (file header checksum mismatch)")
+    if version != VERSION:
+        raise RecordingError(f"{source}: unsupported recording version {version} (reads {READABLE_VERSIONS})")
+    if flags & ~KNOWN_FLAGS:
+        raise RecordingError(f"{source}: unsupported recording flags {flags:#x} (written by a newer boomnet?)")
+    return version, flags, start_ns, HEADER_SIZE
 
 
 def parse(data: bytes, *, allow_truncated: bool = False, source: str = "recording") -> Recording:
@@ -124,16 +189,10 @@ def parse(data: bytes, *, allow_truncated: bool = False, source: str = "recordin
     With ``allow_truncated`` a missing END record or an incomplete last block only ends the replay
     early (the incomplete block is dropped: it cannot be verified).
     """
-    if len(data) < FILE_HEADER.size:
-        raise RecordingError(f"{source}: truncated (no file header)")
-    magic, version, _flags, start_ns = FILE_HEADER.unpack_from(data, 0)
-    if magic != MAGIC:
-        raise RecordingError(f"{source}: corrupt (not a boomnet recording: bad magic {magic!r})")
-    if version not in READABLE_VERSIONS:
-        raise RecordingError(f"{source}: unsupported recording version {version} (reads {READABLE_VERSIONS})")
+    version, flags, start_ns, pos = _header(data, source)
     kinds, times, offsets, lengths = array("B"), array("Q"), array("Q"), array("I")
     view = memoryview(data)
-    pos, size = FILE_HEADER.size, len(data)
+    size = len(data)
     if version == 1:
         return _parse_v1(data, start_ns, allow_truncated, source, kinds, times, offsets, lengths)
     while pos < size:
@@ -149,14 +208,14 @@ def parse(data: bytes, *, allow_truncated: bool = False, source: str = "recordin
         if _index_block(data, start, end, source, kinds, times, offsets, lengths):
             if end != size:
                 raise RecordingError(f"{source}: corrupt ({size - end} bytes after the END record)")
-            return Recording(start_ns, data, kinds, times, offsets, lengths, True)
+            return Recording(start_ns, data, kinds, times, offsets, lengths, True, version, flags)
         pos = end
     if not allow_truncated:
         raise RecordingError(f"{source}: truncated at offset {pos} (no END record; was the stream closed?)")
-    return Recording(start_ns, data, kinds, times, offsets, lengths, False)
+    return Recording(start_ns, data, kinds, times, offsets, lengths, False, version, flags)
 
 
-def _index_block(data: bytes, pos: int, end: int, source: str, *arrays: array) -> bool:
+def _index_block(data: bytes, pos: int, end: int, source: str, *arrays: array[int]) -> bool:
     """Index the records of one verified block; ``True`` if it ends with the END record."""
     kinds, times, offsets, lengths = arrays
     hsize = RECORD_HEADER.size
@@ -181,7 +240,7 @@ def _index_block(data: bytes, pos: int, end: int, source: str, *arrays: array) -
     return False
 
 
-def _parse_v1(data: bytes, start_ns: int, allow_truncated: bool, source: str, *arrays: array) -> Recording:
+def _parse_v1(data: bytes, start_ns: int, allow_truncated: bool, source: str, *arrays: array[int]) -> Recording:
     """Version 1: records back to back, each followed by its own crc32."""
     kinds, times, offsets, lengths = arrays
     view = memoryview(data)
@@ -199,7 +258,7 @@ def _parse_v1(data: bytes, start_ns: int, allow_truncated: bool, source: str, *a
         if kind == END:
             if end + csize != size:
                 raise RecordingError(f"{source}: corrupt (bytes after the END record)")
-            return Recording(start_ns, data, *arrays, True)  # type: ignore[arg-type]
+            return Recording(start_ns, data, kinds, times, offsets, lengths, True, 1)
         kinds.append(kind)
         times.append(t_ns)
         offsets.append(body)
@@ -207,4 +266,4 @@ def _parse_v1(data: bytes, start_ns: int, allow_truncated: bool, source: str, *a
         pos = end + csize
     if not allow_truncated:
         raise RecordingError(f"{source}: truncated at offset {pos} (no END record; was the stream closed?)")
-    return Recording(start_ns, data, *arrays, False)  # type: ignore[arg-type]
+    return Recording(start_ns, data, kinds, times, offsets, lengths, False, 1)

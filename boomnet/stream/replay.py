@@ -3,7 +3,13 @@
 Each recorded read comes back with the same size (split only if the caller's buffer is smaller),
 each GAP record as one read returning 0, and the recorded end as ``ConnectionClosed`` (or
 ``ConnectionReset``). Writes are accepted and discarded, or compared with the recorded outbound
-bytes when ``compare_writes=True``.
+bytes when ``compare_writes=True``. If the recording's outbound side was redacted (its header
+says so), a recorded ``wildcard`` byte (``*``, the redactors' fill) matches any written byte, so
+a request carrying a credential still matches its masked recording (and boundaries may still
+differ). Masked WebSocket client frames never compare: their masks are random.
+
+A replay has no descriptor (``fileno() == -1``) and ``read_hint()`` is always non-zero: a
+selector polls it on every pass until it reports its end.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import time
 
 from ..errors import ConnectionClosed, ConnectionReset, RecordingError
 from .base import Buffer, Stream
-from .recorded import recording_path
+from .recorded import recording_path, wait_finishing
 from .recording import EOF, GAP, IN, OUT, Recording, parse
 
 __all__ = ["ReplayStream"]
@@ -26,12 +32,36 @@ class ReplayStream(Stream):
     (``2.0`` twice as fast): before its time a record reads as 0 bytes.
     """
 
-    __slots__ = ("recording", "speed", "compare_writes", "_i", "_offset", "_out_i", "_out_offset", "_start", "_closed", "name")
+    __slots__ = (
+        "_closed",
+        "_i",
+        "_offset",
+        "_out_i",
+        "_out_offset",
+        "_start",
+        "compare_writes",
+        "name",
+        "recording",
+        "speed",
+        "wildcard",
+    )
 
-    def __init__(self, recording: Recording, *, speed: float | None = None, compare_writes: bool = False, name: str = "replay"):
+    def __init__(
+        self,
+        recording: Recording,
+        *,
+        speed: float | None = None,
+        compare_writes: bool = False,
+        wildcard: bytes = b"*",
+        name: str = "replay",
+    ):
         self.recording = recording
         self.speed = speed
         self.compare_writes = compare_writes
+        if len(wildcard) != 1:
+            raise ValueError(f"wildcard must be one byte, got {wildcard!r}")
+        #: the recorded byte that matches any written byte (redacted recordings only)
+        self.wildcard = wildcard[0] if recording.redacted_out else None
         self.name = name
         self._i = 0  # next record to deliver
         self._offset = 0  # bytes of record _i already delivered
@@ -44,13 +74,17 @@ class ReplayStream(Stream):
     def from_file(
         cls,
         name: str,
-        directory: str | os.PathLike = "recordings",
+        directory: str | os.PathLike[str] = "recordings",
         *,
         allow_truncated: bool = False,
         **options: object,
-    ) -> "ReplayStream":
-        """Load and validate ``<directory>/<name>.bnrec``; RecordingError if missing/truncated/corrupt."""
+    ) -> ReplayStream:
+        """Load and validate ``<directory>/<name>.bnrec``; RecordingError if missing/truncated/corrupt.
+
+        A recording this process is still finishing (closed, its writer thread not done) is
+        waited for, up to 10 s."""
         path = recording_path(name, directory)
+        wait_finishing(path, 10.0)
         try:
             data = path.read_bytes()
         except OSError as e:
@@ -74,7 +108,7 @@ class ReplayStream(Stream):
         if kind == IN:
             start = rec.offsets[i] + self._offset
             left = rec.lengths[i] - self._offset
-            n = min(left, len(buf))
+            n: int = min(left, len(buf))
             buf[:n] = rec.data[start : start + n] if n < 4096 else memoryview(rec.data)[start : start + n]
             if n == left:
                 self._i, self._offset = i + 1, 0
@@ -113,12 +147,20 @@ class ReplayStream(Stream):
                 raise RecordingError(f"replay {self.name!r}: wrote {len(data) - pos} bytes more than were recorded")
             start = rec.offsets[self._out_i] + self._out_offset
             n = min(rec.lengths[self._out_i] - self._out_offset, len(data) - pos)
-            if rec.data[start : start + n] != bytes(data[pos : pos + n]):
+            recorded, written = rec.data[start : start + n], bytes(data[pos : pos + n])
+            if recorded != written and not self._masked_equal(recorded, written):
                 raise RecordingError(f"replay {self.name!r}: written bytes differ from the recording")
             pos += n
             self._out_offset += n
             if self._out_offset == rec.lengths[self._out_i]:
                 self._out_i, self._out_offset = self._out_i + 1, 0
+
+    def _masked_equal(self, recorded: bytes, written: bytes) -> bool:
+        """Equal but where the recording holds the wildcard (a redacted byte)."""
+        wildcard = self.wildcard
+        if wildcard is None:
+            return False
+        return all(r in (w, wildcard) for r, w in zip(recorded, written, strict=True))
 
     def flush(self) -> bool:
         return True
@@ -133,8 +175,12 @@ class ReplayStream(Stream):
         while i < len(kinds) and kinds[i] == OUT:
             i += 1
         if i < len(kinds) and kinds[i] == IN:
-            return self.recording.lengths[i] - self._offset
+            return int(self.recording.lengths[i]) - self._offset
         return 0 if self._closed else 1
+
+    def read_hint(self) -> int:
+        """Always ``1``: a replay has no descriptor to wait on, so it is polled on every pass."""
+        return 1
 
     @property
     def closed(self) -> bool:

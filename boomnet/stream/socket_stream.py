@@ -3,8 +3,9 @@
 A :class:`SocketStream` owns one non-blocking socket. Connecting is non-blocking: the constructor
 helpers start ``connect`` and :meth:`establish` completes it (checking ``SO_ERROR`` once the socket
 is writable), falling through to the next candidate address on failure. Writes go straight to
-``send`` when nothing is pending; what the kernel does not take is kept as a queue of memoryviews
-and flushed in order with one ``sendmsg`` over many buffers (no quadratic re-copying).
+``send`` when nothing is pending; what the kernel does not take is kept in a
+:class:`~boomnet.stream.write_queue.WriteQueue` and flushed in order with one ``sendmsg`` over many
+buffers (no quadratic re-copying).
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import os
 import select
 import socket
 import time
-from collections import deque
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..errors import ConnectError, ConnectionClosed, ConnectionReset, ConnectTimeout, NetworkError
-from .base import Buffer, Stream
+from ..url import host_port
+from .base import Buffer, Bytes, Stream
+from .write_queue import WriteQueue
 
 __all__ = ["SocketStream"]
 
@@ -34,30 +37,26 @@ class SocketStream(Stream):
     """A stream over one non-blocking stream socket. Use a subclass's ``connect``/``from_socket``."""
 
     __slots__ = (
-        "_sock",
-        "_state",
-        "_out",
-        "_out_bytes",
         "_candidates",
         "_deadline",
-        "_options",
         "_errors",
+        "_out",
         "_poller",
         "_retry",
+        "_sock",
+        "_state",
         "description",
     )
 
     def __init__(self, sock: socket.socket | None, description: str = ""):
         self._sock: socket.socket | None = sock
         self._state = _READY if sock is not None else _CONNECTING
-        self._out: deque[memoryview] = deque()
-        self._out_bytes = 0
+        self._out = WriteQueue()
         self._candidates: list[tuple[int, Any]] = []
         self._deadline = 0.0
-        self._options: dict[str, Any] = {}
         self._errors: list[str] = []
-        self._poller: Any = None
-        self._retry: Any = None
+        self._poller: select.poll | None = None
+        self._retry: Any = None  # the sockaddr to connect() again (AF_UNIX backlog full)
         #: human-readable peer, used in error messages
         self.description = description
         if sock is not None:
@@ -67,25 +66,15 @@ class SocketStream(Stream):
     # --- construction -------------------------------------------------------------------------
 
     @classmethod
-    def from_socket(cls, sock: socket.socket) -> "SocketStream":
+    def from_socket(cls, sock: socket.socket) -> SocketStream:
         """Adopt an already-connected socket (switched to non-blocking)."""
-        try:
-            peer = sock.getpeername()
-        except OSError:
-            peer = "?"
-        return cls(sock, str(peer))
+        return cls(sock, _peer_name(sock))
 
-    @classmethod
-    def _connecting(
-        cls, candidates: Sequence[tuple[int, Any]], timeout: float, description: str, **options: Any
-    ) -> "SocketStream":
+    def _start_connecting(self, candidates: Sequence[tuple[int, Any]], timeout: float) -> None:
         """Start connecting to the first candidate; ``establish`` tries the rest on failure."""
-        self = cls(None, description)
         self._candidates = list(candidates)
         self._deadline = time.monotonic() + timeout
-        self._options = options
         self._next_candidate()
-        return self
 
     def _configure(self, sock: socket.socket) -> None:
         """Per-socket options (overridden: TCP_NODELAY)."""
@@ -112,8 +101,8 @@ class SocketStream(Stream):
                 continue
             if err == 0 or err in _IN_PROGRESS:
                 self._sock = sock
-                self._poller = select.poll()
-                self._poller.register(sock.fileno(), select.POLLOUT)
+                poller = self._poller = select.poll()
+                poller.register(sock.fileno(), select.POLLOUT)
                 # A Unix socket with a full backlog answers EAGAIN and is NOT in progress:
                 # connect must simply be retried.
                 self._retry = sockaddr if (family == socket.AF_UNIX and err == errno.EAGAIN) else None
@@ -138,7 +127,7 @@ class SocketStream(Stream):
         while True:
             sock = self._sock
             if sock is None:
-                self._fail_connect()
+                raise self._fail_connect()
             if self._retry is not None:
                 err = sock.connect_ex(self._retry)
                 if err in (0, errno.EISCONN):
@@ -150,7 +139,7 @@ class SocketStream(Stream):
                     self._sock = None
                     self._next_candidate()
                     continue
-            elif self._poller.poll(0):
+            elif self._poller is not None and self._poller.poll(0):
                 err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                 if err == 0:
                     self._state = _READY
@@ -166,20 +155,21 @@ class SocketStream(Stream):
                 raise ConnectTimeout(f"connecting to {self.description} timed out")
             return False
 
-    def _fail_connect(self) -> None:
+    def _fail_connect(self) -> ConnectError:
         self._state = _CLOSED
-        raise ConnectError(f"cannot connect to {self.description}: " + "; ".join(self._errors or ["no address"]))
+        return ConnectError(f"cannot connect to {self.description}: " + "; ".join(self._errors or ["no address"]))
 
     # --- I/O ----------------------------------------------------------------------------------
 
     def recv_into(self, buf: Buffer) -> int:
         """One ``recv_into``; 0 if nothing now. ``ConnectionClosed`` on EOF, ``ConnectionReset`` on RST."""
+        sock = self._sock
+        if sock is None:
+            raise self._not_open()
         try:
-            n = self._sock.recv_into(buf)  # type: ignore[union-attr]
+            n = sock.recv_into(buf)
         except (BlockingIOError, InterruptedError):
             return 0
-        except AttributeError:
-            raise self._not_open() from None
         except OSError as e:
             raise self._lost(e) from e
         if n == 0 and len(buf):
@@ -187,66 +177,49 @@ class SocketStream(Stream):
             raise ConnectionClosed(f"{self.description} closed the connection")
         return n
 
-    def write(self, data: bytes | bytearray | memoryview) -> None:
+    def write(self, data: Bytes) -> None:
         """Send now what the kernel takes; queue the rest (copied once) in order."""
-        if self._out or self._state != _READY:
+        sock = self._sock
+        if self._out.nbytes or self._state != _READY or sock is None:
             if self._state == _CLOSED:
                 raise self._not_open()
-            self._queue(data)
+            self._out.append(data)
             if self._state == _READY:
                 self.flush()
             return
         try:
-            n = self._sock.send(data, _MSG_NOSIGNAL)  # type: ignore[union-attr]
+            n = sock.send(data, _MSG_NOSIGNAL)
         except (BlockingIOError, InterruptedError):
             n = 0
         except OSError as e:
             raise self._lost(e) from e
         if n < len(data):
-            self._queue(memoryview(data)[n:])
-
-    def _queue(self, data: bytes | bytearray | memoryview) -> None:
-        # Copy once: the caller may reuse its buffer as soon as write() returns.
-        chunk = memoryview(bytes(data))
-        if chunk.nbytes:
-            self._out.append(chunk)
-            self._out_bytes += chunk.nbytes
+            self._out.append(memoryview(data)[n:])
 
     def flush(self) -> bool:
         """Send pending bytes in order; ``True`` once none are left."""
         out = self._out
-        if not out:
+        if not out.nbytes:
             return True
-        if self._state != _READY:
+        sock = self._sock
+        if self._state != _READY or sock is None:
             if self._state == _CLOSED:
                 raise self._not_open()
             return False
-        sock = self._sock
-        while out:
-            if len(out) == 1:
-                bufs: Any = (out[0],)
-            else:
-                bufs = [out[i] for i in range(min(len(out), _SENDMSG_MAX_BUFFERS))]
+        while out.nbytes:
             try:
-                n = sock.sendmsg(bufs, (), _MSG_NOSIGNAL)  # type: ignore[union-attr]
+                n = sock.sendmsg(out.views(_SENDMSG_MAX_BUFFERS), (), _MSG_NOSIGNAL)
             except (BlockingIOError, InterruptedError):
                 return False
             except OSError as e:
                 raise self._lost(e) from e
-            self._out_bytes -= n
-            while n:
-                head = out[0]
-                if n >= head.nbytes:
-                    n -= head.nbytes
-                    out.popleft()
-                else:
-                    out[0] = head[n:]
-                    return False  # the kernel buffer is full; try again when writable
+            if out.consume(n):
+                return False  # the kernel took part of a chunk: its buffer is full; retry when writable
         return True
 
     @property
-    def pending(self) -> int:  # type: ignore[override]
-        return self._out_bytes
+    def pending(self) -> int:  # type: ignore[override]  # a class attribute in Stream
+        return self._out.nbytes
 
     def fileno(self) -> int:
         sock = self._sock
@@ -256,10 +229,6 @@ class SocketStream(Stream):
     def socket(self) -> socket.socket | None:
         """The underlying socket (for options and for TLS's direct path); ``None`` when closed."""
         return self._sock
-
-    @property
-    def established(self) -> bool:
-        return self._state == _READY
 
     @property
     def closed(self) -> bool:
@@ -285,11 +254,18 @@ class SocketStream(Stream):
 
     def __repr__(self) -> str:
         state = ("connecting", "ready", "closed")[self._state]
-        return f"<{type(self).__name__} {self.description} {state} pending={self._out_bytes}>"
+        return f"<{type(self).__name__} {self.description} {state} pending={self._out.nbytes}>"
 
 
 def _fmt(sockaddr: Any) -> str:
+    """``host:port`` of a socket address (IPv6 bracketed), ``repr`` of anything else."""
     if isinstance(sockaddr, tuple) and len(sockaddr) >= 2:
-        host, port = sockaddr[0], sockaddr[1]
-        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+        return host_port(str(sockaddr[0]), int(sockaddr[1]))
     return repr(sockaddr)
+
+
+def _peer_name(sock: socket.socket) -> str:
+    try:
+        return _fmt(sock.getpeername())
+    except OSError:
+        return "?"

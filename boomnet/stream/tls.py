@@ -1,9 +1,18 @@
-"""TLS over any stream, and kernel TLS where the kernel offers it.
+"""TLS over any stream (kernel TLS: :mod:`boomnet.stream.ktls`).
 
 :class:`TlsStream` verifies by default (certifi bundle + system store, host name check, SNI).
 Over a socket stream the TLS engine owns the descriptor (direct path, no extra copies); over any
 other stream ciphertext is pumped through memory BIOs. The handshake advances inside
 non-blocking :meth:`TlsStream.establish` calls, after the inner stream's own ``establish``.
+Contexts come from :func:`tls_context` (built once per configuration, cached, thread-safe).
+
+The end of a TLS stream is reported in three ways (all after every byte before it was read):
+
+* the peer's ``close_notify``: :class:`~boomnet.errors.ConnectionClosed` (a clean close);
+* the transport ended without ``close_notify``: :class:`~boomnet.errors.TruncatedStream` (a
+  ``ConnectionClosed`` subclass), so a protocol can refuse data whose end is the EOF (an HTTP
+  body without a length) when an attacker or a middlebox may have cut it;
+* a reset: :class:`~boomnet.errors.ConnectionReset`.
 """
 
 from __future__ import annotations
@@ -11,15 +20,24 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections import deque
-from typing import Any, Iterable
+from typing import Any
 
-from ..errors import ConnectionClosed, ConnectTimeout, KtlsUnavailable, NetworkError, TlsError
-from .base import Buffer, Stream
+from ..errors import (
+    ConnectionClosed,
+    ConnectTimeout,
+    LocalError,
+    NetworkError,
+    TlsError,
+    TruncatedStream,
+)
+from .base import Buffer, Bytes, Stream
+from .options import TlsOptions
 from .socket_stream import SocketStream
-from .tls_engines import BACKENDS, make_engine
+from .tls_contexts import require_pyopenssl, tls_context
+from .tls_engines import Engine, make_engine
+from .write_queue import WriteQueue
 
-__all__ = ["TlsStream", "KtlsStream", "DEFAULT_BACKEND"]
+__all__ = ["TlsStream", "DEFAULT_BACKEND", "tls_context", "tls_options"]
 
 log = logging.getLogger(__name__)
 
@@ -28,82 +46,83 @@ log = logging.getLogger(__name__)
 DEFAULT_BACKEND = "stdlib"
 
 _CIPHER_CHUNK = 256 * 1024  # ciphertext read size in memory mode: a few records per syscall
-_TCP_ULP = 31  # getsockopt(IPPROTO_TCP, TCP_ULP) names the upper-layer protocol, b"tls" for kTLS
 
 _HANDSHAKE, _READY, _CLOSED = 0, 1, 2
 
 
-class TlsStream(Stream):
-    """TLS client over ``inner``.
+def tls_options(options: TlsOptions | None, overrides: dict[str, Any]) -> TlsOptions:
+    """``options`` with ``overrides`` applied (a misspelt keyword is a ``TypeError``)."""
+    if options is None:
+        return TlsOptions(**overrides)
+    return options.replace(**overrides) if overrides else options
 
-    ``server_hostname`` is checked against the certificate and sent as SNI (IP literals are checked
-    against IP SANs and not sent). ``ca_file``/``cadata`` add trust anchors; ``verify=False`` turns
-    verification off (and logs a warning each time). ``alpn`` is a list of protocol names offered;
-    :attr:`alpn_protocol` is the one chosen. ``backend`` is ``"stdlib"`` or ``"pyopenssl"``.
+
+class TlsStream(Stream):
+    """TLS client over ``inner``, configured by one :class:`~boomnet.stream.options.TlsOptions`
+    (``options``, with keyword ``overrides`` of its fields).
+
+    ``server_hostname`` (default: ``options.server_hostname``) is checked against the certificate
+    and sent as SNI (IP literals are checked against IP SANs and not sent); verification needs
+    one, so an empty or missing name is a :class:`~boomnet.errors.LocalError` here.
+    ``ca_file``/``cadata`` add trust anchors; ``verify=False`` turns verification off (and logs a
+    warning each time). ``alpn`` lists the protocols offered; :attr:`alpn_protocol` is the one
+    chosen. ``backend`` is ``"stdlib"`` or ``"pyopenssl"`` (:class:`~boomnet.errors.MissingExtra`
+    if pyOpenSSL is not installed).
     """
 
     __slots__ = (
-        "inner",
-        "server_hostname",
-        "backend",
-        "_options",
-        "_ktls",
-        "_engine",
-        "_state",
-        "_direct",
-        "_deadline",
-        "_handshake_timeout",
-        "_out",
-        "_out_bytes",
         "_cipher",
         "_cipher_view",
-        "_more",
+        "_deadline",
+        "_direct",
+        "_engine",
         "_eof",
+        "_ktls",
+        "_more",
+        "_out",
+        "_state",
+        "inner",
+        "options",
+        "server_hostname",
     )
 
     def __init__(
         self,
         inner: Stream,
-        server_hostname: str | None,
-        *,
-        ca_file: str | None = None,
-        cadata: str | bytes | None = None,
-        verify: bool = True,
-        alpn: Iterable[str] | None = None,
-        backend: str | None = None,
-        handshake_timeout: float = 10.0,
+        server_hostname: str | None = None,
+        options: TlsOptions | None = None,
+        **overrides: Any,
     ):
-        backend = backend or DEFAULT_BACKEND
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown TLS backend {backend!r}; choose one of {BACKENDS}")
-        if verify and not server_hostname:
-            raise TlsError("server_hostname is required when verifying certificates")
-        if not verify:
+        opts = tls_options(options, overrides)
+        host = server_hostname if server_hostname is not None else opts.server_hostname
+        if opts.verify and not host:
+            # Without a name, OpenSSL would accept any certificate from a trusted CA.
+            raise LocalError("server_hostname is required when verifying certificates")
+        if opts.backend == "pyopenssl":
+            require_pyopenssl()  # MissingExtra now, not at the first connect
+        if not opts.verify:
             log.warning(
                 "TLS certificate verification is DISABLED for %r (verify=False): "
-                "the connection is open to interception", server_hostname
+                "the connection is open to interception", host
             )
         self.inner = inner
-        self.server_hostname = server_hostname
-        self.backend = backend
-        self._options = dict(
-            verify=verify,
-            ca_file=ca_file,
-            cadata=cadata,
-            alpn=tuple(alpn or ()),
-        )
+        self.server_hostname = host or None  # "" means none (ssl refuses an empty SNI name)
+        #: the options this stream runs with
+        self.options = opts
         self._ktls = False
-        self._engine: Any = None
+        self._engine: Engine | None = None
         self._state = _HANDSHAKE
         self._direct = False
         self._deadline = 0.0
-        self._handshake_timeout = handshake_timeout
-        self._out: deque[memoryview] = deque()  # plaintext the engine has not taken yet
-        self._out_bytes = 0
+        self._out = WriteQueue()  # plaintext the engine has not taken yet
         self._cipher: bytearray | None = None
-        self._cipher_view: memoryview | None = None
+        self._cipher_view = memoryview(b"")
         self._more = False  # recv_into stopped on a full buffer: there may be more without I/O
-        self._eof: NetworkError | None = None  # EOF seen after bytes were delivered; raised next
+        self._eof: NetworkError | None = None  # how the stream ended; raised by every later call
+
+    @property
+    def backend(self) -> str:
+        return self.options.backend
 
     # --- establishing -------------------------------------------------------------------------
 
@@ -117,7 +136,7 @@ class TlsStream(Stream):
         if state == _READY:
             return True
         if state == _CLOSED:
-            raise ConnectionClosed("TLS stream is closed")
+            raise self._eof or ConnectionClosed("TLS stream is closed")
         try:
             return self._advance_handshake()
         except NetworkError:
@@ -125,11 +144,11 @@ class TlsStream(Stream):
             raise
 
     def _advance_handshake(self) -> bool:
-        if self._engine is None:
+        engine = self._engine
+        if engine is None:
             if not self.inner.establish() or not self.inner.flush():
                 return False
-            self._start_engine()
-        engine = self._engine
+            engine = self._start_engine()
         for _ in range(8):  # a few pump rounds per call; never a loop without bound
             done = engine.handshake()
             if not self._direct:
@@ -144,14 +163,17 @@ class TlsStream(Stream):
             raise ConnectTimeout(f"TLS handshake with {self.server_hostname!r} timed out")
         return False
 
-    def _start_engine(self) -> None:
+    def _start_engine(self) -> Engine:
         sock = self._direct_socket()
         self._direct = sock is not None
-        self._engine = make_engine(self.backend, self.server_hostname, sock, ktls=self._ktls, **self._options)
+        opts = self.options
+        ctx = tls_context(opts, ktls=self._ktls)  # cached: normally built off-thread by prepare()
+        engine = self._engine = make_engine(opts.backend, ctx, self.server_hostname, sock, opts.verify)
         if not self._direct:
             self._cipher = bytearray(_CIPHER_CHUNK)
             self._cipher_view = memoryview(self._cipher)
-        self._deadline = time.monotonic() + self._handshake_timeout
+        self._deadline = time.monotonic() + opts.handshake_timeout
+        return engine
 
     def _direct_socket(self) -> socket.socket | None:
         inner = self.inner
@@ -159,29 +181,33 @@ class TlsStream(Stream):
 
     def _handshake_done(self) -> None:
         self._state = _READY
-        log.debug(
-            "TLS to %r ready: %s via %s (%s), alpn=%r", self.server_hostname, self._engine.version(),
-            self.backend, "direct" if self._direct else "memory BIO", self._engine.alpn(),
-        )
-        if self._out:
+        engine = self._engine
+        if engine is not None and log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "TLS to %r ready: %s via %s (%s), alpn=%r", self.server_hostname, engine.version(),
+                self.backend, "direct" if self._direct else "memory BIO", engine.alpn(),
+            )
+        if self._out.nbytes:
             self.flush()
 
     # --- I/O ----------------------------------------------------------------------------------
 
     def recv_into(self, buf: Buffer) -> int:
         """Decrypted bytes available now into ``buf`` (0 if none); reads record after record while
-        any are available and ``buf`` has room."""
-        if self._state != _READY:
-            if self._eof is not None:
-                raise self._eof
+        any are available and ``buf`` has room. The end of the stream is raised (see the module
+        docstring), only after every byte before it was returned."""
+        engine = self._engine
+        if self._state != _READY or engine is None:
             if self._state == _CLOSED:
-                raise ConnectionClosed("TLS stream is closed")
+                raise self._eof or ConnectionClosed("TLS stream is closed")
             if not self.establish():
                 return 0
+            engine = self._engine
+            assert engine is not None
         try:
             if not self._direct:
-                return self._recv_memory(buf)
-            read = self._engine.read_into
+                return self._recv_memory(engine, buf)
+            read = engine.read_into
             total = read(buf)  # SSL_read returns at most one record
             size = len(buf)
             if total == 0 or total == size:
@@ -195,20 +221,18 @@ class TlsStream(Stream):
                 try:
                     n = read(view[total:])
                 except NetworkError as e:
-                    self._eof = e  # deliver the bytes read so far; raise on the next call
-                    self._state = _CLOSED
+                    self._ended(e)  # deliver the bytes read so far; raise on the next call
                     return total
                 if not n:
                     break
                 total += n
             self._more = total == size
             return total
-        except NetworkError:
-            self._state = _CLOSED
+        except NetworkError as e:
+            self._ended(e)
             raise
 
-    def _recv_memory(self, buf: Buffer) -> int:
-        engine = self._engine
+    def _recv_memory(self, engine: Engine, buf: Buffer) -> int:
         read = engine.read_into
         size = len(buf)
         view = memoryview(buf)
@@ -223,80 +247,85 @@ class TlsStream(Stream):
         except NetworkError as e:
             if not total:
                 raise
-            self._eof = e  # deliver what we have; raise on the next call
-            self._state = _CLOSED
+            self._ended(e)  # deliver what we have; raise on the next call
             return total
         self._more = total == size
         if engine.has_outgoing():
             self._send_outgoing(flush=True)  # post-handshake messages (key updates, ...)
         return total
 
+    def _ended(self, e: NetworkError) -> None:
+        self._eof = e
+        self._state = _CLOSED
+
     def _feed_from_inner(self, during_handshake: bool = False) -> int:
         """Move one read of ciphertext from the inner stream into the engine."""
+        view = self._cipher_view
         try:
-            n = self.inner.recv_into(self._cipher_view)
+            n = self.inner.recv_into(view)
         except ConnectionClosed as e:
             if during_handshake:
-                raise TlsError(f"peer closed the connection during the TLS handshake with {self.server_hostname!r}") from e
+                raise TlsError(
+                    f"peer closed the connection during the TLS handshake with {self.server_hostname!r}"
+                ) from e
+            if type(e) is ConnectionClosed:  # a clean transport EOF, but no close_notify came first
+                raise TruncatedStream(
+                    f"TLS peer {self.server_hostname!r} closed the connection without close_notify"
+                ) from e
             raise
         if n:
-            self._engine.feed(self._cipher_view[:n])
+            engine = self._engine
+            assert engine is not None
+            engine.feed(view[:n])
         return n
 
     def _send_outgoing(self, flush: bool = False) -> None:
-        data = self._engine.outgoing()
+        engine = self._engine
+        data = engine.outgoing() if engine is not None else b""
         if data:
             self.inner.write(data)
             if flush:
                 self.inner.flush()  # e.g. a BufferedStream inner must not sit on handshake bytes
 
-    def write(self, data: bytes | bytearray | memoryview) -> None:
+    def write(self, data: Bytes) -> None:
         """Encrypt and send what the transport takes now; the rest stays pending, in order."""
-        if self._out or self._state != _READY:
+        engine = self._engine
+        if self._out.nbytes or self._state != _READY or engine is None:
             if self._state == _CLOSED:
                 raise self._eof or ConnectionClosed("TLS stream is closed")
-            chunk = memoryview(bytes(data))
-            self._out.append(chunk)
-            self._out_bytes += chunk.nbytes
+            self._out.append(data)
             if self._state == _READY:
                 self.flush()
             return
-        n = self._engine.write(data)
+        n = engine.write(data)
         if n < len(data):
             # The engine must be offered these very bytes again (OpenSSL's retry rule); a copy
             # is fine because OpenSSL is told the buffer may move.
-            chunk = memoryview(bytes(memoryview(data)[n:]))
-            self._out.append(chunk)
-            self._out_bytes += chunk.nbytes
+            self._out.append(memoryview(data)[n:])
         if not self._direct:
             self._send_outgoing()
 
     def flush(self) -> bool:
         """Push pending plaintext through TLS and pending ciphertext out; ``True`` when all sent."""
-        if self._state != _READY:
+        engine = self._engine
+        if self._state != _READY or engine is None:
             if self._state == _CLOSED:
                 raise self._eof or ConnectionClosed("TLS stream is closed")
             return False
         out = self._out
-        write = self._engine.write
-        while out:
-            head = out[0]
-            n = write(head)
-            if n == 0:
+        write = engine.write
+        while out.nbytes:
+            n = write(out.head())
+            if n == 0 or out.consume(n):
                 break
-            self._out_bytes -= n
-            if n < head.nbytes:
-                out[0] = head[n:]
-                break
-            out.popleft()
         if self._direct:
-            return not out
+            return not out.nbytes
         self._send_outgoing()
-        return self.inner.flush() and not out
+        return self.inner.flush() and not out.nbytes
 
     @property
-    def pending(self) -> int:  # type: ignore[override]
-        return self._out_bytes + (0 if self._direct else self.inner.pending)
+    def pending(self) -> int:  # type: ignore[override]  # a class attribute in Stream
+        return self._out.nbytes + (0 if self._direct else self.inner.pending)
 
     def buffered(self) -> int:
         """Decrypted bytes held by the TLS object (at least 1 if a full read may have left more)."""
@@ -328,9 +357,11 @@ class TlsStream(Stream):
         return self._direct
 
     def close(self) -> None:
-        """Send close_notify (best effort, never blocking) and close the inner stream."""
-        if self._state == _READY and self._engine is not None:
-            self._engine.shutdown()
+        """Send close_notify (best effort, never blocking; also in answer to the peer's) and close
+        the inner stream."""
+        engine = self._engine
+        if engine is not None and (self._state == _READY or type(self._eof) is ConnectionClosed):
+            engine.shutdown()
             if not self._direct:
                 try:
                     self._send_outgoing()
@@ -342,52 +373,3 @@ class TlsStream(Stream):
     def __repr__(self) -> str:
         state = ("handshaking", "ready", "closed")[self._state]
         return f"<{type(self).__name__} {self.server_hostname!r} {self.backend} {state} over {self.inner!r}>"
-
-
-class KtlsStream(TlsStream):
-    """TLS with kernel offload (kTLS) when the kernel and OpenSSL provide it.
-
-    OpenSSL is asked for kTLS (``SSL_OP_ENABLE_KTLS``); after the handshake the socket's upper-layer
-    protocol tells whether the kernel took over. If not: ``require=False`` (default) logs the
-    fallback once and behaves exactly as :class:`TlsStream`; ``require=True`` raises
-    :class:`KtlsUnavailable`.
-    """
-
-    __slots__ = ("require", "ktls_active")
-
-    _fallback_logged = False
-
-    def __init__(self, inner: Stream, server_hostname: str | None, *, require: bool = False, **options: Any):
-        super().__init__(inner, server_hostname, **options)
-        if require and not isinstance(inner, SocketStream):
-            raise KtlsUnavailable("kernel TLS needs a socket stream directly underneath")
-        self._ktls = True
-        self.require = require
-        #: whether the kernel does the record layer (known after the handshake)
-        self.ktls_active = False
-
-    def _handshake_done(self) -> None:
-        reason = self._ktls_missing()
-        self.ktls_active = reason is None
-        if reason is not None:
-            if self.require:
-                raise KtlsUnavailable(f"kernel TLS unavailable for {self.server_hostname!r}: {reason}")
-            if not KtlsStream._fallback_logged:
-                KtlsStream._fallback_logged = True
-                log.warning("kernel TLS unavailable (%s); falling back to user-space TLS", reason)
-            else:
-                log.debug("kernel TLS unavailable (%s); user-space TLS", reason)
-        super()._handshake_done()
-
-    def _ktls_missing(self) -> str | None:
-        """Why the kernel did not take the TLS record layer, or ``None`` if it did."""
-        if not self._direct:
-            return "the inner stream is not a socket"
-        sock = self.inner.socket  # type: ignore[attr-defined]
-        try:
-            ulp = sock.getsockopt(socket.IPPROTO_TCP, _TCP_ULP, 16)
-        except OSError as e:
-            return f"TCP_ULP not readable ({e.strerror or e})"
-        if ulp.rstrip(b"\0").startswith(b"tls"):
-            return None
-        return "the kernel did not accept the tls upper-layer protocol (is the 'tls' module loaded?)"

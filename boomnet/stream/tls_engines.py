@@ -10,31 +10,36 @@ two modes:
   any inner stream (a Unix-socket wrapper, an in-memory replay, ...).
 
 Want-read / want-write conditions are never raised out of an engine: reads return ``0`` and
-writes return the number of bytes taken (``0`` = retry the *same* bytes later).
+writes return the number of bytes taken (``0`` = retry the *same* bytes later). The end of the
+stream is always raised, never returned: the peer's ``close_notify`` is a plain
+:class:`~boomnet.errors.ConnectionClosed`; a transport EOF without it (direct mode) is a
+:class:`~boomnet.errors.TruncatedStream`; a reset is a :class:`~boomnet.errors.ConnectionReset`.
+(In memory mode the engine never sees the transport's EOF: the inner stream raises it, and
+:class:`~boomnet.stream.tls.TlsStream` turns an EOF before ``close_notify`` into a truncation.)
 """
 
 from __future__ import annotations
 
-import functools
 import ipaddress
-import logging
 import socket
 import ssl
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
-import certifi
+from ..errors import CertificateError, ConnectionClosed, ConnectionReset, TlsError, TruncatedStream
+from .base import Buffer, Bytes
+from .tls_contexts import TlsContext, require_pyopenssl
 
-from ..errors import CertificateError, ConnectionClosed, ConnectionReset, TlsError
+if TYPE_CHECKING:  # pragma: no cover
+    from OpenSSL import SSL
 
-__all__ = ["BACKENDS", "make_engine", "ENABLE_KTLS"]
+__all__ = ["BACKENDS", "Engine", "make_engine", "is_ip"]
 
-log = logging.getLogger(__name__)
-
-#: ``SSL_OP_ENABLE_KTLS`` (OpenSSL >= 3.0); ``ssl.OP_ENABLE_KTLS`` only exists on Python >= 3.12
-ENABLE_KTLS = 0x8
+BACKENDS = ("stdlib", "pyopenssl")
 
 
-def _is_ip(host: str) -> bool:
+def is_ip(host: str) -> bool:
+    """Whether ``host`` is an IP literal (checked against IP SANs, never sent as SNI)."""
     try:
         ipaddress.ip_address(host.split("%", 1)[0])
         return True
@@ -42,62 +47,78 @@ def _is_ip(host: str) -> bool:
         return False
 
 
+class Engine(Protocol):
+    """What :class:`~boomnet.stream.tls.TlsStream` needs from one TLS connection object."""
+
+    name: str
+    direct: bool
+    #: read decrypted bytes into a buffer: ``> 0`` bytes, ``0`` nothing now; raises at the end
+    read_into: Callable[[Buffer], int]
+    #: decrypted bytes held inside the TLS object
+    pending: Callable[[], int]
+
+    def handshake(self) -> bool: ...
+
+    def write(self, data: Bytes) -> int: ...
+
+    def feed(self, data: memoryview) -> None: ...
+
+    def has_outgoing(self) -> bool: ...
+
+    def outgoing(self) -> bytes: ...
+
+    def alpn(self) -> str | None: ...
+
+    def version(self) -> str | None: ...
+
+    def shutdown(self) -> None: ...
+
+
 # --- stdlib ssl ----------------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=32)
-def _stdlib_context(verify: bool, ca_file: str | None, cadata: Any, alpn: tuple[str, ...], ktls: bool) -> ssl.SSLContext:
-    # Contexts are immutable once built and cheap to share; loading the certifi bundle is not cheap.
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    if verify:
-        ctx.load_verify_locations(cafile=certifi.where())
-        ctx.set_default_verify_paths()
-        if ca_file:
-            ctx.load_verify_locations(cafile=ca_file)
-        if cadata:
-            ctx.load_verify_locations(cadata=cadata)
-    else:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    if alpn:
-        ctx.set_alpn_protocols(list(alpn))
-    if ktls:
-        ctx.options |= ENABLE_KTLS
-    return ctx
 
 
 class StdlibEngine:
     """Engine over the stdlib ``_ssl`` object (the C object under ``SSLSocket``/``SSLObject``)."""
 
     name = "stdlib"
-    __slots__ = ("direct", "_obj", "_in", "_out", "read_into", "pending", "_handshaking", "_host")
+    __slots__ = ("_handshaking", "_host", "_in", "_obj", "_out", "direct", "pending", "read_into")
 
     def __init__(self, ctx: ssl.SSLContext, server_hostname: str | None, sock: socket.socket | None):
-        host = server_hostname.encode("idna").decode("ascii") if server_hostname and not _is_ip(server_hostname) else server_hostname
+        host = server_hostname
+        if server_hostname and not is_ip(server_hostname):
+            host = server_hostname.encode("idna").decode("ascii")
         self._host = server_hostname
         self._handshaking = True
         self.direct = sock is not None
+        self._in: ssl.MemoryBIO | None
+        self._out: ssl.MemoryBIO | None
+        # ``SSLContext.wrap_socket`` would detach the descriptor from the inner stream's socket
+        # object, and ``wrap_bio`` adds a Python-level SSLObject per call; the C wrappers under
+        # both are used directly (hostname check and SNI are configured in C exactly as there).
+        obj: Any
         if sock is not None:
-            # ``SSLContext.wrap_socket`` would detach the descriptor from the inner stream's socket
-            # object; the underlying C wrapper uses the socket in place (hostname check and SNI are
-            # configured in C exactly as for wrap_socket).
-            self._obj = ctx._wrap_socket(sock, False, host)  # type: ignore[attr-defined]
+            obj = ctx._wrap_socket(sock, False, host)  # type: ignore[attr-defined]
             self._in = self._out = None
         else:
             self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
-            self._obj = ctx._wrap_bio(self._in, self._out, False, host)  # type: ignore[attr-defined]
-        self.pending = self._obj.pending
-        self.read_into = self._read_into
+            obj = ctx._wrap_bio(self._in, self._out, False, host)  # type: ignore[attr-defined]
+        self._obj = obj
+        self.pending: Callable[[], int] = obj.pending
+        self.read_into: Callable[[Buffer], int] = self._read_into
 
     # The hot path: one C call per record; want-read is the normal "nothing now" answer.
-    def _read_into(self, buf: Any) -> int:
+    def _read_into(self, buf: Buffer) -> int:
         try:
-            return self._obj.read(len(buf), buf)
+            n: int = self._obj.read(len(buf), buf)
         except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return 0
         except (ssl.SSLError, OSError) as e:
             raise self._translate(e) from e
+        if n or not len(buf):
+            return n
+        # CPython's _ssl returns 0 bytes (no exception) for SSL_ERROR_ZERO_RETURN: the peer's
+        # close_notify. Want-read raises above, so 0 here is the clean end of the stream.
+        raise ConnectionClosed(f"TLS peer {self._host!r} sent close_notify")
 
     def handshake(self) -> bool:
         try:
@@ -109,19 +130,18 @@ class StdlibEngine:
         self._handshaking = False
         return True
 
-    def write(self, data: Any) -> int:
+    def write(self, data: Bytes) -> int:
         try:
-            return self._obj.write(data)
+            n: int = self._obj.write(data)
         except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return 0
         except (ssl.SSLError, OSError) as e:
             raise self._translate(e) from e
+        return n
 
-    def feed(self, data: Any) -> None:
-        self._in.write(data)  # type: ignore[union-attr]
-
-    def feed_eof(self) -> None:
-        self._in.write_eof()  # type: ignore[union-attr]
+    def feed(self, data: memoryview) -> None:
+        if self._in is not None:
+            self._in.write(data)
 
     def has_outgoing(self) -> bool:
         out = self._out
@@ -132,10 +152,12 @@ class StdlibEngine:
         return out.read() if out is not None and out.pending else b""
 
     def alpn(self) -> str | None:
-        return self._obj.selected_alpn_protocol()
+        proto: str | None = self._obj.selected_alpn_protocol()
+        return proto
 
     def version(self) -> str | None:
-        return self._obj.version()
+        v: str | None = self._obj.version()
+        return v
 
     def shutdown(self) -> None:
         try:
@@ -147,20 +169,20 @@ class StdlibEngine:
         if isinstance(e, ssl.SSLCertVerificationError):
             return CertificateError(f"certificate for {self._host!r} rejected: {e.verify_message or e.reason}")
         if isinstance(e, ssl.SSLZeroReturnError):
-            return ConnectionClosed("TLS peer sent close_notify")
+            return ConnectionClosed(f"TLS peer {self._host!r} sent close_notify")
         if isinstance(e, (ssl.SSLEOFError, ssl.SSLSyscallError)) or (
             isinstance(e, ssl.SSLError) and e.reason == "UNEXPECTED_EOF_WHILE_READING"
         ):
             if self._handshaking:
                 return TlsError(f"peer closed the connection during the TLS handshake with {self._host!r}")
-            return ConnectionClosed("TLS peer closed the connection without close_notify")
+            return TruncatedStream(f"TLS peer {self._host!r} closed the connection without close_notify")
         if isinstance(e, ssl.SSLError):
             return TlsError(f"TLS failure with {self._host!r}: {e.reason or e}")
         if isinstance(e, OSError):
             if self._handshaking:
                 return TlsError(f"connection lost during the TLS handshake with {self._host!r}: {e}")
             return ConnectionReset(f"TLS connection to {self._host!r} lost: {e}")
-        return TlsError(str(e))
+        return TlsError(str(e))  # pragma: no cover - only SSLError/OSError are passed in
 
 
 # --- pyOpenSSL -----------------------------------------------------------------------------------
@@ -175,37 +197,8 @@ _X509_ERRORS = {  # fallback names for the commonest verify errors, should the l
 }
 
 
-@functools.lru_cache(maxsize=32)
-def _pyopenssl_context(verify: bool, ca_file: str | None, cadata: Any, alpn: tuple[str, ...], ktls: bool) -> Any:
-    from OpenSSL import SSL, crypto
-
-    ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
-    ctx.set_min_proto_version(SSL.TLS1_2_VERSION)
-    if verify:
-        ctx.set_verify(SSL.VERIFY_PEER)
-        ctx.load_verify_locations(certifi.where())
-        ctx.set_default_verify_paths()
-        if ca_file:
-            ctx.load_verify_locations(ca_file)
-        if cadata:
-            from cryptography import x509
-
-            data = cadata.encode() if isinstance(cadata, str) else bytes(cadata)
-            certs = x509.load_pem_x509_certificates(data) if b"-----BEGIN" in data else [x509.load_der_x509_certificate(data)]
-            store = ctx.get_cert_store()
-            for cert in certs:
-                store.add_cert(crypto.X509.from_cryptography(cert))  # type: ignore[union-attr]
-    else:
-        ctx.set_verify(SSL.VERIFY_NONE)
-    if alpn:
-        ctx.set_alpn_protos([p.encode() for p in alpn])
-    if ktls:
-        ctx.set_options(ENABLE_KTLS)
-    return ctx
-
-
 class PyOpenSslEngine:
-    """Engine over a pyOpenSSL ``Connection``.
+    """Engine over a pyOpenSSL ``Connection`` (the extra ``boomnet[pyopenssl]``).
 
     pyOpenSSL's public ``recv_into`` allocates a temporary buffer and copies out of it on every
     call; when its cffi internals are reachable, reads go straight into the caller's buffer.
@@ -213,42 +206,53 @@ class PyOpenSslEngine:
 
     name = "pyopenssl"
     __slots__ = (
-        "direct", "_conn", "_SSL", "read_into", "pending", "_handshaking", "_host", "_verify", "_fast",
-        "_ffi", "_bio_pending", "_bio_write",
+        "_SSL",
+        "_bio_pending",
+        "_bio_write",
+        "_conn",
+        "_ffi",
+        "_handshaking",
+        "_host",
+        "_verify",
+        "direct",
+        "pending",
+        "read_into",
     )
 
-    def __init__(self, ctx: Any, server_hostname: str | None, sock: socket.socket | None, verify: bool):
-        from OpenSSL import SSL
-
-        self._SSL = SSL
+    def __init__(self, ctx: SSL.Context, server_hostname: str | None, sock: socket.socket | None, verify: bool):
+        openssl = self._SSL = require_pyopenssl()
         self._host = server_hostname
         self._verify = verify
         self._handshaking = True
         self.direct = sock is not None
-        conn = self._conn = SSL.Connection(ctx, sock)
+        conn: SSL.Connection = openssl.Connection(ctx, sock)
+        self._conn = conn
         conn.set_connect_state()
         if server_hostname:
-            is_ip = _is_ip(server_hostname)
-            if not is_ip:
+            ip = is_ip(server_hostname)
+            if not ip:
                 conn.set_tlsext_host_name(server_hostname.encode("idna"))
             if verify:
-                self._set_expected_peer(server_hostname, is_ip)
-        self.pending = conn.pending
+                self._set_expected_peer(server_hostname, ip)
+        self.pending: Callable[[], int] = conn.pending
+        self._ffi: Any = None
+        self._bio_pending: Any = None
+        self._bio_write: Any = None
         try:  # cffi internals: zero-copy BIO feeding and a cheap "anything to send?" check
             from OpenSSL._util import ffi, lib
 
             self._ffi, self._bio_pending, self._bio_write = ffi, lib.BIO_ctrl_pending, lib.BIO_write
         except (ImportError, AttributeError):  # pragma: no cover - internals moved
-            self._ffi = self._bio_pending = self._bio_write = None
-        self._fast = self._fast_reader()
-        self.read_into = self._fast or self._read_into
+            pass
+        self.read_into: Callable[[Buffer], int] = self._fast_reader() or self._read_into
 
-    def _set_expected_peer(self, host: str, is_ip: bool) -> None:
+    def _set_expected_peer(self, host: str, ip: bool) -> None:
         # pyOpenSSL has no public hostname check; the verify param is OpenSSL's own (RFC 6125).
+        # For an IP literal only the IP SANs are checked (X509_VERIFY_PARAM_set1_ip).
         from OpenSSL._util import lib
 
         param = lib.SSL_get0_param(self._conn._ssl)
-        if is_ip:
+        if ip:
             packed = ipaddress.ip_address(host.split("%", 1)[0]).packed
             ok = lib.X509_VERIFY_PARAM_set1_ip(param, packed, len(packed))
         else:
@@ -258,23 +262,25 @@ class PyOpenSslEngine:
         if ok != 1:
             raise TlsError(f"cannot set the expected peer name {host!r}")
 
-    def _fast_reader(self) -> Any:
+    def _fast_reader(self) -> Callable[[Buffer], int] | None:
         try:
             from OpenSSL._util import ffi, lib
         except ImportError:  # pragma: no cover - internals moved
             return None
-        conn, ssl_ptr, SSL_read, from_buffer = self._conn, self._conn._ssl, lib.SSL_read, ffi.from_buffer
+        conn = self._conn
+        ssl_ptr = conn._ssl
+        SSL_read, from_buffer = lib.SSL_read, ffi.from_buffer
         raise_error = conn._raise_ssl_error
         WantRead, WantWrite = self._SSL.WantReadError, self._SSL.WantWriteError
         SslError = self._SSL.Error
         translate = self._translate
 
-        def read_into(buf: Any) -> int:
-            n = SSL_read(ssl_ptr, from_buffer(buf, require_writable=True), len(buf))
+        def read_into(buf: Buffer) -> int:
+            n: int = SSL_read(ssl_ptr, from_buffer(buf, require_writable=True), len(buf))
             if n > 0:
                 return n
             try:
-                raise_error(ssl_ptr, n)
+                raise_error(ssl_ptr, n)  # ZeroReturnError for close_notify
             except (WantRead, WantWrite):
                 return 0
             except (SslError, OSError) as e:
@@ -283,9 +289,10 @@ class PyOpenSslEngine:
 
         return read_into
 
-    def _read_into(self, buf: Any) -> int:
+    def _read_into(self, buf: Buffer) -> int:  # pragma: no cover - only when the internals moved
         try:
-            return self._conn.recv_into(buf)
+            n: int = self._conn.recv_into(buf)
+            return n
         except (self._SSL.WantReadError, self._SSL.WantWriteError):
             return 0
         except (self._SSL.Error, OSError) as e:
@@ -301,16 +308,14 @@ class PyOpenSslEngine:
         self._handshaking = False
         return True
 
-    def write(self, data: Any) -> int:
+    def write(self, data: Bytes) -> int:
         try:
-            return self._conn.send(data)
+            n: int = self._conn.send(data)
+            return n
         except (self._SSL.WantReadError, self._SSL.WantWriteError):
             return 0
         except (self._SSL.Error, OSError) as e:
             raise self._translate(e) from e
-
-    def feed_eof(self) -> None:
-        self._conn.bio_shutdown()
 
     def has_outgoing(self) -> bool:
         if self.direct:
@@ -318,9 +323,9 @@ class PyOpenSslEngine:
         bio_pending = self._bio_pending
         return bio_pending is None or bio_pending(self._conn._from_ssl) > 0
 
-    def feed(self, data: Any) -> None:
+    def feed(self, data: memoryview) -> None:
         bio_write = self._bio_write
-        if bio_write is None:
+        if bio_write is None:  # pragma: no cover - internals moved
             self._conn.bio_write(bytes(data))
             return
         n = bio_write(self._conn._into_ssl, self._ffi.from_buffer(data), len(data))
@@ -357,24 +362,26 @@ class PyOpenSslEngine:
             code = lib.SSL_get_verify_result(self._conn._ssl)
             if code == 0:
                 return None
-            text = ffi.string(lib.X509_verify_cert_error_string(code)).decode()
+            text: str = ffi.string(lib.X509_verify_cert_error_string(code)).decode()
             return text or _X509_ERRORS.get(code, f"verify error {code}")
-        except Exception:  # internals unavailable: fall back to the error text
+        except Exception:  # pragma: no cover - internals unavailable: fall back to the error text
             return None
 
     def _translate(self, e: BaseException) -> Exception:
         SSL = self._SSL
         if isinstance(e, SSL.ZeroReturnError):
-            return ConnectionClosed("TLS peer sent close_notify")
+            return ConnectionClosed(f"TLS peer {self._host!r} sent close_notify")
         if isinstance(e, SSL.SysCallError):
             eof = e.args and e.args[0] in (-1, 0)
             if self._handshaking:
                 return TlsError(f"peer closed the connection during the TLS handshake with {self._host!r}: {e}")
             if eof:
-                return ConnectionClosed("TLS peer closed the connection without close_notify")
+                return TruncatedStream(f"TLS peer {self._host!r} closed the connection without close_notify")
             return ConnectionReset(f"TLS connection to {self._host!r} lost: {e}")
         if isinstance(e, SSL.Error):
             text = str(e)
+            if not self._handshaking and "unexpected eof" in text:  # OpenSSL 3's name for it
+                return TruncatedStream(f"TLS peer {self._host!r} closed the connection without close_notify")
             if self._verify and (self._handshaking or "verify failed" in text):
                 reason = self._verify_failure()
                 if reason is not None or "certificate verify failed" in text:
@@ -384,33 +391,21 @@ class PyOpenSslEngine:
             if self._handshaking:
                 return TlsError(f"connection lost during the TLS handshake with {self._host!r}: {e}")
             return ConnectionReset(f"TLS connection to {self._host!r} lost: {e}")
-        return TlsError(str(e))
-
-
-BACKENDS = ("stdlib", "pyopenssl")
+        return TlsError(str(e))  # pragma: no cover - only SSL.Error/OSError are passed in
 
 
 def make_engine(
-    backend: str,
-    server_hostname: str | None,
-    sock: socket.socket | None,
-    *,
-    verify: bool,
-    ca_file: str | None,
-    cadata: Any,
-    alpn: tuple[str, ...],
-    ktls: bool,
-) -> StdlibEngine | PyOpenSslEngine:
-    """Build an engine (``sock=None`` selects memory mode). Context construction errors -> TlsError."""
+    backend: str, ctx: TlsContext, server_hostname: str | None, sock: socket.socket | None, verify: bool
+) -> Engine:
+    """An engine over ``ctx`` (from :func:`~boomnet.stream.tls.tls_context`); ``sock=None``
+    selects memory mode. Setup errors are :class:`TlsError`."""
+    if isinstance(ctx, ssl.SSLContext) is not (backend == "stdlib"):
+        raise TypeError(f"a {backend} engine cannot use a {type(ctx).__name__}")
     try:
-        if backend == "stdlib":
-            return StdlibEngine(_stdlib_context(verify, ca_file, cadata, alpn, ktls), server_hostname, sock)
-        if backend == "pyopenssl":
-            return PyOpenSslEngine(_pyopenssl_context(verify, ca_file, cadata, alpn, ktls), server_hostname, sock, verify)
-    except (ssl.SSLError, OSError, ValueError) as e:
-        raise TlsError(f"cannot set up TLS ({backend}): {e}") from e
+        if isinstance(ctx, ssl.SSLContext):
+            return StdlibEngine(ctx, server_hostname, sock)
+        return PyOpenSslEngine(ctx, server_hostname, sock, verify)
     except TlsError:
         raise
-    except Exception as e:  # pyOpenSSL's own errors (bad CA file, ...)
+    except Exception as e:  # ssl.SSLError, OSError, pyOpenSSL's own errors
         raise TlsError(f"cannot set up TLS ({backend}): {e}") from e
-    raise ValueError(f"unknown TLS backend {backend!r}; choose one of {BACKENDS}")

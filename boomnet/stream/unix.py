@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 
+from ..errors import LocalError
 from .socket_stream import SocketStream
 
 __all__ = ["UnixStream"]
@@ -19,10 +20,15 @@ class UnixStream(SocketStream):
     __slots__ = ()
 
     @classmethod
-    def connect(cls, path: str | bytes | os.PathLike, *, timeout: float = 5.0) -> "UnixStream":
-        """Start connecting to ``path``; call :meth:`establish` until it returns ``True``."""
+    def connect(cls, path: str | bytes | os.PathLike[str] | os.PathLike[bytes], *, timeout: float = 5.0) -> UnixStream:
+        """Start connecting to ``path``; call :meth:`establish` until it returns ``True``.
+
+        Only a connect timeout applies to a Unix socket (no TCP options)."""
         address = os.fspath(path)
         if isinstance(address, str) and address.startswith("@"):
             address = "\0" + address[1:]
-        desc = f"unix:{address!r}"
-        return cls._connecting([(socket.AF_UNIX, address)], timeout, desc)  # type: ignore[return-value]
+        if not timeout > 0:
+            raise LocalError(f"timeout must be positive, not {timeout!r}")
+        self = cls(None, f"unix:{address!r}")
+        self._start_connecting([(socket.AF_UNIX, address)], timeout)
+        return self

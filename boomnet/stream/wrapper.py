@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Buffer, Stream
+from .base import Buffer, Bytes, Stream
 
 __all__ = ["WrappingStream"]
 
@@ -18,14 +18,14 @@ class WrappingStream(Stream):
     def recv_into(self, buf: Buffer) -> int:
         return self.inner.recv_into(buf)
 
-    def write(self, data: bytes | bytearray | memoryview) -> None:
+    def write(self, data: Bytes) -> None:
         self.inner.write(data)
 
     def flush(self) -> bool:
         return self.inner.flush()
 
     @property
-    def pending(self) -> int:  # type: ignore[override]
+    def pending(self) -> int:  # type: ignore[override]  # a class attribute in Stream
         return self.inner.pending
 
     def establish(self) -> bool:

@@ -2,6 +2,13 @@
  * Optional C fast path for boomnet.ws. Pure-Python equivalents live in decoder.py / encoder.py
  * and are used when this module is not built (or BOOMNET_PURE_PYTHON=1).
  *
+ * CPython-version gate: scan() rewrites PyMemoryViewObject fields (view.buf/len/shape) to re-aim
+ * a pooled payload view, reads its private flags/exports/mbuf, and writes Frame slots through the
+ * member offsets of their descriptors. None of that is stable API, so _native.py loads this module
+ * only on the CPython versions it was tested on (TESTED_VERSIONS, today 3.11) and elsewhere falls
+ * back to pure Python with a RuntimeWarning. Before adding a version there: run tests/ws (both
+ * decoders) and tools/autobahn.py on it, and re-read memoryobject.h for layout changes.
+ *
  * scan(buf, mv, pos, end, max_frame, validate, pool, out, frame_type, text, binary) -> pos
  *   Decodes consecutive *fast-path* frames starting at pos: complete, unmasked, FIN, RSV=0,
  *   TEXT or BINARY, not larger than max_frame, and (TEXT with validate) valid UTF-8. For each it

@@ -74,12 +74,11 @@ class ReceiveBuffer:
         """Bytes received but not yet decoded (a partial frame, or input after a violation)."""
         return self._tail - self._head
 
-    def take_undecoded(self) -> memoryview:
-        """View of the undecoded bytes, consuming them (used after an HTTP handshake)."""
-        view = self._mv[self._head : self._tail]
-        self._stream_offset += self._tail - self._head
-        self._head = self._tail
-        return view
+    @property
+    def received(self) -> int:
+        """Bytes received since the buffer was created (liveness compares it between checks, so
+        the read path never needs the clock)."""
+        return self._stream_offset + self._tail - self._head
 
     def consume(self, nbytes: int) -> None:
         """Drop ``nbytes`` from the front of the undecoded bytes (e.g. an HTTP response head)."""

@@ -13,18 +13,20 @@ only its payload memoryviews.
 from __future__ import annotations
 
 import codecs
-import os
-from typing import Callable
+from collections.abc import Callable
 
 from ..errors import InvalidUtf8, MessageTooBig, WebSocketProtocolError
+from . import _native
+from . import encoder as _encoder  # by module: tests swap its mask_payload for the pure one
 from .buffer import DEFAULT_BUFFER_SIZE, ReceiveBuffer
 from .deflate import Inflater
 from .frame import Frame, Opcode, is_valid_close_code
+from .options import DEFAULT_LIMITS
 
 __all__ = ["Decoder", "DEFAULT_MAX_FRAME_SIZE", "DEFAULT_MAX_MESSAGE_SIZE", "DEFAULT_BUFFER_SIZE"]
 
-DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024
-DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+DEFAULT_MAX_FRAME_SIZE = DEFAULT_LIMITS.max_frame_size
+DEFAULT_MAX_MESSAGE_SIZE = DEFAULT_LIMITS.max_message_size
 
 _TEXT = Opcode.TEXT
 _BINARY = Opcode.BINARY
@@ -33,12 +35,11 @@ _CLOSE = Opcode.CLOSE
 _PING = Opcode.PING
 _PONG = Opcode.PONG
 _OPCODES: dict[int, Opcode] = {int(op): op for op in Opcode}
-try:  # the optional C fast path (see _speedups.c); BOOMNET_PURE_PYTHON=1 forces pure Python
-    if os.environ.get("BOOMNET_PURE_PYTHON"):
-        raise ImportError("disabled by BOOMNET_PURE_PYTHON")
-    from ._speedups import scan as _scan
-except ImportError:  # pragma: no cover - depends on the build
-    _scan = None
+# The optional C fast path (see _speedups.c and _native.py: gated on tested CPython versions,
+# BOOMNET_PURE_PYTHON=1 forces pure Python). Tests swap this global to run both decoders.
+_scan: Callable[..., int] | None = _native.speedups.scan if _native.speedups is not None else None
+#: what the slow path hands back: a frame to deliver, or None (nothing to deliver, or a failure)
+_Delivered = tuple[Opcode, bool, memoryview] | None
 _utf8_decode = codecs.utf_8_decode  # (data, errors, final): a little cheaper than str(data, "utf-8")
 _Utf8Decoder: Callable[..., codecs.IncrementalDecoder] = codecs.getincrementaldecoder("utf-8")
 
@@ -49,12 +50,13 @@ class Decoder(ReceiveBuffer):
     ``assemble`` delivers fragmented messages once, whole (opcode TEXT/BINARY, ``fin=True``);
     otherwise each fragment is delivered as received. ``validate_utf8`` checks text messages
     (incrementally across fragments, failing fast) and close reasons. ``allow_masked`` accepts
-    masked frames (a server would; a client must not, §5.1).
+    masked frames; ``require_masked`` refuses unmasked ones (a server's decoder: every client
+    frame must be masked, §5.1; a client's refuses masked frames).
 
     After :meth:`decode`, ``error`` holds a :class:`WebSocketProtocolError` if the input broke the
     protocol (frames before the violation were still returned), ``control`` lists ``(opcode,
-    payload bytes)`` of PING and CLOSE frames for the I/O layer to answer, and ``close_seen`` is
-    true once a CLOSE frame arrived (nothing after it is decoded).
+    payload bytes)`` of PING, PONG and CLOSE frames for the protocol to act on, and
+    ``close_seen`` is true once a CLOSE frame arrived (nothing after it is decoded).
     """
 
     def __init__(
@@ -66,12 +68,17 @@ class Decoder(ReceiveBuffer):
         assemble: bool = True,
         buffer_size: int = DEFAULT_BUFFER_SIZE,
         allow_masked: bool = False,
+        require_masked: bool = False,
     ) -> None:
-        self.max_frame_size = max_frame_size
+        # A frame larger than a whole message may be is a too-big message already: checking the
+        # smaller of the two limits from the header keeps single-frame messages within
+        # max_message_size at no cost on the fast path.
+        self.max_frame_size = min(max_frame_size, max_message_size)
         self.max_message_size = max_message_size
         self.validate_utf8 = validate_utf8
         self.assemble = assemble
-        self.allow_masked = allow_masked
+        self.allow_masked = allow_masked or require_masked
+        self.require_masked = require_masked
         super().__init__(buffer_size)
         self._pool: list[Frame] = []
         self._out: list[Frame] = []
@@ -98,7 +105,8 @@ class Decoder(ReceiveBuffer):
         """Every complete frame in the buffer. The list and its frames are reused by the next call."""
         out = self._out
         out.clear()
-        if self.error is not None or self.close_seen:
+        error, close_seen = self.error, self.close_seen  # locals: the loop re-reads the attributes
+        if error is not None or close_seen:
             return out
         if self.control:
             self.control = []
@@ -113,7 +121,11 @@ class Decoder(ReceiveBuffer):
         validate = self.validate_utf8
         frag = self._frag_op
         utf8 = _utf8_decode
-        scan = _scan
+        require_masked = self.require_masked
+        # b1 below this takes the inline fast path: unmasked frames for a client; none for a
+        # server (its frames are all masked and unmasked into a copy on the slow path)
+        fast_b1 = 0 if require_masked else 0x80
+        scan = None if require_masked else _scan
         self._need = 0
         while True:
             if scan is not None and not frag:
@@ -143,9 +155,15 @@ class Decoder(ReceiveBuffer):
                     self._fail("masked frame from server")
                     break
                 start += 4
+            elif require_masked:
+                self._fail("unmasked frame from a client")
+                break
             stop = start + length
             if length > max_frame:
-                self._fail_big(f"frame of {length} bytes exceeds max_frame_size={max_frame}")
+                if length >> 63:
+                    self._fail("64-bit frame length with the most significant bit set (RFC 6455 §5.2)")
+                else:
+                    self._fail_big(f"frame of {length} bytes exceeds the frame/message size limit {max_frame}")
                 break
             if stop > end:
                 self._need = stop - pos
@@ -157,7 +175,7 @@ class Decoder(ReceiveBuffer):
                 ):
                     self._check_partial_text(b0 & 0x0F, pos, start, end)
                 break
-            if (b0 == 0x81 or b0 == 0x82) and not frag and b1 < 0x80:
+            if (b0 == 0x81 or b0 == 0x82) and not frag and b1 < fast_b1:
                 # Fast path: a whole unmasked text or binary message in one frame.
                 payload = mv[start:stop]
                 if b0 == 0x81:
@@ -238,9 +256,7 @@ class Decoder(ReceiveBuffer):
         payload = self._mv[start:stop]
         if b1 & 0x80:  # masked (only when allow_masked): unmask into a private copy
             key = bytes(self._mv[start - 4 : start])
-            from .encoder import mask_payload
-
-            payload = memoryview(mask_payload(payload, key))
+            payload = memoryview(_encoder.mask_payload(payload, key))
         if op >= 8:
             return self._control(op, fin, payload)
         if op == 0:
@@ -252,9 +268,10 @@ class Decoder(ReceiveBuffer):
         opcode = _OPCODES[op]
         if rsv:
             self._frag_compressed = not fin
-            payload = self._inflate(payload, fin)  # type: ignore[assignment]
-            if payload is None:
+            inflated = self._inflate(payload, fin)
+            if inflated is None:
                 return None
+            payload = inflated
         if fin:  # masked or compressed whole messages reach here
             if op == 1 and self.validate_utf8 and not self._valid_utf8(payload):
                 return None
@@ -277,9 +294,10 @@ class Decoder(ReceiveBuffer):
             return self._fail("continuation frame without a message to continue")
         if self._frag_compressed:
             self._frag_compressed = not fin
-            payload = self._inflate(payload, fin)  # type: ignore[assignment]
-            if payload is None:
+            inflated = self._inflate(payload, fin)
+            if inflated is None:
                 return None
+            payload = inflated
         self._frag_len += len(payload)
         if self._frag_len > self.max_message_size:
             return self._fail_big("message exceeds max_message_size")
@@ -309,6 +327,7 @@ class Decoder(ReceiveBuffer):
             self.control.append((_PING, bytes(payload)))
             return _PING, True, payload
         if op == 10:
+            self.control.append((_PONG, bytes(payload)))  # liveness: the protocol matches our pings
             return _PONG, True, payload
         # CLOSE
         n = len(payload)
@@ -357,14 +376,14 @@ class Decoder(ReceiveBuffer):
             return False
         return True
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, message: str) -> _Delivered:
         self.error = WebSocketProtocolError(message)
         return None
 
-    def _fail_utf8(self, message: str) -> None:
+    def _fail_utf8(self, message: str) -> _Delivered:
         self.error = InvalidUtf8(message)
         return None
 
-    def _fail_big(self, message: str) -> None:
+    def _fail_big(self, message: str) -> _Delivered:
         self.error = MessageTooBig(message)
         return None

@@ -55,17 +55,23 @@ def parse_response_extensions(header: str | None, offered: bool) -> DeflateParam
         if key in seen:
             raise HandshakeError(f"permessage-deflate: duplicate parameter {key!r}")
         seen[key] = val
-    params = {}
+    flags: dict[str, bool] = {}
+    bits: dict[str, int] = {}
     for key, val in seen.items():
         if key in ("server_no_context_takeover", "client_no_context_takeover"):
             if val is not None:
                 raise HandshakeError(f"permessage-deflate: {key} takes no value")
-            params[key] = True
+            flags[key] = True
         elif key in ("server_max_window_bits", "client_max_window_bits"):
-            params[key] = _window_bits(key, val)
+            bits[key] = _window_bits(key, val)
         else:
             raise HandshakeError(f"permessage-deflate: unknown parameter {key!r}")
-    return DeflateParams(**params)  # type: ignore[arg-type]
+    return DeflateParams(
+        server_no_context_takeover=flags.get("server_no_context_takeover", False),
+        client_no_context_takeover=flags.get("client_no_context_takeover", False),
+        server_max_window_bits=bits.get("server_max_window_bits", 15),
+        client_max_window_bits=bits.get("client_max_window_bits", 15),
+    )
 
 
 class Inflater:
@@ -75,7 +81,7 @@ class Inflater:
     ``server_max_window_bits`` needs no special handling here.
     """
 
-    __slots__ = ("_reset_each_message", "_zlib", "_produced")
+    __slots__ = ("_produced", "_reset_each_message", "_zlib")
 
     def __init__(self, params: DeflateParams) -> None:
         self._reset_each_message = params.server_no_context_takeover

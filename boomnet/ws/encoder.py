@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Callable
 
-from .frame import Opcode
+from . import _native
 
 __all__ = ["encode_frame", "mask_payload", "MaskKeys"]
 
@@ -24,12 +25,10 @@ def _mask_payload_py(payload: bytes | bytearray | memoryview, key: bytes) -> byt
     return value.to_bytes(n, "little")
 
 
-try:  # the optional C fast path (see _speedups.c)
-    if os.environ.get("BOOMNET_PURE_PYTHON"):
-        raise ImportError("disabled by BOOMNET_PURE_PYTHON")
-    from ._speedups import mask as mask_payload
-except ImportError:  # pragma: no cover - depends on the build
-    mask_payload = _mask_payload_py
+# the optional C fast path (see _speedups.c and _native.py, which gates it)
+mask_payload: Callable[[bytes | bytearray | memoryview, bytes], bytes] = (
+    _native.speedups.mask if _native.speedups is not None else _mask_payload_py
+)
 
 
 class MaskKeys:
@@ -85,5 +84,3 @@ def close_payload(code: int | None, reason: str = "") -> bytes:
         raise ValueError("close reason longer than 123 bytes in UTF-8")
     return code.to_bytes(2, "big") + data
 
-
-CONTROL_OPCODES = frozenset((Opcode.CLOSE, Opcode.PING, Opcode.PONG))

@@ -1,18 +1,26 @@
-"""The client side of the WebSocket opening handshake (RFC 6455 §4.1), sans-I/O."""
+"""The client side of the WebSocket opening handshake (RFC 6455 §4.1), sans-I/O.
+
+URLs are :class:`boomnet.url.Url` (one URL type for every protocol). ``parse_response`` is the
+HTTP helper's to rewrite over ``boomnet.http.head``; the rest is the WebSocket layer's.
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
-from urllib.parse import urlsplit
 
 from ..errors import HandshakeError
+from ..url import Url, parse_url
 from .deflate import DeflateParams, parse_response_extensions
+from .options import Headers
 
-__all__ = ["WsUrl", "parse_ws_url", "build_request", "parse_response", "accept_for", "MAX_RESPONSE_HEAD"]
+__all__ = ["WS_SCHEMES", "parse_ws_url", "build_request", "parse_response", "accept_for", "MAX_RESPONSE_HEAD", "Headers"]
+
+#: the schemes a WebSocket URL may have
+WS_SCHEMES = ("ws", "wss")
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #: the largest HTTP response head accepted during the upgrade
@@ -20,41 +28,11 @@ MAX_RESPONSE_HEAD = 64 * 1024
 #: the most header lines accepted during the upgrade
 MAX_RESPONSE_HEADERS = 100
 
-Headers = Mapping[str, str] | Sequence[tuple[str, str]]
 
-
-@dataclass(frozen=True)
-class WsUrl:
-    """A parsed ``ws://`` or ``wss://`` URL."""
-
-    secure: bool
-    host: str
-    port: int
-    resource: str  # path + query, as sent in the request line
-
-    @property
-    def host_header(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        default = 443 if self.secure else 80
-        return host if self.port == default else f"{host}:{self.port}"
-
-
-def parse_ws_url(url: str) -> WsUrl:
-    """Split a WebSocket URL; raises ``ValueError`` for anything but ws:// or wss://."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("ws", "wss"):
-        raise ValueError(f"not a WebSocket URL (scheme must be ws or wss): {url!r}")
-    if not parts.hostname:
-        raise ValueError(f"WebSocket URL without a host: {url!r}")
-    if parts.fragment:
-        raise ValueError(f"WebSocket URLs must not have a fragment: {url!r}")
-    secure = scheme == "wss"
-    port = parts.port or (443 if secure else 80)
-    resource = parts.path or "/"
-    if parts.query:
-        resource += "?" + parts.query
-    return WsUrl(secure, parts.hostname, port, resource)
+def parse_ws_url(url: str) -> Url:
+    """Parse a ``ws://`` or ``wss://`` URL with the one URL parser (:func:`boomnet.url.parse_url`);
+    raises :class:`~boomnet.errors.InvalidUrl` for anything else."""
+    return parse_url(url, WS_SCHEMES)
 
 
 def new_key() -> str:
@@ -79,7 +57,7 @@ def _check_token(value: str, what: str) -> None:
 
 
 def build_request(
-    url: WsUrl,
+    url: Url,
     key: str,
     *,
     headers: Headers | None = None,
@@ -88,9 +66,9 @@ def build_request(
     extensions: str | None = None,
 ) -> bytes:
     """The upgrade request. Extra ``headers`` may not override the handshake's own."""
-    _check_token(url.resource, "request target")
+    _check_token(url.target, "request target")
     lines = [
-        f"GET {url.resource} HTTP/1.1",
+        f"GET {url.target} HTTP/1.1",
         f"Host: {url.host_header}",
         "Upgrade: websocket",
         "Connection: Upgrade",

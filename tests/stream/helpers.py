@@ -6,7 +6,7 @@ import socket
 import ssl
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from boomnet.stream import Stream
 
@@ -47,7 +47,12 @@ def flush_all(stream: Stream, timeout: float = DEADLINE) -> None:
 
 
 class Peer:
-    """A listening socket whose one accepted connection is handed to ``handler`` in a thread."""
+    """A listening socket whose one accepted connection is handed to ``handler`` in a thread.
+
+    An exception in ``handler`` (or in accept) is re-raised by :meth:`join` and when the ``with``
+    block ends, so a peer that failed cannot pass unnoticed. A TLS handshake the client refused is
+    expected in some tests: it is kept in ``handshake_error`` and not raised.
+    """
 
     def __init__(
         self,
@@ -59,6 +64,8 @@ class Peer:
         path: str | None = None,
     ):
         self.error: BaseException | None = None
+        self.handshake_error: BaseException | None = None
+        self._closing = False
         self._handler = handler
         self._ssl_context = ssl_context
         self.listener = socket.socket(family, socket.SOCK_STREAM)
@@ -77,13 +84,18 @@ class Peer:
 
     def _run(self) -> None:
         try:
-            conn, _ = self.listener.accept()
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                if self._closing:
+                    return  # the test ended without needing the connection
+                raise
             conn.settimeout(DEADLINE)
             if self._ssl_context is not None:
                 try:
                     conn = self._ssl_context.wrap_socket(conn, server_side=True)
                 except (ssl.SSLError, OSError) as e:  # client rejected us: expected in some tests
-                    self.error = e
+                    self.handshake_error = e
                     conn.close()
                     return
             with conn:
@@ -92,16 +104,27 @@ class Peer:
             self.error = e
 
     def join(self, timeout: float = DEADLINE) -> None:
+        """Wait for the handler; re-raise what it raised."""
         self.thread.join(timeout)
         assert not self.thread.is_alive(), "peer thread did not finish"
+        self._closing = True
         self.listener.close()
+        self._raise()
 
-    def __enter__(self) -> "Peer":
+    def _raise(self) -> None:
+        error, self.error = self.error, None  # raised once
+        if error is not None:
+            raise AssertionError(f"the peer's handler failed: {error!r}") from error
+
+    def __enter__(self) -> Peer:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self._closing = True
         self.listener.close()
         self.thread.join(DEADLINE)
+        if exc_type is None:  # never hide the test's own failure behind the peer's
+            self._raise()
 
 
 def recv_exactly(conn: socket.socket, n: int) -> bytes:

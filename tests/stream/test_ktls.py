@@ -28,7 +28,7 @@ def test_fallback_to_user_space_tls(server_ssl_context, ca_file, backend, caplog
             s = TcpStream.connect("127.0.0.1", peer.port).into_ktls("localhost", ca_file=ca_file, backend=backend)
             wait_established(s)
         if KERNEL_TLS and s.ktls_active:  # pragma: no cover - not on this machine
-            pytest.skip("the kernel took TLS here; fallback not reachable")
+            pytest.skip("n/a: the kernel took TLS here; fallback not reachable")
         assert not s.ktls_active
         assert any("kernel TLS unavailable" in r.getMessage() for r in caplog.records)
         s.write(b"ktls")
@@ -48,11 +48,11 @@ def test_fallback_is_logged_once(server_ssl_context, ca_file, caplog, monkeypatc
                 peer.join()
                 s.close()
     if KERNEL_TLS:  # pragma: no cover
-        pytest.skip("kernel TLS present")
+        pytest.skip("n/a: kernel TLS present")
     assert sum("kernel TLS unavailable" in r.getMessage() for r in caplog.records) == 1
 
 
-@pytest.mark.skipif(KERNEL_TLS, reason="the kernel offers TLS offload here")
+@pytest.mark.skipif(KERNEL_TLS, reason="n/a: the kernel offers TLS offload here")
 def test_require_raises_ktls_unavailable(server_ssl_context, ca_file, backend) -> None:
     with Peer(lambda c: c.recv(1), ssl_context=server_ssl_context) as peer:
         s = TcpStream.connect("127.0.0.1", peer.port).into_ktls("localhost", ca_file=ca_file, backend=backend, require=True)

@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from boomnet.errors import ConnectionClosed, ConnectionReset, RecordingError
 from boomnet.stream import RecordedStream, ReplayStream, Stream, TcpStream
+from boomnet.stream.recording import BLOCK_HEADER, HEADER_SIZE
+from boomnet.stream.redact import DEFAULT_REDACTOR
 
 from .helpers import DEADLINE, Peer, wait_established
 
@@ -79,6 +81,19 @@ def test_replay_compares_writes(tmp_path) -> None:
         bad.write(b"unsubscribe")
 
 
+def test_wildcard_applies_to_redacted_recordings_only(tmp_path) -> None:
+    for name, redact in (("clear", None), ("masked", DEFAULT_REDACTOR)):
+        rec = RecordedStream(Scripted([]), name, directory=tmp_path, redact=redact)
+        rec.write(b"GET /x?token=abc HTTP/1.1\r\nAccept: */*\r\n\r\n")
+        rec.close()
+    masked = ReplayStream.from_file("masked", directory=tmp_path, compare_writes=True)
+    masked.write(b"GET /x?token=xyz HTTP/1.1\r\nAccept: */*\r\n\r\n")  # the masked value matches any
+    clear = ReplayStream.from_file("clear", directory=tmp_path, compare_writes=True)
+    clear.write(b"GET /x?token=abc HTTP/1.1\r\nAccept: ")
+    with pytest.raises(RecordingError, match="differ"):
+        clear.write(b"X")  # a recorded "*" in a clear recording is just a "*"
+
+
 def test_replay_with_small_buffer_splits_reads(tmp_path) -> None:
     rec = RecordedStream(Scripted([b"abcdefgh", 0, b"ij"]), "split", directory=tmp_path)
     drain(rec)
@@ -102,6 +117,7 @@ def make_recording(tmp_path, name: str = "r") -> bytes:
     rec.write(b"out")
     drain(rec)
     rec.close()
+    assert rec.wait_closed()
     return (tmp_path / f"{name}.bnrec").read_bytes()
 
 
@@ -142,7 +158,7 @@ def test_corrupt_recording_is_rejected(tmp_path, where: str) -> None:
     elif where == "payload":
         data[data.index(b"hello")] ^= 0x01
     elif where == "kind":
-        data[28] = 77  # the first record's kind (file header 20 + block header 8)
+        data[HEADER_SIZE + BLOCK_HEADER.size] = 77  # the first record's kind
     else:
         data += b"junk"
     with pytest.raises(RecordingError):
@@ -271,6 +287,7 @@ def test_recording_above_tls_holds_plaintext(tmp_path, server_ssl_context, ca_fi
         live.flush()
         live_reads, _ = drain(live)
         live.close()
+        assert live.wait_closed()
     assert b"".join(live_reads) == secret
     raw = (tmp_path / "tls.bnrec").read_bytes()
     assert b"plaintext market data" in raw and b"hello" in raw
@@ -282,14 +299,14 @@ def test_version_1_files_still_replay(tmp_path) -> None:
     """Version 1 (per-record checksums, no blocks) was the first format; it stays readable."""
     import zlib
 
-    from boomnet.stream.recording import END, FILE_HEADER, GAP, IN, MAGIC, OUT, RECORD_HEADER
+    from boomnet.stream.recording import END, FILE_HEADER, GAP, IN, MAGIC_V1, OUT, RECORD_HEADER
 
     def record(kind: int, payload: bytes) -> bytes:
         head = RECORD_HEADER.pack(kind, len(payload), 0)
         return head + payload + struct.pack("<I", zlib.crc32(payload, zlib.crc32(head)))
 
     body = record(OUT, b"sub") + record(IN, b"abc") + record(GAP, struct.pack("<I", 3)) + record(IN, b"de")
-    data = FILE_HEADER.pack(MAGIC, 1, 0, 0) + body + record(END, b"")
+    data = FILE_HEADER.pack(MAGIC_V1, 1, 0, 0) + body + record(END, b"")
     reads, _ = drain(write_and_load(tmp_path, data))
     assert reads == [b"abc", b"", b"de"]
     with pytest.raises(RecordingError, match="truncated"):
@@ -298,3 +315,288 @@ def test_version_1_files_still_replay(tmp_path) -> None:
     broken[data.index(b"abc")] ^= 1
     with pytest.raises(RecordingError, match="checksum"):
         write_and_load(tmp_path, bytes(broken))
+
+
+# --- the file header (version 3: covered by its own checksum) ----------------------------------
+
+
+@pytest.mark.parametrize("flip", [0x01, 0x80, 0xFF])
+@pytest.mark.parametrize("allow_truncated", [False, True])
+def test_every_header_byte_is_covered(tmp_path, flip: int, allow_truncated: bool) -> None:
+    data = make_recording(tmp_path)
+    assert ReplayStream.from_file("r", directory=tmp_path).recording.version == 3
+    for i in range(HEADER_SIZE):
+        broken = bytearray(data)
+        broken[i] ^= flip
+        with pytest.raises(RecordingError, match=r"corrupt|unsupported"):
+            write_and_load(tmp_path, bytes(broken), allow_truncated=allow_truncated)
+
+
+def test_unknown_header_flags_are_refused(tmp_path) -> None:
+    import zlib
+
+    from boomnet.stream.recording import FILE_HEADER, HEADER_CRC, MAGIC, VERSION
+
+    data = make_recording(tmp_path)
+    head = FILE_HEADER.pack(MAGIC, VERSION, 0x4, 0)  # a flag this reader does not know, checksum right
+    with pytest.raises(RecordingError, match="flags"):
+        write_and_load(tmp_path, head + HEADER_CRC.pack(zlib.crc32(head)) + data[HEADER_SIZE:])
+
+
+@pytest.mark.parametrize("version, flags", [(3, 0), (2, 1), (1, 2)])
+def test_old_magic_takes_old_versions_without_flags_only(tmp_path, version: int, flags: int) -> None:
+    from boomnet.stream.recording import FILE_HEADER, MAGIC_V1
+
+    data = make_recording(tmp_path)
+    body = data[HEADER_SIZE:]  # version 3 blocks, which a version 2 reader would accept
+    assert drain(write_and_load(tmp_path, FILE_HEADER.pack(MAGIC_V1, 2, 0, 0) + body))[0] == [b"hello", b"", b"world"]
+    with pytest.raises(RecordingError, match="corrupt"):
+        write_and_load(tmp_path, FILE_HEADER.pack(MAGIC_V1, version, flags, 0) + body)
+
+
+def test_version_2_recordings_in_the_repository_still_replay() -> None:
+    from pathlib import Path
+
+    directory = Path(__file__).resolve().parents[2] / "recordings"
+    names = sorted(p.stem for p in directory.glob("*.bnrec"))
+    assert len(names) >= 3
+    for name in names:
+        replay = ReplayStream.from_file(name, directory=directory)
+        assert replay.recording.version == 2 and replay.recording.complete
+        reads, end = drain(replay)
+        assert sum(map(len, reads)) > 0 and isinstance(end, ConnectionClosed)
+        assert next(replay.recording.writes()).startswith(b"GET ")
+
+
+def test_writes_yields_each_outbound_chunk_in_order(tmp_path) -> None:
+    rec = RecordedStream(Scripted([b"in", 0, b"in2"]), "w", directory=tmp_path)
+    rec.write(b"one")
+    drain(rec)
+    rec.write(memoryview(b"two"))  # after EOF the recording is finished: not recorded
+    rec.close()
+    rec2 = RecordedStream(Scripted([b"x"]), "w2", directory=tmp_path)
+    rec2.write(b"a")
+    rec2.write(bytearray(b"bc"))
+    rec2.write(b"")
+    drain(rec2)
+    rec2.close()
+    assert list(ReplayStream.from_file("w", directory=tmp_path).recording.writes()) == [b"one"]
+    assert list(ReplayStream.from_file("w2", directory=tmp_path).recording.writes()) == [b"a", b"bc", b""]
+
+
+# --- file mode ----------------------------------------------------------------------------------
+
+
+def test_recording_file_is_private_even_over_a_wider_existing_file(tmp_path) -> None:
+    import os
+    import stat
+
+    old_umask = os.umask(0)  # the most permissive umask: the mode must not come from it
+    try:
+        path = tmp_path / "sub" / "m.bnrec"
+        rec = RecordedStream(Scripted([]), "m", directory=tmp_path / "sub")
+        rec.close()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        path.chmod(0o644)  # an older, world-readable recording of the same name
+        elsewhere = tmp_path / "target"
+        elsewhere.write_bytes(b"not yours")
+        link = tmp_path / "sub" / "l.bnrec"
+        link.symlink_to(elsewhere)  # and a symlink planted where a recording will go
+        again = RecordedStream(Scripted([]), "m", directory=tmp_path / "sub")
+        linked = RecordedStream(Scripted([]), "l", directory=tmp_path / "sub")
+        again.close()
+        linked.close()
+        assert again.wait_closed() and linked.wait_closed()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert not link.is_symlink() and stat.S_IMODE(link.stat().st_mode) == 0o600
+        assert elsewhere.read_bytes() == b"not yours"
+        assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["l.bnrec", "m.bnrec"]  # no temp left
+    finally:
+        os.umask(old_umask)
+
+
+# --- slow and failing disks -----------------------------------------------------------------------
+
+
+class GatedFile:
+    """A file whose writes wait for ``gate`` (a disk that stalls), then go to a real file."""
+
+    def __init__(self, path, gate: threading.Event, fail_after: int | None = None, error: int = 0):
+        from boomnet.stream.recorded import create_private
+
+        self.file = create_private(path)
+        self.gate = gate
+        self.writes = 0
+        self.fail_after = fail_after
+        self.error = error
+
+    def write(self, data) -> int:
+        assert self.gate.wait(DEADLINE), "the test never opened the gate"
+        self.writes += 1
+        if self.fail_after is not None and self.writes > self.fail_after:
+            import errno
+            import os
+
+            raise OSError(self.error or errno.ENOSPC, os.strerror(self.error or errno.ENOSPC))
+        return self.file.write(data)
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def gated(gate: threading.Event, **options):
+    return lambda path: GatedFile(path, gate, **options)
+
+
+@pytest.mark.parametrize("limit", [1, 3])
+@pytest.mark.parametrize("blocks", ["limit-1", "limit", "limit+1"])
+def test_queue_limit_boundary(tmp_path, limit: int, blocks: str, caplog) -> None:
+    """With the disk stalled, ``max_pending_blocks`` blocks wait; one more drops the recording."""
+    import logging
+
+    from boomnet.stream.recorded import dropped_recordings
+
+    count = {"limit-1": limit - 1, "limit": limit, "limit+1": limit + 1}[blocks]
+    gate = threading.Event()
+    chunks = [bytes([65 + i]) * 10 for i in range(count)]
+    inner = Scripted(list(chunks))
+    before = dropped_recordings()
+    rec = RecordedStream(
+        inner, "q", directory=tmp_path, flush_interval=0, max_pending_blocks=limit, opener=gated(gate)
+    )
+    buf = bytearray(64)
+    with caplog.at_level(logging.ERROR, logger="boomnet.stream.recorded"):
+        got = [bytes(buf[: rec.recv_into(buf)]) for _ in chunks]  # each read hands over one block
+    assert got == chunks  # the feed is untouched either way
+    dropped = count > limit
+    assert rec.recording is not dropped
+    assert dropped_recordings() == before + dropped
+    assert (rec.failure is not None and "too slow" in rec.failure) is dropped
+    assert [r for r in caplog.records if r.levelno == logging.ERROR].__len__() == dropped
+    gate.set()
+    rec.close()
+    if dropped:
+        with pytest.raises(RecordingError, match="too slow"):
+            rec.wait_closed()
+        replay = ReplayStream.from_file("q", directory=tmp_path, allow_truncated=True)
+        assert drain(replay)[0] == chunks[:limit]  # what was queued before the drop is on disk
+    else:
+        assert rec.wait_closed()
+        assert drain(ReplayStream.from_file("q", directory=tmp_path))[0] == chunks
+
+
+def test_close_does_not_wait_for_a_stalled_disk(tmp_path) -> None:
+    gate = threading.Event()
+    rec = RecordedStream(Scripted([b"data"] * 3), "slow", directory=tmp_path, flush_interval=0, opener=gated(gate))
+    buf = bytearray(16)
+    for _ in range(3):
+        rec.recv_into(buf)
+    opener = threading.Timer(DEADLINE / 2, gate.set)  # a safety net: the disk "recovers" later
+    opener.start()
+    try:
+        rec.close()
+        assert not gate.is_set(), "close() waited for the disk"
+        assert not rec.wait_closed(timeout=0.01)  # not on disk yet
+    finally:
+        gate.set()
+        opener.cancel()
+    assert rec.wait_closed()
+    assert drain(ReplayStream.from_file("slow", directory=tmp_path))[0] == [b"data"] * 3
+
+
+def test_from_file_waits_for_a_recording_still_being_finished(tmp_path) -> None:
+    gate = threading.Event()
+    rec = RecordedStream(Scripted([b"x", b"y"]), "late", directory=tmp_path, opener=gated(gate))
+    drain(rec)  # EOF: the recording is finished and handed to the writer thread
+    threading.Timer(0.05, gate.set).start()
+    replay = ReplayStream.from_file("late", directory=tmp_path)  # would be truncated without the wait
+    assert replay.recording.complete and drain(replay)[0] == [b"x", b"y"]
+
+
+@pytest.mark.parametrize("errno_name", ["ENOSPC", "EIO"])
+def test_disk_error_drops_the_recording_and_keeps_the_feed(tmp_path, errno_name: str, caplog) -> None:
+    import errno
+    import logging
+
+    from boomnet.stream.recorded import dropped_recordings
+
+    gate = threading.Event()
+    gate.set()
+    reads = [bytes([97 + i % 26]) * 100 for i in range(40)]
+    inner = Scripted(list(reads))
+    before = dropped_recordings()
+    # the header and the first block (2 writes) succeed, then every write fails
+    opener = gated(gate, fail_after=3, error=getattr(errno, errno_name))
+    with caplog.at_level(logging.ERROR, logger="boomnet.stream.recorded"):
+        rec = RecordedStream(inner, "full", directory=tmp_path, flush_interval=0, opener=opener)
+        buf = bytearray(256)
+        got = []
+        end = time.monotonic() + DEADLINE
+        for _ in range(len(reads)):
+            got.append(bytes(buf[: rec.recv_into(buf)]))
+            rec.write(b"order")  # writes go on too
+            while rec.recording and rec._file_sink.failure is None and len(got) == 3:
+                assert time.monotonic() < end  # let the writer thread meet the error
+                time.sleep(0.001)
+        with pytest.raises(ConnectionClosed):
+            rec.recv_into(buf)
+    assert got == reads and inner.written == b"order" * len(reads)
+    assert not rec.recording and rec.failure is not None and os_error_text(errno_name) in rec.failure
+    assert dropped_recordings() == before + 1
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "dropped" in errors[0].getMessage()
+    rec.close()  # nothing raised
+    with pytest.raises(RecordingError, match="dropped"):
+        rec.wait_closed()
+    replay = ReplayStream.from_file("full", directory=tmp_path, allow_truncated=True)
+    assert not replay.recording.complete and drain(replay)[0] == reads[:1]
+
+
+def os_error_text(name: str) -> str:
+    import errno
+    import os
+
+    return os.strerror(getattr(errno, name))
+
+
+def test_replay_is_always_polled(tmp_path) -> None:
+    make_recording(tmp_path)
+    replay = ReplayStream.from_file("r", directory=tmp_path)
+    hints = [replay.read_hint()]
+    assert replay.fileno() == -1
+    drain(replay)
+    hints.append(replay.read_hint())
+    assert all(h > 0 for h in hints)
+
+
+def test_recorded_stream_passes_read_hint_through() -> None:
+    class Hinting(Scripted):
+        hint = 0
+
+        def read_hint(self) -> int:
+            return self.hint
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        inner = Hinting([])
+        rec = RecordedStream(inner, "h", directory=d)
+        assert rec.read_hint() == 0
+        inner.hint = 5
+        assert rec.read_hint() == 5
+        rec.close()
+        rec.wait_closed()
+
+
+def test_exit_does_not_wait_for_a_recording_left_open(tmp_path) -> None:
+    from boomnet.stream.recorded import wait_finishing
+
+    gate = threading.Event()
+    left_open = RecordedStream(Scripted([]), "open", directory=tmp_path)  # never closed
+    closing = RecordedStream(Scripted([b"z"]), "closing", directory=tmp_path, flush_interval=0, opener=gated(gate))
+    drain(closing)
+    assert not wait_finishing(None, timeout=0.05)  # the closed one is still being written...
+    gate.set()
+    assert wait_finishing(None, timeout=DEADLINE)  # ...and only it is waited for
+    assert left_open.recording
+    left_open.close()

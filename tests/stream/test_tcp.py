@@ -120,7 +120,7 @@ def test_connect_timeout_when_backlog_full() -> None:
             wait_established(s, timeout=3)
         except ConnectTimeout:
             return
-        pytest.skip("the kernel completed the connection despite the full backlog")
+        pytest.skip("n/a: the kernel completed the connection despite the full backlog")
     finally:
         for f in fillers:
             f.close()

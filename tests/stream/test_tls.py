@@ -67,7 +67,7 @@ def test_unknown_ca_is_rejected(server_ssl_context, backend) -> None:
 def test_wrong_hostname_is_rejected(server_ssl_context, ca_file, backend) -> None:
     with Peer(echo(1), ssl_context=server_ssl_context) as peer:
         s = TcpStream.connect("127.0.0.1", peer.port).into_tls("example.com", ca_file=ca_file, backend=backend)
-        with pytest.raises(CertificateError, match="(?i)hostname mismatch"):
+        with pytest.raises(CertificateError, match=r"(?i)hostname mismatch"):
             wait_established(s)
 
 
@@ -220,7 +220,7 @@ def test_missing_ca_file_is_tls_error(tmp_path, backend) -> None:
 def test_expired_certificate_is_rejected(tls_ca, ca_file, backend) -> None:
     import datetime
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     expired = tls_ca.issue_cert(
         "localhost", not_before=now - datetime.timedelta(days=10), not_after=now - datetime.timedelta(days=1)
     )

@@ -77,7 +77,7 @@ def test_unix_full_backlog_retries_until_accepted(tmp_path) -> None:
             if f.connect_ex(path) != 0:
                 break
         else:
-            pytest.skip("the backlog never filled")
+            pytest.skip("n/a: the backlog never filled")
         s = UnixStream.connect(path)
         assert not s.establish()  # queued behind the full backlog
         listener.settimeout(2)

@@ -7,7 +7,8 @@ once per session, the first time a test asks for them.
 from __future__ import annotations
 
 import ssl
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -35,7 +36,7 @@ class PeerPool:
             for server in self._servers.values():
                 try:
                     self.loops.run(server.stop(), 5.0)
-                except Exception:  # noqa: BLE001 - best effort at session end
+                except Exception:
                     pass
         finally:
             self.loops.stop()

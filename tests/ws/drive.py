@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from boomnet.ws import Opcode, WebSocket
 
@@ -70,3 +70,17 @@ def read_until_closed(ws: WebSocket, timeout: float = WAIT) -> list[Got]:
 
 def describe(got: list[Got]) -> str:
     return ", ".join(f"{op.name}{'' if fin else '(more)'}[{len(p)}]" for op, fin, p in got[:20]) or "nothing"
+
+
+def skip_without_c_path() -> None:
+    """Skip a C-path variant when the fast path is off: ``n/a`` when BOOMNET_PURE_PYTHON forced
+    pure Python on purpose; a plain reason (a failure in CI's strict mode) when it did not build
+    or was gated off."""
+    import pytest
+
+    from boomnet.ws import _native
+
+    if _native.speedups is None:
+        if _native.reason == "disabled by BOOMNET_PURE_PYTHON":
+            pytest.skip("n/a: pure Python forced by BOOMNET_PURE_PYTHON (the C variant does not apply)")
+        pytest.skip(f"C fast path not in use: {_native.reason}")

@@ -3,7 +3,8 @@
 The default run covers sections 1-7 and 10 (framing, pings, reserved bits, opcodes,
 fragmentation, UTF-8, close handling, misc: 247 cases, about 10 s, mostly the server's own
 waits); the full run (all 517 cases: 301 core + 216 permessage-deflate ones boomnet does not
-negotiate) is marked slow and runs over both the C and the pure-Python decoder.
+negotiate) is marked slow and autobahn (``pytest -m "not autobahn"`` skips it locally; CI runs
+it) and runs over both the C and the pure-Python decoder.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def test_autobahn_core_sections(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.autobahn  # deselect locally with -m "not autobahn"; CI runs it
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("pure_python", [False, True], ids=["c", "pure"])
 def test_autobahn_full_suite(tmp_path: Path, pure_python: bool) -> None:

@@ -8,6 +8,7 @@ pong and the close echo — and a failure there must not swallow the frames of t
 from __future__ import annotations
 
 import re
+import socket
 import threading
 import time
 
@@ -102,6 +103,20 @@ def test_frames_already_received_survive_a_failed_flush() -> None:
     assert ws.closed
 
 
+TCP_CLOSE, TCP_CLOSE_WAIT = 7, 8  # tcpi_state values (linux/tcp_states.h)
+
+
+def wait_tcp_state(fd: int, state: int, timeout: float = 5.0) -> None:
+    """Poll the kernel's TCP state of ``fd`` (TCP_INFO) until it is ``state``: waits on the
+    condition itself instead of a fixed sleep."""
+    end = time.monotonic() + timeout
+    with socket.fromfd(fd, socket.AF_INET, socket.SOCK_STREAM) as dup:
+        while dup.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] != state:
+            if time.monotonic() > end:
+                raise AssertionError(f"TCP state never became {state}")
+            time.sleep(0.001)
+
+
 @pytest.mark.parametrize("last", ["ping", "close"])
 def test_batch_survives_a_failed_automatic_reply_over_tcp(last: str, ca_file: str) -> None:
     """The same over a real socket: the server sends a tick and a ping/close, then closes; the
@@ -119,9 +134,9 @@ def test_batch_survives_a_failed_automatic_reply_over_tcp(last: str, ca_file: st
     ws = connect(peer.url(), timeout=5.0)
     try:
         assert gone.wait(5.0)
-        time.sleep(0.05)  # let the FIN arrive (ordering only, nothing is timed)
+        wait_tcp_state(ws.fileno(), TCP_CLOSE_WAIT)  # the peer's FIN has arrived
         ws.send_text("hello")  # accepted locally; the closed peer answers with a RST
-        time.sleep(0.05)  # let the RST arrive
+        wait_tcp_state(ws.fileno(), TCP_CLOSE)  # the RST has arrived
         frames = [(f.opcode, f.bytes()) for f in ws.read_batch()]
         assert frames[0] == (Opcode.TEXT, b"tick")
         with pytest.raises(ConnectionClosed):

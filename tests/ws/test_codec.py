@@ -5,18 +5,24 @@ from __future__ import annotations
 import struct
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from boomnet.errors import (
     ConnectionClosed,
     HandshakeError,
+    InvalidUrl,
     InvalidUtf8,
     MessageTooBig,
     WebSocketClosed,
     WebSocketProtocolError,
 )
 from boomnet.stream.base import Stream
+from boomnet.url import Url
 from boomnet.ws import Decoder, Opcode, WebSocket, encode_frame, mask_payload
 from boomnet.ws.handshake import accept_for, parse_response, parse_ws_url
+
+from .drive import skip_without_c_path
 
 
 @pytest.fixture(autouse=True, params=["c", "pure"])
@@ -25,8 +31,7 @@ def decoder_impl(request, monkeypatch):
     import boomnet.ws.decoder as decoder_module
 
     if request.param == "c":
-        if decoder_module._scan is None:
-            pytest.skip("C fast path not built")
+        skip_without_c_path()
     else:
         monkeypatch.setattr(decoder_module, "_scan", None)
     return request.param
@@ -82,7 +87,7 @@ def decode_all(data: bytes, step: int | None = None, **opts) -> tuple[list[tuple
 @pytest.mark.parametrize("step", [None, 1, 7, 4096])
 def test_length_encodings_any_split(size: int, step: int | None) -> None:
     if step == 1 and size > 70_000:
-        pytest.skip("byte-by-byte over 200 kB is slow and adds nothing")
+        pytest.skip("n/a: byte-by-byte over 200 kB is slow and adds nothing")
     payload = bytes(i % 251 for i in range(size))
     data = server_frame(2, payload) + server_frame(1, b"tail")
     got, dec = decode_all(data, step)
@@ -146,7 +151,7 @@ def test_fragmented_message_assembled_with_interleaved_control() -> None:
 
 def test_fragments_delivered_raw_when_assembly_is_off() -> None:
     data = server_frame(2, b"ab", fin=False) + server_frame(0, b"cd", fin=False) + server_frame(0, b"e")
-    got, dec = decode_all(data, assemble=False)
+    got, _dec = decode_all(data, assemble=False)
     assert got == [(Opcode.BINARY, False, b"ab"), (Opcode.CONTINUATION, False, b"cd"), (Opcode.CONTINUATION, True, b"e")]
 
 
@@ -211,7 +216,7 @@ def test_limits_on_by_default_and_configurable() -> None:
     dec.feed(bytes([0x82, 127]) + struct.pack("!Q", 16 * 1024 * 1024 + 1))
     dec.decode()
     assert isinstance(dec.error, MessageTooBig) and dec.error.close_code == 1009
-    got, dec = decode_all(server_frame(2, b"a" * 10, fin=False) + server_frame(0, b"b" * 10), max_message_size=15)
+    _got, dec = decode_all(server_frame(2, b"a" * 10, fin=False) + server_frame(0, b"b" * 10), max_message_size=15)
     assert isinstance(dec.error, MessageTooBig)
 
 
@@ -257,17 +262,21 @@ def test_accept_matches_rfc_example() -> None:
 
 def test_url_parsing() -> None:
     u = parse_ws_url("wss://Stream.Binance.com:9443/stream?streams=a/b")
-    assert (u.secure, u.host, u.port, u.resource, u.host_header) == (
+    assert isinstance(u, Url)  # the one URL type
+    assert (u.secure, u.host, u.port, u.target, u.host_header) == (
         True, "stream.binance.com", 9443, "/stream?streams=a/b", "stream.binance.com:9443")
-    assert parse_ws_url("ws://[::1]/").host_header == "[::1]:80"[:-3]
-    with pytest.raises(ValueError):
-        parse_ws_url("http://x/")
+    assert parse_ws_url("ws://[::1]/").host_header == "[::1]"
+    for bad in ("http://x/", "ws://x/#frag", "ws:///path", "ws://x/a b"):
+        with pytest.raises(InvalidUrl):
+            parse_ws_url(bad)
+    with pytest.raises(InvalidUrl):  # the client refuses it at construction, before any I/O
+        WebSocket(MemoryStream([]), "https://x/")
 
 
 def test_response_validation() -> None:
     key = "dGhlIHNhbXBsZSBub25jZQ=="
     assert parse_response(response(key)[:-2], key) is None  # incomplete
-    resp, n = parse_response(response(key) + b"\x81\x00", key)
+    _resp, n = parse_response(response(key) + b"\x81\x00", key)
     assert n == len(response(key))
     with pytest.raises(HandshakeError) as e:
         parse_response(b"HTTP/1.1 403 Forbidden\r\nX-Why: no\r\n\r\nbody", key)
@@ -318,7 +327,7 @@ class MemoryStream(Stream):
 def open_client(chunks_after_handshake: list[bytes], first_with_response: bytes = b"", **opts):
     stream = MemoryStream([])
     ws = WebSocket(stream, "ws://example.test/feed", **opts)
-    stream.chunks = [b"", response(ws._key) + first_with_response] + chunks_after_handshake
+    stream.chunks = [b"", response(ws._key) + first_with_response, *chunks_after_handshake]
     assert ws.establish() is False  # nothing yet
     assert ws.establish() is True
     assert stream.written.startswith(b"GET /feed HTTP/1.1\r\nHost: example.test\r\n")
@@ -448,8 +457,6 @@ def test_handshake_deadline() -> None:
     with pytest.raises(ConnectTimeout):
         ws.establish()
 
-
-from hypothesis import given, settings, strategies as st  # noqa: E402
 
 
 @settings(max_examples=500, deadline=None)

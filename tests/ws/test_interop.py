@@ -181,7 +181,7 @@ def test_handshake_refused_with_403(client) -> None:
 
 def test_handshake_wrong_accept(client) -> None:
     if "bad_accept" in client.peer.unsupported:
-        pytest.skip(f"{client.peer.library} cannot send a wrong Sec-WebSocket-Accept")
+        pytest.skip(f"n/a: {client.peer.library} cannot send a wrong Sec-WebSocket-Accept")
     with pytest.raises(HandshakeError) as info:
         client.connect("/badaccept")
     assert info.value.status == 101
@@ -203,7 +203,7 @@ def test_no_subprotocol_when_none_offered(client) -> None:
 
 
 def test_extra_headers_and_origin_reach_the_server(client) -> None:
-    ws, record = client.open(
+    _ws, record = client.open(
         "/headers?x=1", headers=[("X-Api-Key", "k-123"), ("User-Agent", "boomnet-tests/1")],
         origin="https://origin.test",
     )

@@ -1,19 +1,25 @@
 """Property tests of the WebSocket client's framing (hypothesis), over the C and pure-Python paths.
 
+Every property compares *meaning*, not only "no crash": the client's outcome over any split of a
+byte stream (frames delivered, then how it ended: EOF, the peer's close with its code, or a
+failure with a close code) must equal the verdict of an independent reference parser written
+below from RFC 6455 (``reference_verdict``), which shares no code with ``boomnet.ws``.
+
 * Any valid server frame sequence (boundary lengths, fragmentation with interleaved control
-  frames, an optional close), cut into arbitrary reads (with empty reads between), decodes to
-  exactly what a reference decoder says — handshake response included in the cut byte stream.
-* Garbage (random bytes, or a valid stream with bytes flipped) ends only in boomnet's own errors
-  and never hangs.
+  frames, an optional close), cut into arbitrary reads (with empty reads between).
+* Invalid streams: random bytes, valid streams with bytes flipped, and "frame soup" (reserved
+  opcodes and bits, masked or fragmented controls, bad close codes, bad UTF-8, limits crossed,
+  frames truncated at EOF) — same frames before the violation, same close code.
 * Whatever the client sends decodes (reference parser and boomnet's Decoder, any split) back to it.
 """
 
 from __future__ import annotations
 
+import codecs
 import random
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -31,6 +37,7 @@ from boomnet.ws import Decoder, Opcode, WebSocket
 from boomnet.ws.handshake import accept_for
 
 from . import wire
+from .drive import skip_without_c_path
 
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BOUNDARY_LENGTHS = [0, 1, 124, 125, 126, 127, 65535, 65536, 65537]
@@ -48,8 +55,8 @@ def implementation(request: pytest.FixtureRequest) -> Iterator[str]:
     import boomnet.ws.encoder as encoder_module
 
     saved = decoder_module._scan, encoder_module.mask_payload
-    if request.param == "c" and decoder_module._scan is None:
-        pytest.skip("C fast path not built")
+    if request.param == "c":
+        skip_without_c_path()
     if request.param == "pure":
         decoder_module._scan = None
         encoder_module.mask_payload = encoder_module._mask_payload_py
@@ -171,7 +178,7 @@ def messages(draw) -> tuple[list[bytes], list[tuple]]:
     seed = draw(st.integers(0, 2**16))
     payload = text_payload(n, seed) if opcode == wire.TEXT else random.Random(seed).randbytes(n)
     cuts = sorted(draw(st.lists(st.integers(0, n), max_size=3)))
-    parts = [payload[a:b] for a, b in zip([0] + cuts, cuts + [n])]
+    parts = [payload[a:b] for a, b in zip([0, *cuts], [*cuts, n], strict=False)]
     frames: list[bytes] = []
     raw: list[tuple] = []  # (opcode, fin, payload) per wire frame, in order
     for i, part in enumerate(parts):
@@ -235,6 +242,180 @@ def cut_points(data, total: int) -> tuple[list[int], set[int]]:
     return cuts, idle
 
 
+# --- the independent reference: RFC 6455 §5 and §7.4, written for this test ---------------------------
+
+#: close codes a peer may send (§7.4.1 defined ones except 1004/1005/1006/1015; 3000-4999)
+REF_CLOSE_CODES = frozenset([1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, *range(3000, 5000)])
+REF_CONTROL = (0x8, 0x9, 0xA)
+
+
+def reference_verdict(data: bytes, *, assemble: bool = True, max_frame: int = 16 << 20,
+                      max_message: int = 16 << 20) -> tuple[list[tuple[Opcode, bool, bytes]], tuple]:
+    """What an RFC 6455 client must make of ``data`` (the server's bytes after the 101): the
+    frames/messages it delivers, then ``("eof",)``, ``("close", code, reason)`` or
+    ``("fail", code)``. Violations count when their frame is complete, except three a client
+    may (and boomnet does) act on early: a masked frame and a length over the limits (from the
+    header), and invalid UTF-8 already inside a text frame that has not fully arrived (§8.1)."""
+    events: list[tuple[Opcode, bool, bytes]] = []
+    pos = 0
+    message_op = 0  # 1 or 2 while a fragmented message is open
+    message_parts: list[bytes] = []
+    message_size = 0
+    text_check = None  # incremental UTF-8 state of the open text message
+    while True:
+        if len(data) - pos < 2:
+            return events, ("eof",)
+        first, second = data[pos], data[pos + 1]
+        fin, rsv, op = bool(first & 0x80), (first >> 4) & 7, first & 0xF
+        masked, size = bool(second & 0x80), second & 0x7F
+        header = 2
+        if size == 126:
+            if len(data) - pos < 4:
+                return events, ("eof",)
+            size, header = int.from_bytes(data[pos + 2 : pos + 4], "big"), 4
+        elif size == 127:
+            if len(data) - pos < 10:
+                return events, ("eof",)
+            size, header = int.from_bytes(data[pos + 2 : pos + 10], "big"), 10
+        if masked:  # §5.1: a server must not mask
+            return events, ("fail", 1002)
+        if size >= 1 << 63:  # §5.2: the most significant bit must be 0
+            return events, ("fail", 1002)
+        if size > max_frame or size > max_message:
+            return events, ("fail", 1009)
+        body = pos + header
+        if body + size > len(data):  # truncated at EOF
+            arrived = data[body:]
+            if rsv == 0 and (op == 1 or (op == 0 and message_op == 1)):
+                checker = codecs.getincrementaldecoder("utf-8")()
+                if op == 0 and text_check is not None:
+                    checker.setstate(text_check.getstate())
+                try:
+                    checker.decode(arrived, False)
+                except UnicodeDecodeError:
+                    return events, ("fail", 1007)
+            return events, ("eof",)
+        payload = data[body : body + size]
+        pos = body + size
+        if rsv:  # no extension negotiated
+            return events, ("fail", 1002)
+        if op >= 8:
+            if op not in REF_CONTROL or not fin or size > 125:
+                return events, ("fail", 1002)
+            if op == 0x8:
+                if size == 1:
+                    return events, ("fail", 1002)
+                code, reason = None, ""
+                if size >= 2:
+                    code = int.from_bytes(payload[:2], "big")
+                    if code not in REF_CLOSE_CODES:
+                        return events, ("fail", 1002)
+                    try:
+                        reason = payload[2:].decode("utf-8")
+                    except UnicodeDecodeError:
+                        return events, ("fail", 1007)
+                events.append((Opcode.CLOSE, True, payload))
+                return events, ("close", 1005 if code is None else code, reason)
+            events.append((Opcode(op), True, payload))
+            continue
+        if op not in (0, 1, 2):
+            return events, ("fail", 1002)
+        if op == 0:
+            if not message_op:
+                return events, ("fail", 1002)
+            message_size += size
+            if message_size > max_message:
+                return events, ("fail", 1009)
+        else:
+            if message_op:
+                return events, ("fail", 1002)
+            message_op, message_parts, message_size = op, [], size
+            text_check = codecs.getincrementaldecoder("utf-8")() if op == 1 else None
+        if text_check is not None:
+            try:
+                text_check.decode(payload, fin)
+            except UnicodeDecodeError:
+                return events, ("fail", 1007)
+        if assemble:
+            message_parts.append(payload)
+            if fin:
+                events.append((Opcode(message_op), True, b"".join(message_parts)))
+        else:
+            events.append((Opcode(op), fin, payload))
+        if fin:
+            message_op, text_check = 0, None
+
+
+def client_verdict(out: Outcome) -> tuple:
+    """The client's outcome in the reference's terms."""
+    error = out.error
+    if isinstance(error, WebSocketClosed):
+        return ("close", out.ws.close_code, out.ws.close_reason)
+    if isinstance(error, WebSocketProtocolError):
+        return ("fail", error.close_code)
+    if type(error) is ConnectionClosed:
+        return ("eof",)
+    return ("unexpected", repr(error))
+
+
+def assert_same_verdict(body: bytes, data, **limits) -> Outcome:
+    """Run the client over ``body`` (after a valid 101) cut anywhere; require the reference's verdict."""
+    assemble = limits.pop("assemble", True)
+    stream_bytes = RESPONSE_TEMPLATE + body
+    cuts, idle = cut_points(data, len(stream_bytes))
+    opts = {}
+    if "max_frame" in limits:
+        opts = {"max_frame_size": limits["max_frame"], "max_message_size": limits["max_message"]}
+    out = run_client(stream_bytes, cuts, idle, assemble=assemble, **opts)
+    expected_events, expected_end = reference_verdict(body, assemble=assemble, **limits)
+    assert (out.frames, client_verdict(out)) == (expected_events, expected_end)
+    assert out.ws.closed and out.stream.is_closed
+    head_end = out.stream.written.index(b"\r\n\r\n") + 4
+    replies, _rest = wire.parse(bytes(out.stream.written[head_end:]))
+    closes = [f.payload for f in replies if f.opcode == wire.CLOSE]
+    if expected_end[0] == "fail":  # the failure was announced with its code (§7.1.7)
+        assert closes == [expected_end[1].to_bytes(2, "big")]
+    elif expected_end[0] == "close":
+        assert len(closes) == 1 and closes[0] == (b"" if expected_end[1] == 1005 else expected_end[1].to_bytes(2, "big"))
+    else:
+        assert closes == []
+    return out
+
+
+def _soup_close(draw) -> bytes:
+    code = draw(st.one_of(st.sampled_from([1000, 1005, 1006, 1004, 999, 1016, 2999, 3000, 4999, 5000, 1015]),
+                          st.integers(0, 65535)))
+    reason = draw(st.one_of(st.text(max_size=20).map(str.encode), st.binary(max_size=6)))
+    return draw(st.sampled_from([b"", b"\x03", code.to_bytes(2, "big") + reason, code.to_bytes(2, "big") + reason]))
+
+
+@st.composite
+def frame_soup(draw) -> tuple[bytes, dict]:
+    """Frames with any header fields (mostly plausible, often invalid), often ending in a close
+    with any code and reason, and the limits to apply."""
+    out = []
+    for _ in range(draw(st.integers(0, 5))):
+        op = draw(st.sampled_from([0, 0, 1, 1, 1, 2, 2, 2, 3, 8, 9, 9, 10, 10, 11]))
+        fin = draw(st.booleans()) if op < 8 else draw(st.sampled_from([True] * 7 + [False]))
+        rsv = draw(st.sampled_from([0] * 20 + [1, 2, 4, 7]))
+        if op == 8:
+            payload = _soup_close(draw)
+        elif op == 1 or op == 0:
+            payload = draw(st.one_of(st.text(max_size=40).map(str.encode), st.binary(max_size=40),
+                                     st.sampled_from([b"\xc0\x80", b"\xe0\x80\x80", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", "✓".encode()[:2]])))
+        else:
+            payload = draw(st.one_of(st.binary(max_size=40), st.binary(min_size=120, max_size=140)))
+        mask_key = b"\x01\x02\x03\x04" if draw(st.integers(0, 20)) == 0 else None
+        out.append(wire.frame(op, payload, fin=fin, mask_key=mask_key, rsv=rsv))
+    if draw(st.booleans()):
+        out.append(wire.frame(wire.CLOSE, _soup_close(draw)))
+    body = b"".join(out)
+    if draw(st.integers(0, 3)) == 0:
+        body = body[: draw(st.integers(0, len(body)))]  # truncated at EOF
+    limits = draw(st.sampled_from([{}, {}, {"max_frame": 30, "max_message": 60}, {"max_frame": 200, "max_message": 25}]))
+    return body, limits
+
+
 # --- properties --------------------------------------------------------------------------------------
 
 
@@ -268,29 +449,35 @@ def test_any_split_of_valid_traffic_decodes_identically(session, assemble: bool,
 
 @SETTINGS
 @given(garbage=st.binary(max_size=400), data=st.data())
-def test_random_bytes_after_the_handshake_end_in_boomnet_errors(garbage: bytes, data) -> None:
-    stream_bytes = RESPONSE_TEMPLATE + garbage
-    cuts, idle = cut_points(data, len(stream_bytes))
-    out = run_client(stream_bytes, cuts, idle)
-    assert isinstance(out.error, (ConnectionClosed, WebSocketProtocolError))
-    assert out.ws.closed
+def test_random_bytes_after_the_handshake_get_the_reference_verdict(garbage: bytes, data) -> None:
+    assert_same_verdict(garbage, data)
 
 
 @SETTINGS
 @given(session=sessions(), flips=st.lists(st.tuples(st.integers(0), st.integers(1, 255)), min_size=1, max_size=4),
        assemble=st.booleans(), data=st.data())
-def test_corrupted_traffic_ends_in_boomnet_errors(session, flips, assemble: bool, data) -> None:
+def test_corrupted_traffic_gets_the_reference_verdict(session, flips, assemble: bool, data) -> None:
     body = bytearray(session[0] or b"\x81\x00")
     for at, xor in flips:
         body[at % len(body)] ^= xor
-    stream_bytes = RESPONSE_TEMPLATE + bytes(body)
-    cuts, idle = cut_points(data, len(stream_bytes))
-    out = run_client(stream_bytes, cuts, idle, assemble=assemble, max_frame_size=1 << 20,
-                     max_message_size=1 << 20)
-    assert isinstance(out.error, (ConnectionClosed, WebSocketProtocolError))
-    if isinstance(out.error, WebSocketProtocolError):
-        assert out.error.close_code in (1002, 1007, 1009)
-    assert out.ws.closed
+    assert_same_verdict(bytes(body), data, assemble=assemble, max_frame=1 << 20, max_message=1 << 20)
+
+
+@settings(SETTINGS, max_examples=300)
+@given(soup=frame_soup(), assemble=st.booleans(), data=st.data())
+def test_frame_soup_gets_the_reference_verdict(soup, assemble: bool, data) -> None:
+    body, limits = soup
+    if limits:
+        assert_same_verdict(body, data, assemble=assemble, **limits)
+    else:
+        assert_same_verdict(body, data, assemble=assemble)
+
+
+@SETTINGS
+@given(session=sessions(), assemble=st.booleans(), data=st.data())
+def test_valid_traffic_gets_the_reference_verdict(session, assemble: bool, data) -> None:
+    out = assert_same_verdict(session[0], data, assemble=assemble)
+    assert client_verdict(out)[0] in ("eof", "close")  # the generator only makes valid traffic
 
 
 @SETTINGS
@@ -357,7 +544,7 @@ def test_client_frames_decode_back_for_any_split(plan, close, data) -> None:
     cuts = sorted(set(data.draw(st.lists(st.integers(1, max(1, len(sent) - 1)), max_size=20))))
     dec = Decoder(allow_masked=True, assemble=True)
     got: list[tuple[int, bytes]] = []
-    for a, b in zip([0] + cuts, cuts + [len(sent)]):
+    for a, b in zip([0, *cuts], [*cuts, len(sent)], strict=False):
         dec.feed(sent[a:b])
         got.extend((int(f.opcode), f.bytes()) for f in dec.decode())
         assert dec.error is None
@@ -423,7 +610,7 @@ def test_close_codes_accepted_or_refused_per_rfc(code: int, data) -> None:
 
 def _casing(draw, word: str) -> str:
     flips = draw(st.lists(st.booleans(), min_size=len(word), max_size=len(word)))
-    return "".join(c.upper() if f else c.lower() for c, f in zip(word, flips))
+    return "".join(c.upper() if f else c.lower() for c, f in zip(word, flips, strict=False))
 
 
 @st.composite
@@ -434,7 +621,7 @@ def response_variants(draw) -> bytes:
     headers = [
         f"{_casing(draw, 'Upgrade')}:{draw(ows)}{_casing(draw, 'websocket')}{draw(ows)}",
         f"{_casing(draw, 'Connection')}:{draw(ows)}"
-        + ", ".join(draw(st.permutations([_casing(draw, "Upgrade")] + draw(st.sampled_from([[], ["keep-alive"]]))))),
+        + ", ".join(draw(st.permutations([_casing(draw, "Upgrade"), *draw(st.sampled_from([[], ["keep-alive"]]))]))),
         f"{_casing(draw, 'Sec-WebSocket-Accept')}:{draw(ows)}{ACCEPT_PLACEHOLDER.decode()}{draw(ows)}",
     ]
     headers += draw(st.lists(st.sampled_from(["Server: test/1.0", "Date: Mon, 01 Jan 2024 00:00:00 GMT",

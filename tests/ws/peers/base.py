@@ -17,8 +17,9 @@ import asyncio
 import json
 import threading
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Callable, Coroutine, Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from .. import wire

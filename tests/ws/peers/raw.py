@@ -8,7 +8,7 @@ import socket
 import ssl
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from boomnet.ws.handshake import accept_for
 
@@ -109,7 +109,7 @@ class RawPeer:
                 sock = self.ssl_context.wrap_socket(sock, server_side=True)
             with sock:
                 self.script(RawConn(sock))
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+        except BaseException as exc:
             self.error = exc
         finally:
             self.listener.close()

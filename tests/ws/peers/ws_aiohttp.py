@@ -6,7 +6,15 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from .base import BAD_ACCEPT_PATH, REJECT_PATH, SUBPROTOCOL, PeerServer, SessionRecord, converse, raw_fragments
+from .base import (
+    BAD_ACCEPT_PATH,
+    REJECT_PATH,
+    SUBPROTOCOL,
+    PeerServer,
+    SessionRecord,
+    converse,
+    raw_fragments,
+)
 
 
 class AiohttpConn:

@@ -32,7 +32,7 @@ def _close_info(payload: bytes) -> tuple[int | None, str | None]:
 class PicowsConn(WSListener):
     """Listener and :class:`Conn` in one: frames are assembled into messages for ``recv``."""
 
-    def __init__(self, server: "PicowsPeer", path: str, headers: list[tuple[str, str]], subprotocol: str | None):
+    def __init__(self, server: PicowsPeer, path: str, headers: list[tuple[str, str]], subprotocol: str | None):
         super().__init__()
         self.server = server
         self.record: SessionRecord = server.open_session(path, headers)

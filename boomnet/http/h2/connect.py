@@ -1,0 +1,65 @@
+"""Blocking conveniences for scripts and tests: open an HTTP/2 connection, wait for requests.
+
+``connect_h2("https://host:port")`` offers ALPN ``h2`` (and ``http/1.1``) over verified TLS and
+raises :class:`~boomnet.errors.HttpProtocolError` if the server did not pick ``h2``;
+``connect_h2("http://host:port", prior_knowledge=True)`` speaks h2c over plain TCP. Waiting
+spins on non-blocking calls with a short sleep (no thread parks in the kernel for long), as the
+rest of boomnet's blocking helpers do.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from ...errors import DeadlineExceeded, HttpProtocolError, LocalError
+from ...stream import TcpStream
+from ...stream.base import Stream
+from ...url import parse_url
+from ..limits import DEFAULT_LIMITS, HttpLimits
+from .connection import H2Connection, H2Request
+
+__all__ = ["connect_h2", "run_until_done"]
+
+
+def connect_h2(url: str, *, ca_file: str | None = None, verify: bool = True, prior_knowledge: bool = False,
+               timeout: float = 10.0, limits: HttpLimits = DEFAULT_LIMITS) -> H2Connection:
+    """An established HTTP/2 connection to ``url``'s origin."""
+    u = parse_url(url, ("http", "https"))
+    if not u.secure and not prior_knowledge:
+        raise LocalError("plain http:// speaks HTTP/2 only with prior_knowledge=True (h2c)")
+    deadline = time.monotonic() + timeout
+    stream: Stream = TcpStream.connect(u.host, u.port, timeout=timeout)
+    if u.secure:
+        stream = stream.into_tls(u.host, ca_file=ca_file, verify=verify, alpn=["h2", "http/1.1"])
+    while not stream.establish():
+        if time.monotonic() > deadline:
+            stream.close()
+            raise DeadlineExceeded(f"connecting to {u.authority} took longer than {timeout}s")
+        time.sleep(0.0002)
+    if u.secure:
+        chosen = getattr(stream, "alpn_protocol", None)
+        chosen = chosen() if callable(chosen) else chosen
+        if chosen != "h2":
+            stream.close()
+            raise HttpProtocolError(f"{u.authority} did not negotiate h2 (ALPN chose {chosen!r})")
+    conn = H2Connection(stream, u.host_header, scheme=u.scheme, limits=limits)
+    conn.establish()
+    return conn
+
+
+def run_until_done(conn: H2Connection, requests: Iterable[H2Request], timeout: float = 30.0) -> None:
+    """Poll ``conn`` until every request in ``requests`` is done (or raise DeadlineExceeded)."""
+    pending = [r for r in requests if not r.done]
+    deadline = time.monotonic() + timeout
+    idle = 0
+    while pending:
+        if conn.poll():
+            pending = [r for r in pending if not r.done]
+            idle = 0
+            continue
+        if time.monotonic() > deadline:
+            raise DeadlineExceeded(f"{len(pending)} HTTP/2 requests not done within {timeout}s")
+        idle += 1
+        if idle > 64:
+            time.sleep(0.0001)

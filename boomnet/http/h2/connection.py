@@ -1,0 +1,401 @@
+"""HTTP/2 over any boomnet stream: the ``h2`` package's state machine, driven without blocking.
+
+    conn = H2Connection(stream, "api.example.com")        # a TLS stream that negotiated "h2"
+    while not conn.establish(): ...
+    req = conn.request("GET", "/v1/time")                  # many may be in flight at once
+    while not req.done: conn.poll()
+    req.response.status, req.response.body
+
+``h2`` does the protocol (framing, HPACK, stream states, flow-control accounting); this module
+does what h2 leaves to its user: moving bytes, queueing requests beyond the server's
+``MAX_CONCURRENT_STREAMS``, feeding request bodies as the windows allow, giving flow-control
+credit back as response bytes are consumed, the limits of :class:`~boomnet.http.HttpLimits`,
+deadlines, and the fate of each request when a stream or the connection ends.
+
+GOAWAY done right. ``h2`` treats every GOAWAY as the end of the connection (its issue #1181:
+the state machine goes to CLOSED and the DATA frames of streams the server is still finishing
+raise ``ProtocolError``). But a graceful GOAWAY (``NO_ERROR``, which nginx and hypercorn send
+after a number of requests) only means *no new streams*: streams up to ``last_stream_id`` are
+still answered. So incoming bytes are handed to h2 split at GOAWAY frames (frame headers are
+scanned, 9 bytes each); after a graceful one the connection is marked ``draining`` and h2's
+state machine is put back to open so the streams it still owes complete normally. Requests on
+streams above ``last_stream_id`` were never processed: they end with ``retry=True`` so a
+client can send them again on a new connection; they never count as sent twice.
+
+A stream reset (RST_STREAM) fails only that request (``REFUSED_STREAM`` is retriable: the
+server did not process it). A dead connection fails every request at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+
+from ...errors import MissingExtra
+
+try:
+    import h2.config
+    import h2.connection
+    import h2.errors
+    import h2.events
+    import h2.exceptions
+    import h2.settings
+except ImportError as exc:  # pragma: no cover - h2 is the http2 extra
+    raise MissingExtra(f"HTTP/2 needs the h2 package: pip install 'boomnet[http2]' ({exc})") from exc
+
+from ...errors import BodyTooLarge, ConnectionClosed, DeadlineExceeded, HeaderTooLarge, HttpProtocolError
+from ...stream.base import Stream
+from ..headers import Headers
+from ..limits import DEFAULT_LIMITS, HttpLimits
+from ..response import Response
+
+__all__ = ["H2Connection", "H2Request"]
+
+log = logging.getLogger("boomnet.http.h2")
+
+_GOAWAY = 0x7
+_WINDOW = 16 * 1024 * 1024  # our receive window: one 16 MiB burst without waiting for credit
+
+
+class H2Request:
+    """One request on an :class:`H2Connection`. Ends with ``response`` or ``error`` set;
+    ``retry`` is ``True`` when the server certainly did not process it."""
+
+    __slots__ = ("method", "path", "headers", "body", "sent", "stream_id", "deadline", "status", "resp_headers",
+                 "trailers", "data", "response", "error", "retry", "on_done", "header_bytes")
+
+    def __init__(self, method: str, path: str, headers: list[tuple[str, str]], body: bytes, deadline: float | None,
+                 on_done: Callable[[H2Request], object] | None) -> None:
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self.body = body
+        self.sent = 0
+        self.stream_id = 0
+        self.deadline = deadline
+        self.status = 0
+        self.resp_headers: list[tuple[str, str]] = []
+        self.trailers: list[tuple[str, str]] = []
+        self.data = bytearray()
+        self.response: Response | None = None
+        self.error: BaseException | None = None
+        self.retry = False
+        self.on_done = on_done
+        self.header_bytes = 0
+
+    @property
+    def done(self) -> bool:
+        return self.response is not None or self.error is not None
+
+    def __repr__(self) -> str:
+        return f"<H2Request {self.method} {self.path} stream={self.stream_id} done={self.done}>"
+
+
+class H2Connection:
+    """A client HTTP/2 connection (a service :class:`~boomnet.service.target.Target`)."""
+
+    def __init__(self, stream: Stream, authority: str, *, scheme: str = "https", limits: HttpLimits = DEFAULT_LIMITS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._stream = stream
+        self.authority = authority
+        self.scheme = scheme
+        self.limits = limits
+        self._clock = clock
+        config = h2.config.H2Configuration(client_side=True, header_encoding=None, validate_inbound_headers=True)
+        self._h2 = h2.connection.H2Connection(config=config)
+        self._buf = bytearray(256 * 1024)
+        self._view = memoryview(self._buf)
+        self._open: dict[int, H2Request] = {}
+        self._queued: deque[H2Request] = deque()
+        self._sending: dict[int, H2Request] = {}  # streams with body bytes still to send
+        self._finished: list[H2Request] = []
+        self._frame_left = 0  # bytes of the current inbound frame still to come
+        self._head = bytearray()  # a partial 9-byte frame header
+        self._in_goaway = False  # the frame being read is a GOAWAY
+        self._started = False
+        self.draining = False  # a graceful GOAWAY came: no new streams
+        self._settings_seen = False
+        self.closed_error: BaseException | None = None
+        self.requests_done = 0
+
+    # --- Target -----------------------------------------------------------------------------
+
+    def establish(self) -> bool:
+        if not self._stream.establish():
+            return False
+        if not self._started:
+            self._started = True
+            h2c = self._h2
+            h2c.local_settings = h2.settings.Settings(client=True, initial_values={
+                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: _WINDOW,
+                h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: self.limits.max_header_bytes,
+                h2.settings.SettingCodes.ENABLE_PUSH: 0,
+            })
+            h2c.initiate_connection()
+            h2c.increment_flow_control_window(_WINDOW - 65535)
+            self._write()
+        return True
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    def read_hint(self) -> int:
+        return len(self._finished) or self._stream.read_hint()
+
+    def close(self) -> None:
+        self._stream.close()
+
+    # --- state ------------------------------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._open) + len(self._queued)
+
+    @property
+    def available(self) -> bool:
+        """Whether a new request may be submitted (not draining, not dead)."""
+        return not self.draining and self.closed_error is None
+
+    @property
+    def max_concurrent(self) -> int:
+        # RFC 9113 leaves the limit unbounded until the server's SETTINGS arrive; servers send
+        # them first thing, so until then open no more than the common default of 100
+        cap = 1000 if self._settings_seen else 100
+        return min(self._h2.remote_settings.max_concurrent_streams, cap)
+
+    # --- requests ---------------------------------------------------------------------------
+
+    def request(self, method: str, path: str, headers: Iterable[tuple[str, str]] = (), body: bytes = b"",
+                *, deadline: float | None = None, on_done: Callable[[H2Request], object] | None = None) -> H2Request:
+        """Submit a request; it is sent now if a stream is free, else queued in order.
+        Raises :class:`ConnectionClosed` when the connection no longer takes requests."""
+        if not self.available:
+            raise ConnectionClosed(f"HTTP/2 connection to {self.authority} is draining or closed: use a new one")
+        hdrs = [(k.lower(), v) for k, v in headers if k.lower() not in ("connection", "host", "keep-alive",
+                                                                          "transfer-encoding", "upgrade")]
+        if body and not any(k == "content-length" for k, _ in hdrs):
+            hdrs.append(("content-length", str(len(body))))
+        req = H2Request(method, path, hdrs, body, deadline, on_done)
+        self._queued.append(req)
+        self._start_queued()
+        self._write()
+        return req
+
+    def _start_queued(self) -> None:
+        h2c = self._h2
+        limit = self.max_concurrent
+        while self._queued and len(self._open) < limit and not self.draining:
+            req = self._queued.popleft()
+            sid = h2c.get_next_available_stream_id()
+            req.stream_id = sid
+            pseudo = [(":method", req.method), (":scheme", self.scheme), (":authority", self.authority),
+                      (":path", req.path)]
+            h2c.send_headers(sid, pseudo + req.headers, end_stream=not req.body)
+            self._open[sid] = req
+            if req.body:
+                self._sending[sid] = req
+        if self._sending:
+            self._send_bodies()
+
+    def _send_bodies(self) -> None:
+        h2c = self._h2
+        for sid, req in list(self._sending.items()):
+            while req.sent < len(req.body):
+                window = min(h2c.local_flow_control_window(sid), h2c.max_outbound_frame_size)
+                if window <= 0:
+                    break
+                chunk = req.body[req.sent : req.sent + window]
+                req.sent += len(chunk)
+                h2c.send_data(sid, chunk, end_stream=req.sent == len(req.body))
+            if req.sent == len(req.body):
+                del self._sending[sid]
+
+    # --- I/O --------------------------------------------------------------------------------
+
+    def _write(self) -> None:
+        data = self._h2.data_to_send()
+        try:
+            if data:
+                self._stream.write(data)
+            elif self._stream.pending:
+                self._stream.flush()
+        except ConnectionClosed as exc:
+            self._dead(exc)
+
+    def poll(self) -> list[H2Request]:
+        """Read what arrived, advance every stream; returns the requests that finished now."""
+        if self.closed_error is None:
+            try:
+                while True:
+                    n = self._stream.recv_into(self._view)
+                    if n <= 0:
+                        break
+                    self._feed(self._view[:n])
+                    if n < len(self._buf):
+                        break
+            except ConnectionClosed as exc:
+                self._dead(exc)
+            except h2.exceptions.ProtocolError as exc:
+                self._dead(HttpProtocolError(f"HTTP/2 protocol error from {self.authority}: {exc}"))
+            else:
+                self._start_queued()
+                self._write()
+        if self._open or self._queued:
+            self._expire()
+        done, self._finished = self._finished, []
+        for req in done:
+            if req.on_done is not None:
+                req.on_done(req)
+        return done
+
+    def _feed(self, data: memoryview) -> None:
+        """Hand ``data`` to h2, split right after each GOAWAY frame (see the module doc)."""
+        pos, end = 0, len(data)
+        cut = 0
+        while pos < end:
+            if self._frame_left:
+                step = min(self._frame_left, end - pos)
+                self._frame_left -= step
+                pos += step
+                if self._frame_left == 0 and self._in_goaway:
+                    self._in_goaway = False
+                    self._events(self._h2.receive_data(bytes(data[cut:pos])))
+                    cut = pos
+                continue
+            need = 9 - len(self._head)
+            self._head += data[pos : pos + need]
+            pos += min(need, end - pos)
+            if len(self._head) < 9:
+                break
+            length = int.from_bytes(self._head[:3], "big")
+            is_goaway = self._head[3] == _GOAWAY
+            self._head.clear()
+            self._frame_left = length
+            if is_goaway:
+                step = min(length, end - pos)
+                pos += step
+                self._frame_left -= step
+                if self._frame_left == 0:
+                    self._events(self._h2.receive_data(bytes(data[cut:pos])))
+                    cut = pos
+                else:
+                    self._in_goaway = True  # its payload ends in a later read: split there
+        if cut < end:
+            self._events(self._h2.receive_data(bytes(data[cut:end])))
+
+    def _events(self, events: list[h2.events.Event]) -> None:
+        h2c = self._h2
+        limits = self.limits
+        for ev in events:
+            if isinstance(ev, h2.events.DataReceived):
+                req = self._open.get(ev.stream_id)
+                h2c.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                if req is None:
+                    continue
+                if len(req.data) + len(ev.data) > limits.max_body_size:
+                    self._fail(req, BodyTooLarge(f"HTTP/2 body over {limits.max_body_size} bytes"), reset=True)
+                    continue
+                req.data += ev.data
+            elif isinstance(ev, h2.events.ResponseReceived):
+                req = self._open.get(ev.stream_id)
+                if req is not None:
+                    self._headers(req, ev.headers, trailers=False)
+            elif isinstance(ev, h2.events.TrailersReceived):
+                req = self._open.get(ev.stream_id)
+                if req is not None:
+                    self._headers(req, ev.headers, trailers=True)
+            elif isinstance(ev, h2.events.StreamEnded):
+                req = self._open.pop(ev.stream_id, None)
+                if req is not None and not req.done:
+                    self._complete(req)
+            elif isinstance(ev, h2.events.StreamReset):
+                req = self._open.pop(ev.stream_id, None)
+                self._sending.pop(ev.stream_id, None)
+                if req is not None and not req.done:
+                    refused = ev.error_code == h2.errors.ErrorCodes.REFUSED_STREAM
+                    self._fail(req, HttpProtocolError(f"stream {ev.stream_id} reset by the server ({ev.error_code!r})"),
+                               retry=refused)
+            elif isinstance(ev, h2.events.WindowUpdated):
+                if self._sending:
+                    self._send_bodies()
+            elif isinstance(ev, h2.events.RemoteSettingsChanged):
+                self._settings_seen = True  # the limit itself is read from h2's remote settings
+            elif isinstance(ev, h2.events.ConnectionTerminated):
+                self._goaway(ev)
+
+    def _headers(self, req: H2Request, headers: list[tuple[bytes, bytes]], *, trailers: bool) -> None:
+        size = sum(len(k) + len(v) + 32 for k, v in headers)  # RFC 9113 §6.5.2 accounting
+        req.header_bytes += size
+        count = len(req.trailers if trailers else req.resp_headers) + len(headers)
+        if req.header_bytes > self.limits.max_header_bytes or count > self.limits.max_header_count:
+            self._fail(req, HeaderTooLarge("HTTP/2 header block over the limit"), reset=True)
+            return
+        out = req.trailers if trailers else req.resp_headers
+        for k, v in headers:
+            name = k.decode("ascii", "replace")
+            if name == ":status":
+                req.status = int(v)
+            elif not name.startswith(":"):
+                out.append((name, v.decode("latin-1")))
+
+    def _complete(self, req: H2Request) -> None:
+        headers = Headers(req.resp_headers)
+        req.response = Response(req.status, "", "HTTP/2", headers, bytes(req.data), req.method, True)
+        self.requests_done += 1
+        self._finished.append(req)
+
+    def _fail(self, req: H2Request, error: BaseException, *, reset: bool = False, retry: bool = False) -> None:
+        if req.done:
+            return
+        req.error = error
+        req.retry = retry
+        if reset and req.stream_id and self.closed_error is None:
+            self._open.pop(req.stream_id, None)
+            self._sending.pop(req.stream_id, None)
+            try:
+                self._h2.reset_stream(req.stream_id, h2.errors.ErrorCodes.CANCEL)
+            except h2.exceptions.StreamClosedError:
+                pass
+        self._finished.append(req)
+
+    def _goaway(self, ev: h2.events.ConnectionTerminated) -> None:
+        last = ev.last_stream_id or 0
+        graceful = ev.error_code == h2.errors.ErrorCodes.NO_ERROR
+        log.info("%s: GOAWAY (%s, last stream %s, %d open, %d queued)", self.authority, ev.error_code, last,
+                 len(self._open), len(self._queued))
+        self.draining = True
+        not_processed = ConnectionClosed(f"{self.authority} sent GOAWAY before processing this request")
+        for sid in [s for s in self._open if s > last]:
+            req = self._open.pop(sid)
+            self._sending.pop(sid, None)
+            self._fail(req, not_processed, retry=True)
+        while self._queued:
+            self._fail(self._queued.popleft(), not_processed, retry=True)
+        if graceful and self._open:
+            # h2 closed its state machine; the server still owes the streams <= last: reopen it
+            self._h2.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
+        elif not graceful:
+            self._dead(HttpProtocolError(f"{self.authority} ended the connection: GOAWAY {ev.error_code!r}"))
+
+    def _dead(self, error: BaseException) -> None:
+        if self.closed_error is None:
+            self.closed_error = error
+        for req in list(self._open.values()):
+            self._fail(req, error, retry=False)
+        self._open.clear()
+        self._sending.clear()
+        while self._queued:
+            self._fail(self._queued.popleft(), error, retry=True)  # never sent: safe to retry
+        self._stream.close()
+
+    def _expire(self) -> None:
+        now = self._clock()
+        for req in [r for r in self._open.values() if r.deadline is not None and now > r.deadline]:
+            self._fail(req, DeadlineExceeded(f"{req.method} {req.path}: no response in time"), reset=True)
+        for req in [r for r in self._queued if r.deadline is not None and now > r.deadline]:
+            self._queued.remove(req)
+            self._fail(req, DeadlineExceeded(f"{req.method} {req.path}: not started in time"), retry=False)
+        if self._finished:
+            self._write()

@@ -1,0 +1,273 @@
+"""Sans-I/O message codecs: find frame boundaries in received bytes, and encode frames.
+
+A codec never touches a socket. It is handed the undecoded bytes of a connection and appends
+every *whole* message they hold to a list; it says how many bytes the partial frame at the front
+will need (so the receive buffer can fit it); it encodes a message into a caller's bytearray, or
+returns the frame as parts for a vectored write when the payload is large enough that copying it
+would cost more than an extra iovec.
+
+The contract of :class:`Codec`:
+
+* ``decode(data, out) -> consumed``: append each whole message at the front of ``data`` to
+  ``out`` and return the bytes they took. Messages may be memoryviews into ``data`` (zero copy:
+  valid until the connection's next read, as WebSocket frame payloads are). A malformed or
+  oversized frame raises :class:`~boomnet.errors.FramingError` /
+  :class:`~boomnet.errors.FrameTooLarge` *after* the messages before it were appended, so the
+  connection delivers them before it closes. A length field is checked against ``max_size``
+  as soon as it is readable: a hostile size never makes the buffer grow.
+* ``frame_size(data) -> int``: the whole size of the frame beginning at ``data[0]`` if its header
+  is complete (validated), else a lower bound (> ``len(data)``). Called once per batch, only
+  when a partial frame is left over.
+* ``encode(msg, out) -> parts | None``: append the frame to ``out`` and return ``None``, or for a
+  payload of at least ``vector_min`` bytes, append nothing and return the frame as parts
+  (``bytes`` payloads are then sent without a copy; mutable ones are copied once, because the
+  caller may reuse them as soon as ``send`` returns). A message that cannot be encoded raises
+  :class:`~boomnet.errors.InvalidMessage` and nothing is appended.
+
+Why our own framing rather than a library: these are a few lines of ``struct`` each, and no
+library decodes straight out of a reusable receive buffer without copying.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
+
+from ..errors import FrameTooLarge, FramingError, InvalidMessage, LocalError
+
+__all__ = ["Buffer", "Codec", "LengthPrefixed", "Lines", "DEFAULT_MAX_SIZE", "DEFAULT_VECTOR_MIN"]
+
+#: what a connection accepts as a payload to send: any contiguous bytes-like object
+Buffer = bytes | bytearray | memoryview
+
+M = TypeVar("M")
+
+#: default frame limit of the built-in codecs (16 MiB), as the WebSocket limits
+DEFAULT_MAX_SIZE = 16 * 1024 * 1024
+#: payloads this large are written vectored (header + payload) instead of copied into one buffer
+DEFAULT_VECTOR_MIN = 64 * 1024
+
+
+class Codec(Protocol[M]):
+    """What a :class:`~boomnet.msg.Connection` needs from a codec (see the module docstring)."""
+
+    def decode(self, data: memoryview, out: list[M]) -> int: ...
+
+    def frame_size(self, data: memoryview) -> int: ...
+
+    def encode(self, msg: M, out: bytearray) -> Sequence[Buffer] | None: ...
+
+
+class _Default:
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+#: "the default limit": 16 MiB, or the length field's maximum if that is smaller
+DEFAULT = _Default()
+
+_LENGTH_FORMATS = {1: "B", 2: "H", 4: "I", 8: "Q"}
+
+
+def _payload_of(msg: object) -> memoryview:
+    try:
+        view = memoryview(msg)  # type: ignore[arg-type]
+    except TypeError:
+        raise InvalidMessage(f"a payload must be bytes-like, not {type(msg).__name__}") from None
+    if not view.contiguous:
+        raise InvalidMessage("a payload must be a contiguous buffer")
+    return view.cast("B") if view.format != "B" or view.ndim != 1 else view
+
+
+def owned(payload: Buffer) -> Buffer:
+    """``payload`` if immutable, else a copy (queued payloads must not change under us)."""
+    return payload if type(payload) is bytes else bytes(payload)
+
+
+class LengthPrefixed:
+    """``[length][payload]`` frames with a ``width``-byte unsigned length (1, 2, 4 or 8).
+
+    ``byteorder``: ``"big"`` (network order, default) or ``"little"``. ``includes_header``: the
+    length counts its own bytes too (some venues' framing); by default it counts the payload only.
+    ``max_size``: the largest payload accepted or sent (default 16 MiB, or the field's maximum
+    for 1- and 2-byte lengths; on by default, checked before buffering; ``None`` means the
+    width's own maximum). Messages decode as memoryviews.
+    """
+
+    __slots__ = ("_adj", "_pack", "_unpack", "byteorder", "encode", "includes_header", "max_size", "vector_min", "width")
+
+    #: ``encode(msg, out)`` (see :class:`Codec`): a closure over the limits, built in ``__init__``
+    encode: Callable[[Buffer, bytearray], Sequence[Buffer] | None]
+
+    def __init__(
+        self,
+        width: int = 4,
+        *,
+        byteorder: str = "big",
+        includes_header: bool = False,
+        max_size: int | None | _Default = DEFAULT,
+        vector_min: int = DEFAULT_VECTOR_MIN,
+    ) -> None:
+        if width not in _LENGTH_FORMATS:
+            raise LocalError(f"width must be 1, 2, 4 or 8, not {width!r}")
+        if byteorder not in ("big", "little"):
+            raise LocalError(f"byteorder must be 'big' or 'little', not {byteorder!r}")
+        adj = width if includes_header else 0
+        field_max = (1 << (8 * width)) - 1 - adj
+        if max_size is None:
+            max_size = field_max
+        elif isinstance(max_size, _Default):
+            max_size = min(DEFAULT_MAX_SIZE, field_max)
+        if not 0 < max_size <= field_max:
+            raise LocalError(f"max_size must be in 1..{field_max} for a {width}-byte length, not {max_size!r}")
+        if vector_min < 1:
+            raise LocalError("vector_min must be positive")
+        fmt = (">" if byteorder == "big" else "<") + _LENGTH_FORMATS[width]
+        self.width = width
+        self.byteorder = byteorder
+        self.includes_header = includes_header
+        self.max_size = max_size
+        self.vector_min = vector_min
+        self._unpack = struct.Struct(fmt).unpack_from
+        self._pack = struct.Struct(fmt).pack
+        self._adj = adj
+        self.encode = self._make_encoder()
+
+    def decode(self, data: memoryview, out: list[Buffer]) -> int:
+        # Hot path: locals, one unpack and one slice per message, no exception unless malformed.
+        n = len(data)
+        pos = 0
+        hs = self.width
+        adj = self._adj
+        limit = self.max_size
+        unpack = self._unpack
+        append = out.append
+        while n - pos >= hs:
+            size = unpack(data, pos)[0] - adj
+            if size > limit or size < 0:
+                raise self._bad(size)
+            start = pos + hs
+            end = start + size
+            if end > n:
+                break
+            append(data[start:end])
+            pos = end
+        return pos
+
+    def _bad(self, size: int) -> FramingError:
+        if size < 0:
+            return FramingError(f"length field {size + self._adj} is smaller than the {self.width}-byte length itself")
+        return FrameTooLarge(f"frame of {size} bytes exceeds max_size={self.max_size}")
+
+    def frame_size(self, data: memoryview) -> int:
+        hs = self.width
+        if len(data) < hs:
+            return hs
+        size = self._unpack(data, 0)[0] - self._adj
+        if size > self.max_size or size < 0:
+            raise self._bad(size)
+        return int(hs + size)
+
+    def _make_encoder(self) -> Callable[[Buffer, bytearray], Sequence[Buffer] | None]:
+        # The send hot path: a closure over the limits (no attribute lookups per message).
+        pack, adj, limit, vmin, width = self._pack, self._adj, self.max_size, self.vector_min, self.width
+        view_type = memoryview
+
+        def encode(msg: Buffer, out: bytearray) -> Sequence[Buffer] | None:
+            if type(msg) is view_type and msg.itemsize != 1:
+                msg = _payload_of(msg)  # len() of a wide view counts items, not bytes
+            try:
+                size = len(msg)
+            except TypeError:
+                raise InvalidMessage(f"a payload must be bytes-like, not {type(msg).__name__}") from None
+            if size > limit:
+                raise InvalidMessage(f"payload of {size} bytes exceeds max_size={limit}")
+            if size >= vmin:
+                return (pack(size + adj), owned(msg))
+            out += pack(size + adj)
+            try:
+                out += msg
+            except TypeError:  # len() worked but it is no buffer (a str): undo the header
+                del out[-width:]
+                raise InvalidMessage(f"a payload must be bytes-like, not {type(msg).__name__}") from None
+            return None
+
+        return encode
+
+
+class Lines:
+    """Delimiter-framed messages (``b"\\n"`` by default); a message is the bytes before the
+    delimiter (the delimiter is stripped; ``strip_cr`` also drops one trailing ``\\r``).
+
+    ``max_line``: the longest line accepted or sent (default 64 KiB, on by default): a partial
+    line already longer fails with :class:`FrameTooLarge` without waiting for its end. Sending a
+    payload that contains the delimiter raises :class:`InvalidMessage` (it would split in two).
+    """
+
+    __slots__ = ("_dlen", "_search", "delimiter", "max_line", "strip_cr")
+
+    def __init__(self, delimiter: bytes = b"\n", *, max_line: int = 64 * 1024, strip_cr: bool = False) -> None:
+        if not isinstance(delimiter, bytes) or not delimiter:
+            raise LocalError("delimiter must be non-empty bytes")
+        if max_line < 1:
+            raise LocalError(f"max_line must be positive, not {max_line!r}")
+        self.delimiter = delimiter
+        self.max_line = max_line
+        self.strip_cr = strip_cr
+        # re searches any buffer in place: no copy of the received bytes to find delimiters
+        self._search = re.compile(re.escape(delimiter)).search
+        self._dlen = len(delimiter)
+
+    def decode(self, data: memoryview, out: list[Buffer]) -> int:
+        search = self._search
+        dlen = self._dlen
+        limit = self.max_line
+        strip = self.strip_cr
+        append = out.append
+        pos = 0
+        n = len(data)
+        while True:
+            m = search(data, pos, min(n, pos + limit + dlen + (1 if strip else 0)))
+            if m is None:
+                if n - pos > limit + (1 if strip else 0) + dlen - 1:
+                    raise FrameTooLarge(f"line longer than max_line={limit} without a delimiter")
+                return pos
+            end = m.start()
+            stop = end - 1 if strip and end > pos and data[end - 1] == 13 else end
+            if stop - pos > limit:
+                raise FrameTooLarge(f"line of {stop - pos} bytes exceeds max_line={limit}")
+            append(data[pos:stop])
+            pos = end + dlen
+
+    def frame_size(self, data: memoryview) -> int:
+        if len(data) > self.max_line + (1 if self.strip_cr else 0) + self._dlen - 1:
+            raise FrameTooLarge(f"line longer than max_line={self.max_line} without a delimiter")
+        return len(data) + 1
+
+    def encode(self, msg: Buffer, out: bytearray) -> Sequence[Buffer] | None:
+        try:
+            size = len(msg)
+        except TypeError:
+            raise InvalidMessage(f"a line must be bytes-like, not {type(msg).__name__}") from None
+        if size > self.max_line:
+            raise InvalidMessage(f"line of {size} bytes exceeds max_line={self.max_line}")
+        if not isinstance(msg, (bytes, bytearray, memoryview)):  # a str would fail in re below
+            raise InvalidMessage(f"a line must be bytes-like, not {type(msg).__name__}")
+        if self._search(msg) is not None:
+            raise InvalidMessage(f"a line must not contain the delimiter {self.delimiter!r}")
+        dlen = self._dlen
+        if dlen > 1 and size:
+            # e.g. b"a|" + b"||": the delimiter would be found one byte early
+            edge = bytes(msg[-(dlen - 1) :]) + self.delimiter
+            if edge.find(self.delimiter) < len(edge) - dlen:
+                raise InvalidMessage(f"a line must not end in a prefix of the delimiter {self.delimiter!r}")
+        if self.strip_cr and size and msg[-1] in (13, b"\r"):
+            raise InvalidMessage("a line must not end in \\r when strip_cr is on (it would be stripped)")
+        try:
+            out += msg
+        except TypeError:
+            raise InvalidMessage(f"a line must be bytes-like, not {type(msg).__name__}") from None
+        out += self.delimiter
+        return None

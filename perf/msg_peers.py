@@ -1,0 +1,390 @@
+"""The systems perf/msg_bench.py compares, each as (blast receiver, blast sender, echo server,
+echo client) functions run in child processes (blast) or the bench process (echo client).
+
+boomnet: Clt/Svc. pyzmq: PUSH/PULL and REQ/REP (TCP only: ZeroMQ has no TLS transport).
+asyncio+uvloop: streams with struct framing (readexactly). raw: blocking sockets + struct, the
+floor (no framework at all)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import struct
+import time
+from typing import Any, Callable
+
+HDR = struct.Struct(">I")
+
+
+def _server_ctx(certs: tuple[str, str] | None) -> ssl.SSLContext | None:
+    if certs is None:
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(*certs)
+    return ctx
+
+
+def _client_ctx(ca: str | None) -> ssl.SSLContext | None:
+    if ca is None:
+        return None
+    ctx = ssl.create_default_context(cafile=ca)
+    return ctx
+
+
+# --- boomnet --------------------------------------------------------------------------------------
+
+
+def boomnet_blast_recv(n: int, ready: Any, certs: tuple[str, str] | None) -> float:
+    from boomnet.msg import LengthPrefixed, Svc
+    from boomnet.stream.tls_server import TlsServerOptions
+
+    svc = Svc.bind("127.0.0.1", 0, codec=LengthPrefixed(), tls=TlsServerOptions(*certs) if certs else None)
+    ready.put(svc.address[1])
+    clt = svc.accept(timeout=30)
+    count = 0
+
+    def handler(msg: memoryview) -> None:
+        nonlocal count
+        count += 1
+
+    recv_batch = clt.recv_batch
+    while True:
+        batch = recv_batch()
+        if batch:
+            t0 = time.perf_counter()
+            for m in batch:
+                handler(m)
+            break
+    while count < n:
+        for m in recv_batch():
+            handler(m)
+    elapsed = time.perf_counter() - t0
+    svc.close()
+    return elapsed
+
+
+def boomnet_blast_send(port: int, n: int, payload: bytes, ca: str | None) -> None:
+    from boomnet.errors import SendBufferFull
+    from boomnet.msg import Clt, LengthPrefixed
+    from boomnet.stream.options import TlsOptions
+
+    clt = Clt.connect("127.0.0.1", port, codec=LengthPrefixed(), tls=TlsOptions(ca_file=ca, server_hostname="localhost") if ca else None)
+    push_many, flush = clt.conn.push_many, clt.conn.flush
+    batch = [payload] * 256
+    for _ in range(n // 256):
+        try:
+            push_many(batch)
+        except SendBufferFull:  # the receiver is behind: wait for the socket, then queue again
+            clt.flush(timeout=60)
+            push_many(batch)
+        flush()
+    push_many([payload] * (n % 256))
+    clt.flush(timeout=60)
+    clt.close(flush_timeout=5)
+
+
+def boomnet_echo_server(ready: Any, certs: tuple[str, str] | None) -> None:
+    from boomnet.msg import LengthPrefixed, Svc
+    from boomnet.stream.tls_server import TlsServerOptions
+
+    svc = Svc.bind("127.0.0.1", 0, codec=LengthPrefixed(), tls=TlsServerOptions(*certs) if certs else None)
+    ready.put(svc.address[1])
+    poll = svc.poll
+    while True:
+        for clt, msg in poll():
+            clt.send(msg)
+
+
+def boomnet_park_echo_server(ready: Any, certs: tuple[str, str] | None) -> None:
+    """Spin while there is traffic, sleep in epoll when a pass found nothing (Svc.wait)."""
+    from boomnet.msg import LengthPrefixed, Svc
+    from boomnet.stream.tls_server import TlsServerOptions
+
+    svc = Svc.bind("127.0.0.1", 0, codec=LengthPrefixed(), tls=TlsServerOptions(*certs) if certs else None)
+    ready.put(svc.address[1])
+    poll, wait = svc.poll, svc.wait
+    while True:
+        got = poll()
+        for clt, msg in got:
+            clt.send(msg)
+        if not got:
+            wait(0.01)
+
+
+def boomnet_park_echo_client(port: int, samples: int, payload: bytes, ca: str | None) -> list[int]:
+    """Clt.recv parked in poll(2) after one empty read (park_after=0): for oversubscribed cores."""
+    from boomnet.msg import Clt, LengthPrefixed
+    from boomnet.stream.options import TlsOptions
+
+    clt = Clt.connect("127.0.0.1", port, codec=LengthPrefixed(), park_after=0.0,
+                      tls=TlsOptions(ca_file=ca, server_hostname="localhost") if ca else None)
+    send, recv = clt.conn.send, clt.recv
+    clock = time.perf_counter_ns
+    out = []
+    for _ in range(samples):
+        t0 = clock()
+        send(payload)
+        recv(10.0)
+        out.append(clock() - t0)
+    clt.close()
+    return out
+
+
+def boomnet_echo_client(port: int, samples: int, payload: bytes, ca: str | None) -> list[int]:
+    from boomnet.msg import Clt, LengthPrefixed
+    from boomnet.stream.options import TlsOptions
+
+    clt = Clt.connect("127.0.0.1", port, codec=LengthPrefixed(), tls=TlsOptions(ca_file=ca, server_hostname="localhost") if ca else None)
+    send, read = clt.conn.send, clt.conn.read_batch
+    clock = time.perf_counter_ns
+    out = []
+    for _ in range(samples):
+        t0 = clock()
+        send(payload)
+        while not read():
+            pass
+        out.append(clock() - t0)
+    clt.close()
+    return out
+
+
+# --- pyzmq ----------------------------------------------------------------------------------------
+
+
+def zmq_blast_recv(n: int, ready: Any, certs: Any) -> float:
+    import zmq
+
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.PULL)
+    s.setsockopt(zmq.RCVHWM, 100_000)
+    port = s.bind_to_random_port("tcp://127.0.0.1")
+    ready.put(port)
+    count = 0
+
+    def handler(msg: bytes) -> None:
+        nonlocal count
+        count += 1
+
+    handler(s.recv())
+    t0 = time.perf_counter()
+    recv = s.recv
+    while count < n:
+        handler(recv())
+    elapsed = time.perf_counter() - t0
+    s.close(0)
+    ctx.term()
+    return elapsed
+
+
+def zmq_blast_send(port: int, n: int, payload: bytes, ca: Any) -> None:
+    import zmq
+
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.PUSH)
+    s.setsockopt(zmq.SNDHWM, 100_000)
+    s.connect(f"tcp://127.0.0.1:{port}")
+    send = s.send
+    for _ in range(n):
+        send(payload)
+    s.close(linger=30_000)
+    ctx.term()
+
+
+def zmq_echo_server(ready: Any, certs: Any) -> None:
+    import zmq
+
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.REP)
+    ready.put(s.bind_to_random_port("tcp://127.0.0.1"))
+    while True:
+        s.send(s.recv())
+
+
+def zmq_echo_client(port: int, samples: int, payload: bytes, ca: Any) -> list[int]:
+    import zmq
+
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.REQ)
+    s.connect(f"tcp://127.0.0.1:{port}")
+    send, recv, clock = s.send, s.recv, time.perf_counter_ns
+    out = []
+    for _ in range(samples):
+        t0 = clock()
+        send(payload)
+        recv()
+        out.append(clock() - t0)
+    s.close(0)
+    ctx.term()
+    return out
+
+
+# --- asyncio streams + uvloop, struct framing -----------------------------------------------------
+
+
+def _uv_run(coro: Any) -> Any:
+    import uvloop
+
+    return uvloop.run(coro)
+
+
+def asyncio_blast_recv(n: int, ready: Any, certs: tuple[str, str] | None) -> float:
+    result: list[float] = []
+
+    async def main() -> None:
+        done = asyncio.Event()
+
+        async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            count = 0
+            readexactly, unpack = r.readexactly, HDR.unpack
+            t0 = 0.0
+            while count < n:
+                (size,) = unpack(await readexactly(4))
+                await readexactly(size)
+                if not count:
+                    t0 = time.perf_counter()
+                count += 1
+            result.append(time.perf_counter() - t0)
+            w.close()
+            done.set()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=_server_ctx(certs))
+        ready.put(server.sockets[0].getsockname()[1])
+        await done.wait()
+        server.close()
+
+    _uv_run(main())
+    return result[0]
+
+
+def asyncio_blast_send(port: int, n: int, payload: bytes, ca: str | None) -> None:
+    async def main() -> None:
+        r, w = await asyncio.open_connection("127.0.0.1", port, ssl=_client_ctx(ca), server_hostname="localhost" if ca else None)
+        frame = HDR.pack(len(payload)) + payload
+        for i in range(n):
+            w.write(frame)
+            if not i & 255:
+                await w.drain()
+        await w.drain()
+        w.close()
+        await w.wait_closed()
+
+    _uv_run(main())
+
+
+def asyncio_echo_server(ready: Any, certs: tuple[str, str] | None) -> None:
+    async def main() -> None:
+        async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            while True:
+                head = await r.readexactly(4)
+                body = await r.readexactly(HDR.unpack(head)[0])
+                w.write(head + body)
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=_server_ctx(certs))
+        ready.put(server.sockets[0].getsockname()[1])
+        await asyncio.Event().wait()
+
+    _uv_run(main())
+
+
+def asyncio_echo_client(port: int, samples: int, payload: bytes, ca: str | None) -> list[int]:
+    out: list[int] = []
+
+    async def main() -> None:
+        r, w = await asyncio.open_connection("127.0.0.1", port, ssl=_client_ctx(ca), server_hostname="localhost" if ca else None)
+        frame = HDR.pack(len(payload)) + payload
+        clock = time.perf_counter_ns
+        for _ in range(samples):
+            t0 = clock()
+            w.write(frame)
+            (size,) = HDR.unpack(await r.readexactly(4))
+            await r.readexactly(size)
+            out.append(clock() - t0)
+        w.close()
+
+    _uv_run(main())
+    return out
+
+
+# --- raw sockets + struct: the floor ----------------------------------------------------------------
+
+
+def raw_blast_recv(n: int, ready: Any, certs: Any) -> float:
+    lst = socket.create_server(("127.0.0.1", 0))
+    ready.put(lst.getsockname()[1])
+    s, _ = lst.accept()
+    buf = bytearray(1 << 20)
+    mv = memoryview(buf)
+    have = pos = count = 0
+    unpack = HDR.unpack_from
+    t0 = 0.0
+    while count < n:
+        if pos:  # compact
+            buf[: have - pos] = buf[pos:have]
+            have -= pos
+            pos = 0
+        got = s.recv_into(mv[have:])
+        if not t0:
+            t0 = time.perf_counter()
+        have += got
+        while have - pos >= 4:
+            size = unpack(buf, pos)[0]
+            if pos + 4 + size > have:
+                break
+            _ = mv[pos + 4 : pos + 4 + size]
+            pos += 4 + size
+            count += 1
+    elapsed = time.perf_counter() - t0
+    s.close()
+    lst.close()
+    return elapsed
+
+
+def raw_blast_send(port: int, n: int, payload: bytes, ca: Any) -> None:
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    frame = HDR.pack(len(payload)) + payload
+    chunk = frame * 256
+    for _ in range(n // 256):
+        s.sendall(chunk)
+    s.sendall(frame * (n % 256))
+    s.close()
+
+
+def raw_echo_server(ready: Any, certs: Any) -> None:
+    lst = socket.create_server(("127.0.0.1", 0))
+    ready.put(lst.getsockname()[1])
+    s, _ = lst.accept()
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    while True:
+        head = s.recv(4, socket.MSG_WAITALL)
+        if not head:
+            return
+        s.sendall(head + s.recv(HDR.unpack(head)[0], socket.MSG_WAITALL))
+
+
+def raw_echo_client(port: int, samples: int, payload: bytes, ca: Any) -> list[int]:
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    frame = HDR.pack(len(payload)) + payload
+    clock, out = time.perf_counter_ns, []
+    for _ in range(samples):
+        t0 = clock()
+        s.sendall(frame)
+        head = s.recv(4, socket.MSG_WAITALL)
+        s.recv(HDR.unpack(head)[0], socket.MSG_WAITALL)
+        out.append(clock() - t0)
+    s.close()
+    return out
+
+
+Blast = tuple[Callable[..., float], Callable[..., None]]
+Echo = tuple[Callable[..., None], Callable[..., list[int]]]
+
+SYSTEMS: dict[str, tuple[Blast | None, Echo, bool]] = {  # name -> (blast, echo, supports TLS)
+    "boomnet": ((boomnet_blast_recv, boomnet_blast_send), (boomnet_echo_server, boomnet_echo_client), True),
+    "boomnet park": (None, (boomnet_park_echo_server, boomnet_park_echo_client), True),
+    "pyzmq": ((zmq_blast_recv, zmq_blast_send), (zmq_echo_server, zmq_echo_client), False),
+    "asyncio+uvloop": ((asyncio_blast_recv, asyncio_blast_send), (asyncio_echo_server, asyncio_echo_client), True),
+    "raw socket": ((raw_blast_recv, raw_blast_send), (raw_echo_server, raw_echo_client), False),
+}

@@ -1,0 +1,109 @@
+"""HTTP/2 servers: hypercorn (an ASGI app, TLS + ALPN h2) and nginx with http2 (TLS and h2c)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"server did not listen on {port}")
+
+
+@pytest.fixture(scope="module")
+def hypercorn_url(cert_files: tuple[str, str]) -> Iterator[str]:
+    port = free_port()
+    chain, key = cert_files
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hypercorn", "--certfile", chain, "--keyfile", key, "--bind", f"127.0.0.1:{port}",
+         "--log-level", "warning", "tests.http2.asgi_app:app"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(Path(__file__).resolve().parents[2]),
+    )
+    try:
+        _wait_port(port, proc)
+        yield f"https://localhost:{port}"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+NGINX_CONF = """
+daemon off;
+master_process off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    server {{
+        listen 127.0.0.1:{tls} ssl http2;
+        ssl_certificate {chain};
+        ssl_certificate_key {key};
+        root {dir}/www;
+        location /small {{ return 200 "ok"; }}
+    }}
+    server {{
+        listen 127.0.0.1:{h2c} http2;
+        root {dir}/www;
+        location /small {{ return 200 "ok"; }}
+    }}
+}}
+"""
+
+
+@pytest.fixture(scope="module")
+def nginx_h2(cert_files: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
+    if NGINX is None:
+        pytest.skip("nginx not found: apt-get install nginx")
+    d = tmp_path_factory.mktemp("nginx-h2")
+    (d / "www").mkdir()
+    (d / "www" / "10mb.bin").write_bytes(os.urandom(10 * 1024 * 1024))
+    tls, h2c = free_port(), free_port()
+    chain, key = cert_files
+    (d / "nginx.conf").write_text(NGINX_CONF.format(dir=d, tls=tls, h2c=h2c, chain=chain, key=key))
+    proc = subprocess.Popen([NGINX, "-c", str(d / "nginx.conf"), "-p", str(d)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        _wait_port(tls, proc)
+        _wait_port(h2c, proc)
+        yield f"https://localhost:{tls}", f"http://127.0.0.1:{h2c}", d
+    finally:
+        proc.send_signal(signal.SIGQUIT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()

@@ -1,0 +1,243 @@
+"""The redaction rules, byte for byte: what is masked, what is kept, lengths always kept."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+
+from boomnet.stream.redact import DEFAULT_REDACTOR, DEFAULT_RULES, RedactionRules, RuleRedactor, _unmask
+from boomnet.ws.encoder import encode_frame
+
+R = DEFAULT_REDACTOR
+
+
+def masked(data: bytes, secret: bytes) -> bytes:
+    """``data`` with ``secret`` replaced by as many ``*``: what a correct redaction gives."""
+    assert secret in data
+    return data.replace(secret, b"*" * len(secret))
+
+
+@pytest.mark.parametrize("name", DEFAULT_RULES.headers)
+def test_every_default_header_is_masked_whatever_its_case(name: str) -> None:
+    for spelled in (name, name.lower(), name.upper()):
+        head = f"GET / HTTP/1.1\r\nHost: x\r\n{spelled}: s3cr3t-v4lue\r\nAccept: */*\r\n\r\n".encode()
+        assert R.redact_out(head) == masked(head, b"s3cr3t-v4lue")
+
+
+def test_header_value_is_masked_to_its_line_end_only() -> None:
+    head = b"POST /api HTTP/1.1\r\nAuthorization: Bearer abc.def\r\nContent-Length: 2\r\n\r\n{}"
+    assert R.redact_out(head) == masked(head, b"Bearer abc.def")
+    first = b"Authorization:Basic dXNlcjpwYXNz\r\nHost: y\r\n\r\n"  # no space, at the very start
+    assert R.redact_out(first) == masked(first, b"Basic dXNlcjpwYXNz")
+
+
+def test_websocket_upgrade_headers_are_kept() -> None:
+    head = (
+        b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    assert R.redact_out(head) is head  # nothing secret: the very same object (no copy)
+
+
+def test_header_name_must_start_the_line() -> None:
+    head = b"GET / HTTP/1.1\r\nX-Not-Authorization: visible\r\nMy-Cookie: visible\r\n\r\n"
+    assert R.redact_out(head) == head
+
+
+@pytest.mark.parametrize("name", DEFAULT_RULES.query_params)
+def test_every_default_query_parameter_is_masked(name: str) -> None:
+    line = f"GET /api/v3/order?symbol=BTCUSDT&{name}=0a1b2c&timestamp=1 HTTP/1.1\r\nHost: h\r\n\r\n".encode()
+    assert R.redact_out(line) == masked(line, b"0a1b2c")
+    first = f"GET /x?{name.upper()}=0a1b2c HTTP/1.1\r\n\r\n".encode()
+    assert R.redact_out(first) == masked(first, b"0a1b2c")
+
+
+def test_signed_form_body_is_masked_in_its_own_write_and_after_the_head() -> None:
+    body = b"symbol=BTCUSDT&side=BUY&timestamp=1&signature=c8db56825ae71d6d79447849e617115f"
+    assert R.redact_out(body) == masked(body, b"c8db56825ae71d6d79447849e617115f")
+    request = b"POST /api/v3/order HTTP/1.1\r\nContent-Length: 84\r\n\r\n" + body
+    assert R.redact_out(request) == masked(request, b"c8db56825ae71d6d79447849e617115f")
+
+
+@pytest.mark.parametrize("sep", [b"", b"\n", b";", b"?"])
+def test_parameter_at_the_start_of_a_write_of_a_line_or_after_a_semicolon(sep: bytes) -> None:
+    data = b"x=1" + sep + b"token=abc&y=2" if sep else b"token=abc&y=2"
+    assert R.redact_out(data) == masked(data, b"abc")
+
+
+def test_parameter_names_match_whole_names_only() -> None:
+    line = b"GET /x?monkey=1&keys=2&tokens=3&designature=4 HTTP/1.1\r\n\r\n"
+    assert R.redact_out(line) == line
+
+
+@pytest.mark.parametrize("name", DEFAULT_RULES.json_fields)
+def test_every_default_json_field_is_masked(name: str) -> None:
+    msg = f'{{"id":1,"params":{{"{name}":"Zm9vYmFy","symbol":"BTCUSDT"}}}}'.encode()
+    assert R.redact_out(msg) == masked(msg, b"Zm9vYmFy")
+
+
+def test_json_values_with_escapes_spaces_and_scalars() -> None:
+    msg = b'{"password" : "a\\"b\\\\c", "token":12345, "secret": true, "apiKey":"k"}'
+    out = R.redact_out(msg)
+    assert out == b'{"password" : "*******", "token":*****, "secret": ****, "apiKey":"*"}'
+    assert len(out) == len(msg)
+
+
+def test_json_value_open_at_the_end_of_the_write_is_masked_to_the_end() -> None:
+    msg = b'{"method":"session.logon","params":{"apiKey":"vmPUZE6mv9SD5VNHk4Hl'
+    assert R.redact_out(msg) == masked(msg, b"vmPUZE6mv9SD5VNHk4Hl")
+
+
+def test_ordinary_feed_messages_are_untouched() -> None:
+    for msg in (
+        b'{"method":"SUBSCRIBE","params":["btcusdt@trade","btcusdt@bookTicker"],"id":1}',
+        b'{"e":"trade","E":1,"s":"BNBBTC","t":12345,"p":"0.001","q":"100","m":true}',
+        b'{"keys":["a"],"signer":"x","tokenomics":"y"}',  # names that merely contain a rule name
+        random.Random(7).randbytes(4096),
+    ):
+        assert R.redact_out(msg) == msg
+
+
+FIX_LOGON = (
+    b"8=FIX.4.4\x019=120\x0135=A\x0134=1\x0149=CLIENT\x0152=20240101-00:00:00.000\x0156=VENUE\x01"
+    b"95=8\x0196=c2lnbmVk\x0198=0\x01108=30\x01553=trader1\x01554=hunter2\x01925=newpass9\x0110=042\x01"
+)
+
+
+def test_fix_logon_password_new_password_and_raw_data_are_masked() -> None:
+    out = R.redact_out(FIX_LOGON)
+    expected = masked(masked(masked(FIX_LOGON, b"hunter2"), b"newpass9"), b"c2lnbmVk")
+    assert out == expected
+    assert b"553=trader1\x01" in out and b"95=8\x01" in out  # the username and lengths stay
+
+
+def test_fix_tags_match_whole_tags_only() -> None:
+    msg = b"8=FIX.4.4\x019=20\x011554=x\x015540=y\x0196=\x01196=z\x0110=000\x01"
+    assert R.redact_out(msg) == msg  # 1554, 5540, 196 are other tags; an empty 96 has nothing to hide
+    assert R.redact_out(b"554=first\x01") == b"554=*****\x01"  # a tag at the start of a write
+
+
+def test_extension_adds_rules_and_keeps_the_defaults() -> None:
+    custom = (
+        R.with_headers("X-My-Key")
+        .with_json_fields("pin")
+        .with_query_params("sig2")
+        .with_fix_tags(9001)
+        .with_patterns(rb"/ws/([A-Za-z0-9]{20,})", rb"SESSION-[0-9]+")
+    )
+    data = (
+        b"GET /ws/pqrstuvwxyz0123456789AB?sig2=abc HTTP/1.1\r\nX-My-Key: k1\r\nAuthorization: a\r\n\r\n"
+        b'{"pin":"1234"}\x019001=t9\x01 SESSION-42'
+    )
+    out = custom.redact_out(data)
+    for secret in (b"pqrstuvwxyz0123456789AB", b"abc", b"k1", b"1234", b"t9", b"SESSION-42"):
+        assert secret not in out, secret
+    assert b"Authorization: *" in out  # the defaults still apply
+    assert len(out) == len(data)
+    assert R.redact_out(data) != out  # the default redactor itself is unchanged
+
+
+def test_rules_are_validated_at_construction() -> None:
+    with pytest.raises(TypeError):
+        RedactionRules(headers="Authorization")  # type: ignore[arg-type]  # a str is not a tuple of names
+    with pytest.raises(TypeError):
+        RuleRedactor(headers=("x",))  # type: ignore[call-arg]
+    for bad in ({"headers": ("Bad Name",)}, {"json_fields": ("",)}, {"fix_tags": (0,)}, {"fix_tags": (True,)}, {"fill": b"**"}):
+        with pytest.raises(ValueError):
+            RedactionRules(**bad)  # type: ignore[arg-type]
+
+
+def test_fill_byte_is_configurable() -> None:
+    hashes = RuleRedactor(RedactionRules(json_fields=("apiKey",), fill=b"#"))
+    assert hashes.redact_out(b'{"apiKey":"abc"}') == b'{"apiKey":"###"}'
+
+
+# --- WebSocket client frames (masked) ---------------------------------------------------------
+
+
+def unmask_frame(frame: bytes) -> bytes:
+    """The payload of one masked client frame (header parsed by hand, RFC 6455 §5.2)."""
+    n = frame[1] & 0x7F
+    at = 2 + (2 if n == 126 else 8 if n == 127 else 0)
+    return _unmask(frame[at + 4 :], frame[at : at + 4])
+
+
+LOGON = b'{"id":"1","method":"session.logon","params":{"apiKey":"K3y-0f-the-acc0unt","signature":"S1gn4ture","timestamp":1}}'
+
+
+def test_masked_websocket_frame_is_unmasked_redacted_and_remasked() -> None:
+    frame = encode_frame(1, LOGON, True, os.urandom(4))
+    out = R.redact_out(frame)
+    assert len(out) == len(frame) and out[:6] == frame[:6]  # header and mask key unchanged
+    assert unmask_frame(out) == masked(masked(LOGON, b"K3y-0f-the-acc0unt"), b"S1gn4ture")
+
+
+def test_masked_frames_of_every_length_encoding_and_several_per_write() -> None:
+    long = LOGON[:-1] + b',"pad":"' + b"x" * 70000 + b'"}'
+    frames = [encode_frame(1, p, True, os.urandom(4)) for p in (LOGON, LOGON + b" " * 200, long)]
+    for frame in frames:
+        assert b"K3y-0f-the-acc0unt" not in unmask_frame(R.redact_out(frame))
+    both = frames[0] + encode_frame(9, b"ping", True, os.urandom(4)) + frames[1]
+    out = R.redact_out(both)
+    assert len(out) == len(both)
+    first = unmask_frame(out[: len(frames[0])])
+    last = unmask_frame(out[len(both) - len(frames[1]) :])
+    assert b"K3y-0f-the-acc0unt" not in first and b"K3y-0f-the-acc0unt" not in last
+    assert b'"method":"session.logon"' in first  # only the secrets are masked
+
+
+def test_ordinary_masked_frames_are_returned_as_they_are() -> None:
+    frame = encode_frame(1, b'{"method":"SUBSCRIBE","params":["btcusdt@trade"],"id":1}', True, os.urandom(4))
+    assert R.redact_out(frame) is frame
+    pong = encode_frame(10, b"", True, os.urandom(4))
+    assert R.redact_out(pong) is pong
+
+
+def test_unmasked_frames_are_plain_text_to_the_rules() -> None:
+    """A server's frames (a recorded server-side stream) are not masked: the rules see the JSON."""
+    frame = encode_frame(1, LOGON, True, None)
+    assert R.redact_out(frame) == masked(masked(frame, b"K3y-0f-the-acc0unt"), b"S1gn4ture")
+
+
+def test_a_write_mixing_masked_and_unmasked_frames_is_plain_text() -> None:
+    data = encode_frame(9, b"ping", True, os.urandom(4)) + encode_frame(1, LOGON, True, None)
+    out = R.redact_out(data)
+    assert b"K3y-0f-the-acc0unt" not in out and b"S1gn4ture" not in out
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\xc1\x85\x01\x02\x03\x04abc",  # RSV1 frame cut short
+        b"\xc1\xfe\x00\x05\x01\x02\x03\x04abcde",  # 5 bytes in the 16-bit length form
+        b"\xc0\x83\x01\x02\x03\x04abc",  # RSV1 on a continuation frame
+        b"\xc1\x83\x01\x02\x03\x04abc\x00",  # one byte more than the frame
+    ],
+)
+def test_binary_that_only_resembles_a_compressed_frame_is_not_masked(data: bytes) -> None:
+    assert R.redact_out(data) == data
+
+
+def test_compressed_frame_payload_is_masked_whole() -> None:
+    frame = bytearray(encode_frame(1, b"deflated bytes we cannot read", True, os.urandom(4)))
+    frame[0] |= 0x40  # RSV1: permessage-deflate
+    out = R.redact_out(bytes(frame))
+    assert out[:6] == frame[:6] and unmask_frame(out) == b"*" * (len(frame) - 6)
+
+
+def test_frame_cut_short_at_the_end_of_the_write_is_still_redacted() -> None:
+    frame = encode_frame(1, LOGON, True, os.urandom(4))
+    cut = frame[: 6 + LOGON.index(b"0f-the")]  # ends inside the apiKey value
+    out = R.redact_out(cut)
+    assert unmask_frame(out).endswith(b'"apiKey":"' + b"*" * len(b"K3y-"))
+
+
+def test_split_write_masks_the_first_part_only() -> None:
+    """The documented limit (redaction is per write call): a value cut by a write boundary is
+    masked up to the end of the first write; the rest, alone in the next write, has no name in
+    front of it and is kept. boomnet's clients write whole units, so they never split one."""
+    first, second = b'{"apiKey":"AAAA', b'BBBB","x":1}'
+    assert R.redact_out(first) == b'{"apiKey":"****'
+    assert R.redact_out(second) == second

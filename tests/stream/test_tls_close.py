@@ -1,0 +1,127 @@
+"""How a TLS stream ends: close_notify is a clean ConnectionClosed, a cut without it a
+TruncatedStream, a reset a ConnectionReset; always after every earlier byte. Both engines, direct
+(TLS on the socket) and memory (TLS over a wrapper) modes, against a stdlib ``ssl`` server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+import struct
+
+import pytest
+
+from boomnet.errors import ConnectionClosed, ConnectionReset, TruncatedStream
+from boomnet.stream import TcpStream, TlsStream, WrappingStream
+
+from .helpers import Peer, wait_established
+
+PAYLOAD = os.urandom(100_000)  # several TLS records, all of which must arrive before the end
+
+
+@pytest.fixture(params=["stdlib", "pyopenssl"])
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture(params=["direct", "memory"])
+def mode(request) -> str:
+    return request.param
+
+
+def connect(peer: Peer, ca_file: str, backend: str, mode: str) -> TlsStream:
+    tcp = TcpStream.connect("127.0.0.1", peer.port)
+    s = TlsStream(WrappingStream(tcp) if mode == "memory" else tcp, "localhost", ca_file=ca_file, backend=backend)
+    wait_established(s)
+    assert s.direct is (mode == "direct")
+    return s
+
+
+def read_to_end(s: TlsStream) -> tuple[bytes, ConnectionClosed]:
+    """Everything until the stream ends, and how it ended (bounded)."""
+    import time
+
+    out = bytearray()
+    buf = bytearray(7000)  # not a multiple of the record size: reads end mid-record too
+    end = time.monotonic() + 5
+    while time.monotonic() < end:
+        try:
+            n = s.recv_into(buf)
+        except ConnectionClosed as e:
+            return bytes(out), e
+        out += buf[:n]
+        if not n:
+            time.sleep(0.0005)
+    raise AssertionError(f"no end of stream after {len(out)} bytes: the close was not seen")
+
+
+def test_close_notify_is_a_clean_close_and_is_answered(server_ssl_context, ca_file, backend, mode) -> None:
+    answered: list[socket.socket] = []
+
+    def send_then_unwrap(conn: ssl.SSLSocket) -> None:
+        conn.sendall(PAYLOAD)
+        answered.append(conn.unwrap())  # sends close_notify, then waits for the client's
+
+    with Peer(send_then_unwrap, ssl_context=server_ssl_context) as peer:
+        s = connect(peer, ca_file, backend, mode)
+        data, end = read_to_end(s)
+        assert data == PAYLOAD
+        assert type(end) is ConnectionClosed and "close_notify" in str(end)
+        assert s.closed
+        with pytest.raises(ConnectionClosed) as again:  # every later call says the same
+            s.recv_into(bytearray(10))
+        assert type(again.value) is ConnectionClosed
+        s.close()  # our close_notify completes the server's unwrap()
+        peer.join()  # re-raises if unwrap() failed (e.g. no close_notify came back)
+    assert answered
+
+
+@pytest.mark.parametrize("cut", ["close", "shutdown"])
+def test_tcp_cut_without_close_notify_is_truncated(server_ssl_context, ca_file, backend, mode, cut) -> None:
+    def send_then_cut(conn: ssl.SSLSocket) -> None:
+        conn.sendall(PAYLOAD)
+        if cut == "shutdown":
+            conn.shutdown(socket.SHUT_RDWR)  # TCP FIN, no TLS alert
+        # close() of an SSLSocket does not send close_notify either
+
+    with Peer(send_then_cut, ssl_context=server_ssl_context) as peer:
+        s = connect(peer, ca_file, backend, mode)
+        data, end = read_to_end(s)
+        assert data == PAYLOAD  # every byte before the cut was delivered first
+        assert isinstance(end, TruncatedStream) and isinstance(end, ConnectionClosed)
+        assert "without close_notify" in str(end)
+        with pytest.raises(TruncatedStream):
+            s.recv_into(bytearray(10))
+        with pytest.raises(TruncatedStream):
+            s.write(b"late")
+        s.close()
+        peer.join()
+
+
+def test_reset_is_connection_reset(server_ssl_context, ca_file, backend, mode) -> None:
+    def send_then_reset(conn: ssl.SSLSocket) -> None:
+        conn.sendall(b"last words")
+        conn.recv(1)  # wait until the client has read them
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    with Peer(send_then_reset, ssl_context=server_ssl_context) as peer:
+        s = connect(peer, ca_file, backend, mode)
+        got = bytearray()
+        buf = bytearray(100)
+        import time
+
+        end = time.monotonic() + 5
+        while len(got) < 10 and time.monotonic() < end:
+            got += buf[: s.recv_into(buf)]
+        assert got == b"last words"
+        s.write(b"!")
+        s.flush()
+        peer.join()
+        _, how = read_to_end(s)
+        if backend == "stdlib" and mode == "direct":
+            # CPython's _ssl reports ECONNRESET inside SSL_read as SSLEOFError ("EOF occurred in
+            # violation of protocol"): a reset reads as a truncation, never as a clean close.
+            assert isinstance(how, (ConnectionReset, TruncatedStream))
+        else:
+            assert isinstance(how, ConnectionReset) and not isinstance(how, TruncatedStream)
+        s.close()
