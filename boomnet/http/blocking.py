@@ -45,7 +45,7 @@ def _waiter(conn: HttpConnection) -> _Waiter | None:
     if fd < 0:
         return None
     waiter = conn._poller
-    if waiter is None or waiter.fd != fd:
+    if not isinstance(waiter, _Waiter) or waiter.fd != fd:
         waiter = conn._poller = _Waiter(fd)
     return waiter
 

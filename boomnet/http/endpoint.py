@@ -215,14 +215,14 @@ class HttpEndpoint(StreamEndpoint[HttpConnection, C]):
     def create_replay_target(self, stream: Stream, ctx: C) -> HttpConnection:
         return HttpConnection(stream, self.host_header, self.options)
 
-    def on_connected(self, conn: HttpConnection, ctx: C) -> None:  # type: ignore[override]
+    def on_connected(self, conn: HttpConnection, ctx: C) -> None:
         """The connection is up: queued requests go out. Subclasses: call ``super()`` first."""
         self._http = conn
         # re-sent requests go one at a time until this connection has answered one (9112 9.3.2)
         self._probation = any(req.sends for req in self._queue)
         self._pump(conn)
 
-    def poll(self, conn: HttpConnection, ctx: C) -> None:  # type: ignore[override]
+    def poll(self, conn: HttpConnection, ctx: C) -> None:
         try:
             responses = conn.poll()
         except ConnectionClosed:
