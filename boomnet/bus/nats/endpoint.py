@@ -69,7 +69,7 @@ class Subscription:
         return f"<Subscription {self.sid} {self.subject!r}{' queue=' + self.queue if self.queue else ''}>"
 
 
-class NatsEndpoint(StreamEndpoint):
+class NatsEndpoint(StreamEndpoint[NatsConnection, Any]):
     """A NATS client on the IOService: publisher, subscriber, or both."""
 
     def __init__(

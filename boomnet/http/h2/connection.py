@@ -342,7 +342,7 @@ class H2Connection:
 
     def _complete(self, req: H2Request) -> None:
         headers = Headers(req.resp_headers)
-        req.response = Response(req.status, "", "HTTP/2", headers, bytes(req.data), req.method, True)
+        req.response = Response(req.status, "", "2", headers, bytes(req.data), req.method, True)
         self.requests_done += 1
         self._finished.append(req)
 
