@@ -56,8 +56,9 @@ CLIENTS_DOWN = ("boomnet-h2", "boomnet-h1", "urllib3")
 def concurrent(client: str, url: str, ca: str, batches: int) -> float:
     if client == "boomnet-h2":
         from boomnet.http.auto import AutoClient
+        from boomnet.stream.options import TlsOptions
 
-        with AutoClient(ca_file=ca, timeout=60) as http:
+        with AutoClient(tls=TlsOptions(ca_file=ca), timeout=60) as http:
             http.get(url + "/small")
             t0 = time.perf_counter()
             for _ in range(batches):
@@ -127,14 +128,16 @@ def download(client: str, url: str, ca: str) -> float:
     t0 = time.perf_counter()
     if client == "boomnet-h2":
         from boomnet.http.auto import AutoClient
+        from boomnet.stream.options import TlsOptions
 
-        with AutoClient(ca_file=ca, timeout=60) as http:
+        with AutoClient(tls=TlsOptions(ca_file=ca), timeout=60) as http:
             t0 = time.perf_counter()
             body = http.get(url + "/10mb.bin").body
     elif client == "boomnet-h1":
         from boomnet.http import HttpClient
+        from boomnet.stream.options import TlsOptions
 
-        with HttpClient(timeout=60, ca_file=ca) as http:
+        with HttpClient(tls=TlsOptions(ca_file=ca), request_timeout=60) as http:
             t0 = time.perf_counter()
             body = http.get(url + "/10mb.bin").body
     else:

@@ -58,6 +58,7 @@ log = logging.getLogger("boomnet.http.h2")
 _DATA, _GOAWAY = 0x0, 0x7
 _END_STREAM, _PADDED = 0x1, 0x8
 _WINDOW = 16 * 1024 * 1024  # our receive window: one 16 MiB burst without waiting for credit
+_READ_BUDGET = 4 * 1024 * 1024
 
 
 class H2Request:
@@ -234,13 +235,15 @@ class H2Connection:
         """Read what arrived, advance every stream; returns the requests that finished now."""
         if self.closed_error is None:
             try:
-                while True:
+                budget = _READ_BUDGET  # per poll, so one busy connection cannot starve the loop
+                while budget > 0:
+                    # a short read is not "drained" over TLS (one record per read): read until
+                    # nothing is there now or the budget is spent
                     n = self._stream.recv_into(self._view)
                     if n <= 0:
                         break
                     self._feed(self._view[:n])
-                    if n < len(self._buf):
-                        break
+                    budget -= n
             except ConnectionClosed as exc:
                 self._dead(exc)
             except h2.exceptions.ProtocolError as exc:
