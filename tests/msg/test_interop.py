@@ -149,7 +149,7 @@ def test_partial_reads_one_byte_at_a_time(loops: LoopThread) -> None:
         assert got == [(1, b"abc"), (2, b"x" * 300), (3, b"z")]
         clt.close()
     finally:
-        server.close()
+        loops.close_server(server)
 
 
 def test_tls_hostname_is_verified_by_default(loops: LoopThread, server_ssl_context, ca_file) -> None:
