@@ -167,3 +167,17 @@ def test_tls_hostname_is_verified_by_default(loops: LoopThread, server_ssl_conte
 
 
 _ = ssl  # the fixtures hand us ssl contexts
+
+
+def test_ipv6_loopback_and_peer_names() -> None:
+    try:
+        svc = Svc.bind("::1", 0, codec=LengthPrefixed())
+    except Exception as e:  # no IPv6 on this host
+        pytest.skip(f"no IPv6 loopback: {e}")
+    with svc:
+        clt = Clt.connect("::1", svc.address[1], codec=LengthPrefixed(), timeout=5)
+        peer = svc.accept(timeout=5)
+        assert peer.name.startswith("[::1]:")
+        clt.send(b"six")
+        assert bytes(peer.recv(timeout=5)) == b"six"
+        clt.close()
