@@ -66,7 +66,7 @@ def _poll_connection(conn: Connection[M], handler: Callable[[Connection[M], M, A
     finally:
         conn.on_queued = hook
     if conn._queued:
-        conn.flush()
+        conn.flush_or_defer()  # a reset peer: the next poll still reads what it sent, then reports
 
 
 def _watch_queue(endpoint: Endpoint[Any, Any], conn: Connection[Any]) -> None:
