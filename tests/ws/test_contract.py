@@ -344,3 +344,18 @@ def test_auto_pong_off_and_a_second_close_while_closing() -> None:
     ws.close(1001)  # already closing: nothing more is sent, still waiting for the answer
     assert client_frames(stream.written) == [(Opcode.CLOSE, struct.pack("!H", 1000))]
     assert not ws.closed and not stream.is_closed
+
+
+def test_documented_defaults_and_option_types() -> None:
+    limits = WsOptions().limits
+    assert (limits.max_frame_size, limits.max_message_size, limits.read_buffer_size) == (16 << 20, 16 << 20, 256 << 10)
+    options = WsOptions()
+    assert (options.handshake_timeout, options.close_timeout, options.compression) == (10.0, 5.0, None)
+    assert options.auto_pong and options.validate_utf8 and options.assemble and options.mask
+    with pytest.raises(TypeError, match="WsOptions"):
+        WebSocket(MemoryStream([]), "ws://x/", {"ping_interval": 1})  # type: ignore[arg-type]
+
+
+def test_frame_repr_previews_32_bytes() -> None:
+    assert repr(Frame(Opcode.TEXT, True, memoryview(b"a" * 32))) == f"Frame(TEXT, fin=True, 32 bytes, {b'a' * 32!r})"
+    assert repr(Frame(Opcode.BINARY, False, memoryview(b"b" * 33))) == f"Frame(BINARY, fin=False, 33 bytes, {b'b' * 32!r}...)"
