@@ -359,3 +359,11 @@ def test_documented_defaults_and_option_types() -> None:
 def test_frame_repr_previews_32_bytes() -> None:
     assert repr(Frame(Opcode.TEXT, True, memoryview(b"a" * 32))) == f"Frame(TEXT, fin=True, 32 bytes, {b'a' * 32!r})"
     assert repr(Frame(Opcode.BINARY, False, memoryview(b"b" * 33))) == f"Frame(BINARY, fin=False, 33 bytes, {b'b' * 32!r}...)"
+
+
+def test_limits_accept_one_and_subprotocols_become_a_tuple() -> None:
+    assert WsLimits(max_frame_size=1, max_message_size=1, read_buffer_size=1).max_frame_size == 1
+    with pytest.raises(LocalError):
+        WsLimits(read_buffer_size=True)  # type: ignore[arg-type]
+    assert WsOptions(subprotocols=["chat", "v2"]).subprotocols == ("chat", "v2")  # type: ignore[arg-type]
+    assert hash(WsOptions(subprotocols=["chat"], headers=None)) == hash(WsOptions(subprotocols=("chat",)))  # type: ignore[arg-type]
