@@ -1,31 +1,46 @@
 """Endpoints: where application logic lives. The IOService owns their connections' lifecycle.
 
-An endpoint is a *connection factory* plus callbacks. The service resolves the endpoint's host off
-the loop thread, asks :meth:`Endpoint.create_target` for a target (a stream or a protocol client
-over one), drives ``target.establish()`` across polls, then calls :meth:`Endpoint.on_connected`
-once and :meth:`Endpoint.poll` whenever the target may have something to read. When anything
-fails, :meth:`Endpoint.on_disconnect` is told why and decides whether to reconnect.
+An endpoint is a *connection factory* plus callbacks, generic over its target ``T`` (what
+:meth:`Endpoint.create_target` builds: a stream, or a protocol client over one) and the user's
+context ``C`` (what ``IOService.poll(ctx)`` passes on). The service runs :meth:`Endpoint.prepare`
+and resolves the endpoint's host off the loop thread, asks :meth:`Endpoint.create_target` for a
+target, drives ``target.establish()`` across polls, then calls :meth:`Endpoint.on_connected` once
+and :meth:`Endpoint.poll` whenever the target may have something to read. When anything fails,
+:meth:`Endpoint.on_disconnect` is told why and decides whether to reconnect.
+
+Endpoint code reaches the service only through :attr:`Endpoint.control` (an
+:class:`~boomnet.service.control.EndpointControl`, set while registered): ``disconnect()``,
+``every()`` and friends go through it, never into the service's state.
 """
 
 from __future__ import annotations
 
 import enum
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+
+from ..url import host_port
+from .resolver import Address
+from .target import Target
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .io_service import _Conn
+    from .control import EndpointControl
+    from .options import Backoff
 
-__all__ = ["Endpoint", "StreamEndpoint", "Disconnect", "DisconnectKind", "Timer", "Address"]
+__all__ = ["Endpoint", "Disconnect", "DisconnectKind", "Timer", "Address", "T", "C"]
 
-#: a resolved address: ``(family, sockaddr)``, as ``socket.socket(family).connect(sockaddr)`` takes
-Address = tuple[int, Any]
+log = logging.getLogger("boomnet.service")
+
+T = TypeVar("T", bound=Target)
+C = TypeVar("C")
 
 
 class DisconnectKind(enum.Enum):
     """Why a connection ended (or never started)."""
 
-    #: DNS, TCP connect, TLS or the protocol handshake failed or timed out
+    #: DNS, ``prepare()``, TCP connect, TLS or the protocol handshake failed or timed out
     CONNECT_FAILED = "connect_failed"
     #: the peer ended the connection (EOF, reset, WebSocket close)
     CLOSED = "closed"
@@ -35,27 +50,30 @@ class DisconnectKind(enum.Enum):
     USER_ERROR = "user_error"
     #: ``auto_disconnect`` recycled the connection on purpose (reconnects without back-off)
     EXPIRED = "expired"
-    #: :meth:`IOService.disconnect` asked for it (reconnects without back-off)
+    #: :meth:`Endpoint.disconnect` / :meth:`IOService.disconnect` asked for it (reconnects at once)
     REQUESTED = "requested"
 
 
 @dataclass(frozen=True)
 class Disconnect:
-    """What :meth:`Endpoint.on_disconnect` receives: the kind and the exception, if any."""
+    """What :meth:`Endpoint.on_disconnect` receives: the kind, the exception if any, and the
+    reason given to :meth:`Endpoint.disconnect` for a requested one."""
 
     kind: DisconnectKind
     error: BaseException | None = None
+    reason: str | None = None
 
     def __str__(self) -> str:
-        return self.kind.value if self.error is None else f"{self.kind.value}: {self.error!r}"
+        text = self.kind.value if self.reason is None else f"{self.kind.value} ({self.reason})"
+        return text if self.error is None else f"{text}: {self.error!r}"
 
 
-class Timer:
+class Timer(Generic[T, C]):
     """A periodic callback registered with :meth:`Endpoint.every`. ``cancel()`` stops it."""
 
-    __slots__ = ("interval", "fn", "cancelled")
+    __slots__ = ("cancelled", "fn", "interval")
 
-    def __init__(self, interval: float, fn: Callable[[Any, Any], Any]) -> None:
+    def __init__(self, interval: float, fn: Callable[[T, C], object]) -> None:
         if not interval > 0:
             raise ValueError(f"timer interval must be positive, not {interval!r}")
         self.interval = float(interval)
@@ -69,14 +87,14 @@ class Timer:
         return f"<Timer every {self.interval}s {getattr(self.fn, '__name__', self.fn)}>"
 
 
-class Endpoint:
+class Endpoint(Generic[T, C]):
     """Base class of user endpoints. Override :meth:`poll`; the rest has sensible defaults.
 
     ``host``/``port``: where to connect (``host=None`` skips DNS and passes ``addr=None`` to
-    :meth:`create_target`). ``auto_disconnect``: recycle each connection after this many seconds
-    (a number, or a zero-argument callable evaluated per connection, e.g. to add jitter); ``None``
-    keeps connections until they fail. ``backoff``: this endpoint's reconnect delays, overriding
-    the service's (:class:`~boomnet.service.Backoff`).
+    :meth:`create_target`, e.g. for an accepted connection). ``auto_disconnect``: recycle each
+    connection after this many seconds (a number, or a zero-argument callable evaluated per
+    connection, e.g. to add jitter); ``None`` keeps connections until they fail. ``backoff``: this
+    endpoint's reconnect delays, overriding the service's (:class:`~boomnet.service.Backoff`).
 
     Subclasses need not call ``super().__init__()``: every attribute has a class-level default.
     """
@@ -84,10 +102,11 @@ class Endpoint:
     host: str | None = None
     port: int | None = None
     auto_disconnect: float | Callable[[], float] | None = None
-    backoff: Any = None
-    _timers: tuple[Timer, ...] | list[Timer] = ()
+    backoff: Backoff | None = None
+    #: the service's controller for this endpoint while registered, else ``None``
+    control: EndpointControl | None = None
+    _timers: tuple[Timer[T, C], ...] | list[Timer[T, C]] = ()
     _replay: tuple[str, str] | None = None
-    _conn: "_Conn | None" = None  # set while registered with a service
 
     def __init__(
         self,
@@ -95,7 +114,7 @@ class Endpoint:
         port: int | None = None,
         *,
         auto_disconnect: float | Callable[[], float] | None = None,
-        backoff: Any = None,
+        backoff: Backoff | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -104,24 +123,32 @@ class Endpoint:
 
     # --- connection factory ----------------------------------------------------------------------
 
-    def create_target(self, addr: Address | None, ctx: Any) -> Any | None:
+    def prepare(self) -> None:
+        """Cold work for the next connect attempt, run OFF the loop thread (beside DNS) before
+        :meth:`create_target`: build a TLS context, load keys, read a file. The default does
+        nothing. Raising fails the attempt (``CONNECT_FAILED``; back-off applies). It must not
+        touch state the loop thread uses without a lock; it is bounded by the service's
+        ``connect_timeout``."""
+
+    def create_target(self, addr: Address | None, ctx: C) -> T | None:
         """Build the connection for ``addr`` (resolved from host/port); ``None`` means *not now*.
 
-        The default is a plain :class:`~boomnet.stream.TcpStream`. Whatever is returned must offer
-        ``establish()``, ``fileno()``, ``buffered()`` and ``close()`` (every boomnet stream and
-        protocol client does). Returning ``None`` makes the service retry after its throttle.
+        The default is a plain :class:`~boomnet.stream.TcpStream` (so ``T`` must be a stream for
+        the default to fit). Whatever is returned satisfies :class:`~boomnet.service.Target`
+        (every boomnet stream and protocol client does). Returning ``None`` makes the service
+        retry after its throttle.
         """
         from ..stream import TcpStream
 
         if addr is None:
             raise ValueError(f"{self!r} has no host: override create_target")
-        return TcpStream.connect_addr(addr[0], addr[1])
+        return cast(T, TcpStream.connect_addr(addr[0], addr[1]))
 
-    def create_replay_target(self, stream: Any, ctx: Any) -> Any:
+    def create_replay_target(self, stream: Any, ctx: C) -> T:
         """The target to run over a replayed ``stream`` (see :meth:`replay`); default: the stream."""
-        return stream
+        return cast(T, stream)
 
-    def replay(self, name: str, directory: str = "recordings") -> "Endpoint":
+    def replay(self, name: str, directory: str = "recordings") -> Endpoint[T, C]:
         """Run this endpoint over the recording ``name`` instead of the network (returns ``self``).
 
         No DNS, no socket (the target's ``fileno()`` is -1, so every poll visits it). When the
@@ -133,33 +160,52 @@ class Endpoint:
 
     # --- callbacks ------------------------------------------------------------------------------
 
-    def on_connected(self, target: Any, ctx: Any) -> None:
+    def on_connected(self, target: T, ctx: C) -> None:
         """The target is established (e.g. the WebSocket is open): subscribe here."""
 
-    def poll(self, target: Any, ctx: Any) -> None:
+    def poll(self, target: T, ctx: C) -> None:
         """The target may have data: read it (e.g. ``for frame in ws.read_batch(): ...``)."""
 
-    def on_disconnect(self, reason: Disconnect, ctx: Any) -> bool:
+    def on_disconnect(self, reason: Disconnect, ctx: C) -> bool:
         """The connection ended (or could not be made); return ``True`` to reconnect (default)."""
         return True
 
-    # --- timers ---------------------------------------------------------------------------------
+    # --- acting on the service ------------------------------------------------------------------
 
-    def every(self, interval: float, fn: Callable[[Any, Any], Any]) -> Timer:
+    def disconnect(self, reason: str = "requested") -> None:
+        """End the current connection (or attempt) from endpoint code — a watchdog, a timer, a
+        ``poll``. It is torn down in the service's housekeeping right after; ``on_disconnect``
+        gets ``REQUESTED`` with ``reason`` and the endpoint reconnects at once if it returns
+        ``True``. Unregistered: does nothing (logged)."""
+        control = self.control
+        if control is None:
+            log.info("%r: disconnect(%r) ignored: not registered", self, reason)
+            return
+        control.disconnect(reason)
+
+    def every(self, interval: float, fn: Callable[[T, C], object]) -> Timer[T, C]:
         """Call ``fn(target, ctx)`` every ``interval`` seconds while connected.
 
         Register timers once (typically in ``__init__``): they survive reconnects, start
-        ``interval`` after each connect and are skipped while disconnected. Precision is the
-        service's housekeeping cadence (see ``IOService(check_every=...)``).
+        ``interval`` after each connect and are skipped while disconnected. Raising from ``fn``
+        disconnects the endpoint with that error. Precision is the service's housekeeping cadence
+        (see ``IOService(check_every=...)``).
         """
         timer = Timer(interval, fn)
         if not isinstance(self._timers, list):
             self._timers = []
         self._timers.append(timer)
-        conn = self._conn
-        if conn is not None:
-            conn.service._timer_added(conn, timer)
+        control = self.control
+        if control is not None:
+            control.add_timer(timer)
         return timer
+
+    @property
+    def _conn(self) -> _LegacyConn | None:
+        """Compat shim (boomnet/http/endpoint.py calls ``self._conn.service.disconnect(handle)``):
+        use :meth:`disconnect` instead. Kept until the lead drops it."""
+        control = self.control
+        return None if control is None else _LegacyConn(control)
 
     # --- identity -------------------------------------------------------------------------------
 
@@ -167,60 +213,35 @@ class Endpoint:
         """Where this endpoint connects to, for logs."""
         if self._replay is not None:
             return f"replay:{self._replay[0]}"
-        url = getattr(self, "url", None)
+        url = getattr(self, "url", None)  # protocol endpoints carry one; the service knows none
         if url:
             return str(url)
         if self.host is None:
             return "-"
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return host_port(self.host, self.port)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.describe()}>"
 
 
-class StreamEndpoint(Endpoint):
-    """An endpoint that connects over TCP, with TLS when ``secure``: the connection options shared
-    by the protocol endpoints (``boomnet.ws.WebsocketEndpoint``, ``boomnet.http.HttpEndpoint``, ...).
+class _LegacyConn:
+    """``record.service.disconnect(record.handle)`` of old endpoint code, routed to the control."""
 
-    ``ca_file``, ``verify`` and ``server_hostname`` go to the TLS layer (verification stays on
-    unless ``verify=False``); ``connect_timeout``, ``bind`` and ``interface`` to the TCP connect.
-    """
+    __slots__ = ("_control", "handle")
 
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        *,
-        secure: bool,
-        ca_file: str | None = None,
-        verify: bool = True,
-        server_hostname: str | None = None,
-        connect_timeout: float = 5.0,
-        bind: tuple[str, int] | None = None,
-        interface: str | None = None,
-        auto_disconnect: float | Callable[[], float] | None = None,
-        backoff: Any = None,
-    ) -> None:
-        super().__init__(host, port, auto_disconnect=auto_disconnect, backoff=backoff)
-        self.secure = secure
-        self.ca_file = ca_file
-        self.verify = verify
-        self.server_hostname = server_hostname
-        self.connect_timeout = connect_timeout
-        self.bind = bind
-        self.interface = interface
+    def __init__(self, control: EndpointControl) -> None:
+        self.handle = control.handle
+        self._control = control
 
-    def create_stream(self, addr: Address | None, alpn: list[str] | None = None) -> Any:
-        """TCP to ``addr``, wrapped in TLS when ``secure`` (override to build another stack)."""
-        from ..stream import TcpStream
+    @property
+    def service(self) -> _LegacyConn:
+        return self
 
-        if addr is None:
-            raise ValueError(f"{self!r}: no address to connect to")
-        stream: Any = TcpStream.connect_addr(
-            addr[0], addr[1], timeout=self.connect_timeout, bind=self.bind, interface=self.interface
-        )
-        if self.secure:
-            stream = stream.into_tls(
-                self.server_hostname or self.host, ca_file=self.ca_file, verify=self.verify, alpn=alpn
-            )
-        return stream
+    def disconnect(self, handle: object = None) -> None:
+        self._control.disconnect("requested")
+
+
+# StreamEndpoint lives in its own module; re-exported here, where protocol endpoints import it.
+from .stream_endpoint import StreamEndpoint  # noqa: E402
+
+__all__ += ["StreamEndpoint"]

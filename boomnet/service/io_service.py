@@ -2,181 +2,219 @@
 
 Hot path (``poll`` with nothing pending): one ``selector.select()``, one ``endpoint.poll(target,
 ctx)`` per ready endpoint, and a countdown that consults the clock every ``check_every`` polls to
-see whether a timer, TTL or reconnect is due. Everything else — DNS (off-thread, with a timeout),
-non-blocking connect, TLS and WebSocket handshakes (``target.establish()`` once per poll while
-pending), disconnect handling, back-off — is *housekeeping*, run only while some connection is in
-progress or something is due.
+see whether a timer, TTL or reconnect is due. Everything else — ``prepare()`` and DNS
+(off-thread, with timeouts), non-blocking connect, TLS and WebSocket handshakes
+(``target.establish()`` once per poll while pending), disconnect handling, back-off — is
+*housekeeping*, run only while some connection is in progress or something is due.
+
+The service is composed, each part in its own module with its dependencies given explicitly:
+:class:`~boomnet.service.registry.Registry` (handles -> records),
+:class:`~boomnet.service.scheduler.Scheduler` (the timer heap),
+:class:`~boomnet.service.lifecycle.Lifecycle` (connect / fail / reconnect),
+:class:`~boomnet.service.waker.Waker` (``call_soon_threadsafe``). Endpoints act on it through
+their :class:`~boomnet.service.control.EndpointControl`.
 
 Error policy: an exception out of endpoint code never passes silently. A boomnet error (the peer
 closed, a protocol violation, ...) disconnects the endpoint and is logged at WARNING; anything else
 is treated as a bug in endpoint code (``DisconnectKind.USER_ERROR``), logged at ERROR with its
 traceback and the endpoint's identity, and then either disconnects the endpoint like any other
 failure (``on_error="reconnect"``, the default) or, after the same bookkeeping, is re-raised out of
-:meth:`IOService.poll` (``on_error="raise"``).
+:meth:`IOService.poll` (``on_error="raise"``). The same holds for callbacks queued with
+:meth:`IOService.call_soon_threadsafe`.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
-import math
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-from .conn import CONNECTED, NULL_TARGET, REMOVED, WAITING, Backoff, Handle, _Conn, _noop_poll
-from .endpoint import Disconnect, DisconnectKind, Endpoint
-from .lifecycle import _EXPIRE, _RETRY, ConnectionLifecycle, close_quietly
+from .control import EndpointControl
+from .endpoint import C, Disconnect, DisconnectKind, Endpoint, Timer
+from .lifecycle import Lifecycle
+from .options import Backoff, ErrorPolicy, ServiceOptions
+from .registry import CONNECTED, REMOVED, Handle, Record, Registry
+from .resolver import Preparer, Resolver
+from .scheduler import Scheduler
 from .select import EpollSelector, Selector
+from .target import Target
+from .waker import Waker
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .runner import LoopThread
 
 __all__ = ["IOService"]
 
 log = logging.getLogger("boomnet.service")
 
-_K = DisconnectKind
+T = TypeVar("T", bound=Target)
 
 
-class IOService(ConnectionLifecycle):
+class IOService(Generic[C]):
     """Owns registered :class:`Endpoint`\\ s and polls them through ``selector``.
 
-    Options (also settable fluently with the ``with_*`` methods): ``clock`` (seconds, monotonic),
-    ``resolver`` (``start(host, port, timeout=...)`` -> lookup with ``done()``/``result()``; default
-    :class:`boomnet.stream.dns.AsyncResolver`), ``dns_timeout``, ``backoff``
-    (:class:`Backoff`), ``connect_timeout`` (whole connect + handshakes, on top of the target's own
-    deadlines), ``on_error`` (``"reconnect"`` or ``"raise"``, see the module doc) and
-    ``check_every`` (polls between clock checks when nothing is in progress; 1 = every poll).
+    ``options`` (:class:`~boomnet.service.ServiceOptions`) or its fields as keywords
+    (``dns_timeout=``, ``connect_timeout=``, ``backoff=``, ``healthy_after=``, ``on_error=``,
+    ``check_every=``, ``busy_step=``): a misspelt keyword is a ``TypeError``, a bad value a
+    :class:`~boomnet.errors.LocalError`. ``clock``: seconds, monotonic (inject a fake one in
+    tests). ``resolver``: a :class:`~boomnet.service.Resolver` (default: a
+    :class:`boomnet.stream.dns.AsyncResolver`, closed by :meth:`close`).
     """
 
     def __init__(
         self,
         selector: Selector | None = None,
+        options: ServiceOptions | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
-        resolver: Any = None,
-        dns_timeout: float = 5.0,
-        backoff: Backoff = Backoff(),
-        connect_timeout: float = 30.0,
-        on_error: str = "reconnect",
-        check_every: int = 16,
+        resolver: Resolver | None = None,
+        **overrides: Any,
     ) -> None:
-        self._selector = selector if selector is not None else EpollSelector()
-        self._select = self._selector.select
+        opts = options or ServiceOptions()
+        if overrides:
+            opts = opts.replace(**overrides)  # unknown names: TypeError; bad values: LocalError
+        self._options = opts
+        self._selector = sel = selector if selector is not None else EpollSelector()
+        # the selector hands back exactly the tokens we registered: records (and the waker)
+        self._select = cast("Callable[[], list[Record]]", sel.select)
         self._clock = clock
-        self._resolver = resolver
-        self._dns_timeout = dns_timeout
-        self._backoff = backoff
-        self._connect_timeout = connect_timeout
-        self.with_error_policy(on_error)
-        self.with_check_every(check_every)
-        self._conns: dict[Handle, _Conn] = {}
-        self._ids = itertools.count(1)
-        self._seq = itertools.count()
-        self._heap: list[list[Any]] = []
-        self._next_due = math.inf
-        self._resolving: list[tuple[_Conn, int]] = []
-        self._establishing: list[tuple[_Conn, int]] = []
-        self._dead: list[tuple[_Conn, int, Disconnect]] = []
-        self._to_raise: BaseException | None = None
-        self._busy = False
-        self._countdown = self._check_every
+        self._check_every = opts.check_every
+        self._countdown = 1
+        self._registry = Registry()
+        self._scheduler = Scheduler(self._kick)
+        self._preparer = Preparer()
+        self._lifecycle = Lifecycle(
+            selector=sel,
+            scheduler=self._scheduler,
+            registry=self._registry,
+            options=opts,
+            clock=clock,
+            resolver=resolver,
+            preparer=self._preparer,
+            kick=self._kick,
+        )
+        self._closed = False
+        self._waker = Waker(self._callback_failed)
+        # A readiness selector returns the waker only once signalled: free on the hot path. A
+        # DirectSelector would visit it on every poll, so there it is run from housekeeping
+        # instead (``call_soon_threadsafe`` kicks the countdown) and only ``wait()`` watches it.
+        self._waker_in_selector = sel.reports_readiness
+        if self._waker_in_selector:
+            sel.register(self._waker)
 
-    # --- fluent configuration ---------------------------------------------------------------------
+    def _kick(self) -> None:
+        self._countdown = 1  # housekeeping on this very poll
 
-    def with_clock(self, clock: Callable[[], float]) -> "IOService":
-        self._clock = clock
-        return self
+    # --- options ----------------------------------------------------------------------------------
 
-    def with_resolver(self, resolver: Any, *, timeout: float | None = None) -> "IOService":
-        self._resolver = resolver
-        if timeout is not None:
-            self._dns_timeout = timeout
-        return self
+    @property
+    def options(self) -> ServiceOptions:
+        return self._options
 
-    def with_dns_timeout(self, seconds: float) -> "IOService":
-        self._dns_timeout = seconds
-        return self
-
-    def with_backoff(self, initial: float = 1.0, factor: float = 2.0, cap: float = 30.0) -> "IOService":
-        self._backoff = Backoff(initial, factor, cap)
-        return self
-
-    def with_connect_timeout(self, seconds: float) -> "IOService":
-        self._connect_timeout = seconds
-        return self
-
-    def with_error_policy(self, on_error: str) -> "IOService":
-        if on_error not in ("reconnect", "raise"):
-            raise ValueError(f"on_error must be 'reconnect' or 'raise', not {on_error!r}")
-        self._raise = on_error == "raise"
-        return self
-
-    def with_check_every(self, polls: int) -> "IOService":
-        if polls < 1:
-            raise ValueError("check_every must be >= 1")
-        self._check_every = int(polls)
+    def _reconfigure(self, **changes: Any) -> IOService[C]:
+        self._options = self._lifecycle.options = self._options.replace(**changes)
+        self._check_every = self._options.check_every
         self._countdown = 1
         return self
 
+    def with_clock(self, clock: Callable[[], float]) -> IOService[C]:
+        self._clock = self._lifecycle.clock = clock
+        return self
+
+    def with_resolver(self, resolver: Resolver, *, timeout: float | None = None) -> IOService[C]:
+        self._lifecycle.resolver = resolver
+        return self if timeout is None else self._reconfigure(dns_timeout=timeout)
+
+    def with_dns_timeout(self, seconds: float) -> IOService[C]:
+        return self._reconfigure(dns_timeout=seconds)
+
+    def with_backoff(self, initial: float = 1.0, factor: float = 2.0, cap: float = 30.0) -> IOService[C]:
+        return self._reconfigure(backoff=Backoff(initial, factor, cap))
+
+    def with_connect_timeout(self, seconds: float) -> IOService[C]:
+        return self._reconfigure(connect_timeout=seconds)
+
+    def with_error_policy(self, on_error: ErrorPolicy) -> IOService[C]:
+        return self._reconfigure(on_error=on_error)
+
+    def with_check_every(self, polls: int) -> IOService[C]:
+        return self._reconfigure(check_every=polls)
+
     # --- registration -----------------------------------------------------------------------------
 
-    def register(self, endpoint: Endpoint) -> Handle:
+    def register(self, endpoint: Endpoint[T, C]) -> Handle[T]:
         """Take ownership of ``endpoint``; it starts connecting on the next :meth:`poll`."""
-        if endpoint._conn is not None:
+        if endpoint.control is not None:
             raise ValueError(f"{endpoint!r} is already registered")
-        handle = Handle(next(self._ids))
-        conn = _Conn(self, handle, endpoint)
-        endpoint._conn = conn
-        self._conns[handle] = conn
-        self._schedule(self._clock(), conn, _RETRY)
-        log.debug("registered %r", conn)
+        record = self._registry.add(endpoint)
+        handle: Handle[T] = record.handle
+        endpoint.control = EndpointControl(
+            handle,
+            disconnect=self._disconnect_requested,
+            is_connected=self.is_connected,
+            now=self.now,
+            register=self.register,
+            deregister=self.deregister,
+            add_timer=self._add_timer,
+            poll_soon=self._poll_soon,
+        )
+        self._lifecycle.start_soon(record)
+        log.debug("registered %r", record)
         return handle
 
-    def deregister(self, handle: Handle) -> Endpoint:
+    def deregister(self, handle: Handle[T]) -> Endpoint[T, C]:
         """Forget ``handle``: close its target now (no ``on_disconnect``); return the endpoint."""
-        conn = self._conns.pop(handle)
-        conn.state = REMOVED
-        conn.gen += 1
-        conn.poll = _noop_poll
-        conn.endpoint._conn = None
-        if conn.in_selector:
-            # before closing: epoll needs the descriptor open, and an armed io_uring poll keeps
-            # the socket alive until removed. Safe even while poll() iterates the ready list.
-            self._selector.unregister(conn)
-            conn.in_selector = False
-        target, conn.target = conn.target, NULL_TARGET
-        close_quietly(target, conn)
-        log.debug("deregistered %r", conn)
-        return conn.endpoint
+        record = self._registry.pop(handle)
+        self._lifecycle.remove(record)
+        return record.endpoint
 
-    def disconnect(self, handle: Handle) -> None:
+    def disconnect(self, handle: Handle[Any], reason: str = "requested") -> None:
         """Drop ``handle``'s connection (``REQUESTED``); the endpoint decides about reconnecting."""
-        conn = self._conns[handle]
-        if conn.state != WAITING:
-            self._kill(conn, Disconnect(_K.REQUESTED))
+        self._disconnect_requested(handle, reason)
 
-    def __iter__(self) -> Iterator[tuple[Handle, Endpoint]]:
+    def _disconnect_requested(self, handle: Handle[Any], reason: str) -> None:
+        record = self._registry[handle]
+        self._lifecycle.kill(record, Disconnect(DisconnectKind.REQUESTED, reason=reason))
+
+    def _poll_soon(self, handle: Handle[Any]) -> None:
+        record = self._registry[handle]
+        if record.in_selector and not record.dying:
+            self._selector.poll_soon(record)
+
+    def _add_timer(self, handle: Handle[Any], timer: Timer[Any, Any]) -> None:
+        self._lifecycle.add_timer(self._registry[handle], timer)
+
+    def __iter__(self) -> Iterator[tuple[Handle[Any], Endpoint[Any, C]]]:
         """``(handle, endpoint)`` for every registration, connected or not."""
-        return iter([(h, c.endpoint) for h, c in self._conns.items()])
+        return iter([(r.handle, r.endpoint) for r in self._registry])
 
-    def endpoints(self) -> Iterator[tuple[Handle, Endpoint]]:
+    def endpoints(self) -> Iterator[tuple[Handle[Any], Endpoint[Any, C]]]:
         return iter(self)
 
     def __len__(self) -> int:
-        return len(self._conns)
+        return len(self._registry)
 
     def __contains__(self, handle: object) -> bool:
-        return handle in self._conns
+        return handle in self._registry
 
-    def get(self, handle: Handle) -> Endpoint:
-        return self._conns[handle].endpoint
+    def get(self, handle: Handle[T]) -> Endpoint[T, C]:
+        endpoint: Endpoint[T, C] = self._registry[handle].endpoint
+        return endpoint
 
-    def is_connected(self, handle: Handle) -> bool:
-        return self._conns[handle].state == CONNECTED
+    def is_connected(self, handle: Handle[Any]) -> bool:
+        return self._registry[handle].state == CONNECTED
 
-    def target(self, handle: Handle) -> Any | None:
+    def target(self, handle: Handle[T]) -> T | None:
         """The connected target of ``handle``, or ``None`` while not connected."""
-        conn = self._conns[handle]
-        return conn.target if conn.state == CONNECTED else None
+        record = self._registry[handle]
+        if record.state != CONNECTED:
+            return None
+        return cast(T, record.target)  # what this handle's endpoint built: its T
+
+    def now(self) -> float:
+        """The service's clock."""
+        return self._clock()
 
     @property
     def selector(self) -> Selector:
@@ -184,96 +222,138 @@ class IOService(ConnectionLifecycle):
 
     # --- the loop ---------------------------------------------------------------------------------
 
-    def poll(self, ctx: Any = None) -> None:
+    def poll(self, ctx: C | None = None) -> None:
         """Do whatever can be done now, without blocking: read ready endpoints, advance the rest."""
         ready = self._select()
         if ready:
-            for conn in ready:
+            for record in ready:
                 try:
-                    conn.poll(conn.target, ctx)
+                    record.poll(record.target, ctx)
                 except Exception as exc:
-                    self._failed(conn, exc, defer_raise=False)
-        # One countdown serves both cold paths: work in progress (``_busy``) pins it to 1 so
-        # housekeeping runs every poll; otherwise the clock is read every ``check_every`` polls.
+                    self._poll_failed(record, exc)
+        # One countdown serves both cold paths: work in progress pins it to 1 so housekeeping
+        # runs every poll; otherwise the clock is read every ``check_every`` polls.
         n = self._countdown - 1
         if n:
             self._countdown = n
             return
         self._countdown = self._check_every
-        if self._busy or self._clock() >= self._next_due:
+        if self._lifecycle.busy or self._clock() >= self._scheduler.next_due or self._waker.signalled:
             self._housekeep(ctx)
 
-    def wait(self, timeout: float) -> None:
-        """Opt-in idle strategy: block up to ``timeout`` s in the selector when nothing can be done
-        now — no target was ready on the last poll, nothing is connecting, no timer is due sooner.
+    def _poll_failed(self, record: Record, exc: Exception) -> None:
+        token: object = record
+        if token is self._waker:  # the waker is a token too
+            raise exc  # _callback_failed let it through: on_error="raise"
+        self._lifecycle.failed(record, exc, defer_raise=False)
 
-        ``poll()`` never blocks; a loop of ``poll()`` alone is the lowest-latency choice on a core of
-        its own. On a shared machine a busy loop competes with everything else and its tail
-        latency suffers, so ``while True: io.poll(ctx); io.wait(0.001)`` spins while there is work
-        and sleeps in the kernel (epoll_wait, or the io_uring ring) when there is none, waking the
-        moment data arrives. With :class:`DirectSelector` it returns at once."""
-        if self._busy or timeout <= 0:
+    def _housekeep(self, ctx: C | None) -> None:
+        lifecycle = self._lifecycle
+        if not self._waker_in_selector:
+            self._waker.poll(None, ctx)  # may raise (on_error="raise"), like a poll() callback
+        now = self._clock()
+        lifecycle.housekeep(ctx, now)
+        self._countdown = 1 if lifecycle.busy or self._scheduler.next_due <= now else self._check_every
+        if lifecycle.to_raise is not None:
+            exc, lifecycle.to_raise = lifecycle.to_raise, None
+            raise exc
+
+    def wait(self, timeout: float) -> None:
+        """Opt-in idle strategy: sleep up to ``timeout`` s until something can be done.
+
+        ``poll()`` never blocks; a loop of ``poll()`` alone is the lowest-latency choice on a core
+        of its own. On a shared machine ``while True: io.poll(ctx); io.wait(0.001)`` spins while
+        there is work and sleeps in the kernel when there is none, waking the moment data arrives
+        on a connected endpoint, a handshake reply arrives, a connect fails, or another thread
+        calls :meth:`call_soon_threadsafe`. It never sleeps past the next timer, retry or expiry.
+        While something is resolving, preparing or connecting it sleeps at most ``busy_step``
+        (2 ms by default): a finished DNS lookup or ``prepare()``, or a connect that succeeded,
+        raises no readiness it could wait on. It returns at once when the last poll found work
+        that may not be done (a target with buffered bytes, a dead connection to tear down).
+        """
+        if timeout <= 0:
             return
-        due = self._next_due
-        if due != math.inf:
+        lifecycle = self._lifecycle
+        if lifecycle.has_dead or lifecycle.to_raise is not None:
+            return  # the next poll has work to do at once
+        also: list[int] = [] if self._waker_in_selector else [self._waker.fileno()]
+        if lifecycle.busy:
+            timeout = min(timeout, self._options.busy_step)
+            also += lifecycle.waiting_fds()
+        due = self._scheduler.next_due
+        if due != float("inf"):
             left = due - self._clock()
             if left <= 0:
                 return
             timeout = min(timeout, left)
-        self._selector.wait(timeout)
+        self._selector.wait(timeout, also)
         self._countdown = 1  # look at the clock on the next poll: a timer may be due now
 
-    def _housekeep(self, ctx: Any) -> None:
-        now = self._clock()
-        self._bury(ctx, now)
-        heap = self._heap
-        while heap and heap[0][0] <= now:
-            due, _, conn, gen, action, arg = heapq.heappop(heap)
-            if conn.gen != gen:
-                continue  # stale: the connection it belonged to is gone
-            if action == _RETRY:
-                if conn.state == WAITING:
-                    self._start(conn, ctx, now)
-            elif conn.state != CONNECTED or conn.dying:
-                continue
-            elif action == _EXPIRE:
-                log.info("%r: auto-disconnect after %.1fs", conn, now - conn.connected_at)
-                self._kill(conn, Disconnect(_K.EXPIRED))
-            elif not arg.cancelled:
-                self._fire(conn, arg, ctx, now, due)
-        if self._resolving:
-            self._advance_resolving(ctx, now)
-        if self._establishing:
-            self._advance_establishing(ctx, now)
-        self._bury(ctx, now)
-        self._busy = busy = bool(self._resolving or self._establishing or self._dead)
-        self._countdown = 1 if busy else self._check_every
-        self._next_due = heap[0][0] if heap else math.inf
-        if self._to_raise is not None:
-            exc, self._to_raise = self._to_raise, None
+    def call_soon_threadsafe(self, fn: Callable[..., object], *args: Any) -> None:
+        """Run ``fn(*args)`` on the loop thread at the next :meth:`poll` (from any thread).
+
+        A sleeping :meth:`wait` returns at once. Calls run in order; an exception is handled by
+        the service's error policy (logged with traceback; re-raised out of ``poll()`` with
+        ``on_error="raise"``)."""
+        self._waker.call_soon(fn, *args)
+        if not self._waker_in_selector:
+            # a racy write, on purpose: at worst the loop overwrites it and housekeeping runs
+            # the call ``check_every`` polls later (each a few µs with DirectSelector)
+            self._countdown = 1
+
+    def _callback_failed(self, exc: BaseException) -> None:
+        log.error("a call_soon_threadsafe callback raised %s", type(exc).__name__, exc_info=exc)
+        if self._options.on_error == "raise":
             raise exc
 
-    def _schedule(self, due: float, conn: _Conn, action: int, arg: Any = None) -> None:
-        heapq.heappush(self._heap, [due, next(self._seq), conn, conn.gen, action, arg])
-        if due < self._next_due:
-            self._next_due = due
-            self._countdown = 1  # look at the clock on the next poll
+    # --- running the loop (see :mod:`boomnet.service.runner`) ------------------------------------
+
+    def run(self, ctx: C | None = None, *, idle: float | None = None, until: Callable[[], bool] | None = None,
+            duration: float | None = None) -> int:
+        """Poll in this thread until ``until()``, ``duration`` or forever; ``idle`` (seconds)
+        sleeps in :meth:`wait` when nothing is ready, ``None`` busy-polls. Returns polls made."""
+        from .runner import run
+
+        return run(self, ctx, idle=idle, until=until, duration=duration)
+
+    def run_in_thread(self, ctx: C | None = None, *, cpu: int | None = None, idle: float | None = 0.001,
+                      name: str = "boomnet-io") -> LoopThread[C]:
+        """Start the loop on its own thread (pinned to ``cpu`` if given); ``stop()``/``join()``
+        it, hand it work with ``call_soon``. ``idle=None`` busy-polls."""
+        from .runner import run_in_thread
+
+        return run_in_thread(self, ctx, cpu=cpu, idle=idle, name=name)
 
     # --- shutdown ---------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Deregister every endpoint (closing their targets) and release the selector."""
-        for handle in list(self._conns):
-            self.deregister(handle)
-        self._heap.clear()
+        """Deregister every endpoint (closing their targets), stop the resolver's and
+        ``prepare()``'s threads and release the selector."""
+        if self._closed:
+            return
+        self._closed = True
+        for record in self._registry:
+            if record.state != REMOVED:
+                self.deregister(record.handle)
+        self._scheduler.clear()
+        self._preparer.close()
+        close = getattr(self._lifecycle.resolver, "close", None)  # a resolver holding threads has one
+        if callable(close):
+            try:
+                close()
+            except Exception as exc:  # shutting down is best effort
+                log.debug("resolver.close() raised %r", exc)
+        if self._waker_in_selector:
+            self._selector.unregister(self._waker)
+        self._waker.close()
         self._selector.close()
 
-    def __enter__(self) -> "IOService":
+    def __enter__(self) -> IOService[C]:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
-        connected = sum(1 for c in self._conns.values() if c.state == CONNECTED)
-        return f"<IOService {type(self._selector).__name__} endpoints={len(self._conns)} connected={connected}>"
+        connected = sum(1 for r in self._registry if r.state == CONNECTED)
+        return f"<IOService {type(self._selector).__name__} endpoints={len(self._registry)} connected={connected}>"

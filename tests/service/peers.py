@@ -12,7 +12,8 @@ import ssl
 import struct
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from websockets.asyncio.server import serve
 

@@ -8,7 +8,14 @@ import time
 
 import pytest
 
-from boomnet.errors import ConnectError, ConnectionClosed, ConnectionReset, ConnectTimeout, DnsError, ProtocolError
+from boomnet.errors import (
+    ConnectError,
+    ConnectionClosed,
+    ConnectionReset,
+    ConnectTimeout,
+    DnsError,
+    ProtocolError,
+)
 from boomnet.service import Backoff, DisconnectKind, Endpoint, IOService
 from boomnet.stream import TcpStream
 from boomnet.stream.dns import AsyncResolver
@@ -100,14 +107,14 @@ def test_connect_refused_backs_off_exponentially_to_the_cap(service_factory):
         poll_for(svc, 0.02)
         assert len(ep.reasons) == attempts, f"retried before {delay}s"
         clock.now += delay * 0.11
-        poll_until(svc, lambda: len(ep.reasons) == attempts + 1, what=f"retry after {delay}s")
+        poll_until(svc, lambda attempts=attempts: len(ep.reasons) == attempts + 1, what=f"retry after {delay}s")
     assert ep.connects == 0
 
 
-def test_successful_connect_resets_backoff(service_factory):
+def test_healthy_connection_resets_backoff(service_factory):
     clock = FakeClock()
     port = free_port()
-    svc = service_factory(clock=clock, backoff=Backoff(1.0, 2.0, 8.0))
+    svc = service_factory(clock=clock, backoff=Backoff(1.0, 2.0, 8.0), healthy_after=3.0)
     ep = LineEndpoint("127.0.0.1", port)
     svc.register(ep)
     poll_until(svc, lambda: len(ep.reasons) == 1)
@@ -118,10 +125,17 @@ def test_successful_connect_resets_backoff(service_factory):
         ep.port = peer.port
         clock.now += 2.0
         poll_until(svc, lambda: ep.data.endswith(b"ping\n"))  # accepted by the server too
+        clock.now += 3.0  # connected for healthy_after: it proved itself
+        ep.port = free_port()  # the next attempt is refused
         peer.kill_all()
-        poll_until(svc, lambda: len(ep.reasons) == 3)
-        clock.now += 1.0  # back to the initial delay
-        poll_until(svc, lambda: ep.connects == 2)
+        poll_until(svc, lambda: len(ep.reasons) == 4)  # the reset, then at once a refused retry
+        assert ep.reasons[2].kind in (DisconnectKind.CLOSED, DisconnectKind.ERROR)
+        assert ep.reasons[3].kind is DisconnectKind.CONNECT_FAILED
+        clock.now += 0.9
+        poll_for(svc, 0.02)
+        assert len(ep.reasons) == 4  # back-off starts afresh at 1 s, not at the 4 s it had reached
+        clock.now += 0.11
+        poll_until(svc, lambda: len(ep.reasons) == 5)
     finally:
         peer.close()
 
@@ -205,16 +219,30 @@ def test_dns_timeout_does_not_stall_other_endpoints(service_factory, tcp_peer):
     assert isinstance(reason.error, DnsError) and "timed out" in str(reason.error)
 
 
-def test_real_slow_resolver_thread_is_abandoned_at_the_deadline(service_factory, tcp_peer):
-    release = threading.Event()
+def _hanging_resolver(release: threading.Event) -> AsyncResolver:
+    """A real AsyncResolver whose getaddrinfo takes far longer than the deadline."""
+    import inspect
 
-    class SlowAsyncResolver(AsyncResolver):
-        def _run(self) -> None:  # a getaddrinfo that takes far longer than the deadline
+    def hanging(host, port, family=0, type=0, *args):
+        release.wait(5.0)
+        raise OSError("released")
+
+    if "getaddrinfo" in inspect.signature(AsyncResolver).parameters:  # the stream layer's new API
+        return AsyncResolver(max_threads=1, getaddrinfo=hanging)
+
+    class SlowAsyncResolver(AsyncResolver):  # the old one: no injection point but _run
+        def _run(self) -> None:
             lookup = self._queue.get()
             release.wait(5.0)
             lookup._finish([], None)
 
-    svc = service_factory(resolver=SlowAsyncResolver(workers=1), dns_timeout=0.1, backoff=Backoff(10.0, 2.0, 10.0))
+    return SlowAsyncResolver(workers=1)
+
+
+def test_real_slow_resolver_thread_is_abandoned_at_the_deadline(service_factory, tcp_peer):
+    release = threading.Event()
+    resolver = _hanging_resolver(release)
+    svc = service_factory(resolver=resolver, dns_timeout=0.1, backoff=Backoff(10.0, 2.0, 10.0))
     ep = LineEndpoint("slow.example", tcp_peer.port)
     svc.register(ep)
     try:
@@ -339,7 +367,7 @@ def test_create_target_none_means_try_later(service_factory, tcp_peer):
     assert ep.asked == 1
     for expected in (2, 3):
         clock.now += 2.0  # the throttle stays at the initial delay
-        poll_until(svc, lambda: ep.asked == expected)
+        poll_until(svc, lambda expected=expected: ep.asked == expected)
     poll_until(svc, lambda: ep.connects == 1)
     assert ep.reasons == []  # "not now" is not a disconnect
 
@@ -464,7 +492,8 @@ def test_two_hundred_endpoints_on_one_service(service_factory, tcp_peer):
     poll_until(svc, lambda: all(ep.data.endswith(b"ping\n") for ep in eps), timeout=10.0, what="200 connects")
     tcp_peer.send_all(b"tick\n")
     poll_until(svc, lambda: all(ep.data.endswith(b"tick\n") for ep in eps), timeout=10.0, what="200 ticks")
-    assert len(svc.selector) == 200 and tcp_peer.accepted == 200
+    waker = 1 if svc.selector.reports_readiness else 0  # call_soon_threadsafe's waker (not in direct)
+    assert len(svc.selector) == 200 + waker and tcp_peer.accepted == 200
     assert all(ep.reasons == [] for ep in eps)
 
 

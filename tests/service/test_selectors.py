@@ -9,12 +9,12 @@ import time
 import pytest
 
 from boomnet.service.select import (
-    DirectSelector,
-    EpollSelector,
     IoUringSelector,
     Selector,
     SelectorUnavailable,
 )
+
+from .conftest import io_uring_or_skip, make_selector
 
 
 class SockTarget:
@@ -58,14 +58,9 @@ class Tok:
 
 
 def _make(kind: str) -> Selector:
-    if kind == "epoll":
-        return EpollSelector()
-    if kind == "direct":
-        return DirectSelector()
-    try:
-        return IoUringSelector(entries=256)
-    except SelectorUnavailable as exc:
-        pytest.skip(f"kernel refuses io_uring: {exc}")
+    if kind == "io_uring":
+        return io_uring_or_skip(entries=256)
+    return make_selector(kind)
 
 
 @pytest.fixture(params=["epoll", "direct", "io_uring"])
@@ -260,24 +255,36 @@ def test_unregistered_token_is_never_returned(selector, pairs):
 
 
 def test_unregister_while_iterating_the_result_skips_nothing(selector, pairs):
+    """Guard: ``unregister`` never edits the list ``select()`` handed out (issue 19). The loop
+    below iterates the very list ``select()`` returned — no copy — as the IOService does."""
     socks = pairs(6)
     toks = [Tok(SockTarget(a), str(i)) for i, (a, b) in enumerate(socks)]
     for t in toks:
         selector.register(t)
-    for a, b in socks:
+    for _a, b in socks:
         b.send(b"x")
-    got = select_until(selector, lambda r: set(toks) <= set(r))
+    deadline = time.monotonic() + 2.0
+    while True:
+        got = selector.select()  # the selector's own list
+        if set(toks) <= set(got) or time.monotonic() > deadline:
+            break
+        time.sleep(0.001)
+    assert set(toks) <= set(got)
+    before = list(got)
+    first = next(t for t in got if t in toks)  # the first of ours in the list
+    victims = [t for t in got if t in toks and t is not first][:2]
     visited = []
     for tok in got:  # what the IOService does: dispatch, and an endpoint deregisters another
         visited.append(tok)
-        if tok is toks[0]:
-            for victim in toks[1:3]:
+        if tok is first:
+            for victim in victims:
                 selector.unregister(victim)
-    assert set(visited) >= set(toks)  # the list being iterated was not edited under our feet
+    assert visited == before  # nothing skipped: the list being iterated was not edited
+    assert got == before
     for t in toks:
         t.target.drain()
     remaining = select_until(selector, lambda r: False, timeout=0.02)
-    assert toks[1] not in remaining and toks[2] not in remaining
+    assert victims[0] not in remaining and victims[1] not in remaining
     assert len(selector) == 4
 
 
@@ -340,6 +347,22 @@ def test_register_after_close_of_other_targets_and_repr(selector, pairs):
     assert tok in select_until(selector, lambda r: tok in r)
 
 
+def test_io_uring_without_pyuring_names_the_extra_and_the_fallback(monkeypatch):
+    import importlib
+
+    real = importlib.import_module
+
+    def no_pyuring(name, *args):
+        if name.startswith("pyuring"):
+            raise ImportError(f"No module named {name!r}")
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", no_pyuring)
+    with pytest.raises(SelectorUnavailable) as info:
+        IoUringSelector(entries=8)
+    assert "pip install boomnet[uring]" in str(info.value) and "EpollSelector" in str(info.value)
+
+
 def test_io_uring_refusal_names_the_fallback():
     """Where io_uring works this checks nothing but construction; where it does not, the message."""
     try:
@@ -354,16 +377,13 @@ def test_io_uring_refusal_names_the_fallback():
 
 def test_io_uring_completion_ring_overflow_loses_nothing(pairs):
     """More ready targets than completion-ring slots: the kernel's overflow list is drained too."""
-    try:
-        sel = IoUringSelector(entries=4)  # 8 completion slots
-    except SelectorUnavailable as exc:
-        pytest.skip(f"kernel refuses io_uring: {exc}")
+    sel = io_uring_or_skip(entries=4)  # 8 completion slots
     try:
         socks = pairs(40)
         toks = [Tok(SockTarget(a), str(i)) for i, (a, b) in enumerate(socks)]
         for t in toks:
             sel.register(t)
-        for a, b in socks:
+        for _a, b in socks:
             b.send(b"x")
         seen: set = set()
         deadline = time.monotonic() + 2.0
@@ -374,3 +394,22 @@ def test_io_uring_completion_ring_overflow_loses_nothing(pairs):
         assert seen == set(toks)
     finally:
         sel.close()
+
+
+def test_poll_soon_returns_a_quiet_target_once(selector, pairs):
+    ((a, b),) = pairs(1)
+    tok = Tok(SockTarget(a), "quiet")
+    selector.register(tok)
+    for _ in range(3):
+        assert (tok in selector.select()) is not selector.reports_readiness
+    got = selector.select()
+    selector.poll_soon(tok)
+    selector.poll_soon(tok)  # idempotent until the next select()
+    assert got.count(tok) == (0 if selector.reports_readiness else 1)  # the list handed out is not edited
+    nxt = selector.select()
+    assert nxt.count(tok) == 1
+    if selector.reports_readiness:
+        assert tok not in selector.select()  # once: nothing readable, no hint
+        selector.poll_soon(tok)
+        selector.unregister(tok)
+        assert tok not in selector.select()  # unregistered wins

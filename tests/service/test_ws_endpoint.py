@@ -6,9 +6,8 @@ import pytest
 
 from boomnet.errors import ConnectTimeout, HandshakeError, RecordingError, WebSocketClosed
 from boomnet.service import Backoff, DisconnectKind, IOService
-from boomnet.ws import WebsocketEndpoint
 from boomnet.stream import ReplayStream
-from boomnet.ws import Opcode, WebSocket
+from boomnet.ws import Opcode, WebSocket, WebsocketEndpoint
 
 from .conftest import make_selector, poll_for, poll_until
 from .peers import RawWsPeer, TcpPeer, WsPeer

@@ -24,6 +24,8 @@ unregistered token may still appear in it.
 
 from __future__ import annotations
 
+import select as _select
+from collections.abc import Hashable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ...errors import SelectorUnavailable
@@ -35,17 +37,18 @@ __all__ = ["Selector", "SelectorUnavailable", "Selectable", "Token"]
 
 
 class Selectable(Protocol):  # pragma: no cover - typing only
-    """What a selector needs from a target."""
+    """What a selector needs from a target (a part of :class:`~boomnet.service.Target`)."""
 
     def fileno(self) -> int: ...
 
     def read_hint(self) -> int: ...
 
 
-class Token(Protocol):  # pragma: no cover - typing only
-    """What a selector is handed: anything with a ``target``."""
+class Token(Hashable, Protocol):  # pragma: no cover - typing only
+    """What a selector is handed: anything hashable with a ``target`` (the service's records)."""
 
-    target: Selectable
+    @property
+    def target(self) -> Selectable: ...
 
 
 class Selector:
@@ -56,10 +59,11 @@ class Selector:
     reports_readiness: bool = True
 
     def __init__(self) -> None:
-        self._always: list[Any] = []  # tokens of targets without a descriptor (fileno -1)
-        self._always_set: set[Any] = set()
-        self._ready: list[Any] = []  # what the last select() returned
-        self._spare: list[Any] = []  # the other buffer; the two are swapped on every select()
+        self._always: list[Token] = []  # tokens of targets without a descriptor (fileno -1)
+        self._always_set: set[Token] = set()
+        self._ready: list[Token] = []  # what the last select() returned
+        self._spare: list[Token] = []  # the other buffer; the two are swapped on every select()
+        self._soon: set[Token] = set()  # poll_soon() tokens: returned by the next select()
         self._count = 0
 
     # --- registration -------------------------------------------------------------------------
@@ -90,10 +94,21 @@ class Selector:
             removed = True
         if removed:
             self._count -= 1
+            self._soon.discard(token)
             # It may sit in the last result, which the next select() re-checks for buffered bytes.
             # Build a new list rather than editing: the caller may be iterating the old one.
             if token in self._ready:
                 self._ready = [t for t in self._ready if t is not token]
+
+    def poll_soon(self, token: Token) -> None:
+        """Return the registered ``token`` from the next ``select()`` even if its descriptor is
+        not ready (e.g. output queued by another endpoint's handler, flushed once per poll).
+        Idempotent until then. Costs the idle ``select()`` nothing: the token joins the last
+        result, which the next ``select()`` re-checks anyway."""
+        if token in self._soon:
+            return
+        self._soon.add(token)
+        self._ready = [*self._ready, token]  # never grow a list a caller may be iterating
 
     def _register_fd(self, token: Token, fd: int) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -103,34 +118,47 @@ class Selector:
 
     # --- polling ------------------------------------------------------------------------------
 
-    def select(self) -> list[Any]:  # pragma: no cover - abstract
+    def select(self) -> list[Token]:  # pragma: no cover - abstract
         """Tokens to poll now. Never blocks."""
         raise NotImplementedError
 
-    def wait(self, timeout: float) -> None:
-        """Block up to ``timeout`` s until ``select()`` may return something. Returns at once when
-        the last ``select()`` returned targets (they may have more to give) or targets without a
-        descriptor are registered. Consumes nothing: the next ``select()`` sees the readiness."""
+    def wait(self, timeout: float, also: Sequence[int] = ()) -> None:
+        """Block up to ``timeout`` s until ``select()`` may return something, or one of the
+        descriptors ``also`` (not registered: e.g. sockets still connecting) is readable or
+        failed. Returns at once when the last ``select()`` returned targets (they may have more to
+        give) or targets without a descriptor are registered. Consumes nothing: the next
+        ``select()`` sees the readiness."""
         if self._ready or self._always or timeout <= 0:
             return
-        self._block(timeout)
+        self._block(timeout, also)
 
-    def _block(self, timeout: float) -> None:
-        """Sleep in the kernel until a descriptor may be ready (selectors that can)."""
+    def _block(self, timeout: float, also: Sequence[int]) -> None:  # pragma: no cover - abstract
+        """Sleep in the kernel until a descriptor may be ready."""
+        raise NotImplementedError
 
-    def _finish(self, prev: list[Any], ready: list[Any]) -> list[Any]:
+    @staticmethod
+    def _poll_fds(fds: Sequence[int], timeout: float) -> None:
+        """Sleep until one of ``fds`` is readable (or failed), at most ``timeout`` s."""
+        waiter = _select.poll()
+        for fd in fds:
+            if fd >= 0:
+                waiter.register(fd, _select.POLLIN)
+        waiter.poll(timeout * 1000.0)
+
+    def _finish(self, prev: list[Token], ready: list[Token]) -> list[Token]:
         """Append the always-polled tokens and the still-hot ones from ``prev`` to ``ready``."""
         always = self._always
         if prev:
             hot = None
             always_set = self._always_set
+            soon = self._soon
             for token in prev:
                 if token in always_set:
                     continue  # appended below anyway
                 target = token.target
                 # Buffered bytes, pending writes, or a target closed by its own poll (a WebSocket
                 # after a close frame) that will never be readable again: the target says so.
-                if target.read_hint():
+                if target.read_hint() or (soon and token in soon):
                     if hot is None:
                         hot = [token]
                     else:
@@ -141,6 +169,8 @@ class Selector:
                     if token not in present:
                         present.add(token)
                         ready.append(token)
+            if soon:
+                soon.clear()
         if always:
             ready.extend(always)
         self._ready = ready
@@ -155,13 +185,13 @@ class Selector:
     def close(self) -> None:
         """Release OS resources. Idempotent."""
 
-    def __enter__(self) -> "Selector":
+    def __enter__(self) -> Selector:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def into_io_service(self, **options: Any) -> "IOService":
+    def into_io_service(self, **options: Any) -> IOService[Any]:
         """An :class:`~boomnet.service.IOService` polling through this selector."""
         from ..io_service import IOService
 

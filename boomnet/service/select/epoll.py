@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import select as _select
 import selectors
+from collections.abc import Sequence
 from typing import Any
 
 from .base import Selector, Token
@@ -22,8 +23,8 @@ class EpollSelector(Selector):
 
     def __init__(self, *, max_events: int = 1024) -> None:
         super().__init__()
-        self._tokens: dict[int, Any] = {}  # fd -> token
-        self._fds: dict[Any, int] = {}  # token -> fd it was registered with
+        self._tokens: dict[int, Token] = {}  # fd -> token
+        self._fds: dict[Token, int] = {}  # token -> fd it was registered with
         self._max_events = max_events
         if hasattr(_select, "epoll"):
             self._epoll: Any = _select.epoll()
@@ -41,7 +42,7 @@ class EpollSelector(Selector):
             except FileExistsError:
                 # the previous owner of this descriptor number closed without unregistering
                 self._epoll.modify(fd, self._mask)
-        else:  # pragma: no cover - non-Linux
+        elif self._sel is not None:  # pragma: no cover - non-Linux
             try:
                 self._sel.register(fd, selectors.EVENT_READ)
             except KeyError:
@@ -59,20 +60,23 @@ class EpollSelector(Selector):
             try:
                 if self._epoll is not None:
                     self._epoll.unregister(fd)
-                else:  # pragma: no cover - non-Linux
+                elif self._sel is not None:  # pragma: no cover - non-Linux
                     self._sel.unregister(fd)
             except (OSError, KeyError, ValueError):
                 pass  # descriptor already closed: the kernel dropped it from the set
         return True
 
-    def _block(self, timeout: float) -> None:
+    def _block(self, timeout: float, also: Sequence[int]) -> None:
         # Level-triggered: epoll_wait reports without consuming, so select() sees it again.
         if self._epoll is not None:
-            self._epoll.poll(timeout, 1)
-        else:  # pragma: no cover - non-Linux
+            if also:  # the epoll descriptor is itself readable while events are ready
+                self._poll_fds([self._epoll.fileno(), *also], timeout)
+            else:
+                self._epoll.poll(timeout, 1)
+        elif self._sel is not None:  # pragma: no cover - non-Linux
             self._sel.select(timeout)
 
-    def select(self) -> list[Any]:
+    def select(self) -> list[Token]:
         if self._epoll is None:  # pragma: no cover - non-Linux
             return self._select_portable()
         events = self._epoll_poll(0, self._max_events)
@@ -94,12 +98,14 @@ class EpollSelector(Selector):
         self._spare = prev
         return ready
 
-    def _select_portable(self) -> list[Any]:  # pragma: no cover - non-Linux
+    def _select_portable(self) -> list[Token]:  # pragma: no cover - non-Linux
         prev = self._ready
         ready = self._spare
         ready.clear()
         tokens = self._tokens
-        for key, _ in self._sel.select(0):
+        sel = self._sel
+        assert sel is not None
+        for key, _ in sel.select(0):
             token = tokens.get(key.fd)
             if token is not None:
                 ready.append(token)

@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import importlib
 import logging
 import select as _select
 import socket
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .base import Selector, SelectorUnavailable, Token
@@ -37,7 +39,8 @@ __all__ = ["IoUringSelector"]
 
 log = logging.getLogger(__name__)
 
-_FALLBACK = "use EpollSelector instead"
+_FALLBACK = "use EpollSelector instead (the portable default)"
+_INSTALL = "pip install boomnet[uring]"
 
 # struct io_uring (liburing 2.x, x86-64 / AArch64): offsets verified at construction
 _SQ_KFLAGS = 32
@@ -83,9 +86,9 @@ class _Cqe(ctypes.Structure):
 
 
 class _Reg:
-    __slots__ = ("token", "fd", "uid", "armed", "live")
+    __slots__ = ("armed", "fd", "live", "token", "uid")
 
-    def __init__(self, token: Any, fd: int, uid: int) -> None:
+    def __init__(self, token: Token, fd: int, uid: int) -> None:
         self.token = token
         self.fd = fd
         self.uid = uid
@@ -108,17 +111,18 @@ class IoUringSelector(Selector):
     def __init__(self, *, entries: int = 1024) -> None:
         super().__init__()
         try:
-            import pyuring
-            from pyuring.native.library import _find_library
+            # pyuring ships no type information: what we use of it is typed at this boundary
+            pyuring: Any = importlib.import_module("pyuring")
+            find_library: Callable[[], str] = importlib.import_module("pyuring.native.library")._find_library
         except Exception as exc:  # ImportError, or pyuring failing to load its library
-            raise _unavailable(f"pyuring cannot be imported ({exc})") from exc
+            raise _unavailable(f"pyuring cannot be imported ({exc}): it is the optional extra, {_INSTALL}") from exc
         try:
             self._ctx = pyuring.UringCtx(entries=entries, single_thread_check=False)
         except OSError as exc:
             reason = errno.errorcode.get(exc.errno or 0, str(exc.errno))
             raise _unavailable(f"io_uring_setup failed with {reason} ({exc.strerror})") from exc
         try:
-            self._setup(_find_library())
+            self._setup(find_library())
             self._self_test()
         except SelectorUnavailable:
             self._ctx.close()
@@ -127,12 +131,12 @@ class IoUringSelector(Selector):
             self._ctx.close()
             reason = errno.errorcode.get(exc.errno or 0, str(exc.errno))
             raise _unavailable(f"io_uring poll failed with {reason} ({exc.strerror})") from exc
-        self._regs: dict[Any, _Reg] = {}  # token -> registration
+        self._regs: dict[Token, _Reg] = {}  # token -> registration
         self._by_uid: dict[int, _Reg] = {}
         self._rearm: list[_Reg] = []
         self._next_uid = 1
         self._unsubmitted = False
-        self._waiter: Any = None  # poll object on the ring descriptor, made on the first wait()
+        self._waiter: _select.poll | None = None  # poll object on the ring descriptor, made on the first wait()
 
     # --- ring plumbing (cold) -----------------------------------------------------------------
 
@@ -252,7 +256,7 @@ class IoUringSelector(Selector):
 
     # --- polling ------------------------------------------------------------------------------
 
-    def select(self) -> list[Any]:
+    def select(self) -> list[Token]:
         if self._rearm or self._unsubmitted:
             self._arm_delivered()
         head = self._khead.value
@@ -269,12 +273,17 @@ class IoUringSelector(Selector):
         self._spare = prev
         return ready
 
-    def _block(self, timeout: float) -> None:
+    def _block(self, timeout: float, also: Sequence[int]) -> None:
         # Arm every poll first (sleeping with a target unarmed would miss it), then sleep on the
         # ring's descriptor, which is readable while completions are waiting.
+        if self._ctx is None:
+            return
         if self._rearm or self._unsubmitted:
             self._arm_delivered()
         if self._ktail.value != self._khead.value:
+            return
+        if also:
+            self._poll_fds([self._ctx.ring_fd, *also], timeout)
             return
         if self._waiter is None:
             self._waiter = _select.poll()
@@ -291,7 +300,7 @@ class IoUringSelector(Selector):
         if self._unsubmitted:
             self._submit()
 
-    def _reap(self, head: int, ready: list[Any]) -> None:
+    def _reap(self, head: int, ready: list[Token]) -> None:
         cqes, mask, by_uid, rearm = self._cqes, self._cq_mask, self._by_uid, self._rearm
         while True:
             tail = self._ktail.value
