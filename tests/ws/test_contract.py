@@ -49,7 +49,7 @@ def test_misspelt_option_is_a_type_error_everywhere() -> None:
 @pytest.mark.parametrize("bad", [
     {"ping_interval": 0}, {"ping_timeout": -1}, {"idle_timeout": 0.0}, {"close_timeout": None},
     {"handshake_timeout": True}, {"compression": "gzip"}, {"max_message_size": 0},
-    {"ping_interval": 5, "ping_timeout": None}, {"subprotocols": "chat"},
+    {"ping_interval": 5, "ping_timeout": None}, {"subprotocols": "chat"}, {"limits": {"max_frame_size": 1}},
 ])
 def test_out_of_range_values_are_local_errors(bad: dict) -> None:
     with pytest.raises(LocalError):
