@@ -57,7 +57,8 @@ class IOService(Generic[C]):
 
     ``options`` (:class:`~boomnet.service.ServiceOptions`) or its fields as keywords
     (``dns_timeout=``, ``connect_timeout=``, ``backoff=``, ``healthy_after=``, ``on_error=``,
-    ``check_every=``, ``busy_step=``): a misspelt keyword is a ``TypeError``, a bad value a
+    ``check_every=``, ``busy_step=``, ``instrument=``, ``slow_handler=``; see
+    :mod:`boomnet.service.stats` and :meth:`stats`): a misspelt keyword is a ``TypeError``, a bad value a
     :class:`~boomnet.errors.LocalError`. ``clock``: seconds, monotonic (inject a fake one in
     tests). ``resolver``: a :class:`~boomnet.service.Resolver` (default: a
     :class:`boomnet.stream.dns.AsyncResolver`, closed by :meth:`close`).
