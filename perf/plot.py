@@ -4,7 +4,7 @@
 
 :func:`plot_report` draws one panel per job of ``perf/run.py``'s results (``latest.json``): for
 rate jobs the median messages/s per client with the min–max of its runs as an error bar, for
-RTT jobs p50 / p99 / p99.9 per client; boomnet's rows are highlighted. Jobs of other kinds
+RTT jobs p50 / p99 / p99.9 per client on a log scale; boomnet's rows are highlighted. Jobs of other kinds
 (alloc, text) are tables, not charts, and are left out.
 
 :class:`RunSamples` + :func:`plot_run` are for ``python -m examples.binance --plot FILE``: the
@@ -66,9 +66,10 @@ def plot_report(results: Mapping[str, Any], out: str | Path) -> Path:
         else:
             width = 0.27
             for i, (q, shade) in enumerate((("p50", 1.0), ("p99", 0.7), ("p99.9", 0.45))):
-                vals = [((r.get("median") or {}).get(q) or 0.0) for r in rows]
+                vals = [((r.get("median") or {}).get(q) or float("nan")) for r in rows]
                 ax.barh([y + (i - 1) * width for y in ys], vals, height=width, color=colors, alpha=shade, label=q)
-            ax.set_xlabel("round trip µs (p50 / p99 / p99.9, median of runs) — lower is better")
+            ax.set_xscale("log")  # tails are 10-1000x the median on a shared machine
+            ax.set_xlabel("round trip µs, log scale (p50 / p99 / p99.9, median of runs) — lower is better")
             ax.legend(loc="lower right", fontsize=7)
         ax.set_yticks(ys)
         ax.set_yticklabels([_label(n) + (" (FAILED)" if r.get("errors") else "") for n, r in zip(names, rows)],
