@@ -69,8 +69,8 @@ class EndpointStats:
     max_handler_time: float = 0.0
     last_active: float | None = None
     slow_polls: int = 0
-    _slow_logged_at: float = -1e18
-    _slow_suppressed: int = 0
+    _slow_logged_at: float = field(default=-1e18, repr=False)
+    _slow_suppressed: int = field(default=0, repr=False)
 
     def on_connected(self, now: float) -> None:
         self.connects += 1
