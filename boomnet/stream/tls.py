@@ -205,9 +205,7 @@ class TlsStream(Stream):
         docstring), only after every byte before it was returned."""
         engine = self._engine
         if self._state != _READY or engine is None:
-            if self._state == _CLOSED:
-                raise self._eof or ConnectionClosed("TLS stream is closed")
-            if not self.establish():
+            if not self.establish():  # raises how the stream ended, if it has
                 return 0
             engine = self._engine
             assert engine is not None

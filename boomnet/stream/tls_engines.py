@@ -375,7 +375,7 @@ class PyOpenSslEngine:
             text = str(e)
             if not self._handshaking and "unexpected eof" in text:  # OpenSSL 3's name for it
                 return TruncatedStream(f"TLS peer {self._host!r} closed the connection without close_notify")
-            if self._verify and (self._handshaking or "verify failed" in text):
+            if self._verify and self._handshaking:  # the server certificate is checked only here
                 reason = self._verify_failure()
                 if reason is not None or "certificate verify failed" in text:
                     return CertificateError(f"certificate for {self._host!r} rejected: {reason or text}")

@@ -207,3 +207,82 @@ def test_corrupted_record_is_a_tls_error_not_an_end(server_ssl_context, ca_file,
         s.close()
         peer.join()
     assert alerts and "ALERT" in alerts[0]  # the client told the server why it gave up
+
+
+def test_our_close_sends_close_notify(server_ssl_context, ca_file, backend, mode) -> None:
+    unwrapped: list[socket.socket] = []
+
+    def wait_for_close_notify(conn: ssl.SSLSocket) -> None:
+        conn.sendall(b"hi")
+        assert conn.recv(10) == b""  # the client closed (close_notify, or a bare EOF)
+        unwrapped.append(conn.unwrap())  # succeeds only if the client's close_notify came
+
+    with Peer(wait_for_close_notify, ssl_context=server_ssl_context) as peer:
+        s = connect(peer, ca_file, backend, mode)
+        got = bytearray()
+        buf = bytearray(10)
+        import time
+
+        end = time.monotonic() + 5
+        while len(got) < 2 and time.monotonic() < end:
+            got += buf[: s.recv_into(buf)]
+        assert got == b"hi" and not s.closed
+        s.close()  # READY: close_notify goes out before the socket closes
+        peer.join()
+    assert unwrapped
+
+
+def test_recv_before_the_handshake_drives_it(server_ssl_context, ca_file, backend, mode) -> None:
+    with Peer(lambda c: (c.sendall(b"early"), c.recv(1)), ssl_context=server_ssl_context) as peer:
+        tcp = TcpStream.connect("127.0.0.1", peer.port)
+        memory = mode.endswith("memory")
+        s = TlsStream(WrappingStream(tcp) if memory else tcp, "localhost", ca_file=ca_file, backend=backend)
+        assert s.tls_version is None
+        got = bytearray()
+        buf = bytearray(10)
+        import time
+
+        end = time.monotonic() + 5
+        while len(got) < 5 and time.monotonic() < end:  # never called establish() ourselves
+            got += buf[: s.recv_into(buf)]
+        assert got == b"early" and s.tls_version in ("TLSv1.2", "TLSv1.3")
+        s.write(b"!")
+        s.flush()
+        s.close()
+
+
+def test_a_full_buffer_hints_that_more_may_follow(server_ssl_context, ca_file, backend, mode) -> None:
+    """A read that filled the buffer exactly may have left bytes behind (decrypted or not):
+    buffered() says "poll again"; a read that did not fill it leaves no such hint."""
+    with Peer(lambda c: (c.sendall(b"a" * 64), c.recv(1)), ssl_context=server_ssl_context) as peer:
+        s = connect(peer, ca_file, backend, mode)
+        import time
+
+        end = time.monotonic() + 5
+        while s.buffered() == 0 and time.monotonic() < end:  # wait until the record is readable
+            buf = bytearray(16)
+            n = s.recv_into(buf)
+            if n:
+                assert n == 16
+                break
+        assert s.buffered() >= 1  # the buffer was full
+        rest = bytearray(200)
+        total = 0
+        while total < 48 and time.monotonic() < end:
+            total += s.recv_into(memoryview(rest)[total:])
+        assert total == 48
+        assert s.buffered() == 0  # a short read: nothing held back
+        s.write(b"!")
+        s.flush()
+        s.close()
+
+
+def test_peer_closing_during_the_handshake_is_a_tls_error(backend, mode) -> None:
+    with Peer(lambda c: c.recv(10)) as peer:  # takes part of the ClientHello, then closes
+        tcp = TcpStream.connect("127.0.0.1", peer.port)
+        memory = mode.endswith("memory")
+        s = TlsStream(WrappingStream(tcp) if memory else tcp, "localhost", backend=backend)
+        with pytest.raises(TlsError) as info:
+            wait_established(s)
+        assert not isinstance(info.value, ConnectionClosed)
+        assert s.closed
