@@ -253,12 +253,11 @@ def test_prepare_failure_is_a_connect_failure(service_factory, tcp_peer):
 
 
 def test_stream_endpoint_builds_its_tls_context_in_prepare(monkeypatch, service_factory):
-    from boomnet.service import StreamEndpoint
-    from boomnet.stream import tls as tls_module
+    from boomnet.service import StreamEndpoint, stream_endpoint
     from boomnet.stream.options import TlsOptions
 
     built: list[tuple[TlsOptions, int]] = []
-    monkeypatch.setattr(tls_module, "tls_context", lambda opts: built.append((opts, threading.get_ident())), raising=False)
+    monkeypatch.setattr(stream_endpoint, "tls_context", lambda opts: built.append((opts, threading.get_ident())))
     plain = StreamEndpoint("127.0.0.1", 1, secure=False)
     plain.prepare()
     assert built == []
@@ -268,6 +267,24 @@ def test_stream_endpoint_builds_its_tls_context_in_prepare(monkeypatch, service_
     assert opts.ca_file == "ca.pem" and opts.server_hostname == "127.0.0.1"
     with pytest.raises(TypeError):
         StreamEndpoint("127.0.0.1", 1, secure=True, ca_fil="typo.pem")
+
+
+def test_stream_endpoint_keeps_options_a_subclass_set_before_super_init():
+    """Compat for subclasses still passing the loose keywords (ws today)."""
+    from boomnet.service import StreamEndpoint
+    from boomnet.stream.options import TcpOptions, TlsOptions
+
+    class Old(StreamEndpoint):
+        def __init__(self) -> None:
+            self.tcp = TcpOptions(keepalive=None)
+            self.tls = TlsOptions(alpn=("h2",), handshake_timeout=3.0)
+            super().__init__("h", 1, secure=True, ca_file="x.pem", connect_timeout=2.0)
+
+    ep = Old()
+    assert ep.tcp == TcpOptions(keepalive=None, connect_timeout=2.0)
+    assert ep.tls == TlsOptions(alpn=("h2",), handshake_timeout=3.0, ca_file="x.pem")
+    new = StreamEndpoint("h", 1, secure=True, tcp=TcpOptions(nodelay=False), tls=TlsOptions(verify=False), bind=("127.0.0.1", 0))
+    assert new.tcp == TcpOptions(nodelay=False, bind=("127.0.0.1", 0)) and new.verify is False and new.bind == ("127.0.0.1", 0)
 
 
 class Watchdog(LineEndpoint):
