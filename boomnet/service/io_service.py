@@ -155,6 +155,7 @@ class IOService(Generic[C]):
             deregister=self.deregister,
             add_timer=self._add_timer,
             poll_soon=self._poll_soon,
+            call_soon_threadsafe=self.call_soon_threadsafe,
         )
         self._lifecycle.start_soon(record)
         log.debug("registered %r", record)
