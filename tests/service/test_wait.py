@@ -316,12 +316,20 @@ def test_control_call_soon_threadsafe_from_a_thread(service_factory, selector_ki
         control = ep.control
         assert control is not None
         ran: list[int] = []
-        t = threading.Thread(target=control.call_soon_threadsafe, args=(ran.append, threading.get_ident()))
+        senders: list[int] = []
+
+        def send() -> None:
+            senders.append(threading.get_ident())
+            control.call_soon_threadsafe(lambda: ran.append(threading.get_ident()))
+
+        t = threading.Thread(target=send)
         t.start()
         t.join(5.0)
+        started = time.monotonic()
         svc.wait(LONG)  # returns at once: the call is queued and signalled
+        assert time.monotonic() - started < LONG / 2
         poll_until(svc, lambda: bool(ran), what="the callback")
-        assert ran[0] != threading.get_ident()  # the argument: the sender's id; it ran here
+        assert ran == [threading.get_ident()] and senders[0] != ran[0]  # sent there, ran here
         legacy = ep._conn  # the compat shim forwards it too
         assert legacy is not None
         legacy.service.call_soon_threadsafe(ran.append, 0)
