@@ -29,7 +29,10 @@ request, a bad URL, an option value out of range) and nothing was sent. The tree
     │   ├── FramingError             boomnet.msg: a malformed message frame
     │   │   └── FrameTooLarge        ... larger than the codec's max_size (also a LimitExceeded)
     │   ├── FixError                 boomnet.fix: malformed tag=value (checksum, length, header)
+    │   │   ├── FixGarbled           ... framing lost (BeginString, BodyLength, CheckSum, garbage)
+    │   │   │   └── FixMessageTooLarge  BodyLength above FixLimits.max_message_size (also a LimitExceeded)
     │   │   └── FixSessionError      the peer broke the FIX session rules (sequence too low, ...)
+    │   │       └── FixLoggedOut     the session ended with a Logout (also a ConnectionClosed)
     │   ├── RpcProtocolError         boomnet.rpc: a malformed envelope
     │   ├── NatsProtocolError        boomnet.bus: a malformed NATS server line, or a fatal -ERR
     │   └── VenueMessageError        a venue (e.g. Binance) sent a message of the wrong shape
@@ -42,7 +45,8 @@ request, a bad URL, an option value out of range) and nothing was sent. The tree
     │   └── SendBufferFull           a sender's budget is used up: the peer is not reading
     ├── DeadlineExceeded             a response, call or handshake deadline passed
     ├── CallFailed                   boomnet.rpc: a call ended without a result
-    │   └── CallCancelled            ... because it was cancelled
+    │   ├── CallCancelled            ... because it was cancelled
+    │   └── CallLost                 ... because the connection ended (maybe_executed says if it was sent)
     ├── SelectorUnavailable          a selector cannot work here (the message names the fallback)
     ├── MissingExtra                 an optional dependency is not installed (names the extra)
     └── RecordingError               a recording is truncated, corrupt or missing
@@ -268,6 +272,15 @@ class CallCancelled(CallFailed):
     """An RPC call was cancelled."""
 
 
+class CallLost(CallFailed):
+    """The connection ended before the call's reply. ``maybe_executed``: the request had been
+    handed to the connection, so the server may have run it; ``False``: it was never sent."""
+
+    def __init__(self, message: str, maybe_executed: bool) -> None:
+        self.maybe_executed = maybe_executed
+        super().__init__(message)
+
+
 # --- fix -----------------------------------------------------------------------------------------
 
 
@@ -277,6 +290,25 @@ class FixError(ProtocolError):
 
 class FixSessionError(FixError):
     """The peer broke FIX session rules (sequence number too low, logon refused, ...)."""
+
+
+class FixGarbled(FixError):
+    """A FIX frame could not be delimited: wrong BeginString, BodyLength or CheckSum, garbage.
+
+    The byte stream's framing is lost; the session disconnects (resend recovers the data).
+    """
+
+
+class FixMessageTooLarge(FixGarbled, LimitExceeded):
+    """A FIX message's BodyLength exceeds ``FixLimits.max_message_size`` (checked before buffering)."""
+
+
+class FixLoggedOut(FixSessionError, ConnectionClosed):
+    """The FIX session ended with a Logout (``text`` is the Logout's Text(58), if any)."""
+
+    def __init__(self, message: str, text: str = ""):
+        self.text = text
+        super().__init__(message)
 
 
 # --- bus -----------------------------------------------------------------------------------------

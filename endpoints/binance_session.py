@@ -12,11 +12,13 @@ from __future__ import annotations
 import re
 import time
 from collections import deque
-from typing import Callable, Iterable, NamedTuple
+from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 from boomnet.errors import LimitExceeded
 
-from .binance_codec import CommandError, CommandResult, encode_request
+from .binance_codec import encode_request
+from .binance_records import CommandError, CommandResult
 
 __all__ = ["Request", "Subscriptions", "SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "MAX_STREAMS"]
 
@@ -137,7 +139,8 @@ class Subscriptions:
         out = []
         # A sliding window, not a token bucket: a bucket would allow its burst plus its rate
         # within one second, and Binance counts per second.
-        while self._queue and (len(sent_at) < sent_at.maxlen or now - sent_at[0] >= 1.0):
+        limit = sent_at.maxlen or 1
+        while self._queue and (len(sent_at) < limit or now - sent_at[0] >= 1.0):
             method, params = self._queue.popleft()
             request = Request(self._next_id, method, params)
             self._next_id += 1

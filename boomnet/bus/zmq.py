@@ -61,7 +61,7 @@ class ZmqTarget:
         self.socket.close(linger=0)
 
 
-class ZmqPublisher(Endpoint):
+class ZmqPublisher(Endpoint[ZmqTarget, Any]):
     """PUB or PUSH socket endpoint; ``publish(topic, payload)`` sends ``[topic, payload]``."""
 
     def __init__(self, address: str, *, kind: Literal["pub", "push"] = "pub", bind: bool = False,
@@ -122,11 +122,8 @@ class ZmqPublisher(Endpoint):
                 return
             queue.popleft()
         queue.append((raw, payload))
-        if len(queue) == 1 and target is not None:
-            # the fd may not signal again by itself: ask the service to poll this endpoint
-            poll_soon = getattr(getattr(self, "control", None), "poll_soon", None)
-            if poll_soon is not None:
-                poll_soon()
+        if len(queue) == 1 and target is not None and self.control is not None:
+            self.control.poll_soon()  # the fd may not signal again by itself: poll this endpoint
 
     def poll(self, target: ZmqTarget, ctx: Any) -> None:
         queue = target.queue

@@ -81,7 +81,7 @@ def _worker_main(build: Callable[[WorkerInfo], list[Any]], info: WorkerInfo, int
             os.sched_setaffinity(0, {info.cpu})
         except OSError as exc:
             log.warning("%s: cannot pin to cpu %s: %s", info.name, info.cpu, exc)
-    io: IOService = IOService()
+    io: IOService[Any] = IOService()
     for endpoint in build(info):
         io.register(endpoint)
     metrics = None

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from .control import EndpointControl
 from .endpoint import C, Disconnect, DisconnectKind, Endpoint, Timer
@@ -40,6 +40,9 @@ from .scheduler import Scheduler
 from .select import EpollSelector, Selector
 from .target import Target
 from .waker import Waker
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .runner import LoopThread
 
 __all__ = ["IOService"]
 
@@ -303,6 +306,24 @@ class IOService(Generic[C]):
         log.error("a call_soon_threadsafe callback raised %s", type(exc).__name__, exc_info=exc)
         if self._options.on_error == "raise":
             raise exc
+
+    # --- running the loop (see :mod:`boomnet.service.runner`) ------------------------------------
+
+    def run(self, ctx: C | None = None, *, idle: float | None = None, until: Callable[[], bool] | None = None,
+            duration: float | None = None) -> int:
+        """Poll in this thread until ``until()``, ``duration`` or forever; ``idle`` (seconds)
+        sleeps in :meth:`wait` when nothing is ready, ``None`` busy-polls. Returns polls made."""
+        from .runner import run
+
+        return run(self, ctx, idle=idle, until=until, duration=duration)
+
+    def run_in_thread(self, ctx: C | None = None, *, cpu: int | None = None, idle: float | None = 0.001,
+                      name: str = "boomnet-io") -> LoopThread[C]:
+        """Start the loop on its own thread (pinned to ``cpu`` if given); ``stop()``/``join()``
+        it, hand it work with ``call_soon``. ``idle=None`` busy-polls."""
+        from .runner import run_in_thread
+
+        return run_in_thread(self, ctx, cpu=cpu, idle=idle, name=name)
 
     # --- shutdown ---------------------------------------------------------------------------------
 

@@ -26,7 +26,8 @@ from typing import Any
 from ..errors import LocalError, TlsError
 from .base import Stream
 from .tls import TlsStream
-from .tls_engines import StdlibEngine
+from .options import TlsOptions
+from .tls_engines import Engine, StdlibEngine
 
 __all__ = ["TlsServerOptions", "TlsServerStream", "server_context"]
 
@@ -173,19 +174,21 @@ class TlsServerStream(TlsStream):
         peer = getattr(inner, "description", "") or "client"
         # verify=True with a name: the client-side checks are not used by a server engine, and the
         # "verification disabled" warning must not fire for a server.
-        super().__init__(inner, f"client {peer}", handshake_timeout=options.handshake_timeout)
+        super().__init__(inner, f"client {peer}", TlsOptions(handshake_timeout=options.handshake_timeout))
         self.server_options = options
         self._context = server_context(options)
 
-    def _start_engine(self) -> None:
-        # Replaces TlsStream._start_engine: the same steps with a server-mode engine.
+    def _start_engine(self) -> Engine:
+        # Replaces TlsStream._start_engine: the same steps with a server-mode engine (until the
+        # stream layer offers a _new_engine(sock) hook, see /work/coord/msg.md).
         sock = self._direct_socket()
         self._direct = sock is not None
-        self._engine = _ServerEngine(self._context, sock, str(self.server_hostname))
+        engine = self._engine = _ServerEngine(self._context, sock, str(self.server_hostname))
         if not self._direct:
             self._cipher = bytearray(256 * 1024)
             self._cipher_view = memoryview(self._cipher)
-        self._deadline = time.monotonic() + self._handshake_timeout
+        self._deadline = time.monotonic() + self.options.handshake_timeout
+        return engine
 
     def peer_certificate(self) -> dict[str, Any] | None:
         """The client's verified certificate (decoded), or ``None`` if it sent none."""

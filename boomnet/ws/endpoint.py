@@ -10,6 +10,7 @@ endpoint with that error.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,10 @@ from .handshake import parse_ws_url
 from .options import WsOptions, build_options
 
 __all__ = ["WebsocketEndpoint", "liveness_period"]
+
+# The service's StreamEndpoint takes tcp=/tls= option objects once its options land; until then
+# only loose keywords (then TcpOptions.nodelay/keepalive cannot reach it). Checked once.
+_STREAM_ENDPOINT_TAKES_OPTIONS = "tcp" in inspect.signature(StreamEndpoint.__init__).parameters
 
 
 def liveness_period(options: WsOptions) -> float | None:
@@ -80,18 +85,20 @@ class WebsocketEndpoint(StreamEndpoint):
         self.ws: WsOptions = build_options(ws, ws_overrides)
         #: the keyword overrides as given (kept for subclasses that pass them on by name)
         self.ws_options: dict[str, Any] = dict(ws_overrides)
+        connection: dict[str, Any]
+        if _STREAM_ENDPOINT_TAKES_OPTIONS:
+            connection = {"tcp": self.tcp, "tls": self.tls}
+        else:  # the StreamEndpoint of before the service's options (loose keywords only)
+            connection = {
+                "ca_file": self.tls.ca_file,
+                "verify": self.tls.verify,
+                "server_hostname": self.tls.server_hostname,
+                "connect_timeout": self.tcp.connect_timeout,
+                "bind": self.tcp.bind,
+                "interface": self.tcp.interface,
+            }
         super().__init__(
-            parsed.host,
-            parsed.port,
-            secure=parsed.secure,
-            ca_file=self.tls.ca_file,
-            verify=self.tls.verify,
-            server_hostname=self.tls.server_hostname,
-            connect_timeout=self.tcp.connect_timeout,
-            bind=self.tcp.bind,
-            interface=self.tcp.interface,
-            auto_disconnect=auto_disconnect,
-            backoff=backoff,
+            parsed.host, parsed.port, secure=parsed.secure, auto_disconnect=auto_disconnect, backoff=backoff, **connection
         )
         self.url = url
         period = liveness_period(self.ws)

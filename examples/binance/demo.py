@@ -33,7 +33,8 @@ from boomnet.service import (
     IoUringSelector,
     SelectorUnavailable,
 )
-from endpoints.binance import DEFAULT_BASE_URL, AggTrade, BinanceEndpoint, BookTicker, DepthUpdate, Trade
+from endpoints.binance import LIVE_URL, REPLAY_URL, AggTrade, BinanceEndpoint, BookTicker, DepthUpdate, Trade
+from endpoints.binance_book import LIVE_REST_URL, BinanceBooks, DepthSnapshots
 
 from .stats import DemoContext, status_line, summary_table
 
@@ -117,11 +118,11 @@ def build_feeds(args: argparse.Namespace, exchange: dict | None) -> list[DemoFee
         for path in sorted(glob.glob(str(RECORDINGS / f"{args.replay}-*.bnrec"))):
             symbol = Path(path).stem[len(args.replay) + 1:]
             if symbol.isalnum():  # skip "<name>-<symbol>-2" reconnection files
-                feeds.append(DemoFeed(symbol, kinds).replay(Path(path).stem, str(RECORDINGS)))
+                feeds.append(DemoFeed(symbol, kinds, base_url=REPLAY_URL).replay(Path(path).stem, str(RECORDINGS)))
         if not feeds:
             raise SystemExit(f"no recordings {RECORDINGS}/{args.replay}-<symbol>.bnrec")
         return feeds
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"base_url": LIVE_URL}  # --live: production, chosen explicitly
     if exchange is not None:
         options = {"base_url": exchange["url"], "ca_file": exchange["ca_file"]}
     return [
@@ -131,6 +132,33 @@ def build_feeds(args: argparse.Namespace, exchange: dict | None) -> list[DemoFee
         )
         for symbol in args.symbols.split(",")
     ]
+
+
+def build_books(args: argparse.Namespace, exchange: dict | None) -> list[Any]:
+    """``--book``: local books (diffs over WebSocket, snapshots over HTTP) on the same service."""
+    if args.replay or not args.book:
+        return []
+    if exchange is not None:
+        rest = DepthSnapshots(exchange["url"].replace("wss://", "https://"), ca_file=exchange["ca_file"])
+        books = BinanceBooks(args.book.split(","), base_url=exchange["url"], ca_file=exchange["ca_file"], snapshots=rest)
+    else:
+        rest = DepthSnapshots(LIVE_REST_URL)
+        books = BinanceBooks(args.book.split(","), base_url=LIVE_URL, snapshots=rest)
+    return [rest, books]
+
+
+def book_lines(books: list[Any]) -> list[str]:
+    """One line per local book: state, best bid/ask, spread, levels, resyncs."""
+    lines = []
+    for ep in books:
+        for symbol, local in getattr(ep, "books", {}).items():
+            b, bid, ask = local.book, local.book.best_bid(), local.book.best_ask()
+            nb, na = b.levels()
+            top = (f"bid {b.to_decimal(bid.price)} ask {b.to_decimal(ask.price)} spread {b.to_decimal(ask.price - bid.price)}"
+                   if bid and ask else "bid - ask -")
+            lines.append(f"book {symbol} {local.state.value} {top} levels {nb}/{na} id {b.update_id} "
+                         f"resyncs {local.resyncs}")
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
@@ -146,8 +174,9 @@ def run(args: argparse.Namespace) -> int:
         log.info("embedded exchange at %s", exchange["url"])
     try:
         feeds = build_feeds(args, exchange)
+        books = build_books(args, exchange)
         ctx = DemoContext((feed.name for feed in feeds), measure_latency=not args.replay)
-        elapsed = loop(args, selector, feeds, ctx)
+        elapsed = loop(args, selector, [*feeds, *books], ctx)
     finally:
         if exchange_proc is not None:
             exchange_proc.stdin.close()  # EOF on stdin: the exchange shuts down
@@ -156,6 +185,8 @@ def run(args: argparse.Namespace) -> int:
             except subprocess.TimeoutExpired:
                 exchange_proc.kill()
     print(summary_table(ctx, elapsed))
+    for line in book_lines(books):
+        print(line)
     if args.replay:
         total = sum(f.messages for f in ctx.feeds.values())
         print(f"replayed {total} messages in {elapsed:.3f} s: {total / elapsed:,.0f} msgs/s")
@@ -163,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures or not any(f.messages for f in ctx.feeds.values()) else 0
 
 
-def loop(args: argparse.Namespace, selector: Any, feeds: list[DemoFeed], ctx: DemoContext) -> float:
+def loop(args: argparse.Namespace, selector: Any, feeds: list[Any], ctx: DemoContext) -> float:
     """Busy-poll until the duration is over, Ctrl-C, or (replay) every recording has ended."""
     service = IOService(selector)
     for feed in feeds:
@@ -184,6 +215,8 @@ def loop(args: argparse.Namespace, selector: Any, feeds: list[DemoFeed], ctx: De
                 break
             if now >= next_status and not args.replay:
                 print(status_line(ctx, previous, now - start, 1.0 + now - next_status), file=sys.stderr, flush=True)
+                for line in book_lines(feeds):
+                    print(f"  {line}", file=sys.stderr, flush=True)
                 next_status = now + 1.0
             if now >= end:
                 break
@@ -210,10 +243,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rate", type=float, default=200.0, help="exchange market events/s per symbol")
     p.add_argument("--ping-interval", type=float, default=20.0, help="exchange ping interval, s")
     p.add_argument("--seed", type=int, default=None, help="exchange random seed")
+    p.add_argument("--book", default="btcusdt", metavar="SYMBOLS",
+                   help="keep local order books for these symbols (comma-separated; '' for none); default btcusdt")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--record", metavar="NAME", help="record into recordings/NAME-<symbol>.bnrec")
     mode.add_argument("--replay", metavar="NAME", help="replay recordings/NAME-<symbol>.bnrec as fast as possible")
-    mode.add_argument("--live", action="store_true", help=f"connect to real Binance ({DEFAULT_BASE_URL})")
+    mode.add_argument("--live", action="store_true", help=f"connect to real Binance ({LIVE_URL})")
     p.add_argument("-v", "--verbose", action="store_true", help="log connection events")
     return p.parse_args(argv)
 

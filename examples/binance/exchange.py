@@ -10,8 +10,13 @@ Runs in a background thread with its own event loop (``Exchange().start()``), or
 ``python -m examples.binance.exchange --rate 500`` prints one JSON line with ``url`` and
 ``ca_file`` and serves until stdin closes or it is signalled.
 
+It also answers the REST depth snapshot ``GET /api/v3/depth?symbol=BTCUSDT&limit=N`` (same port
+and TLS) from each symbol's full book, consistent with the ``@depth`` diffs.
+
 Faults on demand, callable from any thread: :meth:`Exchange.drop`, :meth:`~Exchange.stall`,
-:meth:`~Exchange.send_garbage`, :meth:`~Exchange.send_oversized`. Market data is written as
+:meth:`~Exchange.send_garbage`, :meth:`~Exchange.send_oversized`; for books
+:meth:`~Exchange.drop_diffs` (a gap), :meth:`~Exchange.duplicate_diffs`,
+:meth:`~Exchange.stale_snapshots`, and :meth:`~Exchange.book` to compare against. Market data is written as
 pre-built frames straight to the transport, one write per connection per tick, so the per-connection
 sequence of trade ids is exactly what :meth:`Exchange.connections` reports as sent.
 """
@@ -33,6 +38,7 @@ from typing import Any, Callable, Iterable
 import trustme
 from websockets.asyncio.server import serve
 
+from .exchange_book import BookSide
 from .exchange_conn import ConnectionStats, ExchangeConnection, UnknownPath
 from .market import SymbolMarket, parse_stream
 
@@ -41,7 +47,7 @@ __all__ = ["Exchange", "ConnectionStats"]
 log = logging.getLogger("examples.binance.exchange")
 
 
-class Exchange:
+class Exchange(BookSide):
     """A local Binance spot market-stream server (see module docstring)."""
 
     def __init__(
@@ -85,8 +91,10 @@ class Exchange:
         self._tmpdir: str | None = None
         self.port = 0
         self.ca_file = ""
-        #: while True no market data is generated (connections, pings and requests carry on)
+        #: while True no market data is generated (connections, pings and requests carry on);
+        #: depth changes made before the pause still go out as their last diff
         self.paused = False
+        self._init_book_side()
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -164,6 +172,8 @@ class Exchange:
     # --- connections --------------------------------------------------------------------------
 
     def _check_path(self, connection: Any, request: Any) -> Any:
+        if request.path.startswith("/api/"):
+            return self._rest(connection, request.path)
         try:
             ExchangeConnection.parse_path(request.path)
         except ValueError as exc:
@@ -187,8 +197,7 @@ class Exchange:
     def subscribe(self, conn: ExchangeConnection, streams: Iterable[str]) -> None:
         for name in streams:
             symbol, _ = parse_stream(name)  # validated by the caller
-            if symbol not in self._markets:
-                self._markets[symbol] = SymbolMarket(symbol, random.Random(self._rng.random()))
+            self._market(symbol)
             self._subs.setdefault(name, set()).add(conn)
             conn.streams.add(name)
 
@@ -203,6 +212,12 @@ class Exchange:
 
     def _subscribers(self) -> set[ExchangeConnection]:
         return set().union(*self._subs.values()) if self._subs else set()
+
+    def _market(self, name: str) -> SymbolMarket:
+        market = self._markets.get(name)
+        if market is None:
+            market = self._markets[name] = SymbolMarket(name, random.Random(self._rng.random()))
+        return market
 
     # --- market data --------------------------------------------------------------------------
 
@@ -224,8 +239,6 @@ class Exchange:
                 next_fast = now + 0.1
             if slow:
                 next_slow = now + 1.0
-            if self.paused:
-                continue
             by_symbol: dict[str, set[ExchangeConnection]] = {}
             for name, conns in self._subs.items():
                 by_symbol.setdefault(name.partition("@")[0], set()).update(conns)
@@ -233,9 +246,18 @@ class Exchange:
                 due = carry.get(symbol, 0.0) + due_base + (self.burst_size if burst else 0)
                 count = int(due)
                 carry[symbol] = due - count
+                market = self._markets[symbol]
+                due_fast, due_slow = fast, slow
+                if self.paused:
+                    # No new events; but changes already made still go out as their depth diffs
+                    # at the next cadence, so the diffs sent always end at the book's state.
+                    count = 0
+                    due_fast, due_slow = fast and market.has_pending_diff(100), slow and market.has_pending_diff(1000)
+                    if not due_fast and not due_slow:
+                        continue
                 # Stamp E and write per symbol, so E-to-receipt latency does not include the time
                 # spent generating the other symbols' events.
-                self._market_events(self._markets[symbol], count, int(time.time() * 1000), fast, slow)
+                self._market_events(market, count, int(time.time() * 1000), due_fast, due_slow)
                 for conn in conns:
                     conn.flush(self.max_write_buffer)
 
@@ -261,9 +283,14 @@ class Exchange:
         for cadence_ms, due, suffix in ((100, fast, "@100ms"), (1000, slow, "")):
             if not due:
                 continue
+            if count == 0 and not market.has_pending_diff(cadence_ms):
+                continue  # paused and flushed: nothing at all goes out (partial books neither)
             diff = market.depth_update(now_ms, cadence_ms)
-            for conn in subs.get(f"{name}@depth{suffix}", ()) if diff else ():
-                conn.push(f"{name}@depth{suffix}", diff)
+            stream = f"{name}@depth{suffix}"
+            copies = self._diff_copies(stream) if diff else 0
+            for conn in subs.get(stream, ()) if copies else ():
+                for _ in range(copies):
+                    conn.push(stream, diff)  # type: ignore[arg-type]
             for levels in (5, 10, 20):
                 stream = f"{name}@depth{levels}{suffix}"
                 if stream in subs:

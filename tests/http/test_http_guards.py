@@ -327,3 +327,18 @@ def test_framed_bodies_judged_by_their_framing_on_truncation(truncated):
     p.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
     with pytest.raises(HttpProtocolError, match="closed before"):
         p.feed_eof(truncated=truncated)
+
+
+# --- status codes below 100 are invalid, not interim (found by the h11 differential fuzz) --------
+
+
+@pytest.mark.parametrize("code", [b"000", b"099", b"001"])
+def test_status_below_100_refused_not_skipped_as_interim(code):
+    with pytest.raises(HttpProtocolError, match="invalid status code"):
+        feed_all(b"HTTP/1.1 " + code + b" X\r\n\r\n" + OK)
+
+
+@pytest.mark.parametrize("code", [b"100", b"199"])
+def test_interim_statuses_skipped(code):
+    (resp,), _ = feed_all(b"HTTP/1.1 " + code + b" X\r\n\r\n" + OK)
+    assert resp.body == b"ok"

@@ -69,7 +69,7 @@ class Subscription:
         return f"<Subscription {self.sid} {self.subject!r}{' queue=' + self.queue if self.queue else ''}>"
 
 
-class NatsEndpoint(StreamEndpoint):
+class NatsEndpoint(StreamEndpoint[NatsConnection, Any]):
     """A NATS client on the IOService: publisher, subscriber, or both."""
 
     def __init__(
@@ -198,12 +198,11 @@ class NatsEndpoint(StreamEndpoint):
         return True
 
     def _wake(self) -> None:
-        control = getattr(self, "control", None)
-        poll_soon = getattr(control, "poll_soon", None)
-        if poll_soon is not None:
-            poll_soon()
-        elif self._nats is not None and self._nats.is_open:
-            self._flush_out(self._nats)  # no batching hook in this service: write now
+        # the service polls this endpoint on its next poll(): everything published until then
+        # goes out in one write (not registered yet: on_connected flushes the queue)
+        control = self.control
+        if control is not None:
+            control.poll_soon()
 
     def _flush_out(self, conn: NatsConnection) -> None:
         out = self._out

@@ -55,8 +55,10 @@ __all__ = ["H2Connection", "H2Request"]
 
 log = logging.getLogger("boomnet.http.h2")
 
-_GOAWAY = 0x7
+_DATA, _GOAWAY = 0x0, 0x7
+_END_STREAM, _PADDED = 0x1, 0x8
 _WINDOW = 16 * 1024 * 1024  # our receive window: one 16 MiB burst without waiting for credit
+_READ_BUDGET = 4 * 1024 * 1024
 
 
 class H2Request:
@@ -64,7 +66,7 @@ class H2Request:
     ``retry`` is ``True`` when the server certainly did not process it."""
 
     __slots__ = ("method", "path", "headers", "body", "sent", "stream_id", "deadline", "status", "resp_headers",
-                 "trailers", "data", "response", "error", "retry", "on_done", "header_bytes")
+                 "trailers", "data", "response", "error", "retry", "on_done", "header_bytes", "fast")
 
     def __init__(self, method: str, path: str, headers: list[tuple[str, str]], body: bytes, deadline: float | None,
                  on_done: Callable[[H2Request], object] | None) -> None:
@@ -84,6 +86,7 @@ class H2Request:
         self.retry = False
         self.on_done = on_done
         self.header_bytes = 0
+        self.fast = False  # its DATA frames are read on the fast path
 
     @property
     def done(self) -> bool:
@@ -112,8 +115,12 @@ class H2Connection:
         self._sending: dict[int, H2Request] = {}  # streams with body bytes still to send
         self._finished: list[H2Request] = []
         self._frame_left = 0  # bytes of the current inbound frame still to come
+        self._frame_type = 0
         self._head = bytearray()  # a partial 9-byte frame header
-        self._in_goaway = False  # the frame being read is a GOAWAY
+        self._fast: tuple[H2Request, int, int] | None = None  # the DATA frame being read for a request
+        self._to_h2: list[bytes] = []  # frames (or parts) for h2, in order
+        self._unacked = 0  # connection-level bytes received on the fast path, not yet credited
+        self._stream_unacked: dict[int, int] = {}
         self._started = False
         self.draining = False  # a graceful GOAWAY came: no new streams
         self._settings_seen = False
@@ -228,13 +235,15 @@ class H2Connection:
         """Read what arrived, advance every stream; returns the requests that finished now."""
         if self.closed_error is None:
             try:
-                while True:
+                budget = _READ_BUDGET  # per poll, so one busy connection cannot starve the loop
+                while budget > 0:
+                    # a short read is not "drained" over TLS (one record per read): read until
+                    # nothing is there now or the budget is spent
                     n = self._stream.recv_into(self._view)
                     if n <= 0:
                         break
                     self._feed(self._view[:n])
-                    if n < len(self._buf):
-                        break
+                    budget -= n
             except ConnectionClosed as exc:
                 self._dead(exc)
             except h2.exceptions.ProtocolError as exc:
@@ -251,39 +260,103 @@ class H2Connection:
         return done
 
     def _feed(self, data: memoryview) -> None:
-        """Hand ``data`` to h2, split right after each GOAWAY frame (see the module doc)."""
+        """Demultiplex ``data`` frame by frame (see the module doc): response DATA goes straight
+        into its request's body (the hot path of a download: no h2 per-frame work, one copy),
+        everything else to h2, which is also fed right after each GOAWAY frame."""
         pos, end = 0, len(data)
-        cut = 0
+        out = self._to_h2
         while pos < end:
-            if self._frame_left:
-                step = min(self._frame_left, end - pos)
-                self._frame_left -= step
-                pos += step
-                if self._frame_left == 0 and self._in_goaway:
-                    self._in_goaway = False
-                    self._events(self._h2.receive_data(bytes(data[cut:pos])))
-                    cut = pos
-                continue
-            need = 9 - len(self._head)
-            self._head += data[pos : pos + need]
-            pos += min(need, end - pos)
-            if len(self._head) < 9:
-                break
-            length = int.from_bytes(self._head[:3], "big")
-            is_goaway = self._head[3] == _GOAWAY
-            self._head.clear()
-            self._frame_left = length
-            if is_goaway:
-                step = min(length, end - pos)
-                pos += step
-                self._frame_left -= step
-                if self._frame_left == 0:
-                    self._events(self._h2.receive_data(bytes(data[cut:pos])))
-                    cut = pos
+            left = self._frame_left
+            if left:
+                step = left if left < end - pos else end - pos
+                if self._fast is not None:
+                    self._fast_data(data[pos : pos + step])
                 else:
-                    self._in_goaway = True  # its payload ends in a later read: split there
-        if cut < end:
-            self._events(self._h2.receive_data(bytes(data[cut:end])))
+                    out.append(bytes(data[pos : pos + step]))
+                pos += step
+                self._frame_left = left = left - step
+                if left == 0:
+                    self._frame_done()
+                continue
+            head = self._head
+            take = min(9 - len(head), end - pos)
+            head += data[pos : pos + take]
+            pos += take
+            if len(head) < 9:
+                break
+            header = bytes(head)
+            head.clear()
+            length = int.from_bytes(header[:3], "big")
+            ftype, flags = header[3], header[4]
+            sid = int.from_bytes(header[5:9], "big") & 0x7FFFFFFF
+            req = self._open.get(sid) if ftype == _DATA and not flags & _PADDED else None
+            if out and req is not None:
+                # frames for h2 come first, in order: a DATA frame of this stream h2 is still to
+                # see must not be overtaken by the bytes taken directly below
+                self._to_h2_flush()
+            if req is not None and req.status and not req.done:
+                self._fast = (req, sid, flags)  # HEADERS came first (status known): take the bytes
+                if not req.fast:
+                    req.fast = True
+                    # h2 counts DATA bytes against content-length, and these bypass it: the length
+                    # is checked here instead, when the stream ends (_complete)
+                    stream = self._h2.streams.get(sid)
+                    if stream is not None:
+                        stream._expected_content_length = None
+            else:
+                self._fast = None
+                out.append(header)
+            self._frame_type = ftype
+            self._frame_left = length
+            if length == 0:
+                self._frame_done()
+        self._to_h2_flush()
+
+    def _frame_done(self) -> None:
+        fast = self._fast
+        if fast is not None:
+            self._fast = None
+            req, sid, flags = fast
+            if flags & _END_STREAM:
+                # h2 must still see the stream end: an empty DATA frame with END_STREAM
+                self._to_h2.append(b"\x00\x00\x00\x00" + bytes((flags & _END_STREAM,)) + sid.to_bytes(4, "big"))
+        elif self._frame_type == _GOAWAY:
+            self._to_h2_flush()  # h2 handles the GOAWAY before any later frame (see the module doc)
+
+    def _to_h2_flush(self) -> None:
+        out = self._to_h2
+        if out:
+            data = out[0] if len(out) == 1 else b"".join(out)
+            out.clear()
+            self._events(self._h2.receive_data(data))
+
+    def _fast_data(self, chunk: memoryview) -> None:
+        assert self._fast is not None
+        req, sid, _ = self._fast
+        n = len(chunk)
+        if not req.done:
+            if len(req.data) + n > self.limits.max_body_size:
+                self._fail(req, BodyTooLarge(f"HTTP/2 body over {self.limits.max_body_size} bytes"), reset=True)
+            else:
+                req.data += chunk
+        # flow control for bytes h2 never saw: give the credit back ourselves, in big steps
+        self._unacked += n
+        if self._unacked >= _WINDOW // 2:
+            self._window_update(0, self._unacked)
+            self._unacked = 0
+        pending = self._stream_unacked.get(sid, 0) + n
+        if pending >= _WINDOW // 2 and not req.done:
+            self._window_update(sid, pending)
+            pending = 0
+        self._stream_unacked[sid] = pending
+
+    def _window_update(self, sid: int, increment: int) -> None:
+        self._write()  # h2's own frames first: frames are never interleaved inside one another
+        frame = b"\x00\x00\x04\x08\x00" + sid.to_bytes(4, "big") + increment.to_bytes(4, "big")
+        try:
+            self._stream.write(frame)
+        except ConnectionClosed as exc:
+            self._dead(exc)
 
     def _events(self, events: list[h2.events.Event]) -> None:
         h2c = self._h2
@@ -307,6 +380,7 @@ class H2Connection:
                 if req is not None:
                     self._headers(req, ev.headers, trailers=True)
             elif isinstance(ev, h2.events.StreamEnded):
+                self._stream_unacked.pop(ev.stream_id, None)
                 req = self._open.pop(ev.stream_id, None)
                 if req is not None and not req.done:
                     self._complete(req)
@@ -342,7 +416,13 @@ class H2Connection:
 
     def _complete(self, req: H2Request) -> None:
         headers = Headers(req.resp_headers)
-        req.response = Response(req.status, "", "HTTP/2", headers, bytes(req.data), req.method, True)
+        length = headers.get("content-length")
+        if length is not None and req.method != "HEAD" and req.status not in (204, 304) and (
+                not length.isdigit() or int(length) != len(req.data)):
+            self._fail(req, HttpProtocolError(f"HTTP/2 body of {len(req.data)} bytes, content-length {length}"),
+                       reset=False)
+            return
+        req.response = Response(req.status, "", "2", headers, bytes(req.data), req.method, True)
         self.requests_done += 1
         self._finished.append(req)
 
