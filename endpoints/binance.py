@@ -24,6 +24,7 @@ import random
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from boomnet.rpc import Call
 from boomnet.service import Disconnect
 from boomnet.ws import Opcode, WebsocketEndpoint
 
@@ -158,6 +159,19 @@ class BinanceEndpoint(WebsocketEndpoint):
         """Ask the server; the answer lands in ``subscriptions.listed`` and :meth:`on_reply`."""
         self.subscriptions.list_subscriptions()
         self._flush_requests(self._ws, None)
+
+    def command(self, method: str, params: Iterable[str] = (), callback: Callable[[Call], object] | None = None) -> None:
+        """Send another command of the stream API (``GET_PROPERTY``, ``SET_PROPERTY``), paced
+        and correlated like subscriptions; ``callback(call)`` gets ``call.result`` (the reply
+        record) or ``call.error`` (an error reply, a timeout, or a disconnect)."""
+        self.subscriptions.command(method, params, callback)
+        self._flush_requests(self._ws, None)
+
+    def on_request_timeout(self, request: Request, ctx: Any) -> None:
+        """``request`` got no reply within ``subscriptions.reply_timeout`` (default: a warning;
+        the connection is not dropped — a venue that stops answering is caught by the
+        liveness timeout)."""
+        log.warning("%r: no reply to %s within %.0fs", self, request, self.subscriptions.reply_timeout)
 
     # --- hooks (override) ---------------------------------------------------------------------
 
@@ -296,7 +310,12 @@ class BinanceEndpoint(WebsocketEndpoint):
         self._dispatch = {**by_record, **envelope_handlers(self.decoder.envelopes, by_record.__getitem__)}
 
     def _flush_requests(self, ws: Any, ctx: Any) -> None:
-        """Send what the pacing allows now (a timer callback too: ``fn(target, ctx)``)."""
+        """Send what the pacing allows now, and report requests past their reply deadline (a
+        timer callback too: ``fn(target, ctx)``)."""
+        subs = self.subscriptions
+        if subs.pending:
+            for request in subs.expire():
+                self.on_request_timeout(request, ctx)
         if ws is not None and self.subscriptions.has_outgoing:
             for message in self.subscriptions.take_outgoing():
                 ws.send_text(message)

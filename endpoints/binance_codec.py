@@ -221,8 +221,9 @@ def _by_shape(msg: dict[str, Any], stream: str | None) -> Record:
         return CommandError(_id(msg), _int(msg, "code"), _str(msg, "msg") if "msg" in msg else "")
     if "id" in msg and "result" in msg:
         result = msg["result"]
-        if result is not None and (type(result) is not list or any(type(s) is not str for s in result)):
-            raise _fail("has a 'result' that is neither null nor a list of stream names", msg)
+        if result is not None and type(result) is not bool and (
+                type(result) is not list or any(type(s) is not str for s in result)):
+            raise _fail("has a 'result' that is neither null, a bool, nor a list of stream names", msg)
         return CommandResult(_id(msg), result)
     raise _fail("is not recognised", msg)
 

@@ -198,10 +198,11 @@ class PartialDepth(msgspec.Struct, frozen=True):
 
 
 class CommandResult(msgspec.Struct, frozen=True):
-    """Reply ``{"result":..,"id":N}`` to SUBSCRIBE / UNSUBSCRIBE (null) or LIST_SUBSCRIPTIONS (list)."""
+    """Reply ``{"result":..,"id":N}`` to SUBSCRIBE / UNSUBSCRIBE / SET_PROPERTY (null),
+    LIST_SUBSCRIPTIONS (list of stream names) or GET_PROPERTY (a bool)."""
 
     id: int | None
-    result: list[str] | None
+    result: list[str] | bool | None
 
 
 class CommandError(msgspec.Struct, frozen=True):

@@ -50,7 +50,8 @@ class LocalBook:
     def __init__(self, symbol: str, *, price_scale: int | None = 8, qty_scale: int | None = 8,
                  max_buffer: int = DEFAULT_MAX_BUFFER) -> None:
         self.symbol = symbol.upper()
-        self.book = OrderBook(price_scale=price_scale, qty_scale=qty_scale)
+        # checked=False: every level string was validated as a plain decimal by the record decoder
+        self.book = OrderBook(price_scale=price_scale, qty_scale=qty_scale, checked=False)
         self.state = BookState.SYNCING
         #: times the book was discarded and synchronised again
         self.resyncs = 0

@@ -10,6 +10,8 @@ starts from the strings (parsing is part of the cost), applies the whole diff, t
 bid and ask once (what a strategy does per update). Variants:
 
 * ``boomnet units``: ``OrderBook(price_scale=8)`` — scaled integers (the default);
+* ``boomnet units, pre-validated``: the same with ``checked=False`` (strings a venue decoder
+  already validated — what ``endpoints.binance_sync.LocalBook`` uses);
 * ``boomnet decimal``: ``OrderBook(price_scale=None)`` — ``Decimal`` levels, same structure;
 * ``order_book``: cryptofeed's C extension (``OrderBook().bids[Decimal(p)] = Decimal(q)``);
 * ``sortedcontainers``: ``SortedDict`` of ``Decimal`` per side (what most Python trackers use).
@@ -80,10 +82,10 @@ def _near(rng: random.Random, side: dict[int, int], mid: int, sign: int) -> int:
 # --- variants: each returns diffs/s -------------------------------------------------------------
 
 
-def run_boomnet(snapshot: Diff, diffs: list[Diff], scale: int | None) -> tuple[float, Any]:
+def run_boomnet(snapshot: Diff, diffs: list[Diff], scale: int | None, checked: bool = True) -> tuple[float, Any]:
     from boomnet.book import OrderBook
 
-    book = OrderBook(price_scale=scale, qty_scale=scale)
+    book = OrderBook(price_scale=scale, qty_scale=scale, checked=checked)
     book.reset(*snapshot, update_id=0)
     apply, best_bid, best_ask = book.apply, book.best_bid, book.best_ask
     start = time.perf_counter()
@@ -150,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     levels = sum(len(b) + len(a) for b, a in diffs) / len(diffs)
     variants: dict[str, Callable[[], tuple[float, Any]]] = {
         "boomnet units": lambda: run_boomnet(snapshot, diffs, 8),
+        "boomnet units, pre-validated": lambda: run_boomnet(snapshot, diffs, 8, checked=False),
         "boomnet decimal": lambda: run_boomnet(snapshot, diffs, None),
         "sortedcontainers": lambda: run_sortedcontainers(snapshot, diffs),
     }

@@ -143,6 +143,59 @@ def boomnet_echo_client(port: int, samples: int, payload: bytes, ca: str | None)
     return out
 
 
+def boomnet_io_blast_recv(n: int, ready: Any, certs: tuple[str, str] | None) -> float:
+    """The IOService path: a ListenerEndpoint whose per-connection Reactor is the handler."""
+    from boomnet.msg import LengthPrefixed
+    from boomnet.msg.endpoint import ListenerEndpoint, Reactor
+    from boomnet.service import IOService
+    from boomnet.stream.tls_server import TlsServerOptions
+
+    count = 0
+
+    class Count(Reactor[Any]):
+        def on_message(self, conn: Any, msg: Any, ctx: Any) -> None:
+            nonlocal count
+            count += 1
+
+    io = IOService()
+    lst: ListenerEndpoint[Any] = ListenerEndpoint(codec=LengthPrefixed(), reactor_factory=lambda c: Count(),
+                                                  tls=TlsServerOptions(*certs) if certs else None)
+    io.register(lst)
+    while lst.address is None:
+        io.poll()
+    ready.put(lst.address[1])
+    poll = io.poll
+    while count < n:
+        poll()
+    end = time.perf_counter()
+    io.close()
+    return end
+
+
+def boomnet_io_echo_server(ready: Any, certs: tuple[str, str] | None) -> None:
+    """Echo on the IOService: a Reactor answering with conn.push; poll, then wait(10 ms) when idle."""
+    from boomnet.msg import LengthPrefixed
+    from boomnet.msg.endpoint import ListenerEndpoint, Reactor
+    from boomnet.service import IOService
+    from boomnet.stream.tls_server import TlsServerOptions
+
+    class Echo(Reactor[Any]):
+        def on_message(self, conn: Any, msg: Any, ctx: Any) -> None:
+            conn.push(msg)
+
+    io = IOService()
+    lst: ListenerEndpoint[Any] = ListenerEndpoint(codec=LengthPrefixed(), reactor_factory=lambda c: Echo(),
+                                                  tls=TlsServerOptions(*certs) if certs else None)
+    io.register(lst)
+    while lst.address is None:
+        io.poll()
+    ready.put(lst.address[1])
+    poll, wait = io.poll, io.wait
+    while True:
+        poll()
+        wait(0.01)
+
+
 # --- pyzmq ----------------------------------------------------------------------------------------
 
 
@@ -375,6 +428,7 @@ Echo = tuple[Callable[..., None], Callable[..., list[int]]]
 SYSTEMS: dict[str, tuple[Blast | None, Echo, bool]] = {  # name -> (blast, echo, supports TLS)
     "boomnet": ((boomnet_blast_recv, boomnet_blast_send), (boomnet_echo_server, boomnet_echo_client), True),
     "boomnet park": (None, (boomnet_park_echo_server, boomnet_park_echo_client), True),
+    "boomnet IOService": ((boomnet_io_blast_recv, boomnet_blast_send), (boomnet_io_echo_server, boomnet_park_echo_client), True),
     "pyzmq": ((zmq_blast_recv, zmq_blast_send), (zmq_echo_server, zmq_echo_client), False),
     "asyncio+uvloop": ((asyncio_blast_recv, asyncio_blast_send), (asyncio_echo_server, asyncio_echo_client), True),
     "raw socket": ((raw_blast_recv, raw_blast_send), (raw_echo_server, raw_echo_client), False),

@@ -45,8 +45,11 @@ class Level(NamedTuple):
     qty: Price
 
 
-def scaled_parser(scale: int) -> Callable[[str], int]:
-    """A parser of decimal strings into integer units of ``10**-scale`` (exact, or InvalidMessage)."""
+def scaled_parser(scale: int, *, checked: bool = True) -> Callable[[str], int]:
+    """A parser of decimal strings into integer units of ``10**-scale`` (exact, or InvalidMessage).
+
+    ``checked=False`` skips the character check (``int()`` alone would also take ``" 1"``, ``"+1"``,
+    ``"1_0"``): only for strings already validated as plain decimals, e.g. by a venue decoder."""
     if not 0 <= scale <= 18:
         raise ValueError(f"scale must be 0..18, not {scale!r}")
     pad = "0" * scale
@@ -63,9 +66,12 @@ def scaled_parser(scale: int) -> Callable[[str], int]:
         else:
             digits = whole + frac[:scale]
         # int() alone would also take " 1", "+1", "1_0" and non-ASCII digits
-        if not (digits.isascii() and digits.isdigit()):
+        if checked and not (digits.isascii() and digits.isdigit()):
             raise InvalidMessage(f"{text!r} is not a decimal string")
-        return int(digits)
+        try:
+            return int(digits)
+        except ValueError:  # unchecked input that was not a decimal after all
+            raise InvalidMessage(f"{text!r} is not a decimal string") from None
 
     return units
 
@@ -100,11 +106,12 @@ class OrderBook:
 
     __slots__ = ("_bids", "_asks", "_price", "_qty", "price_scale", "qty_scale", "update_id", "updates")
 
-    def __init__(self, *, price_scale: int | None = 8, qty_scale: int | None = 8) -> None:
+    def __init__(self, *, price_scale: int | None = 8, qty_scale: int | None = 8, checked: bool = True) -> None:
         self.price_scale = price_scale
         self.qty_scale = qty_scale
-        self._price: Callable[[str], Price] = _decimal if price_scale is None else scaled_parser(price_scale)
-        self._qty: Callable[[str], Price] = _decimal if qty_scale is None else scaled_parser(qty_scale)
+        # checked=False: the strings come already validated (e.g. Binance records): skip that work
+        self._price: Callable[[str], Price] = _decimal if price_scale is None else scaled_parser(price_scale, checked=checked)
+        self._qty: Callable[[str], Price] = _decimal if qty_scale is None else scaled_parser(qty_scale, checked=checked)
         self._bids = _Side()
         self._asks = _Side()
         #: the venue's sequence number of the last update applied (``None``: never set)

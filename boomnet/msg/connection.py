@@ -44,6 +44,7 @@ class Connection(Sender[M]):
     __slots__ = (
         "_decode",
         "_error",
+        "_write_error",
         "_last_rx",
         "_max_read",
         "_rbuf",
@@ -82,6 +83,7 @@ class Connection(Sender[M]):
         self._init_sender(codec, opts.send_budget, opts.threadsafe_budget)
         self._ready = False
         self._error: BaseException | None = None  # raised by the next read_batch
+        self._write_error: ConnectionClosed | None = None  # raised once nothing is left to read
         self._closed = False
         self._last_rx = time.monotonic()
         self._max_read = opts.max_batch_bytes
@@ -138,10 +140,14 @@ class Connection(Sender[M]):
         the codec's :class:`FramingError` on the call after the messages that preceded a
         malformed frame (at once if there were none).
         """
-        if self._xq:
-            self._drain_threadsafe()
-        if self._queued:
-            self.flush()
+        if self._xq or self._queued:
+            try:
+                self.flush()
+            except ConnectionClosed as e:
+                # The peer is gone for writing (RST, EPIPE), but what it sent before is still in
+                # the kernel: read on, and report the write failure once nothing is left.
+                if self._write_error is None:
+                    self._write_error = e
         if self._error is not None:
             raise self._error
         if not self._ready and not self.establish():
@@ -158,6 +164,9 @@ class Connection(Sender[M]):
                 raise ConnectionClosed(f"{self.name}: closed mid-frame ({rbuf.undecoded} bytes of a partial message)") from e
             raise
         if not n:
+            if self._write_error is not None:
+                self.stream.close()
+                raise self._write_error
             return []
         rbuf.commit(n)
         out: list[M] = []
@@ -181,6 +190,16 @@ class Connection(Sender[M]):
                 for obs in self.observers:
                     obs.on_recv(self, out)
         return out
+
+    def flush_or_defer(self) -> bool:
+        """:meth:`flush`, but a write failure (the peer reset) is kept for the next
+        :meth:`read_batch` to raise after it delivered what is still readable."""
+        try:
+            return self.flush()
+        except ConnectionClosed as e:
+            if self._write_error is None:
+                self._write_error = e
+            return False
 
     def check_liveness(self, now: float) -> None:
         """Raise :class:`PeerTimeout` if nothing arrived for ``idle_timeout`` seconds."""

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
+from ..errors import InvalidState, SendBufferFull
 from ..service.endpoint import Disconnect, Endpoint
 from ..service.resolver import Address
 from ..service.stream_endpoint import StreamEndpoint
@@ -66,7 +67,7 @@ def _poll_connection(conn: Connection[M], handler: Callable[[Connection[M], M, A
     finally:
         conn.on_queued = hook
     if conn._queued:
-        conn.flush()
+        conn.flush_or_defer()  # a reset peer: the next poll still reads what it sent, then reports
 
 
 def _watch_queue(endpoint: Endpoint[Any, Any], conn: Connection[Any]) -> None:
@@ -246,22 +247,22 @@ class ListenerEndpoint(Endpoint[Listener, Any], Generic[M]):
             self._live.add(accepted)
             register_with(self, accepted)
 
-    def broadcast(self, msg: M) -> int:
-        """Queue ``msg`` on every live connection (sent at their next poll); returns how many
-        took it — a connection over its send budget raises nothing here but is skipped and
-        counted out (log at WARNING), because one slow reader must not stop the rest."""
-        sent = 0
+    def broadcast(self, msg: M) -> list[Connection[M]]:
+        """Queue ``msg`` on every live connection and flush; returns the connections that could
+        not take it (send budget full: not reading; or closed) — as :meth:`Svc.broadcast` does,
+        for the caller to decide about. One slow reader never stops the rest."""
+        refused: list[Connection[M]] = []
         for ep in list(self._live):
             conn = ep.conn
             if conn is None:
                 continue
             try:
                 conn.push(msg)
-                conn.flush()
-                sent += 1
-            except Exception as e:
-                log.warning("%r: broadcast to %s failed: %s", self, conn.name, e)
-        return sent
+            except (SendBufferFull, InvalidState):
+                refused.append(conn)
+                continue
+            conn.flush_or_defer()
+        return refused
 
     def describe(self) -> str:
         if self.path is not None:

@@ -254,8 +254,9 @@ class Sender(Generic[M]):
             except (BlockingIOError, InterruptedError):
                 return False
             except OSError as e:
+                # No more sends; the stream stays open so read_batch can still drain what the
+                # peer sent before it went away (Linux keeps it readable after a RST).
                 self._closed = True
-                self.stream.close()
                 raise ConnectionReset(f"{self.name}: {e.strerror or e}") from e
             if not n:
                 return False

@@ -1,6 +1,7 @@
 """Server-side TLS: a certificate and key, optional SNI certificates, optional client certificates.
 
-:class:`TlsServerStream` is :class:`~boomnet.stream.tls.TlsStream` with a server-mode engine:
+:class:`TlsServerStream` is :class:`~boomnet.stream.tls.TlsStream` with a server-mode engine
+(its ``_new_engine`` hook):
 the same non-blocking handshake across ``establish()`` calls, the same record-batching reads,
 the same lossless pending writes, direct on a socket stream (memory BIOs over anything else).
 Contexts are built once per distinct :class:`TlsServerOptions` and shared (thread-safe cache).
@@ -18,7 +19,6 @@ import functools
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -178,17 +178,10 @@ class TlsServerStream(TlsStream):
         self.server_options = options
         self._context = server_context(options)
 
-    def _start_engine(self) -> Engine:
-        # Replaces TlsStream._start_engine: the same steps with a server-mode engine (until the
-        # stream layer offers a _new_engine(sock) hook, see /work/coord/msg.md).
-        sock = self._direct_socket()
-        self._direct = sock is not None
-        engine = self._engine = _ServerEngine(self._context, sock, str(self.server_hostname))
-        if not self._direct:
-            self._cipher = bytearray(256 * 1024)
-            self._cipher_view = memoryview(self._cipher)
-        self._deadline = time.monotonic() + self.options.handshake_timeout
-        return engine
+    def _new_engine(self, sock: socket.socket | None) -> Engine:
+        # The one override point TlsStream offers: a server-mode engine over the same socket
+        # (``sock=None``: memory BIOs over a non-socket inner stream).
+        return _ServerEngine(self._context, sock, str(self.server_hostname))
 
     def peer_certificate(self) -> dict[str, Any] | None:
         """The client's verified certificate (decoded), or ``None`` if it sent none."""

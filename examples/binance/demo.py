@@ -52,6 +52,21 @@ class DemoFeed(BinanceEndpoint):
     def __init__(self, symbol: str, kinds: list[str], **options: Any):
         super().__init__([f"{symbol}@{kind}" for kind in kinds], **options)
         self.name = symbol
+        #: round trips of GET_PROPERTY (ms): the stream API's request/response, through boomnet.rpc
+        self.rpc_ms: list[float] = []
+        self.rpc_failed = 0
+        self.every(1.0, self._ask_property)
+
+    def _ask_property(self, ws: Any, ctx: DemoContext) -> None:
+        started = time.perf_counter()
+
+        def answered(call: Any) -> None:
+            if call.error is None and call.result.result is True:
+                self.rpc_ms.append((time.perf_counter() - started) * 1000.0)
+            else:
+                self.rpc_failed += 1
+
+        self.command("GET_PROPERTY", ["combined"], answered)
 
     def on_connected(self, ws: Any, ctx: DemoContext) -> None:
         super().on_connected(ws, ctx)
@@ -185,6 +200,11 @@ def run(args: argparse.Namespace) -> int:
             except subprocess.TimeoutExpired:
                 exchange_proc.kill()
     print(summary_table(ctx, elapsed))
+    rtts = sorted(ms for feed in feeds for ms in feed.rpc_ms)
+    if rtts:
+        print(f"GET_PROPERTY round trips (boomnet.rpc correlation): {len(rtts)}, "
+              f"p50 {rtts[len(rtts) // 2]:.2f} ms, max {rtts[-1]:.2f} ms, "
+              f"failed {sum(f.rpc_failed for f in feeds)}")
     for line in book_lines(books):
         print(line)
     if args.replay:

@@ -41,9 +41,9 @@ def as_decimal(book: OrderBook, side: list) -> list[tuple[Decimal, Decimal]]:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(levels, levels), min_size=1, max_size=15), st.sampled_from([8, None]))
-def test_batches_match_the_naive_model(batches: list, scale: int | None) -> None:
-    book, model = OrderBook(price_scale=scale, qty_scale=scale), Naive()
+@given(st.lists(st.tuples(levels, levels), min_size=1, max_size=15), st.sampled_from([8, None]), st.booleans())
+def test_batches_match_the_naive_model(batches: list, scale: int | None, checked: bool) -> None:
+    book, model = OrderBook(price_scale=scale, qty_scale=scale, checked=checked), Naive()
     for i, (bids, asks) in enumerate(batches):
         book.apply(bids, asks, update_id=i)
         model.apply(BID, bids)

@@ -135,3 +135,29 @@ def test_svc_max_connections_and_broadcast() -> None:
         assert svc.broadcast(b"all") == []
         assert bytes(a.recv(timeout=5)) == b"all" and bytes(b.recv(timeout=5)) == b"all"
         a.close(), b.close(), c.close()
+
+
+def test_listener_broadcast_reports_the_connections_that_cannot_take_it() -> None:
+    with IOService() as io:
+        lst: ListenerEndpoint[Any] = ListenerEndpoint(codec=LengthPrefixed(), reactor_factory=lambda c: Reactor(),
+                                                      options=MsgOptions(send_budget=10_000))
+        io.register(lst)
+        poll_until(io, lambda: lst.address is not None, what="listening")
+        fast, slow = socket.create_connection(lst.address), socket.create_connection(lst.address)
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        poll_until(io, lambda: len(lst.connections) == 2, what="two connections")
+        fast.setblocking(False)
+        refused: list = []
+        end = time.monotonic() + 20
+        got = 0
+        while not refused:  # the slow client never reads: its budget fills, the fast one keeps up
+            refused = lst.broadcast(b"x" * 1000)
+            io.poll()
+            try:
+                got += len(fast.recv(1 << 20))
+            except BlockingIOError:
+                pass
+            assert time.monotonic() < end
+        assert len(refused) == 1 and refused[0].name == f"127.0.0.1:{slow.getsockname()[1]}"
+        assert got > 0
+        fast.close(), slow.close()

@@ -64,4 +64,4 @@ def test_typed_against_dict_peers(loops: LoopThread, fmt: str) -> None:
         assert all(type(g) is Order for g in got)
         clt.close()
     finally:
-        server.close()
+        loops.close_server(server)

@@ -49,7 +49,7 @@ def test_misspelt_option_is_a_type_error_everywhere() -> None:
 @pytest.mark.parametrize("bad", [
     {"ping_interval": 0}, {"ping_timeout": -1}, {"idle_timeout": 0.0}, {"close_timeout": None},
     {"handshake_timeout": True}, {"compression": "gzip"}, {"max_message_size": 0},
-    {"ping_interval": 5, "ping_timeout": None}, {"subprotocols": "chat"},
+    {"ping_interval": 5, "ping_timeout": None}, {"subprotocols": "chat"}, {"limits": {"max_frame_size": 1}},
 ])
 def test_out_of_range_values_are_local_errors(bad: dict) -> None:
     with pytest.raises(LocalError):
@@ -344,3 +344,26 @@ def test_auto_pong_off_and_a_second_close_while_closing() -> None:
     ws.close(1001)  # already closing: nothing more is sent, still waiting for the answer
     assert client_frames(stream.written) == [(Opcode.CLOSE, struct.pack("!H", 1000))]
     assert not ws.closed and not stream.is_closed
+
+
+def test_documented_defaults_and_option_types() -> None:
+    limits = WsOptions().limits
+    assert (limits.max_frame_size, limits.max_message_size, limits.read_buffer_size) == (16 << 20, 16 << 20, 256 << 10)
+    options = WsOptions()
+    assert (options.handshake_timeout, options.close_timeout, options.compression) == (10.0, 5.0, None)
+    assert options.auto_pong and options.validate_utf8 and options.assemble and options.mask
+    with pytest.raises(TypeError, match="WsOptions"):
+        WebSocket(MemoryStream([]), "ws://x/", {"ping_interval": 1})  # type: ignore[arg-type]
+
+
+def test_frame_repr_previews_32_bytes() -> None:
+    assert repr(Frame(Opcode.TEXT, True, memoryview(b"a" * 32))) == f"Frame(TEXT, fin=True, 32 bytes, {b'a' * 32!r})"
+    assert repr(Frame(Opcode.BINARY, False, memoryview(b"b" * 33))) == f"Frame(BINARY, fin=False, 33 bytes, {b'b' * 32!r}...)"
+
+
+def test_limits_accept_one_and_subprotocols_become_a_tuple() -> None:
+    assert WsLimits(max_frame_size=1, max_message_size=1, read_buffer_size=1).max_frame_size == 1
+    with pytest.raises(LocalError):
+        WsLimits(read_buffer_size=True)  # type: ignore[arg-type]
+    assert WsOptions(subprotocols=["chat", "v2"]).subprotocols == ("chat", "v2")  # type: ignore[arg-type]
+    assert hash(WsOptions(subprotocols=["chat"], headers=None)) == hash(WsOptions(subprotocols=("chat",)))  # type: ignore[arg-type]

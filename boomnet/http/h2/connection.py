@@ -50,50 +50,15 @@ from ...stream.base import Stream
 from ..headers import Headers
 from ..limits import DEFAULT_LIMITS, HttpLimits
 from ..response import Response
+from .demux import FrameDemux
+from .request import H2Request
 
 __all__ = ["H2Connection", "H2Request"]
 
 log = logging.getLogger("boomnet.http.h2")
 
-_DATA, _GOAWAY = 0x0, 0x7
-_END_STREAM, _PADDED = 0x1, 0x8
 _WINDOW = 16 * 1024 * 1024  # our receive window: one 16 MiB burst without waiting for credit
 _READ_BUDGET = 4 * 1024 * 1024
-
-
-class H2Request:
-    """One request on an :class:`H2Connection`. Ends with ``response`` or ``error`` set;
-    ``retry`` is ``True`` when the server certainly did not process it."""
-
-    __slots__ = ("method", "path", "headers", "body", "sent", "stream_id", "deadline", "status", "resp_headers",
-                 "trailers", "data", "response", "error", "retry", "on_done", "header_bytes", "fast")
-
-    def __init__(self, method: str, path: str, headers: list[tuple[str, str]], body: bytes, deadline: float | None,
-                 on_done: Callable[[H2Request], object] | None) -> None:
-        self.method = method
-        self.path = path
-        self.headers = headers
-        self.body = body
-        self.sent = 0
-        self.stream_id = 0
-        self.deadline = deadline
-        self.status = 0
-        self.resp_headers: list[tuple[str, str]] = []
-        self.trailers: list[tuple[str, str]] = []
-        self.data = bytearray()
-        self.response: Response | None = None
-        self.error: BaseException | None = None
-        self.retry = False
-        self.on_done = on_done
-        self.header_bytes = 0
-        self.fast = False  # its DATA frames are read on the fast path
-
-    @property
-    def done(self) -> bool:
-        return self.response is not None or self.error is not None
-
-    def __repr__(self) -> str:
-        return f"<H2Request {self.method} {self.path} stream={self.stream_id} done={self.done}>"
 
 
 class H2Connection:
@@ -114,11 +79,7 @@ class H2Connection:
         self._queued: deque[H2Request] = deque()
         self._sending: dict[int, H2Request] = {}  # streams with body bytes still to send
         self._finished: list[H2Request] = []
-        self._frame_left = 0  # bytes of the current inbound frame still to come
-        self._frame_type = 0
-        self._head = bytearray()  # a partial 9-byte frame header
-        self._fast: tuple[H2Request, int, int] | None = None  # the DATA frame being read for a request
-        self._to_h2: list[bytes] = []  # frames (or parts) for h2, in order
+        self._demux = FrameDemux(self)
         self._unacked = 0  # connection-level bytes received on the fast path, not yet credited
         self._stream_unacked: dict[int, int] = {}
         self._started = False
@@ -242,7 +203,7 @@ class H2Connection:
                     n = self._stream.recv_into(self._view)
                     if n <= 0:
                         break
-                    self._feed(self._view[:n])
+                    self._demux.feed(self._view[:n])
                     budget -= n
             except ConnectionClosed as exc:
                 self._dead(exc)
@@ -259,82 +220,28 @@ class H2Connection:
                 req.on_done(req)
         return done
 
-    def _feed(self, data: memoryview) -> None:
-        """Demultiplex ``data`` frame by frame (see the module doc): response DATA goes straight
-        into its request's body (the hot path of a download: no h2 per-frame work, one copy),
-        everything else to h2, which is also fed right after each GOAWAY frame."""
-        pos, end = 0, len(data)
-        out = self._to_h2
-        while pos < end:
-            left = self._frame_left
-            if left:
-                step = left if left < end - pos else end - pos
-                if self._fast is not None:
-                    self._fast_data(data[pos : pos + step])
-                else:
-                    out.append(bytes(data[pos : pos + step]))
-                pos += step
-                self._frame_left = left = left - step
-                if left == 0:
-                    self._frame_done()
-                continue
-            head = self._head
-            take = min(9 - len(head), end - pos)
-            head += data[pos : pos + take]
-            pos += take
-            if len(head) < 9:
-                break
-            header = bytes(head)
-            head.clear()
-            length = int.from_bytes(header[:3], "big")
-            ftype, flags = header[3], header[4]
-            sid = int.from_bytes(header[5:9], "big") & 0x7FFFFFFF
-            req = self._open.get(sid) if ftype == _DATA and not flags & _PADDED else None
-            if out and req is not None:
-                # frames for h2 come first, in order: a DATA frame of this stream h2 is still to
-                # see must not be overtaken by the bytes taken directly below
-                self._to_h2_flush()
-            if req is not None and req.status and not req.done:
-                self._fast = (req, sid, flags)  # HEADERS came first (status known): take the bytes
-                if not req.fast:
-                    req.fast = True
-                    # h2 counts DATA bytes against content-length, and these bypass it: the length
-                    # is checked here instead, when the stream ends (_complete)
-                    stream = self._h2.streams.get(sid)
-                    if stream is not None:
-                        stream._expected_content_length = None
-            else:
-                self._fast = None
-                out.append(header)
-            self._frame_type = ftype
-            self._frame_left = length
-            if length == 0:
-                self._frame_done()
-        self._to_h2_flush()
+    # --- the demultiplexer's sink (see :mod:`.demux`) -----------------------------------------
 
-    def _frame_done(self) -> None:
-        fast = self._fast
-        if fast is not None:
-            self._fast = None
-            req, sid, flags = fast
-            if flags & _END_STREAM:
-                # h2 must still see the stream end: an empty DATA frame with END_STREAM
-                self._to_h2.append(b"\x00\x00\x00\x00" + bytes((flags & _END_STREAM,)) + sid.to_bytes(4, "big"))
-        elif self._frame_type == _GOAWAY:
-            self._to_h2_flush()  # h2 handles the GOAWAY before any later frame (see the module doc)
+    def wants(self, sid: int) -> bool:
+        req = self._open.get(sid)
+        if req is None or not req.status or req.done:
+            return False
+        if not req.fast:
+            req.fast = True
+            # h2 counts DATA bytes against content-length, and these bypass it: the length is
+            # checked here instead, when the stream ends (_complete)
+            stream = self._h2.streams.get(sid)
+            if stream is not None:
+                stream._expected_content_length = None
+        return True
 
-    def _to_h2_flush(self) -> None:
-        out = self._to_h2
-        if out:
-            data = out[0] if len(out) == 1 else b"".join(out)
-            out.clear()
-            self._events(self._h2.receive_data(data))
+    def to_h2(self, data: bytes) -> None:
+        self._events(self._h2.receive_data(data))
 
-    def _fast_data(self, chunk: memoryview) -> None:
-        assert self._fast is not None
-        req, sid, _ = self._fast
+    def data(self, sid: int, chunk: memoryview) -> None:
+        req = self._open.get(sid)
         n = len(chunk)
-        if not req.done:
+        if req is not None and not req.done:
             if len(req.data) + n > self.limits.max_body_size:
                 self._fail(req, BodyTooLarge(f"HTTP/2 body over {self.limits.max_body_size} bytes"), reset=True)
             else:
@@ -345,7 +252,7 @@ class H2Connection:
             self._window_update(0, self._unacked)
             self._unacked = 0
         pending = self._stream_unacked.get(sid, 0) + n
-        if pending >= _WINDOW // 2 and not req.done:
+        if pending >= _WINDOW // 2 and req is not None and not req.done:
             self._window_update(sid, pending)
             pending = 0
         self._stream_unacked[sid] = pending
