@@ -480,16 +480,21 @@ def test_close_stops_the_resolver_and_the_prepare_threads(tcp_peer):
         def prepare(self) -> None:
             pass
 
+    def prepare_threads() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name.startswith("boomnet-prepare")}
+
+    before = prepare_threads()  # other tests' services may still have theirs
     resolver = ClosingResolver()
     svc = IOService(resolver=resolver, check_every=1)
     ep = Prepared("feed.example", 1)
     svc.register(ep)
     poll_until(svc, lambda: ep.connects == 1)
-    assert any(t.name.startswith("boomnet-prepare") for t in threading.enumerate())
+    ours = prepare_threads() - before
+    assert ours, "prepare() ran on no thread of its own"
     svc.close()
     svc.close()  # idempotent
     assert resolver.closed == 1 and len(svc) == 0 and ep.control is None
-    wait_for(lambda: not any(t.name.startswith("boomnet-prepare") for t in threading.enumerate()), what="prepare threads to stop")
+    wait_for(lambda: not any(t.is_alive() for t in ours), what="this service's prepare threads to stop")
 
 
 class Gate:
