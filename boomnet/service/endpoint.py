@@ -225,9 +225,10 @@ class Endpoint(Generic[T, C]):
 
 
 class _LegacyConn:
-    """``record.service.disconnect(record.handle)`` of old endpoint code, routed to the control."""
+    """``record.service.disconnect(record.handle)`` / ``.register(ep)`` /
+    ``.call_soon_threadsafe(fn)`` of old endpoint code, routed to the control."""
 
-    __slots__ = ("_control", "handle")
+    __slots__ = ("__weakref__", "_control", "handle")
 
     def __init__(self, control: EndpointControl) -> None:
         self.handle = control.handle
@@ -239,6 +240,12 @@ class _LegacyConn:
 
     def disconnect(self, handle: object = None) -> None:
         self._control.disconnect("requested")
+
+    def register(self, endpoint: Endpoint[Any, Any]) -> object:
+        return self._control.register(endpoint)
+
+    def call_soon_threadsafe(self, fn: Callable[..., object], *args: Any) -> None:
+        self._control.call_soon_threadsafe(fn, *args)
 
 
 # StreamEndpoint lives in its own module; re-exported here, where protocol endpoints import it.

@@ -160,6 +160,7 @@ class IOService(Generic[C]):
             deregister=self.deregister,
             add_timer=self._add_timer,
             poll_soon=self._poll_soon,
+            call_soon_threadsafe=self.call_soon_threadsafe,
         )
         self._lifecycle.start_soon(record)
         log.debug("registered %r", record)
@@ -246,7 +247,11 @@ class IOService(Generic[C]):
             self._countdown = n
             return
         self._countdown = self._check_every
-        if self._lifecycle.busy or self._clock() >= self._scheduler.next_due or self._waker.signalled:
+        if (
+            self._lifecycle.busy
+            or self._clock() >= self._scheduler.next_due
+            or (not self._waker_in_selector and self._waker.signalled)  # DirectSelector only
+        ):
             self._housekeep(ctx)
 
     def _poll_failed(self, record: Record, exc: Exception) -> None:
