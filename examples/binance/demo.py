@@ -225,6 +225,9 @@ def loop(args: argparse.Namespace, selector: Any, feeds: list[Any], ctx: DemoCon
     end = start + args.duration if args.duration > 0 else float("inf")
     next_status = start + 1.0
     previous: dict[str, int] = {}
+    if args.plot:
+        from perf.plot import RunSamples, plot_run  # matplotlib only when asked for
+    samples = RunSamples() if args.plot else None
     poll = service.poll
     try:
         while not stop:
@@ -235,6 +238,8 @@ def loop(args: argparse.Namespace, selector: Any, feeds: list[Any], ctx: DemoCon
                 break
             if now >= next_status and not args.replay:
                 print(status_line(ctx, previous, now - start, 1.0 + now - next_status), file=sys.stderr, flush=True)
+                if samples is not None:
+                    samples.sample(ctx.feeds, now - start)
                 for line in book_lines(feeds):
                     print(f"  {line}", file=sys.stderr, flush=True)
                 next_status = now + 1.0
@@ -250,6 +255,8 @@ def loop(args: argparse.Namespace, selector: Any, feeds: list[Any], ctx: DemoCon
                 ws.close()  # sends the close frame; it only starts the close handshake, so
                 ws.stream.close()  # end the stream too (finishes a recording with its END record)
         service.close()
+        if samples is not None and samples.t:
+            print(f"chart: {plot_run(samples, args.plot)}", file=sys.stderr)
     return elapsed
 
 
@@ -269,6 +276,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     mode.add_argument("--record", metavar="NAME", help="record into recordings/NAME-<symbol>.bnrec")
     mode.add_argument("--replay", metavar="NAME", help="replay recordings/NAME-<symbol>.bnrec as fast as possible")
     mode.add_argument("--live", action="store_true", help=f"connect to real Binance ({LIVE_URL})")
+    p.add_argument("--plot", metavar="FILE", help="write a throughput and latency chart of the run (matplotlib)")
     p.add_argument("-v", "--verbose", action="store_true", help="log connection events")
     return p.parse_args(argv)
 

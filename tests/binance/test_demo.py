@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from decimal import Decimal
 
 import pytest
@@ -101,3 +102,11 @@ def test_ctrl_c_ends_an_open_ended_run_with_the_summary() -> None:
     assert proc.returncode == 0
     rows = parse_summary(stdout)
     assert int(rows["total"]["messages"]) > 0 and rows["total"]["reconnects"] == "0"
+
+
+def test_plot_writes_a_chart_and_the_rpc_round_trips_are_reported(tmp_path: Path) -> None:
+    chart = tmp_path / "run.png"
+    rows, stdout, _ = run_demo("--duration", "3", "--symbols", "btcusdt", "--plot", str(chart))
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 5000
+    line = next(li for li in stdout.splitlines() if li.startswith("GET_PROPERTY round trips"))
+    assert "failed 0" in line and int(line.split(":")[1].split(",")[0]) >= 1
