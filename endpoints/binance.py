@@ -73,7 +73,7 @@ def stream_url(base_url: str, streams: Iterable[str] = (), *, combined: bool = T
     return f"{base}/ws/{names}" if names else f"{base}/ws"
 
 
-class BinanceEndpoint(WebsocketEndpoint):
+class BinanceEndpoint(WebsocketEndpoint[Any]):
     """One Binance market-stream connection; override the ``on_*`` hooks you need.
 
     ``streams``: stream names (``"btcusdt@trade"``, ``"ethusdt@depth@100ms"``, ...).

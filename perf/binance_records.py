@@ -3,7 +3,7 @@
     python -m perf.binance_records [--count 300000] [--rounds 3]
 
 Messages: combined-stream payloads (``{"stream":..,"data":..}``) from the embedded exchange's
-market model (``examples.binance.market``), generated at run time, never committed. Scenarios:
+market model (``boomnet.testing.binance.market``), generated at run time, never committed. Scenarios:
 ``trade`` (``@trade`` only), ``aggTrade`` (``@aggTrade`` only: the stream cryptofeed maps to
 trades) and ``mixed`` (trade 45% / bookTicker 45% / 20-level ``@depth@100ms`` diffs 10%).
 Every handler reads one field of the record and counts it.
@@ -64,7 +64,7 @@ SCENARIOS = ("trade", "aggTrade", "mixed")
 
 def payloads(scenario: str, count: int, seed: int = 7) -> list[bytes]:
     """``count`` combined-stream payloads for ``scenario`` (deterministic for a seed)."""
-    from examples.binance.market import SymbolMarket
+    from boomnet.testing.binance.market import SymbolMarket
 
     rng = random.Random(seed)
     markets = [SymbolMarket(s, random.Random(rng.random())) for s in SYMBOLS]

@@ -131,7 +131,7 @@ def _scaling(nats_url: str, workers: int, seconds: float) -> float:
 
 def _latency(nats_url: str, seconds: float) -> tuple[list[float], list[float]]:
     from endpoints.binance import Trade
-    from examples.binance.exchange import Exchange
+    from boomnet.testing.binance import Exchange
 
     recv: list[float] = []
     exch: list[float] = []

@@ -112,8 +112,8 @@ class DemoFeed(BinanceEndpoint):
 
 
 def spawn_exchange(rate: float, ping_interval: float, seed: int | None) -> tuple[subprocess.Popen, dict]:
-    """Start ``examples.binance.exchange`` as a process; return it and its ``{"url", "ca_file"}``."""
-    cmd = [sys.executable, "-m", "examples.binance.exchange", "--rate", str(rate), "--ping-interval", str(ping_interval)]
+    """Start ``boomnet.testing.binance.exchange`` as a process; return it and its ``{"url", "ca_file"}``."""
+    cmd = [sys.executable, "-m", "boomnet.testing.binance.exchange", "--rate", str(rate), "--ping-interval", str(ping_interval)]
     if seed is not None:
         cmd += ["--seed", str(seed)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))

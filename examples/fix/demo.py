@@ -4,7 +4,7 @@
     python -m examples.fix --duration 3 --rate 200
     python -m examples.fix --port 9878          # against a venue already running there
 
-It starts :mod:`examples.fix.acceptor` in a subprocess, logs on, subscribes to BTCUSD and ETHUSD
+It starts :mod:`boomnet.testing.fix.acceptor` in a subprocess, logs on, subscribes to BTCUSD and ETHUSD
 market data (snapshot W, then increments X), keeps the best bid/offer, and sends ``--rate``
 limit orders per second at the touch (buy at the offer, sell at the bid) plus a few passive ones
 it cancels. Fills print as they arrive; the end prints order -> ExecutionReport round-trip
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     venue = None
     port = args.port
     if not port:
-        venue = subprocess.Popen([sys.executable, "-m", "examples.fix.acceptor"], cwd=REPO, stdin=subprocess.PIPE,
+        venue = subprocess.Popen([sys.executable, "-m", "boomnet.testing.fix.acceptor"], cwd=REPO, stdin=subprocess.PIPE,
                                  stdout=subprocess.PIPE, text=True)
         assert venue.stdout is not None
         line = venue.stdout.readline()

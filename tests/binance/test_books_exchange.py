@@ -15,7 +15,7 @@ import pytest
 
 from boomnet.service import EpollSelector, IOService
 from endpoints.binance_book import BinanceBooks, BookState, DepthSnapshots, LocalBook
-from examples.binance.exchange import Exchange
+from boomnet.testing.binance.exchange import Exchange
 
 from .helpers import FAST_BACKOFF, run_until
 

@@ -14,9 +14,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from examples.binance.exchange import Exchange
-from examples.binance.exchange_conn import ExchangeConnection
-from examples.binance.market import format_units, parse_stream
+from boomnet.testing.binance.exchange import Exchange
+from boomnet.testing.binance.exchange_conn import ExchangeConnection
+from boomnet.testing.binance.market import format_units, parse_stream
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 from boomnet.errors import MessageTooBig, NetworkError, WebSocketProtocolError
 from boomnet.service import DisconnectKind, EpollSelector, IOService
 from endpoints.binance import AggTrade, BookTicker, CommandResult, PartialDepth, Trade
-from examples.binance.exchange import Exchange
+from boomnet.testing.binance.exchange import Exchange
 
 from .helpers import Collector, run_until, trade_ids_by_symbol
 

@@ -1,6 +1,6 @@
 """The embedded exchange's order-book side: the REST depth snapshot and the book faults.
 
-A mixin of :class:`examples.binance.exchange.Exchange` (which owns the markets, the event loop and
+A mixin of :class:`boomnet.testing.binance.exchange.Exchange` (which owns the markets, the event loop and
 ``_call``). ``GET /api/v3/depth?symbol=BTCUSDT&limit=N`` answers from the symbol's full book, on
 the exchange's loop thread, so a snapshot is always consistent with the ``@depth`` diffs sent
 before it; bad parameters get Binance's error shape (``{"code":..,"msg":..}``).
@@ -23,7 +23,7 @@ class BookSide:
 
     _drop: dict[str, int]
     _dup: dict[str, int]
-    _stale: dict[str, tuple[int, dict] | None]
+    _stale: dict[str, tuple[int, dict[str, Any]] | None]
     faults_applied: list[tuple[str, str]]
     snapshots_served: dict[str, int]
 
@@ -94,7 +94,7 @@ class BookSide:
 
         return int(self._call(freeze))
 
-    def book(self, symbol: str) -> dict:
+    def book(self, symbol: str) -> dict[str, Any]:
         """The symbol's whole book now, as the REST snapshot shape (consistent: taken on the loop)."""
         return dict(self._call(lambda: self._market(symbol.lower()).snapshot(5000)))
 

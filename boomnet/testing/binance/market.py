@@ -11,7 +11,7 @@ order-book update ids only increase. Event times are the current time in ms.
 from __future__ import annotations
 
 import random
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -179,7 +179,7 @@ class SymbolMarket:
             "a": [[format_units(px), format_units(q)] for px, q in sorted(asks.items())],
         })
 
-    def snapshot(self, limit: int) -> dict:
+    def snapshot(self, limit: int) -> dict[str, Any]:
         """The REST ``/api/v3/depth`` answer: the best ``limit`` levels per side and their id."""
         return {
             "lastUpdateId": self.update_id,
@@ -192,5 +192,5 @@ class SymbolMarket:
         return orjson.dumps(self.snapshot(levels))
 
     @staticmethod
-    def _empty_diff() -> tuple[list, dict[int, int], dict[int, int]]:
+    def _empty_diff() -> tuple[list[Any], dict[int, int], dict[int, int]]:
         return [None], {}, {}

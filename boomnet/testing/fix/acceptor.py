@@ -1,6 +1,6 @@
 """An embedded FIX 4.4 venue (acceptor) for the demo: market data and order entry, offline.
 
-    python -m examples.fix.acceptor --port 9878       # prints "READY <port>" once listening
+    python -m boomnet.testing.fix.acceptor --port 9878       # prints "READY <port>" once listening
 
 It runs boomnet's own sans-I/O :class:`FixSession` in the acceptor role over plain sockets (the
 session core serves both sides, as websockets' does). Per connection:
@@ -249,7 +249,12 @@ def main() -> int:
     args = parser.parse_args()
     venue = Venue(args.port, args.tick)
     signal.signal(signal.SIGTERM, lambda *a: venue.stop.set())
-    threading.Thread(target=lambda: (sys.stdin.read(), venue.stop.set()), daemon=True).start()
+
+    def until_stdin_closes() -> None:
+        sys.stdin.read()
+        venue.stop.set()
+
+    threading.Thread(target=until_stdin_closes, daemon=True).start()
     print(f"READY {venue.port}", flush=True)
     try:
         venue.run()

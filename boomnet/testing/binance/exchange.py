@@ -7,7 +7,7 @@ answers SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS, streams random-walk trades
 book tickers and depth for subscribed symbols, pings each connection and checks the pong payload.
 
 Runs in a background thread with its own event loop (``Exchange().start()``), or as a process:
-``python -m examples.binance.exchange --rate 500`` prints one JSON line with ``url`` and
+``python -m boomnet.testing.binance.exchange --rate 500`` prints one JSON line with ``url`` and
 ``ca_file`` and serves until stdin closes or it is signalled.
 
 It also answers the REST depth snapshot ``GET /api/v3/depth?symbol=BTCUSDT&limit=N`` (same port
@@ -33,7 +33,7 @@ import ssl
 import tempfile
 import threading
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 import trustme
 from websockets.asyncio.server import serve
@@ -44,8 +44,11 @@ from .market import SymbolMarket, parse_stream
 
 __all__ = ["Exchange", "ConnectionStats"]
 
-log = logging.getLogger("examples.binance.exchange")
+log = logging.getLogger("boomnet.testing.binance.exchange")
 
+
+
+T = TypeVar("T")
 
 class Exchange(BookSide):
     """A local Binance spot market-stream server (see module docstring)."""
@@ -87,7 +90,7 @@ class Exchange(BookSide):
         self._conns: list[ExchangeConnection] = []  # every connection ever accepted, in order
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._stopping: asyncio.Future | None = None
+        self._stopping: asyncio.Future[None] | None = None
         self._tmpdir: str | None = None
         self.port = 0
         self.ca_file = ""
@@ -127,7 +130,11 @@ class Exchange(BookSide):
         """Close every connection and the server; idempotent."""
         loop, stopping = self._loop, self._stopping
         if loop is not None and stopping is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(lambda: stopping.done() or stopping.set_result(None))
+            def stop() -> None:
+                if not stopping.done():
+                    stopping.set_result(None)
+
+            loop.call_soon_threadsafe(stop)
         if self._thread is not None:
             self._thread.join(10.0)
             self._thread = None
@@ -141,7 +148,7 @@ class Exchange(BookSide):
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _run(self, ssl_context: ssl.SSLContext, ready: threading.Event, failure: list) -> None:
+    def _run(self, ssl_context: ssl.SSLContext, ready: threading.Event, failure: list[BaseException]) -> None:
         loop = asyncio.new_event_loop()
         self._loop = loop
         try:
@@ -157,7 +164,8 @@ class Exchange(BookSide):
         port = self._port or _free_port()
         hosts = ["127.0.0.1", "::1"] if _has_ipv6_loopback() else ["127.0.0.1"]
         async with serve(
-            self._handle, hosts, port, ssl=ssl_context if self.tls else None, process_request=self._check_path,
+            self._handle, hosts, port, ssl=ssl_context if self.tls else None,  # type: ignore[arg-type]  # websockets accepts a host list (create_server); its stub says str
+            process_request=self._check_path,
             compression=None, ping_interval=None, close_timeout=2, max_size=1 << 20,
         ):
             self.port = port
@@ -196,7 +204,9 @@ class Exchange(BookSide):
 
     def subscribe(self, conn: ExchangeConnection, streams: Iterable[str]) -> None:
         for name in streams:
-            symbol, _ = parse_stream(name)  # validated by the caller
+            parsed = parse_stream(name)
+            assert parsed is not None, name  # validated by the caller
+            symbol, _ = parsed
             self._market(symbol)
             self._subs.setdefault(name, set()).add(conn)
             conn.streams.add(name)
@@ -342,11 +352,11 @@ class Exchange(BookSide):
 
         return self._call(run)
 
-    def _call(self, fn: Callable[[], Any]) -> Any:
+    def _call(self, fn: Callable[[], T]) -> T:
         if self._loop is None or self._thread is None:
             raise RuntimeError("exchange is not running")
 
-        async def run() -> Any:
+        async def run() -> T:
             return fn()
 
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result(10.0)
@@ -355,7 +365,8 @@ class Exchange(BookSide):
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def _has_ipv6_loopback() -> bool:
@@ -375,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     import signal
     import sys
 
-    parser = argparse.ArgumentParser(prog="python -m examples.binance.exchange", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m boomnet.testing.binance.exchange", description=main.__doc__)
     parser.add_argument("--rate", type=float, default=200.0, help="market events/s per symbol")
     parser.add_argument("--burst-every", type=float, default=2.0, help="seconds between bursts (0: none)")
     parser.add_argument("--burst-size", type=int, default=100, help="extra events per burst")
@@ -390,7 +401,11 @@ def main(argv: list[str] | None = None) -> int:
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
-    threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+    def until_stdin_closes() -> None:
+        sys.stdin.read()
+        done.set()
+
+    threading.Thread(target=until_stdin_closes, daemon=True).start()
     print(json.dumps({"url": exchange.url, "ca_file": exchange.ca_file, "port": exchange.port}), flush=True)
     try:
         done.wait()

@@ -197,7 +197,7 @@ class ExchangeConnection:
             if not self.stats.close_reason:
                 self.stats.close_reason = f"closed by client ({ws.close_code})"
 
-    def command(self, message: str | bytes) -> dict:
+    def command(self, message: str | bytes) -> dict[str, Any]:
         """One SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS request -> its reply object."""
         try:
             request = orjson.loads(message)
