@@ -330,9 +330,6 @@ def test_control_call_soon_threadsafe_from_a_thread(service_factory, selector_ki
         assert time.monotonic() - started < LONG / 2
         poll_until(svc, lambda: bool(ran), what="the callback")
         assert ran == [threading.get_ident()] and senders[0] != ran[0]  # sent there, ran here
-        legacy = ep._conn  # the compat shim forwards it too
-        assert legacy is not None
-        legacy.service.call_soon_threadsafe(ran.append, 0)
-        poll_until(svc, lambda: len(ran) == 2)
+        assert not hasattr(ep, "_conn")  # no back-pointer into the service: the control is the way
     finally:
         peer.close()
