@@ -49,6 +49,7 @@ from ...errors import BodyTooLarge, ConnectionClosed, DeadlineExceeded, HeaderTo
 from ...stream.base import Stream
 from ..headers import Headers
 from ..limits import DEFAULT_LIMITS, HttpLimits
+from ..parser import SMALL_BODY
 from ..response import Response
 from .demux import FrameDemux
 from .request import H2Request
@@ -329,7 +330,11 @@ class H2Connection:
             self._fail(req, HttpProtocolError(f"HTTP/2 body of {len(req.data)} bytes, content-length {length}"),
                        reset=False)
             return
-        req.response = Response(req.status, "", "2", headers, bytes(req.data), req.method, True)
+        # as HTTP/1.1 does: small bodies as bytes, large ones as the bytearray they were received
+        # into (no second copy of a 10 MB download)
+        data = req.data
+        body = bytes(data) if len(data) <= SMALL_BODY else data
+        req.response = Response(req.status, "", "2", headers, body, req.method, True)
         self.requests_done += 1
         self._finished.append(req)
 
