@@ -93,3 +93,17 @@ def test_keep_alive_tokens(version, connection, keep_alive):
 def test_repeated_connection_fields_are_one_list():
     head = "HTTP/1.1 200 OK\r\nConnection: te\r\nConnection: close\r\nContent-Length: 0"
     assert body_framing("GET", 200, "1.1", head, LIMITS)[2] is False
+
+
+@pytest.mark.parametrize("value", ["0, 5", "5, 0", "0,1", "00, 1"])
+def test_conflicting_lengths_including_zero_refused(value):
+    head = f"HTTP/1.1 200 OK\r\nContent-Length: {value}"
+    with pytest.raises(HttpProtocolError, match="conflicting"):
+        body_framing("GET", 200, "1.1", head, LIMITS)
+
+
+def test_repeated_zero_length_fields_must_agree():
+    head = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nContent-Length: 3"
+    with pytest.raises(HttpProtocolError, match="conflicting"):
+        body_framing("GET", 200, "1.1", head, LIMITS)
+    assert body_framing("GET", 200, "1.1", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nContent-Length: 0", LIMITS)[:2] == (0, 0)
