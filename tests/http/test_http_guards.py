@@ -342,3 +342,43 @@ def test_status_below_100_refused_not_skipped_as_interim(code):
 def test_interim_statuses_skipped(code):
     (resp,), _ = feed_all(b"HTTP/1.1 " + code + b" X\r\n\r\n" + OK)
     assert resp.body == b"ok"
+
+
+# --- edges found by the mutation run (tools/mutate.py) ---------------------------------------------
+
+
+def test_mid_response_after_an_interim_response_only():
+    # a 100 Continue arrived and nothing else: the request was seen, so it is not "stale"
+    p = parser_for()
+    assert not p.mid_response
+    p.feed(b"HTTP/1.1 100 Continue\r\n\r\n")
+    assert p.mid_response and p.state == "HEAD"
+    q = parser_for()
+    q.feed(b"HTTP/1.1 2")
+    assert q.mid_response
+
+
+def test_empty_head_refused_at_once():
+    with pytest.raises(HttpProtocolError, match="malformed status line"):
+        feed_all(b"\r\n\r\n")
+
+
+def test_response_after_trailers_in_the_same_read():
+    data = CHUNK_HEAD + b"1\r\na\r\n0\r\nT: v\r\n\r\n" + OK
+    out, p = feed_all(data, n=2)
+    assert [r.body for r in out] == [b"a", b"ok"] and p.outstanding == 0
+
+
+@pytest.mark.parametrize("first", [b"(", b"@", b"\x01", b" ", b"\n"], ids=repr)
+def test_trailer_start_judged_from_its_first_byte(first):
+    p = parser_for()
+    p.feed(CHUNK_HEAD + b"1\r\na\r\n0\r\n")
+    with pytest.raises(HttpProtocolError):
+        p.feed(first)
+
+
+@pytest.mark.parametrize("first", [b"T", b"\r"], ids=repr)
+def test_trailer_start_that_may_be_valid_waits(first):
+    p = parser_for()
+    p.feed(CHUNK_HEAD + b"1\r\na\r\n0\r\n")
+    assert p.feed(first) == [] and not p.failed
