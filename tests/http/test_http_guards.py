@@ -382,3 +382,59 @@ def test_trailer_start_that_may_be_valid_waits(first):
     p = parser_for()
     p.feed(CHUNK_HEAD + b"1\r\na\r\n0\r\n")
     assert p.feed(first) == [] and not p.failed
+
+
+@pytest.mark.parametrize("count, ok", [(2, True), (3, True), (4, False)])
+def test_interim_count_boundary(count, ok):
+    data = b"HTTP/1.1 100 Continue\r\n\r\n" * count + OK
+    limits = HttpLimits(max_informational=3)
+    if ok:
+        (resp,), _ = feed_all(data, limits=limits)
+        assert resp.body == b"ok"
+    else:
+        with pytest.raises(HttpProtocolError, match="interim"):
+            feed_all(data, limits=limits)
+
+
+def test_empty_chunk_size_line_refused_at_once():
+    with pytest.raises(HttpProtocolError, match="invalid chunk-size line"):
+        feed_all(CHUNK_HEAD + b"\r\n")
+
+
+def test_response_after_a_chunked_body_without_trailers_in_the_same_read():
+    out, p = feed_all(CHUNK_HEAD + b"1\r\na\r\n0\r\n\r\n" + OK, n=2)
+    assert [r.body for r in out] == [b"a", b"ok"]
+
+
+def _trailers_of_size(total: int) -> bytes:
+    """A trailer block (fields + blank line) of exactly ``total`` bytes."""
+    base = b"T: \r\n\r\n"
+    return base[:-4] + b"v" * (total - len(base)) + b"\r\n\r\n"
+
+
+@pytest.mark.parametrize("step", [0, 1])
+@pytest.mark.parametrize("size, ok", [(1023, True), (1024, True), (1025, False)])
+def test_trailer_bytes_boundary(size, ok, step):
+    data = CHUNK_HEAD + b"1\r\na\r\n0\r\n" + _trailers_of_size(size)
+    limits = HttpLimits(max_header_bytes=1024)
+    if ok:
+        (resp,), _ = feed_all(data, limits=limits, step=step)
+        assert resp.body == b"a"
+    else:
+        with pytest.raises(HeaderTooLarge):
+            feed_all(data, limits=limits, step=step)
+
+
+def test_heads_straddling_buffer_compaction():
+    # responses of varied sizes through a small buffer, fed in odd pieces: every head that is
+    # cut by a compaction of the buffer must still be found where it ends
+    responses = [b"HTTP/1.1 200 OK\r\nX-Pad: %s\r\nContent-Length: 3\r\n\r\nabc" % (b"p" * (i * 37 % 700)) for i in range(30)]
+    data = b"".join(responses)
+    for piece in (7, 100, 333, 1000):
+        p = ResponseParser(HttpLimits(), buffer_size=1024)
+        for _ in responses:
+            p.expect("GET")
+        out = []
+        for i in range(0, len(data), piece):
+            out += p.feed(data[i : i + piece])
+        assert len(out) == 30 and all(r.body == b"abc" for r in out), piece
