@@ -399,6 +399,10 @@ def test_interim_count_boundary(count, ok):
 def test_empty_chunk_size_line_refused_at_once():
     with pytest.raises(HttpProtocolError, match="invalid chunk-size line"):
         feed_all(CHUNK_HEAD + b"\r\n")
+    p = parser_for()
+    p.feed(CHUNK_HEAD)  # the buffer is empty again: the next line starts at offset 0
+    with pytest.raises(HttpProtocolError, match="invalid chunk-size line"):
+        p.feed(b"\r\n")
 
 
 def test_response_after_a_chunked_body_without_trailers_in_the_same_read():
