@@ -1,7 +1,7 @@
 """A blocking client that speaks HTTP/2 or HTTP/1.1 per origin, as ALPN decides, over stackable
 connectors and the generic pool.
 
-    with AutoClient(ca_file="ca.pem") as http:
+    with AutoClient(tls=TlsOptions(ca_file="ca.pem")) as http:
         r = http.get("https://api.example.com/v1/time")      # r.http_version: "2" or "1.1"
         many = http.gather([("GET", f"https://api.example.com/v1/ticker?s={s}") for s in symbols])
 
@@ -29,7 +29,7 @@ from typing import Any
 from ..connect import Connector, Origin, Pool, TcpConnector, TlsConnector
 from ..errors import DeadlineExceeded, LocalError
 from ..stream.base import Stream
-from ..stream.options import TlsOptions
+from ..stream.options import TcpOptions, TlsOptions
 from ..url import parse_url
 from .connection import HttpConnection
 from .headers import header_pairs
@@ -75,9 +75,10 @@ class _H2:
 
 
 class AutoClient:
-    """See the module doc. ``connector``: the stack under HTTP (default TCP -> TLS with ALPN)."""
+    """See the module doc. ``tcp`` / ``tls``: the options of the default stack (TCP -> TLS with
+    ALPN; verification on); ``connector``: a stack of your own instead."""
 
-    def __init__(self, *, ca_file: str | None = None, verify: bool = True, timeout: float = 10.0,
+    def __init__(self, *, tcp: TcpOptions | None = None, tls: TlsOptions | None = None, timeout: float = 10.0,
                  limits: HttpLimits = DEFAULT_LIMITS, connector: Connector | None = None,
                  h2c_prior_knowledge: bool = False, retries: int = 2, max_idle_per_key: int = 4,
                  idle_timeout: float = 30.0) -> None:
@@ -87,8 +88,7 @@ class AutoClient:
         self.limits = limits
         self.retries = retries
         self.h2c = h2c_prior_knowledge
-        self.connector = connector or TlsConnector(TcpConnector(), TlsOptions(ca_file=ca_file, verify=verify),
-                                                   alpn=("h2", "http/1.1"))
+        self.connector = connector or TlsConnector(TcpConnector(tcp), tls, alpn=("h2", "http/1.1"))
         self.pool: Pool[Hashable, Any] = Pool(self._open, max_idle_per_key=max_idle_per_key, idle_timeout=idle_timeout)
         self._deadline = 0.0
 

@@ -34,10 +34,11 @@ from .control import EndpointControl
 from .endpoint import C, Disconnect, DisconnectKind, Endpoint, Timer
 from .lifecycle import Lifecycle
 from .options import Backoff, ErrorPolicy, ServiceOptions
-from .registry import CONNECTED, REMOVED, Handle, Record, Registry
+from .registry import CONNECTED, REMOVED, Handle, Record, Registry, snapshot
 from .resolver import Preparer, Resolver
 from .scheduler import Scheduler
 from .select import EpollSelector, Selector
+from .stats import EndpointSnapshot
 from .target import Target
 from .waker import Waker
 
@@ -56,7 +57,8 @@ class IOService(Generic[C]):
 
     ``options`` (:class:`~boomnet.service.ServiceOptions`) or its fields as keywords
     (``dns_timeout=``, ``connect_timeout=``, ``backoff=``, ``healthy_after=``, ``on_error=``,
-    ``check_every=``, ``busy_step=``): a misspelt keyword is a ``TypeError``, a bad value a
+    ``check_every=``, ``busy_step=``, ``instrument=``, ``slow_handler=``; see
+    :mod:`boomnet.service.stats` and :meth:`stats`): a misspelt keyword is a ``TypeError``, a bad value a
     :class:`~boomnet.errors.LocalError`. ``clock``: seconds, monotonic (inject a fake one in
     tests). ``resolver``: a :class:`~boomnet.service.Resolver` (default: a
     :class:`boomnet.stream.dns.AsyncResolver`, closed by :meth:`close`).
@@ -158,6 +160,7 @@ class IOService(Generic[C]):
             deregister=self.deregister,
             add_timer=self._add_timer,
             poll_soon=self._poll_soon,
+            call_soon_threadsafe=self.call_soon_threadsafe,
         )
         self._lifecycle.start_soon(record)
         log.debug("registered %r", record)
@@ -212,6 +215,12 @@ class IOService(Generic[C]):
             return None
         return cast(T, record.target)  # what this handle's endpoint built: its T
 
+    def stats(self) -> list[EndpointSnapshot]:
+        """Every registration's counters now (see :mod:`boomnet.service.stats`), merged with
+        ``endpoint.metrics()`` where defined. Call it on the loop thread (from another thread:
+        ``call_soon_threadsafe``, as :mod:`boomnet.metrics` does)."""
+        return snapshot(self._registry, self._clock(), self._options.instrumented)
+
     def now(self) -> float:
         """The service's clock."""
         return self._clock()
@@ -238,7 +247,11 @@ class IOService(Generic[C]):
             self._countdown = n
             return
         self._countdown = self._check_every
-        if self._lifecycle.busy or self._clock() >= self._scheduler.next_due or self._waker.signalled:
+        if (
+            self._lifecycle.busy
+            or self._clock() >= self._scheduler.next_due
+            or (not self._waker_in_selector and self._waker.signalled)  # DirectSelector only
+        ):
             self._housekeep(ctx)
 
     def _poll_failed(self, record: Record, exc: Exception) -> None:

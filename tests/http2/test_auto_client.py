@@ -14,11 +14,12 @@ import pytest
 from boomnet.connect import Origin, Pool
 from boomnet.errors import LimitExceeded, LocalError
 from boomnet.http.auto import AutoClient
+from boomnet.stream.options import TlsOptions
 
 
 def test_http2_by_alpn_many_requests_share_one_connection(nginx_h2: tuple[str, str, Path], ca_file: str) -> None:
     tls_url, _, root = nginx_h2
-    with AutoClient(ca_file=ca_file) as http:
+    with AutoClient(tls=TlsOptions(ca_file=ca_file)) as http:
         rs = http.gather([("GET", f"{tls_url}/small?i={i}") for i in range(300)])
         assert [r.body for r in rs] == [b"ok"] * 300
         assert {r.http_version for r in rs} == {"2"}
@@ -37,7 +38,7 @@ def test_h2c_with_prior_knowledge(nginx_h2: tuple[str, str, Path]) -> None:
 
 def test_goaway_retries_are_transparent_and_nothing_is_sent_twice(nginx_h2: tuple[str, str, Path], ca_file: str) -> None:
     tls_url, _, _ = nginx_h2
-    with AutoClient(ca_file=ca_file, timeout=60) as http:
+    with AutoClient(tls=TlsOptions(ca_file=ca_file), timeout=60) as http:
         rs = http.gather([("GET", f"{tls_url}/small?i={i}") for i in range(3000)])
         assert len(rs) == 3000 and all(r.body == b"ok" for r in rs)
         assert [r.url for r in rs] == [f"{tls_url}/small?i={i}" for i in range(3000)]
@@ -78,7 +79,7 @@ def h1_only_tls(server_ssl_context: ssl.SSLContext) -> Iterator[str]:
 
 
 def test_alpn_falls_back_to_http11(h1_only_tls: str, ca_file: str) -> None:
-    with AutoClient(ca_file=ca_file) as http:
+    with AutoClient(tls=TlsOptions(ca_file=ca_file)) as http:
         rs = http.gather([("GET", f"{h1_only_tls}/") for _ in range(5)])
         assert [(r.body, r.http_version) for r in rs] == [(b"h1", "1.1")] * 5
         assert http.pool.stats.created == 1 and http.pool.stats.reused == 4  # keep-alive, one at a time

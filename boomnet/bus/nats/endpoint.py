@@ -336,3 +336,8 @@ class NatsEndpoint(StreamEndpoint[NatsConnection, Any]):
     def describe(self) -> str:
         return f"nats://{self.host}:{self.port}"
 
+    def metrics(self) -> dict[str, float]:
+        """Protocol counters for ``IOService.stats()`` / :mod:`boomnet.metrics` (cold path)."""
+        return {"published": self.published, "dropped": self.dropped, "delivered": self.delivered,
+                "buffered": self.buffered, "subscriptions": len(self._subs)}
+
