@@ -32,6 +32,7 @@ from ..stream.base import Stream
 from ..stream.options import TcpOptions, TlsOptions
 from ..url import parse_url
 from .connection import HttpConnection
+from .headers import header_pairs
 from .limits import DEFAULT_LIMITS, HttpLimits
 from .request import encode_request
 from .response import Response
@@ -164,7 +165,7 @@ class AutoClient:
         while rest and conn.available:
             i = rest.pop(0)
             _, method, u, headers, payload, _ = todo[i]
-            hdrs = [] if headers is None else list(headers.items() if hasattr(headers, "items") else headers)
+            hdrs = header_pairs(headers)
             started.append((i, conn.request(method, u.target, hdrs, payload, deadline=self._deadline)))
         try:
             run_until_done(conn, [r for _, r in started], timeout=max(0.0, self._deadline - time.monotonic()))
