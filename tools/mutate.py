@@ -59,6 +59,8 @@ HTTP_UNIT = (
     "tests/http/test_http_response.py",
     "tests/http/test_http_connection_state.py",
     "tests/http/test_http_guards.py",
+    "tests/http/test_http_head.py",
+    "tests/http/test_http_options.py",
 )
 WS_UNIT = ("tests/ws/test_codec.py", "tests/ws/test_properties.py", "tests/ws/test_raw_peer.py", "tests/ws/test_contract.py")
 WS_PROTOCOL = (*WS_UNIT, "tests/ws/test_client_faults.py", "tests/ws/test_server_role.py", "tests/ws/test_liveness.py")
