@@ -29,7 +29,10 @@ request, a bad URL, an option value out of range) and nothing was sent. The tree
     │   ├── FramingError             boomnet.msg: a malformed message frame
     │   │   └── FrameTooLarge        ... larger than the codec's max_size (also a LimitExceeded)
     │   ├── FixError                 boomnet.fix: malformed tag=value (checksum, length, header)
+    │   │   ├── FixGarbled           ... framing lost (BeginString, BodyLength, CheckSum, garbage)
+    │   │   │   └── FixMessageTooLarge  BodyLength above FixLimits.max_message_size (also a LimitExceeded)
     │   │   └── FixSessionError      the peer broke the FIX session rules (sequence too low, ...)
+    │   │       └── FixLoggedOut     the session ended with a Logout (also a ConnectionClosed)
     │   ├── RpcProtocolError         boomnet.rpc: a malformed envelope
     │   ├── NatsProtocolError        boomnet.bus: a malformed NATS server line, or a fatal -ERR
     │   └── VenueMessageError        a venue (e.g. Binance) sent a message of the wrong shape
@@ -287,6 +290,25 @@ class FixError(ProtocolError):
 
 class FixSessionError(FixError):
     """The peer broke FIX session rules (sequence number too low, logon refused, ...)."""
+
+
+class FixGarbled(FixError):
+    """A FIX frame could not be delimited: wrong BeginString, BodyLength or CheckSum, garbage.
+
+    The byte stream's framing is lost; the session disconnects (resend recovers the data).
+    """
+
+
+class FixMessageTooLarge(FixGarbled, LimitExceeded):
+    """A FIX message's BodyLength exceeds ``FixLimits.max_message_size`` (checked before buffering)."""
+
+
+class FixLoggedOut(FixSessionError, ConnectionClosed):
+    """The FIX session ended with a Logout (``text`` is the Logout's Text(58), if any)."""
+
+    def __init__(self, message: str, text: str = ""):
+        self.text = text
+        super().__init__(message)
 
 
 # --- bus -----------------------------------------------------------------------------------------

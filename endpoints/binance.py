@@ -21,15 +21,19 @@ from __future__ import annotations
 
 import logging
 import random
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
+from boomnet.rpc import Call
 from boomnet.service import Disconnect
-from boomnet.ws import WebsocketEndpoint
-from boomnet.ws import Opcode
+from boomnet.ws import Opcode, WebsocketEndpoint
 
-from .binance_codec import *  # noqa: F401,F403  (records and decode are part of this module's API)
+from .binance_codec import *  # noqa: F403  (decode and helpers are part of this module's API)
 from .binance_codec import __all__ as _codec_all
-from .binance_codec import (
+from .binance_decoder import DECODE_ERRORS, StreamDecoder, envelope_handlers
+from .binance_options import LIVE_DATA_URL, LIVE_URL, REPLAY_URL, check_options, liveness_defaults
+from .binance_records import *  # noqa: F403  (the records too)
+from .binance_records import (
     AggTrade,
     BookTicker,
     CommandError,
@@ -38,17 +42,19 @@ from .binance_codec import (
     PartialDepth,
     Trade,
     UnknownEvent,
-    decode,
 )
-from .binance_session import *  # noqa: F401,F403
-from .binance_session import __all__ as _session_all
+from .binance_records import __all__ as _records_all
+from .binance_session import *  # noqa: F403
 from .binance_session import Request, Subscriptions
+from .binance_session import __all__ as _session_all
 
-__all__ = [*_codec_all, *_session_all, "BinanceEndpoint", "DEFAULT_BASE_URL", "recycle_after", "stream_url"]
+__all__ = [
+    *_records_all, *_codec_all, *_session_all, "BinanceEndpoint", "LIVE_URL", "LIVE_DATA_URL", "REPLAY_URL",
+    "StreamDecoder", "recycle_after", "stream_url",
+]
 
 log = logging.getLogger("endpoints.binance")
 
-DEFAULT_BASE_URL = "wss://stream.binance.com:9443"
 MAX_CONNECTION_AGE = 24 * 3600.0
 
 
@@ -67,24 +73,27 @@ def stream_url(base_url: str, streams: Iterable[str] = (), *, combined: bool = T
     return f"{base}/ws/{names}" if names else f"{base}/ws"
 
 
-class BinanceEndpoint(WebsocketEndpoint):
+class BinanceEndpoint(WebsocketEndpoint[Any]):
     """One Binance market-stream connection; override the ``on_*`` hooks you need.
 
     ``streams``: stream names (``"btcusdt@trade"``, ``"ethusdt@depth@100ms"``, ...).
-    ``combined``: use ``/stream`` (events wrapped with their stream name) rather than ``/ws``.
-    ``streams_in_url``: put the wanted streams in the URL of each connection instead of sending
-    SUBSCRIBE once connected. ``base_url``: e.g. a local exchange's ``wss://localhost:PORT`` with
-    its ``ca_file``. ``record``: record each connection's plaintext (a RecordedStream above TLS)
-    as ``<record_directory>/<record>.bnrec`` — reconnections as ``<record>-2``, ``-3``, ... — for
-    :meth:`~boomnet.service.Endpoint.replay`. Other keywords go to :class:`~boomnet.service.WebsocketEndpoint`
-    (``auto_disconnect``, ``backoff``, ``verify``, ``max_message_size``, ...).
+    ``base_url`` (required): :data:`LIVE_URL` for production, a local exchange's
+    ``wss://localhost:PORT`` (with its ``ca_file``), or :data:`REPLAY_URL` for replays.
+    ``combined``: use ``/stream`` (events wrapped with their stream name; the fast decoding path)
+    rather than ``/ws``. ``streams_in_url``: put the wanted streams in the URL of each connection
+    instead of sending SUBSCRIBE once connected. ``record``: record each connection's plaintext (a
+    RecordedStream above TLS) as ``<record_directory>/<record>.bnrec`` — reconnections as
+    ``<record>-2``, ``-3``, ... — for :meth:`~boomnet.service.Endpoint.replay`. Other keywords go
+    to :class:`~boomnet.ws.WebsocketEndpoint` and the WebSocket (``backoff``, ``verify``,
+    ``max_message_size``, ...); an unknown one is a ``TypeError`` here. Liveness follows Binance's
+    rules (no client pings, a silent minute is a dead link) unless you pass those options.
     """
 
     def __init__(
         self,
         streams: Iterable[str] = (),
         *,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str,
         combined: bool = True,
         streams_in_url: bool = False,
         ca_file: str | None = None,
@@ -94,6 +103,9 @@ class BinanceEndpoint(WebsocketEndpoint):
         record_directory: str = "recordings",
         **options: Any,
     ):
+        check_options(options)
+        if not isinstance(base_url, str) or not base_url.startswith(("wss://", "ws://")):
+            raise TypeError(f"base_url must be a ws:// or wss:// URL string, not {base_url!r}")
         self.subscriptions = Subscriptions(streams, requests_per_second=requests_per_second)
         self.base_url = base_url
         self.combined = combined
@@ -102,9 +114,11 @@ class BinanceEndpoint(WebsocketEndpoint):
         self.record = record
         self.record_directory = record_directory
         self._recordings = 0
+        self.decoder = StreamDecoder(combined=combined)
         super().__init__(
             self._next_url(), ca_file=ca_file,
-            auto_disconnect=recycle_after() if auto_disconnect is None else auto_disconnect, **options,
+            auto_disconnect=recycle_after() if auto_disconnect is None else auto_disconnect,
+            **liveness_defaults(options),
         )
         self._ws: Any = None
         #: server pings seen (each answered by the WebSocket with a copy of its payload)
@@ -114,7 +128,7 @@ class BinanceEndpoint(WebsocketEndpoint):
         # Requests held back by the pacing go out on this timer even when no data arrives.
         self.every(0.25, self._flush_requests)
         # Bound once: a subclass's overrides are what these pick up.
-        self._dispatch: dict[type, Callable[[Any, Any], Any]] = {
+        self._by_record: dict[type, Callable[[Any, Any], Any]] = {
             Trade: self.on_trade,
             AggTrade: self.on_agg_trade,
             BookTicker: self.on_book_ticker,
@@ -124,25 +138,40 @@ class BinanceEndpoint(WebsocketEndpoint):
             CommandResult: self._on_command_reply,
             CommandError: self._on_command_reply,
         }
+        self._dispatch: dict[type, Callable[[Any, Any], Any]] = {}
+        self._update_decoder()
 
     # --- user API -----------------------------------------------------------------------------
 
     def subscribe(self, streams: Iterable[str]) -> None:
         """Add streams (sent now if connected, and on every reconnect)."""
         self.subscriptions.subscribe(streams)
-        self._update_raw_stream()
+        self._update_decoder()
         self._flush_requests(self._ws, None)
 
     def unsubscribe(self, streams: Iterable[str]) -> None:
         """Drop streams (an UNSUBSCRIBE goes out now if connected)."""
         self.subscriptions.unsubscribe(streams)
-        self._update_raw_stream()
+        self._update_decoder()
         self._flush_requests(self._ws, None)
 
     def list_subscriptions(self) -> None:
         """Ask the server; the answer lands in ``subscriptions.listed`` and :meth:`on_reply`."""
         self.subscriptions.list_subscriptions()
         self._flush_requests(self._ws, None)
+
+    def command(self, method: str, params: Iterable[str] = (), callback: Callable[[Call], object] | None = None) -> None:
+        """Send another command of the stream API (``GET_PROPERTY``, ``SET_PROPERTY``), paced
+        and correlated like subscriptions; ``callback(call)`` gets ``call.result`` (the reply
+        record) or ``call.error`` (an error reply, a timeout, or a disconnect)."""
+        self.subscriptions.command(method, params, callback)
+        self._flush_requests(self._ws, None)
+
+    def on_request_timeout(self, request: Request, ctx: Any) -> None:
+        """``request`` got no reply within ``subscriptions.reply_timeout`` (default: a warning;
+        the connection is not dropped — a venue that stops answering is caught by the
+        liveness timeout)."""
+        log.warning("%r: no reply to %s within %.0fs", self, request, self.subscriptions.reply_timeout)
 
     # --- hooks (override) ---------------------------------------------------------------------
 
@@ -184,7 +213,7 @@ class BinanceEndpoint(WebsocketEndpoint):
         self._recordings += 1
         name = self.record if self._recordings == 1 else f"{self.record}-{self._recordings}"
         stream = self.create_stream(addr).into_recorded(name, directory=self.record_directory)
-        return WebSocket(stream, self.url, **self.ws_options)
+        return WebSocket(stream, self.url, self.ws)
 
     def create_replay_target(self, stream: Any, ctx: Any) -> Any:
         self.url = self._next_url()
@@ -199,17 +228,59 @@ class BinanceEndpoint(WebsocketEndpoint):
     def poll(self, ws: Any, ctx: Any) -> None:
         frames = ws.read_batch()
         if frames:
-            dispatch = self._dispatch
-            raw_stream = self._raw_stream
-            for frame in frames:
-                opcode = frame.opcode
-                if opcode is _TEXT:
-                    record = decode(frame.payload, raw_stream)
-                    dispatch[type(record)](record, ctx)
-                elif opcode is _PING:
-                    self.pings += 1
+            decoder = self.decoder.decoder
+            if decoder is None:
+                self._poll_reference(frames, ctx)
+            else:
+                self._poll_fast(frames, decoder.decode, ctx)
         if self.subscriptions.has_outgoing:
             self._flush_requests(ws, ctx)
+
+    def _poll_fast(self, frames: Any, decode: Callable[[Any], Any], ctx: Any) -> None:
+        # The hot loop: one msgspec call per frame straight into the record (combined: into its
+        # envelope; the dispatch entry for an envelope class is the handler of its stream's
+        # record kind). A message the schema refuses raises out of the loop into the except
+        # below — rare by construction (replies, stale streams, malformed data) — which hands it
+        # to the reference decoder and resumes the same iterator: no try/except per frame.
+        dispatch = self._dispatch
+        it = iter(frames)
+        out: Any = None
+        frame: Any = None
+        while True:
+            try:
+                if self.combined:
+                    for frame in it:
+                        if frame.opcode is _TEXT:
+                            out = None
+                            out = decode(frame.payload)
+                            dispatch[type(out)](out.data, ctx)
+                        elif frame.opcode is _PING:
+                            self.pings += 1
+                else:
+                    for frame in it:
+                        if frame.opcode is _TEXT:
+                            out = None
+                            out = decode(frame.payload)
+                            dispatch[type(out)](out, ctx)
+                        elif frame.opcode is _PING:
+                            self.pings += 1
+                return
+            except DECODE_ERRORS:
+                if out is not None:
+                    raise  # a handler raised a msgspec error of its own: not ours to reinterpret
+                record = self.decoder.fallback(frame.payload)  # a record, or VenueMessageError
+                self._by_record[type(record)](record, ctx)
+
+    def _poll_reference(self, frames: Any, ctx: Any) -> None:
+        by_record = self._by_record
+        fallback = self.decoder.fallback
+        for frame in frames:
+            opcode = frame.opcode
+            if opcode is _TEXT:
+                record = fallback(frame.payload)
+                by_record[type(record)](record, ctx)
+            elif opcode is _PING:
+                self.pings += 1
 
     def on_disconnect(self, reason: Disconnect, ctx: Any) -> bool:
         """Forget what the server had acknowledged; reconnect (the default answer)."""
@@ -227,23 +298,31 @@ class BinanceEndpoint(WebsocketEndpoint):
     def _next_url(self) -> str:
         wanted = self.subscriptions.streams if self.streams_in_url else ()
         self._url_streams = wanted
-        self._update_raw_stream()
+        self._update_decoder()
         return stream_url(self.base_url, wanted, combined=self.combined)
 
-    def _update_raw_stream(self) -> None:
-        # Partial books name no symbol: on a raw connection with a single stream, that stream does.
-        streams = self.subscriptions.streams
-        self._raw_stream = streams[0] if not self.combined and len(streams) == 1 else None
+    def _update_decoder(self) -> None:
+        """The wanted streams changed: the decoder's schema and the dispatch follow (cold path)."""
+        self.decoder.update(self.subscriptions.streams)
+        by_record = getattr(self, "_by_record", None)
+        if by_record is None:  # during __init__, before the hooks are bound
+            return
+        self._dispatch = {**by_record, **envelope_handlers(self.decoder.envelopes, by_record.__getitem__)}
 
     def _flush_requests(self, ws: Any, ctx: Any) -> None:
-        """Send what the pacing allows now (a timer callback too: ``fn(target, ctx)``)."""
+        """Send what the pacing allows now, and report requests past their reply deadline (a
+        timer callback too: ``fn(target, ctx)``)."""
+        subs = self.subscriptions
+        if subs.pending:
+            for request in subs.expire():
+                self.on_request_timeout(request, ctx)
         if ws is not None and self.subscriptions.has_outgoing:
             for message in self.subscriptions.take_outgoing():
                 ws.send_text(message)
 
     def _on_command_reply(self, reply: CommandResult | CommandError, ctx: Any) -> None:
         request = self.subscriptions.on_reply(reply)
-        if type(reply) is CommandError:
+        if isinstance(reply, CommandError):
             self.last_error = reply
             self.on_error_reply(request, reply, ctx)
         elif request is None:

@@ -1,9 +1,10 @@
 """boomnet.msg side by side with pyzmq, asyncio+uvloop and raw sockets (one run, ratios).
 
 Jobs: one-way blast of 100-byte messages (msgs/s delivered to a handler in the receiving
-process, first to last message) and echo round trips of 64-byte messages (p50/p99/p99.9 over
+process, from the sender's first send to the receiver's last message) and echo round trips of 64-byte messages (p50/p99/p99.9 over
 ``--samples`` round trips, server in a child process), over TCP and TLS. Rounds alternate the
-systems (A, B, C, D, A, B, ...); the figures are per-system medians over rounds. Also measures
+systems (A, B, C, D, A, B, ...); the figures are per-system medians over rounds, and each ratio
+is the median of the per-round ratios (both systems measured in the same round). Also measures
 retained allocations per message on boomnet's bytes receive path (tracemalloc).
 
     .venv/bin/python -m perf.msg_bench [--rounds 3] [--blast 200000] [--samples 10000]
@@ -36,13 +37,15 @@ def run_blast(name: str, n: int, tls: bool, certs: tuple[str, str], ca: str) -> 
         return None
     recv, send = blast
     ctx = mp.get_context("fork")
-    ready, result = ctx.Queue(), ctx.Queue()
+    ready, result, started = ctx.Queue(), ctx.Queue(), ctx.Queue()
     rp = ctx.Process(target=_child_blast_recv, args=(recv, n, ready, result, certs if tls else None), daemon=True)
     rp.start()
     port = ready.get(timeout=30)
-    sp = ctx.Process(target=send, args=(port, n, BLAST_PAYLOAD, ca if tls else None), daemon=True)
+    sp = ctx.Process(target=send, args=(port, n, BLAST_PAYLOAD, ca if tls else None, started), daemon=True)
     sp.start()
-    elapsed = result.get(timeout=300)
+    end = result.get(timeout=300)
+    # CLOCK_MONOTONIC is one clock for every process: first send (after connecting) to last handled
+    elapsed = end - started.get(timeout=30)
     sp.join(30)
     rp.join(30)
     for p in (sp, rp):
@@ -160,20 +163,32 @@ def main() -> None:
     def med(key: tuple[str, bool], field: str) -> float:
         return statistics.median(e[field] for e in echo[key])
 
-    zb = [r for r in blast.get(("pyzmq", False), []) if r is not None]
-    ze = echo.get(("pyzmq", False))
-    print("\n| system | transport | blast msgs/s (median) | vs pyzmq | echo p50 us | p99 us | p99.9 us | p50 vs pyzmq | p99 vs pyzmq |")
+    zkey = ("pyzmq", False)
+
+    def paired(values: list[float | None], ref: list[float | None], invert: bool = False) -> str:
+        # ratio per round (each round ran both, close in time), then the median: robust to a
+        # round where the shared machine was busy for everyone
+        pairs = [(v, r) for v, r in zip(values, ref) if v is not None and r is not None and r > 0 and v > 0]
+        if not pairs:
+            return "-"
+        return f"{statistics.median(v / r for v, r in pairs):.2f}x"
+
+    print("\n| system | transport | blast msgs/s (median) | vs pyzmq (paired) | echo p50 us | p99 us | p99.9 us | p50 vs pyzmq | p99 vs pyzmq |")
     print("|---|---|---|---|---|---|---|---|---|")
     for (name, tls), rates in blast.items():
         key = (name, tls)
         known = [r for r in rates if r is not None]
-        rate = statistics.median(known) if known else float("nan")
-        rb = f"{rate / statistics.median(zb):.2f}x" if zb and known else "-"
+        shown = f"{statistics.median(known):,.0f}" if known else "-"
+        rb = paired(rates, blast.get(zkey, [])) if known and zkey in blast else "-"
         p50, p99, p999 = med(key, "p50"), med(key, "p99"), med(key, "p99.9")
-        r50 = f"{p50 / med(('pyzmq', False), 'p50'):.2f}x" if ze else "-"
-        r99 = f"{p99 / med(('pyzmq', False), 'p99'):.2f}x" if ze else "-"
-        shown = f"{rate:,.0f}" if known else "-"
+        ze = echo.get(zkey)
+        r50 = paired([e["p50"] for e in echo[key]], [e["p50"] for e in ze]) if ze else "-"
+        r99 = paired([e["p99"] for e in echo[key]], [e["p99"] for e in ze]) if ze else "-"
         print(f"| {name} | {'TLS' if tls else 'TCP'} | {shown} | {rb} | {p50:.1f} | {p99:.1f} | {p999:.1f} | {r50} | {r99} |")
+    print("\nper-round blast msgs/s (k):")
+    for (name, tls), rates in blast.items():
+        if any(r is not None for r in rates):
+            print(f"  {name} {'TLS' if tls else 'TCP'}: " + ", ".join(f"{r / 1e3:.0f}" for r in rates if r is not None))
     print(f"\nretained allocations on the bytes path: {retained_per_message():.4f} bytes/message")
     print(f"load after: {os.getloadavg()}  ({time.strftime('%H:%M:%S')})")
 

@@ -49,22 +49,15 @@ def boomnet_blast_recv(n: int, ready: Any, certs: tuple[str, str] | None) -> flo
         count += 1
 
     recv_batch = clt.recv_batch
-    while True:
-        batch = recv_batch()
-        if batch:
-            t0 = time.perf_counter()
-            for m in batch:
-                handler(m)
-            break
     while count < n:
         for m in recv_batch():
             handler(m)
-    elapsed = time.perf_counter() - t0
+    end = time.perf_counter()  # of the last message: the rate is from the sender's first send
     svc.close()
-    return elapsed
+    return end
 
 
-def boomnet_blast_send(port: int, n: int, payload: bytes, ca: str | None) -> None:
+def boomnet_blast_send(port: int, n: int, payload: bytes, ca: str | None, started: Any) -> None:
     from boomnet.errors import SendBufferFull
     from boomnet.msg import Clt, LengthPrefixed
     from boomnet.stream.options import TlsOptions
@@ -72,6 +65,7 @@ def boomnet_blast_send(port: int, n: int, payload: bytes, ca: str | None) -> Non
     clt = Clt.connect("127.0.0.1", port, codec=LengthPrefixed(), tls=TlsOptions(ca_file=ca, server_hostname="localhost") if ca else None)
     push_many, flush = clt.conn.push_many, clt.conn.flush
     batch = [payload] * 256
+    started.put(time.perf_counter())
     for _ in range(n // 256):
         try:
             push_many(batch)
@@ -149,6 +143,59 @@ def boomnet_echo_client(port: int, samples: int, payload: bytes, ca: str | None)
     return out
 
 
+def boomnet_io_blast_recv(n: int, ready: Any, certs: tuple[str, str] | None) -> float:
+    """The IOService path: a ListenerEndpoint whose per-connection Reactor is the handler."""
+    from boomnet.msg import LengthPrefixed
+    from boomnet.msg.endpoint import ListenerEndpoint, Reactor
+    from boomnet.service import IOService
+    from boomnet.stream.tls_server import TlsServerOptions
+
+    count = 0
+
+    class Count(Reactor[Any]):
+        def on_message(self, conn: Any, msg: Any, ctx: Any) -> None:
+            nonlocal count
+            count += 1
+
+    io = IOService()
+    lst: ListenerEndpoint[Any] = ListenerEndpoint(codec=LengthPrefixed(), reactor_factory=lambda c: Count(),
+                                                  tls=TlsServerOptions(*certs) if certs else None)
+    io.register(lst)
+    while lst.address is None:
+        io.poll()
+    ready.put(lst.address[1])
+    poll = io.poll
+    while count < n:
+        poll()
+    end = time.perf_counter()
+    io.close()
+    return end
+
+
+def boomnet_io_echo_server(ready: Any, certs: tuple[str, str] | None) -> None:
+    """Echo on the IOService: a Reactor answering with conn.push; poll, then wait(10 ms) when idle."""
+    from boomnet.msg import LengthPrefixed
+    from boomnet.msg.endpoint import ListenerEndpoint, Reactor
+    from boomnet.service import IOService
+    from boomnet.stream.tls_server import TlsServerOptions
+
+    class Echo(Reactor[Any]):
+        def on_message(self, conn: Any, msg: Any, ctx: Any) -> None:
+            conn.push(msg)
+
+    io = IOService()
+    lst: ListenerEndpoint[Any] = ListenerEndpoint(codec=LengthPrefixed(), reactor_factory=lambda c: Echo(),
+                                                  tls=TlsServerOptions(*certs) if certs else None)
+    io.register(lst)
+    while lst.address is None:
+        io.poll()
+    ready.put(lst.address[1])
+    poll, wait = io.poll, io.wait
+    while True:
+        poll()
+        wait(0.01)
+
+
 # --- pyzmq ----------------------------------------------------------------------------------------
 
 
@@ -166,18 +213,16 @@ def zmq_blast_recv(n: int, ready: Any, certs: Any) -> float:
         nonlocal count
         count += 1
 
-    handler(s.recv())
-    t0 = time.perf_counter()
     recv = s.recv
     while count < n:
         handler(recv())
-    elapsed = time.perf_counter() - t0
+    end = time.perf_counter()  # of the last message: the rate is from the sender's first send
     s.close(0)
     ctx.term()
-    return elapsed
+    return end
 
 
-def zmq_blast_send(port: int, n: int, payload: bytes, ca: Any) -> None:
+def zmq_blast_send(port: int, n: int, payload: bytes, ca: Any, started: Any) -> None:
     import zmq
 
     ctx = zmq.Context()
@@ -185,6 +230,7 @@ def zmq_blast_send(port: int, n: int, payload: bytes, ca: Any) -> None:
     s.setsockopt(zmq.SNDHWM, 100_000)
     s.connect(f"tcp://127.0.0.1:{port}")
     send = s.send
+    started.put(time.perf_counter())
     for _ in range(n):
         send(payload)
     s.close(linger=30_000)
@@ -237,14 +283,11 @@ def asyncio_blast_recv(n: int, ready: Any, certs: tuple[str, str] | None) -> flo
         async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
             count = 0
             readexactly, unpack = r.readexactly, HDR.unpack
-            t0 = 0.0
             while count < n:
                 (size,) = unpack(await readexactly(4))
                 await readexactly(size)
-                if not count:
-                    t0 = time.perf_counter()
                 count += 1
-            result.append(time.perf_counter() - t0)
+            result.append(time.perf_counter())
             w.close()
             done.set()
 
@@ -257,10 +300,11 @@ def asyncio_blast_recv(n: int, ready: Any, certs: tuple[str, str] | None) -> flo
     return result[0]
 
 
-def asyncio_blast_send(port: int, n: int, payload: bytes, ca: str | None) -> None:
+def asyncio_blast_send(port: int, n: int, payload: bytes, ca: str | None, started: Any) -> None:
     async def main() -> None:
         r, w = await asyncio.open_connection("127.0.0.1", port, ssl=_client_ctx(ca), server_hostname="localhost" if ca else None)
         frame = HDR.pack(len(payload)) + payload
+        started.put(time.perf_counter())
         for i in range(n):
             w.write(frame)
             if not i & 255:
@@ -275,10 +319,13 @@ def asyncio_blast_send(port: int, n: int, payload: bytes, ca: str | None) -> Non
 def asyncio_echo_server(ready: Any, certs: tuple[str, str] | None) -> None:
     async def main() -> None:
         async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-            while True:
-                head = await r.readexactly(4)
-                body = await r.readexactly(HDR.unpack(head)[0])
-                w.write(head + body)
+            try:
+                while True:
+                    head = await r.readexactly(4)
+                    body = await r.readexactly(HDR.unpack(head)[0])
+                    w.write(head + body)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                w.close()  # the client finished
 
         server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=_server_ctx(certs))
         ready.put(server.sockets[0].getsockname()[1])
@@ -317,16 +364,12 @@ def raw_blast_recv(n: int, ready: Any, certs: Any) -> float:
     mv = memoryview(buf)
     have = pos = count = 0
     unpack = HDR.unpack_from
-    t0 = 0.0
     while count < n:
         if pos:  # compact
             buf[: have - pos] = buf[pos:have]
             have -= pos
             pos = 0
-        got = s.recv_into(mv[have:])
-        if not t0:
-            t0 = time.perf_counter()
-        have += got
+        have += s.recv_into(mv[have:])
         while have - pos >= 4:
             size = unpack(buf, pos)[0]
             if pos + 4 + size > have:
@@ -334,17 +377,18 @@ def raw_blast_recv(n: int, ready: Any, certs: Any) -> float:
             _ = mv[pos + 4 : pos + 4 + size]
             pos += 4 + size
             count += 1
-    elapsed = time.perf_counter() - t0
+    end = time.perf_counter()  # of the last message: the rate is from the sender's first send
     s.close()
     lst.close()
-    return elapsed
+    return end
 
 
-def raw_blast_send(port: int, n: int, payload: bytes, ca: Any) -> None:
+def raw_blast_send(port: int, n: int, payload: bytes, ca: Any, started: Any) -> None:
     s = socket.create_connection(("127.0.0.1", port))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     frame = HDR.pack(len(payload)) + payload
     chunk = frame * 256
+    started.put(time.perf_counter())
     for _ in range(n // 256):
         s.sendall(chunk)
     s.sendall(frame * (n % 256))
@@ -384,6 +428,7 @@ Echo = tuple[Callable[..., None], Callable[..., list[int]]]
 SYSTEMS: dict[str, tuple[Blast | None, Echo, bool]] = {  # name -> (blast, echo, supports TLS)
     "boomnet": ((boomnet_blast_recv, boomnet_blast_send), (boomnet_echo_server, boomnet_echo_client), True),
     "boomnet park": (None, (boomnet_park_echo_server, boomnet_park_echo_client), True),
+    "boomnet IOService": ((boomnet_io_blast_recv, boomnet_blast_send), (boomnet_io_echo_server, boomnet_park_echo_client), True),
     "pyzmq": ((zmq_blast_recv, zmq_blast_send), (zmq_echo_server, zmq_echo_client), False),
     "asyncio+uvloop": ((asyncio_blast_recv, asyncio_blast_send), (asyncio_echo_server, asyncio_echo_client), True),
     "raw socket": ((raw_blast_recv, raw_blast_send), (raw_echo_server, raw_echo_client), False),

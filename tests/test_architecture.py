@@ -31,9 +31,19 @@ CORES = [
     "boomnet/http/head.py",
     "boomnet/http/parser.py",
     "boomnet/http/request.py",
-    "boomnet/fix/codec.py",
+    "boomnet/fix/parser.py",
+    "boomnet/fix/message.py",
+    "boomnet/fix/encoder.py",
+    "boomnet/fix/dictionary.py",
     "boomnet/fix/session.py",
+    "boomnet/fix/store.py",
     "boomnet/rpc/protocol.py",
+    "boomnet/rpc/client.py",
+    "boomnet/rpc/server.py",
+    "boomnet/bus/nats/protocol.py",
+    "boomnet/bus/envelope.py",
+    "boomnet/msg/codec.py",
+    "boomnet/msg/datagram.py",
 ]
 
 

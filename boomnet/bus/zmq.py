@@ -61,7 +61,7 @@ class ZmqTarget:
         self.socket.close(linger=0)
 
 
-class ZmqPublisher(Endpoint):
+class ZmqPublisher(Endpoint[ZmqTarget, Any]):
     """PUB or PUSH socket endpoint; ``publish(topic, payload)`` sends ``[topic, payload]``."""
 
     def __init__(self, address: str, *, kind: Literal["pub", "push"] = "pub", bind: bool = False,

@@ -81,7 +81,7 @@ def _worker_main(build: Callable[[WorkerInfo], list[Any]], info: WorkerInfo, int
             os.sched_setaffinity(0, {info.cpu})
         except OSError as exc:
             log.warning("%s: cannot pin to cpu %s: %s", info.name, info.cpu, exc)
-    io: IOService = IOService()
+    io: IOService[Any] = IOService()
     for endpoint in build(info):
         io.register(endpoint)
     metrics = None
@@ -105,7 +105,7 @@ def _worker_main(build: Callable[[WorkerInfo], list[Any]], info: WorkerInfo, int
             if dt > 2e-6:  # a poll that did work (an idle epoll poll costs well under 1 µs)
                 busy_polls += 1
                 busy_time += dt
-            if polls & 1023 == 0 and time.monotonic() >= next_report:
+            if polls & 63 == 0 and time.monotonic() >= next_report:
                 now = time.monotonic()
                 if metrics is not None:
                     import json

@@ -45,7 +45,7 @@ def _waiter(conn: HttpConnection) -> _Waiter | None:
     if fd < 0:
         return None
     waiter = conn._poller
-    if waiter is None or waiter.fd != fd:
+    if not isinstance(waiter, _Waiter) or waiter.fd != fd:
         waiter = conn._poller = _Waiter(fd)
     return waiter
 
@@ -78,7 +78,10 @@ def exchange(conn: HttpConnection, method: str, head: bytes, body: bytes, deadli
     waiter = _waiter(conn)
     continue_by = conn.continue_deadline  # Expect: 100-continue (HttpOptions.expect_continue_timeout)
     while True:
-        if waiter is None or not stream.buffered():
+        # Wait only when nothing is held inside the stream: neither decrypted bytes nor an end
+        # (a TLS close_notify read together with data) it has yet to report -- the socket may
+        # never become readable again for it (a peer waiting for our close_notify).
+        if waiter is None or not (stream.buffered() or stream.closed):
             now = time.monotonic()
             if now >= deadline:
                 what = head.partition(b" HTTP/")[0].decode("latin-1")

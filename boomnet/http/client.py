@@ -19,7 +19,7 @@ from . import transport
 from .blocking import establish, exchange
 from .connection import HttpConnection
 from .headers import header_pairs
-from .options import HttpOptions, http_options
+from .options import HttpOptions, http_options, split_overrides
 from .pool import ConnectionPool
 from .request import IDEMPOTENT_METHODS, BodyArg, HeadersArg, encode_request
 from .response import Response
@@ -52,8 +52,9 @@ class HttpClient:
     ``TlsOptions(verify=False)``). ``http`` / ``**overrides``: :class:`HttpOptions` --
     ``request_timeout`` is the default whole-request deadline (connect + send + full response),
     ``headers`` are sent with every request (request headers of the same name are added too),
-    ``max_per_key`` / ``idle_timeout`` size the keep-alive pool. A misspelt keyword is a
-    ``TypeError`` here.
+    ``max_per_key`` / ``idle_timeout`` size the keep-alive pool. A keyword naming a
+    ``TcpOptions`` / ``TlsOptions`` field (``ca_file=``, ``verify=``, ``connect_timeout=``, ...)
+    changes that field; a misspelt keyword is a ``TypeError`` here.
     """
 
     def __init__(
@@ -64,10 +65,13 @@ class HttpClient:
         http: HttpOptions | None = None,
         **overrides: Any,
     ) -> None:
-        options = http_options(http, overrides)
+        http_changes, tcp_changes, tls_changes = split_overrides(type(self).__name__, overrides)
+        options = http_options(http, http_changes)
         self.options = options
-        self.tcp = tcp or transport.DEFAULT_TCP
-        self.tls = tls or transport.DEFAULT_TLS
+        tcp = tcp or transport.DEFAULT_TCP
+        self.tcp = tcp.replace(**tcp_changes) if tcp_changes else tcp
+        tls = transport.http_tls(tls)
+        self.tls = tls.replace(**tls_changes) if tls_changes else tls
         self.timeout = options.request_timeout
         self.limits = options.limits
         self.pool = ConnectionPool(max_per_key=options.max_per_key, idle_timeout=options.idle_timeout)

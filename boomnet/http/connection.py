@@ -257,23 +257,23 @@ class HttpConnection:
             self._reusable = False
             try:
                 out += parser.feed_eof(truncated=isinstance(exc, TruncatedStream))
-            except HttpProtocolError as error:
+            except HttpProtocolError as failure:
                 if not out:
-                    raise error from exc
-                self._error = error  # raised by the next poll, after these responses are handed out
+                    raise failure from exc
+                self._error = failure  # raised by the next poll, after these responses are handed out
                 self._deliver(out)
                 return out
             if parser.outstanding:
-                error = ConnectionClosed(f"server closed the connection with {parser.outstanding} request(s) unanswered")
-                error.__cause__ = exc
+                closed = ConnectionClosed(f"server closed the connection with {parser.outstanding} request(s) unanswered")
+                closed.__cause__ = exc
                 if not out:
-                    raise error from exc
-                self._error = error
-        except HttpProtocolError as error:
+                    raise closed from exc
+                self._error = closed
+        except HttpProtocolError as failure:
             self._reusable = False
             if not out:
                 raise
-            self._error = error  # responses completed by earlier reads of this poll go first
+            self._error = failure  # responses completed by earlier reads of this poll go first
         if out:
             self._deliver(out)
         return out

@@ -38,14 +38,15 @@ from collections import deque
 from typing import Any, Callable
 
 from ..errors import ConnectionClosed, DeadlineExceeded, NetworkError
-from ..service.endpoint import Address, Disconnect, DisconnectKind, StreamEndpoint
+from ..service.endpoint import Address, C, Disconnect, DisconnectKind, StreamEndpoint
+from ..service.options import Backoff
 from ..stream.base import Stream
 from ..stream.options import TcpOptions, TlsOptions
 from ..url import parse_url
-from . import transport
+from .transport import http_tls
 from .connection import HttpConnection
 from .headers import header_pairs
-from .options import HttpOptions, http_options
+from .options import HttpOptions, http_options, split_overrides
 from .request import IDEMPOTENT_METHODS, BodyArg, HeadersArg, encode_request
 from .response import Response
 
@@ -101,7 +102,7 @@ class HttpRequest:
         return f"<HttpRequest {self.method} {self.target} {state}>"
 
 
-class HttpEndpoint(StreamEndpoint):
+class HttpEndpoint(StreamEndpoint[HttpConnection, C]):
     """An endpoint whose target is an :class:`HttpConnection` to the origin of ``url``.
 
     ``url``'s path (if any) prefixes every request path. ``tcp`` / ``tls``: the transport's
@@ -110,8 +111,9 @@ class HttpEndpoint(StreamEndpoint):
     :class:`HttpOptions` -- ``pipelining`` lets up to ``max_pipeline`` idempotent requests share
     the wire before their responses (otherwise one at a time); ``request_timeout`` is each
     request's deadline from submission, checked every ``check_interval`` seconds;
-    ``expect_continue_timeout`` bounds the wait for ``100 Continue``. A misspelt keyword is a
-    ``TypeError`` here.
+    ``expect_continue_timeout`` bounds the wait for ``100 Continue``. A keyword naming a
+    ``TcpOptions`` / ``TlsOptions`` field (``ca_file=``, ``connect_timeout=``, ...) changes that
+    field; a misspelt keyword is a ``TypeError`` here.
     """
 
     def __init__(
@@ -122,24 +124,16 @@ class HttpEndpoint(StreamEndpoint):
         tls: TlsOptions | None = None,
         http: HttpOptions | None = None,
         auto_disconnect: float | Callable[[], float] | None = None,
-        backoff: Any = None,
+        backoff: Backoff | None = None,
         **overrides: Any,
     ) -> None:
-        options = http_options(http, overrides)
+        http_changes, tcp_changes, tls_changes = split_overrides(type(self).__name__, overrides)
+        options = http_options(http, http_changes)
         parsed = parse_url(url, HTTP_SCHEMES)
-        if tls is not None and tls.alpn is None:
-            tls = tls.replace(alpn=transport.HTTP11_ALPN)
-        elif tls is None:
-            tls = transport.DEFAULT_TLS.replace(alpn=transport.HTTP11_ALPN)
-        self.tcp = tcp or transport.DEFAULT_TCP
-        self.tls = tls
+        # ALPN set here, so the context StreamEndpoint.prepare() builds off the loop is the one used
         super().__init__(
-            parsed.host,
-            parsed.port,
-            secure=parsed.secure,
-            auto_disconnect=auto_disconnect,
-            backoff=backoff,
-            **transport.stream_endpoint_options(self.tcp, tls),
+            parsed.host, parsed.port, secure=parsed.secure, tcp=tcp, tls=http_tls(tls),
+            auto_disconnect=auto_disconnect, backoff=backoff, **tcp_changes, **tls_changes,
         )
         self.url = url
         self.options = options
@@ -201,12 +195,12 @@ class HttpEndpoint(StreamEndpoint):
 
     # --- outcome hooks (override, or pass per-request callbacks) ---------------------------------
 
-    def on_response(self, request: HttpRequest, response: Response, ctx: Any) -> None:
+    def on_response(self, request: HttpRequest, response: Response, ctx: C) -> None:
         """A response is complete. The default calls the request's ``on_response``."""
         if request.on_response is not None:
             request.on_response(response)
 
-    def on_error(self, request: HttpRequest, error: BaseException, ctx: Any) -> None:
+    def on_error(self, request: HttpRequest, error: BaseException, ctx: C) -> None:
         """A request failed. The default calls its ``on_error`` (or logs at WARNING)."""
         if request.on_error is not None:
             request.on_error(error)
@@ -215,25 +209,20 @@ class HttpEndpoint(StreamEndpoint):
 
     # --- the endpoint protocol --------------------------------------------------------------------
 
-    def create_target(self, addr: Address | None, ctx: Any) -> HttpConnection:
-        if addr is None:
-            raise ValueError(f"{self!r}: no address to connect to")
-        stream = transport.connect_addr(addr[0], addr[1], self.tcp)
-        if self.secure:
-            stream = transport.wrap_tls(stream, self.host or "", self.tls)
+    def create_target(self, addr: Address | None, ctx: C) -> HttpConnection:
+        return HttpConnection(self.create_stream(addr), self.host_header, self.options)
+
+    def create_replay_target(self, stream: Stream, ctx: C) -> HttpConnection:
         return HttpConnection(stream, self.host_header, self.options)
 
-    def create_replay_target(self, stream: Stream, ctx: Any) -> HttpConnection:
-        return HttpConnection(stream, self.host_header, self.options)
-
-    def on_connected(self, conn: HttpConnection, ctx: Any) -> None:  # type: ignore[override]
+    def on_connected(self, conn: HttpConnection, ctx: C) -> None:
         """The connection is up: queued requests go out. Subclasses: call ``super()`` first."""
         self._http = conn
         # re-sent requests go one at a time until this connection has answered one (9112 9.3.2)
         self._probation = any(req.sends for req in self._queue)
         self._pump(conn)
 
-    def poll(self, conn: HttpConnection, ctx: Any) -> None:  # type: ignore[override]
+    def poll(self, conn: HttpConnection, ctx: C) -> None:
         try:
             responses = conn.poll()
         except ConnectionClosed:
@@ -261,7 +250,7 @@ class HttpEndpoint(StreamEndpoint):
         if self._queue:
             self._pump(conn)
 
-    def on_disconnect(self, reason: Disconnect, ctx: Any) -> bool:
+    def on_disconnect(self, reason: Disconnect, ctx: C) -> bool:
         """Re-queue what the dead connection never answered (see the module docstring); fail the rest."""
         conn = self._http or self._closing
         self._http = self._closing = None
@@ -324,23 +313,16 @@ class HttpEndpoint(StreamEndpoint):
         reconnect is right; a server closing fresh connections at once gets back-off instead."""
         return conn.requests_sent > conn.outstanding or time.monotonic() - conn.opened_at > _FRESH
 
-    def _fail(self, req: HttpRequest, error: BaseException, ctx: Any) -> None:
+    def _fail(self, req: HttpRequest, error: BaseException, ctx: C) -> None:
         req.error = error
         self.on_error(req, error, ctx)
 
     def _reconnect(self) -> None:
         if self._http is not None:  # new requests queue until the next connection is up
             self._closing, self._http = self._http, None
-        # TRANSITIONAL: the service's public controller (board contract 3) once it has landed
-        control = getattr(self, "control", None)
-        if control is not None:
-            control.disconnect("requested")
-            return
-        record = self._conn
-        if record is not None:
-            record.service.disconnect(record.handle)  # REQUESTED: reconnects without back-off
+        self.disconnect("requested")  # REQUESTED: reconnects without back-off
 
-    def _check_timers(self, conn: HttpConnection, ctx: Any) -> None:
+    def _check_timers(self, conn: HttpConnection, ctx: C) -> None:
         now = time.monotonic()
         if conn.waiting_for_continue:
             conn.check_continue(now)  # the server never answered Expect: 100-continue

@@ -77,7 +77,10 @@ def parse_head(text: str, limits: HttpLimits) -> tuple[str, int, str, list[tuple
             raise HeaderTooLarge(f"more than {limits.max_header_count} header fields")
         if " \r" in text or "\t\r" in text or text[-1] in " \t":  # rare: trailing whitespace
             pairs = [(name, value.rstrip(" \t")) for name, value in pairs]
-    return ("1.1" if m.group(1) == "1" else "1.0"), int(m.group(2)), m.group(3) or "", pairs
+    status = int(m.group(2))
+    if status < 100:  # 000-099 is no status class (RFC 9110 15); never treat it as interim
+        raise HttpProtocolError(f"invalid status code {m.group(2)}")
+    return ("1.1" if m.group(1) == "1" else "1.0"), status, m.group(3) or "", pairs
 
 
 def _describe_bad_field(block: str) -> str:

@@ -18,7 +18,7 @@ from ..errors import LocalError
 from .headers import HeadersArg, header_pairs
 from .limits import DEFAULT_LIMITS, HttpLimits
 
-__all__ = ["HttpOptions", "DEFAULT_OPTIONS", "http_options"]
+__all__ = ["HttpOptions", "DEFAULT_OPTIONS", "http_options", "split_overrides"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,3 +78,24 @@ def http_options(options: HttpOptions | None, overrides: dict[str, object]) -> H
         raise TypeError(f"http options must be an HttpOptions, not {type(options).__name__}")
     base = options or DEFAULT_OPTIONS
     return base.replace(**overrides) if overrides else base
+
+
+def split_overrides(
+    owner: str, overrides: dict[str, object]
+) -> tuple[dict[str, object], dict[str, object], dict[str, object]]:
+    """Split loose keywords into (HttpOptions, TcpOptions, TlsOptions) field changes, so
+    ``HttpClient(ca_file=..., request_timeout=5)`` works like the option objects do; a name no
+    options class has is a ``TypeError`` naming ``owner``."""
+    from ..stream.options import TcpOptions, TlsOptions
+
+    http_fields = HttpOptions.__dataclass_fields__
+    tcp_fields = TcpOptions.__dataclass_fields__
+    tls_fields = TlsOptions.__dataclass_fields__
+    unknown = [k for k in overrides if k not in http_fields and k not in tcp_fields and k not in tls_fields]
+    if unknown:
+        raise TypeError(f"{owner}() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
+    return (
+        {k: v for k, v in overrides.items() if k in http_fields},
+        {k: v for k, v in overrides.items() if k in tcp_fields},
+        {k: v for k, v in overrides.items() if k in tls_fields},
+    )

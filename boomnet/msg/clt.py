@@ -47,19 +47,10 @@ def open_stream(host: str, port: int, tcp: TcpOptions | None = None, tls: TlsOpt
     (``True``: default options, verifying ``host``)."""
     from ..stream import TcpStream
 
-    tcp = tcp or TcpOptions()
-    stream: Stream = TcpStream.connect(host, port, timeout=tcp.connect_timeout, bind=tcp.bind, interface=tcp.interface)
+    stream: Stream = TcpStream.connect(host, port, tcp or TcpOptions())
     if tls:
         opts = TlsOptions() if tls is True else tls
-        stream = stream.into_tls(
-            opts.server_hostname or host,
-            ca_file=opts.ca_file,
-            cadata=opts.cadata,
-            verify=opts.verify,
-            alpn=opts.alpn,
-            backend=opts.backend,
-            handshake_timeout=opts.handshake_timeout,
-        )
+        stream = stream.into_tls(opts.server_hostname or host, opts)
     return stream
 
 

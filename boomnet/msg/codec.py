@@ -30,6 +30,7 @@ library decodes straight out of a reusable receive buffer without copying.
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 from collections.abc import Callable, Sequence
@@ -38,6 +39,19 @@ from typing import Protocol, TypeVar
 from ..errors import FrameTooLarge, FramingError, InvalidMessage, LocalError
 
 __all__ = ["Buffer", "Codec", "LengthPrefixed", "Lines", "DEFAULT_MAX_SIZE", "DEFAULT_VECTOR_MIN"]
+
+_pack_lp: Callable[..., int] | None
+_split_lp: Callable[..., tuple[int, int, int]] | None
+try:  # the optional C fast path (see _speedups.c); BOOMNET_PURE_PYTHON=1 forces pure Python
+    if os.environ.get("BOOMNET_PURE_PYTHON"):
+        raise ImportError("disabled by BOOMNET_PURE_PYTHON")
+    from ._speedups import pack_lp as _pack_lp
+    from ._speedups import split_lp as _split_lp
+except ImportError:  # pragma: no cover - depends on the build
+    _pack_lp = _split_lp = None
+
+#: whether the C fast path of :class:`LengthPrefixed` is in use
+SPEEDUPS = _split_lp is not None
 
 #: what a connection accepts as a payload to send: any contiguous bytes-like object
 Buffer = bytes | bytearray | memoryview
@@ -136,6 +150,15 @@ class LengthPrefixed:
         self.encode = self._make_encoder()
 
     def decode(self, data: memoryview, out: list[Buffer]) -> int:
+        if _split_lp is not None:
+            pos, status, value = _split_lp(data if type(data) is memoryview else memoryview(data),
+                                           self.width, self.byteorder == "big", self._adj, self.max_size, out)
+            if status:
+                raise self._bad(value if status == 1 else value - self._adj)
+            return int(pos)
+        return self._decode_py(data, out)
+
+    def _decode_py(self, data: memoryview, out: list[Buffer]) -> int:
         # Hot path: locals, one unpack and one slice per message, no exception unless malformed.
         n = len(data)
         pos = 0
@@ -169,6 +192,14 @@ class LengthPrefixed:
         if size > self.max_size or size < 0:
             raise self._bad(size)
         return int(hs + size)
+
+    def encode_many(self, msgs: Sequence[Buffer], start: int, out: bytearray) -> int:
+        """Append frames for ``msgs[start:]`` while they are small ``bytes``/``bytearray``
+        payloads (the C fast path); returns the index of the first one left for :meth:`encode`
+        (``start`` when the fast path is unavailable)."""
+        if _pack_lp is None or not isinstance(msgs, (list, tuple)):
+            return start
+        return int(_pack_lp(msgs, start, out, self.width, self.byteorder == "big", self._adj, self.max_size, self.vector_min))
 
     def _make_encoder(self) -> Callable[[Buffer, bytearray], Sequence[Buffer] | None]:
         # The send hot path: a closure over the limits (no attribute lookups per message).

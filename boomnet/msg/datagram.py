@@ -14,11 +14,16 @@ not a guess).
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from ..errors import FrameTooLarge, FramingError, InvalidMessage, LocalError
+from . import codec as _codec
 from .codec import DEFAULT_VECTOR_MIN, Buffer, owned
+
+_split_dg: Callable[..., tuple[int, int, int]] | None = None
+if _codec.SPEEDUPS:  # the same build switch as LengthPrefixed's fast path
+    from ._speedups import split_dg as _split_dg
 
 __all__ = ["Datagram", "DatagramCodec", "VERSION", "MAX_PAYLOAD"]
 
@@ -53,6 +58,18 @@ class DatagramCodec:
         self.vector_min = vector_min
 
     def decode(self, data: memoryview, out: list[Datagram]) -> int:
+        if _split_dg is not None:
+            pos, status, value = _split_dg(data if type(data) is memoryview else memoryview(data), self.max_payload, out, Datagram)
+            if status == 1:
+                raise _bad(value + 4, VERSION, self.max_payload)
+            if status == 2:
+                raise _bad(value, VERSION, self.max_payload)
+            if status == 3:
+                raise _bad(5, value, self.max_payload)
+            return int(pos)
+        return self._decode_py(data, out)
+
+    def _decode_py(self, data: memoryview, out: list[Datagram]) -> int:
         n = len(data)
         pos = 0
         top = self.max_payload + 4

@@ -18,10 +18,14 @@ Other threads: ``endpoint.sender(conn)`` / ``conn.push_threadsafe(msg)`` after
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-from ..service.endpoint import Address, Disconnect, Endpoint
+from ..errors import InvalidState, SendBufferFull
+from ..service.endpoint import Disconnect, Endpoint
+from ..service.resolver import Address
+from ..service.stream_endpoint import StreamEndpoint
 from ..stream.base import Stream
 from ..stream.listener import Listener, TcpListener, UnixListener
 from ..stream.options import TcpOptions, TlsOptions
@@ -40,7 +44,7 @@ M = TypeVar("M")
 C = TypeVar("C")
 
 
-def enable_threads(endpoint: Endpoint, conn: Connection[Any]) -> None:
+def enable_threads(endpoint: Endpoint[Any, Any], conn: Connection[Any]) -> None:
     """Let other threads ``conn.push_threadsafe(msg)``: each push wakes ``endpoint``'s loop,
     which sends it on the loop thread. Call on the loop thread (e.g. in ``on_connected``)."""
     call = loop_caller(endpoint)
@@ -54,15 +58,30 @@ def enable_threads(endpoint: Endpoint, conn: Connection[Any]) -> None:
 
 def _poll_connection(conn: Connection[M], handler: Callable[[Connection[M], M, Any], object], ctx: Any) -> None:
     # Hot path: one read, every whole message to the handler, then what the handler queued out.
-    for msg in conn.read_batch():
-        handler(conn, msg, ctx)
+    # While this connection's own handlers run, its pushes need no poll_soon (flushed below).
+    hook = conn.on_queued
+    conn.on_queued = None
+    try:
+        for msg in conn.read_batch():
+            handler(conn, msg, ctx)
+    finally:
+        conn.on_queued = hook
     if conn._queued:
-        conn.flush()
+        conn.flush_or_defer()  # a reset peer: the next poll still reads what it sent, then reports
 
 
-class MsgEndpoint(Endpoint, Generic[M]):
+def _watch_queue(endpoint: Endpoint[Any, Any], conn: Connection[Any]) -> None:
+    """A push from outside this connection's own poll (another endpoint's handler, a timer)
+    asks the service to poll it soon, so the message goes out on the next ``poll()`` even if the
+    socket never becomes readable."""
+    control = endpoint.control
+    conn.on_queued = control.poll_soon if control is not None else None
+
+
+class MsgEndpoint(StreamEndpoint[Connection[M], Any], Generic[M]):
     """A message client on the IOService (see the module docstring). ``tls=True`` or a
-    :class:`TlsOptions` adds TLS (verifying ``host`` unless told otherwise)."""
+    :class:`TlsOptions` adds TLS (verifying ``host`` unless told otherwise); other keywords are
+    :class:`TcpOptions` / :class:`TlsOptions` fields (``connect_timeout=``, ``ca_file=``, ...)."""
 
     def __init__(
         self,
@@ -76,39 +95,26 @@ class MsgEndpoint(Endpoint, Generic[M]):
         observers: Sequence[Observer[M]] = (),
         auto_disconnect: float | Callable[[], float] | None = None,
         backoff: Any = None,
+        **overrides: Any,
     ) -> None:
-        super().__init__(host, port, auto_disconnect=auto_disconnect, backoff=backoff)
+        super().__init__(
+            host, port, secure=bool(tls), tcp=tcp, tls=tls if isinstance(tls, TlsOptions) else None,
+            auto_disconnect=auto_disconnect, backoff=backoff, **overrides,
+        )
         self.codec = codec
-        self.tls = TlsOptions() if tls is True else (tls or None)
-        self.tcp = tcp or TcpOptions()
         self.options = options
         self.observers = list(observers)
         if options is not None and options.idle_timeout is not None:
-            self.every(max(0.05, options.idle_timeout / 4), lambda conn, ctx: conn.check_liveness(self._now()))
+            self.every(max(0.05, options.idle_timeout / 4), self._check_liveness)
 
-    @staticmethod
-    def _now() -> float:
-        import time
-
-        return time.monotonic()
-
-    def create_stream(self, addr: Address | None) -> Stream:
-        from ..stream import TcpStream
-
-        if addr is None:
-            raise ValueError(f"{self!r}: no address to connect to")
-        tcp = self.tcp
-        stream: Stream = TcpStream.connect_addr(addr[0], addr[1], timeout=tcp.connect_timeout, bind=tcp.bind, interface=tcp.interface)
-        tls = self.tls
-        if tls is not None:
-            stream = stream.into_tls(
-                tls.server_hostname or self.host, ca_file=tls.ca_file, cadata=tls.cadata, verify=tls.verify,
-                alpn=tls.alpn, backend=tls.backend, handshake_timeout=tls.handshake_timeout,
-            )
-        return stream
+    def _check_liveness(self, conn: Connection[M], ctx: Any) -> None:
+        control = self.control
+        conn.check_liveness(control.now() if control is not None else time.monotonic())
 
     def create_target(self, addr: Address | None, ctx: Any) -> Connection[M]:
-        return Connection(self.create_stream(addr), self.codec, name=self.describe(), observers=self.observers, options=self.options)
+        conn = Connection(self.create_stream(addr), self.codec, name=self.describe(), observers=self.observers, options=self.options)
+        _watch_queue(self, conn)
+        return conn
 
     def create_replay_target(self, stream: Any, ctx: Any) -> Connection[M]:
         return Connection(stream, self.codec, name=self.describe(), observers=self.observers, options=self.options)
@@ -133,7 +139,7 @@ class Reactor(Generic[M]):
         """The connection ended (``reason.error`` says why)."""
 
 
-class AcceptedEndpoint(Endpoint, Generic[M]):
+class AcceptedEndpoint(Endpoint[Connection[M], Any], Generic[M]):
     """One accepted connection, registered with the listener's service (``host=None``)."""
 
     def __init__(self, conn: Connection[M], reactor: Reactor[M], listener: ListenerEndpoint[M]) -> None:
@@ -151,6 +157,7 @@ class AcceptedEndpoint(Endpoint, Generic[M]):
 
     def on_connected(self, conn: Connection[M], ctx: Any) -> None:
         self.listener._live.add(self)
+        _watch_queue(self, conn)
         self.reactor.on_connected(conn, ctx)
 
     def poll(self, conn: Connection[M], ctx: Any) -> None:
@@ -167,7 +174,7 @@ class AcceptedEndpoint(Endpoint, Generic[M]):
         return self.conn.name if self.conn is not None else "accepted (closed)"
 
 
-class ListenerEndpoint(Endpoint, Generic[M]):
+class ListenerEndpoint(Endpoint[Listener, Any], Generic[M]):
     """Listens on ``host:port`` (or the Unix socket ``path``) and hands each accepted connection
     to ``reactor_factory(conn)`` (see the module docstring). ``tls``: server TLS options.
     ``max_connections``: one more is accepted and closed at once (logged). ``accept_batch``:
@@ -240,22 +247,22 @@ class ListenerEndpoint(Endpoint, Generic[M]):
             self._live.add(accepted)
             register_with(self, accepted)
 
-    def broadcast(self, msg: M) -> int:
-        """Queue ``msg`` on every live connection (sent at their next poll); returns how many
-        took it — a connection over its send budget raises nothing here but is skipped and
-        counted out (log at WARNING), because one slow reader must not stop the rest."""
-        sent = 0
+    def broadcast(self, msg: M) -> list[Connection[M]]:
+        """Queue ``msg`` on every live connection and flush; returns the connections that could
+        not take it (send budget full: not reading; or closed) — as :meth:`Svc.broadcast` does,
+        for the caller to decide about. One slow reader never stops the rest."""
+        refused: list[Connection[M]] = []
         for ep in list(self._live):
             conn = ep.conn
             if conn is None:
                 continue
             try:
                 conn.push(msg)
-                conn.flush()
-                sent += 1
-            except Exception as e:
-                log.warning("%r: broadcast to %s failed: %s", self, conn.name, e)
-        return sent
+            except (SendBufferFull, InvalidState):
+                refused.append(conn)
+                continue
+            conn.flush_or_defer()
+        return refused
 
     def describe(self) -> str:
         if self.path is not None:

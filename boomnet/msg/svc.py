@@ -43,7 +43,7 @@ M = TypeVar("M")
 class _Token:
     __slots__ = ("target",)
 
-    def __init__(self, target: object) -> None:
+    def __init__(self, target: Listener) -> None:
         self.target = target
 
 
@@ -81,7 +81,7 @@ class Svc(Generic[M]):
         # the listener) have something, so a pass costs syscalls per *ready* client only.
         self._selector = EpollSelector()
         self._listen_token = _Token(listener)
-        self._selector.register(self._listen_token)  # type: ignore[arg-type]
+        self._selector.register(self._listen_token)
 
     @classmethod
     def bind(
@@ -142,7 +142,7 @@ class Svc(Generic[M]):
         self._handshaking = still
         self.clients.extend(done)
         for clt in done:
-            self._selector.register(clt)  # type: ignore[arg-type]  # a Clt is its own token
+            self._selector.register(clt)  # a Clt is its own token (target is itself)
         return done
 
     def accept(self, timeout: float | None = None) -> Clt[M]:
@@ -174,14 +174,14 @@ class Svc(Generic[M]):
             self._advance_handshakes()
         out: list[tuple[Clt[M], M]] = []
         dead: list[Clt[M]] | None = None
-        listen_token = self._listen_token
+        listen_token: object = self._listen_token
         for token in self._selector.select():
             if token is listen_token:
                 self._accept_waiting()
                 if self._handshaking:
                     self._advance_handshakes()
                 continue
-            clt: Clt[M] = token
+            clt: Clt[M] = token  # type: ignore[assignment]  # every other token is a Clt
             try:
                 batch = clt.recv_batch()
             except BoomnetError as e:
@@ -198,7 +198,7 @@ class Svc(Generic[M]):
         return out
 
     def _drop(self, clt: Clt[M]) -> None:
-        self._selector.unregister(clt)  # type: ignore[arg-type]
+        self._selector.unregister(clt)
         clt.close()
         if clt in self.clients:
             self.clients.remove(clt)

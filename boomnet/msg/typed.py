@@ -14,6 +14,7 @@ messages decoded before it are delivered first); a message that cannot be encode
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
@@ -24,6 +25,8 @@ from .codec import Buffer, Codec, LengthPrefixed, Lines
 
 __all__ = ["Typed"]
 
+_FORMATS = {1: "B", 2: "H", 4: "I", 8: "Q"}
+
 T = TypeVar("T")
 
 
@@ -31,7 +34,7 @@ class Typed(Generic[T]):
     """Codec of ``type_`` values encoded as ``format`` (``"msgpack"`` or ``"json"``) inside
     ``framing`` frames (default: 4-byte length prefix for msgpack, lines for JSON)."""
 
-    __slots__ = ("_dec", "_enc", "_frames", "format", "framing", "type")
+    __slots__ = ("_dec", "_enc", "_frames", "_into", "format", "framing", "type")
 
     def __init__(self, type_: Any, *, format: str = "msgpack", framing: Codec[Buffer] | None = None) -> None:
         if format == "msgpack":
@@ -48,6 +51,14 @@ class Typed(Generic[T]):
         self.format = format
         self.framing: Codec[Buffer] = framing if framing is not None else default
         self._frames: list[Buffer] = []
+        # Encoding straight into the send buffer (msgspec's encode_into) when the framing is one
+        # of ours: no intermediate bytes object per message.
+        self._into: Any = None
+        fr = self.framing
+        if type(fr) is LengthPrefixed:
+            self._into = self._lp_encoder(fr)
+        elif type(fr) is Lines and format == "json" and fr.delimiter == b"\n" and not fr.strip_cr:
+            self._into = self._lines_encoder(fr)
 
     def decode(self, data: memoryview, out: list[T]) -> int:
         frames = self._frames
@@ -73,7 +84,49 @@ class Typed(Generic[T]):
     def frame_size(self, data: memoryview) -> int:
         return self.framing.frame_size(data)
 
+    def _lp_encoder(self, fr: LengthPrefixed) -> Any:
+        width, adj, limit = fr.width, fr._adj, fr.max_size
+        pack_into = struct.Struct((">" if fr.byteorder == "big" else "<") + _FORMATS[width]).pack_into
+        encode_into, zeros, name = self._enc.encode_into, bytes(width), self.format
+
+        def encode(msg: Any, out: bytearray) -> None:
+            start = len(out)
+            out += zeros  # the length, filled in below
+            try:
+                encode_into(msg, out, start + width)
+            except (TypeError, ValueError, OverflowError) as e:
+                del out[start:]
+                raise InvalidMessage(f"cannot encode {type(msg).__name__} as {name}: {e}") from e
+            size = len(out) - start - width
+            if size > limit:
+                del out[start:]
+                raise InvalidMessage(f"encoded message of {size} bytes exceeds max_size={limit}")
+            pack_into(out, start, size + adj)
+
+        return encode
+
+    def _lines_encoder(self, fr: Lines) -> Any:
+        limit, encode_into, name = fr.max_line, self._enc.encode_into, self.format
+
+        def encode(msg: Any, out: bytearray) -> None:
+            start = len(out)
+            try:
+                encode_into(msg, out, -1)  # JSON never holds a raw newline: no delimiter check needed
+            except (TypeError, ValueError, OverflowError) as e:
+                del out[start:]
+                raise InvalidMessage(f"cannot encode {type(msg).__name__} as {name}: {e}") from e
+            if len(out) - start > limit:
+                del out[start:]
+                raise InvalidMessage(f"encoded line of {len(out) - start} bytes exceeds max_line={limit}")
+            out += b"\n"
+
+        return encode
+
     def encode(self, msg: T, out: bytearray) -> Sequence[Buffer] | None:
+        into = self._into
+        if into is not None:
+            into(msg, out)
+            return None
         try:
             payload = self._enc.encode(msg)
         except (TypeError, ValueError, OverflowError) as e:

@@ -1,10 +1,10 @@
 """Waking the loop thread from other threads: run a callback on the loop at its next poll.
 
 :func:`loop_caller` returns a thread-safe ``call(fn)`` for the IOService an endpoint is
-registered with: the service's own ``call_soon_threadsafe`` when it has one, else a
-:class:`WakerEndpoint` registered once per service — an eventfd the selector watches, so a
-loop sleeping in ``IOService.wait()`` returns at once and runs the queued callbacks (no polling
-of a queue on every loop iteration).
+registered with: ``endpoint.control.call_soon_threadsafe`` when the control offers it (asked of
+the service helper), else a :class:`WakerEndpoint` registered through the control — an eventfd
+the selector watches, so a loop sleeping in ``IOService.wait()`` returns at once and runs the
+queued callbacks (no polling of a queue on every loop iteration).
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from collections.abc import Callable
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from ..service.endpoint import Address, Endpoint
+from ..errors import InvalidState
+from ..service.endpoint import Endpoint
+from ..service.resolver import Address
 
 __all__ = ["WakerEndpoint", "Wakeup", "loop_caller"]
 
@@ -70,7 +72,7 @@ class Wakeup:
             os.close(fd)
 
 
-class WakerEndpoint(Endpoint):
+class WakerEndpoint(Endpoint[Wakeup, Any]):
     """Runs callbacks queued from other threads on the loop thread (fallback for services
     without ``call_soon_threadsafe``)."""
 
@@ -78,10 +80,10 @@ class WakerEndpoint(Endpoint):
         super().__init__(None, None)
         self.wakeup = Wakeup()
 
-    def create_target(self, addr: Address | None, ctx: Any) -> Any:
+    def create_target(self, addr: Address | None, ctx: Any) -> Wakeup:
         return self.wakeup
 
-    def poll(self, target: Any, ctx: Any) -> None:
+    def poll(self, target: Wakeup, ctx: Any) -> None:
         target.run()
 
     def on_disconnect(self, reason: Any, ctx: Any) -> bool:
@@ -91,38 +93,31 @@ class WakerEndpoint(Endpoint):
         return "waker"
 
 
-_wakers: WeakKeyDictionary[Any, WakerEndpoint] = WeakKeyDictionary()
+_wakers: WeakKeyDictionary[Endpoint[Any, Any], WakerEndpoint] = WeakKeyDictionary()
 
 
-def service_of(endpoint: Endpoint) -> Any:
-    """The IOService ``endpoint`` is registered with (public ``control`` when the service has it)."""
-    control = getattr(endpoint, "control", None)
-    service = getattr(control, "service", None) if control is not None else None
-    if service is None:
-        conn = getattr(endpoint, "_conn", None)
-        service = getattr(conn, "service", None)
-    if service is None:
-        raise RuntimeError(f"{endpoint!r} is not registered with an IOService")
-    return service
+def register_with(endpoint: Endpoint[Any, Any], other: Endpoint[Any, Any]) -> Any:
+    """Register ``other`` with the service ``endpoint`` belongs to (``endpoint.control.register``)."""
+    control = endpoint.control
+    if control is None:
+        raise InvalidState(f"{endpoint!r} is not registered with an IOService")
+    return control.register(other)
 
 
-def register_with(endpoint: Endpoint, other: Endpoint) -> Any:
-    """Register ``other`` with the service ``endpoint`` belongs to (``endpoint.control.register``
-    once the service offers it)."""
-    control = getattr(endpoint, "control", None)
-    if control is not None and hasattr(control, "register"):
-        return control.register(other)
-    return service_of(endpoint).register(other)
-
-
-def loop_caller(endpoint: Endpoint) -> Caller:
-    """A thread-safe ``call(fn)`` running ``fn()`` on the loop thread of ``endpoint``'s service."""
-    service = service_of(endpoint)
-    native = getattr(service, "call_soon_threadsafe", None)
+def loop_caller(endpoint: Endpoint[Any, Any]) -> Caller:
+    """A thread-safe ``call(fn)`` running ``fn()`` on the loop thread of ``endpoint``'s service:
+    the control's ``call_soon_threadsafe`` when the service offers it there, else a
+    :class:`WakerEndpoint` registered next to ``endpoint`` (one per endpoint, or per listener
+    for accepted connections, kept across reconnects)."""
+    control = endpoint.control
+    if control is None:
+        raise InvalidState(f"{endpoint!r} is not registered with an IOService")
+    native = getattr(control, "call_soon_threadsafe", None)
     if native is not None:
         return lambda fn: native(fn)
-    waker = _wakers.get(service)
-    if waker is None:
-        waker = _wakers[service] = WakerEndpoint()
-        service.register(waker)
+    root: Endpoint[Any, Any] = getattr(endpoint, "listener", None) or endpoint
+    waker = _wakers.get(root)
+    if waker is None or waker.control is None:
+        waker = _wakers[root] = WakerEndpoint()
+        control.register(waker)
     return waker.wakeup.call_soon

@@ -32,7 +32,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from ..msg.codec import Buffer
 from ..errors import CallCancelled, CallFailed, CallLost, DeadlineExceeded, LimitExceeded, LocalError
 from .protocol import Control, Envelope, encode
 
@@ -85,7 +84,7 @@ class Call:
 class RpcClient:
     """Correlation state for one connection's calls (see the module doc)."""
 
-    def __init__(self, send: Callable[[Buffer], object] | None = None, *, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, send: Callable[[bytes], object] | None = None, *, clock: Callable[[], float] = time.monotonic,
                  max_stream_buffer: int = 10_000, max_in_flight: int = 100_000) -> None:
         if max_stream_buffer < 1 or max_in_flight < 1:
             raise LocalError("RpcClient limits must be positive")
@@ -120,7 +119,7 @@ class RpcClient:
         """Start a streaming call: ITEMs go to ``on_item`` (or ``call.items``), END completes it."""
         return self._start(method, payload, timeout, callback, on_item, streaming=True)
 
-    def _start(self, method: str, payload: bytes | bytearray | memoryview, timeout: float | None,
+    def _start(self, method: str, payload: Any, timeout: float | None,
                callback: Callable[[Call], object] | None, on_item: Callable[[Call, bytes], object] | None,
                *, streaming: bool) -> Call:
         if len(self._calls) + len(self._unsent) >= self.max_in_flight:
@@ -139,7 +138,7 @@ class RpcClient:
             call.sent = True
         return call
 
-    def connected(self, send: Callable[[Buffer], object]) -> None:
+    def connected(self, send: Callable[[bytes], object]) -> None:
         """A connection is up: send the calls made while there was none, in order."""
         self.send = send
         while self._unsent:
@@ -178,6 +177,21 @@ class RpcClient:
         else:
             self.unknown += 1
         log.debug("RPC reply for %s call %d dropped", why or "unknown", call_id)
+
+    def resolve(self, call_id: int, result: Any = None, error: BaseException | None = None) -> Call | None:
+        """Complete call ``call_id`` with ``result`` (or fail it with ``error``) — for callers
+        that decode replies themselves. Returns the call, or ``None`` for an id that is not in
+        flight (counted as late / after-cancel / duplicate / unknown, like any straggler)."""
+        call = self._calls.get(call_id)
+        if call is None:
+            self._straggler(call_id)
+            return None
+        if error is not None:
+            self._finish(call, error=error, why="done")
+        else:
+            call.result = result
+            self._finish(call, why="done")
+        return call
 
     def on_envelope(self, env: Envelope) -> None:
         call = self._calls.get(env.id)

@@ -84,6 +84,10 @@ class RpcClientEndpoint(MsgEndpoint[Buffer]):
                         sum(1 for c in self.lost if c.sent))
         return super().on_disconnect(reason, ctx)
 
+    def metrics(self) -> dict[str, float]:
+        """Call counters for ``IOService.stats()`` / :mod:`boomnet.metrics` (cold path)."""
+        return {**{k: float(v) for k, v in self.rpc.stats().items()}, "lost_on_disconnect": len(self.lost)}
+
 
 class RpcReactor(Reactor[Buffer]):
     """Serves one accepted connection with an :class:`RpcSession`."""

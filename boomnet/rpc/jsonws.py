@@ -2,7 +2,7 @@
 
     rpc = JsonCorrelator(id_field="id")
     rpc.connected(lambda data: ws.send_text(data))
-    call = rpc.call("SUBSCRIBE", {"params": ["btcusdt@trade"]}, timeout=5, callback=on_ack)
+    call = rpc.call_json("SUBSCRIBE", {"params": ["btcusdt@trade"]}, timeout=5, callback=on_ack)
     for frame in ws.read_batch():
         if not rpc.on_text(frame.payload):      # not a reply: market data
             handle(frame)
@@ -24,7 +24,7 @@ prefixes are checked without parsing), so market data pays a bytes comparison, n
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -44,6 +44,11 @@ class JsonCorrelator(RpcClient):
         key = orjson.dumps(id_field)
         # replies put the id first ({"id":..}) or after result/error ({"result":null,"id":..})
         self._hints = reply_hint or (b"{" + key, b'{"result"', b'{"error"', b'{"code"', b'{"status"')
+
+    def call_json(self, method: str, fields: Mapping[str, Any] | None = None, *, timeout: float | None = None,
+                  callback: Callable[[Call], object] | None = None) -> Call:
+        """Start a call whose request is ``{"method": method, **fields, "<id_field>": id}``."""
+        return self._start(method, fields, timeout, callback, None, streaming=False)
 
     def _encode_request(self, call_id: int, method: str, payload: Any) -> bytes:
         body: dict[str, Any] = {"method": method}

@@ -28,6 +28,7 @@ from .io_service import IOService
 from .options import Backoff, ErrorPolicy, ServiceOptions
 from .registry import Handle
 from .resolver import Lookup, Resolver
+from .stats import EndpointSnapshot, EndpointStats
 from .select import DirectSelector, EpollSelector, IoUringSelector, Selector, SelectorUnavailable
 from .target import Target
 
@@ -44,6 +45,8 @@ __all__ = [
     "Disconnect",
     "DisconnectKind",
     "Timer",
+    "EndpointStats",
+    "EndpointSnapshot",
     "Address",
     "Resolver",
     "Lookup",

@@ -26,7 +26,17 @@ T = TypeVar("T", bound=Target)
 class EndpointControl:
     """The service, as seen by one registered endpoint. Built by the service; not by users."""
 
-    __slots__ = ("_add_timer", "_deregister", "_disconnect", "_is_connected", "_now", "_poll_soon", "_register", "handle")
+    __slots__ = (
+        "_add_timer",
+        "_call_soon",
+        "_deregister",
+        "_disconnect",
+        "_is_connected",
+        "_now",
+        "_poll_soon",
+        "_register",
+        "handle",
+    )
 
     def __init__(
         self,
@@ -39,6 +49,7 @@ class EndpointControl:
         deregister: Callable[[Handle[Any]], object],
         add_timer: Callable[[Handle[Any], Timer[Any, Any]], None],
         poll_soon: Callable[[Handle[Any]], None],
+        call_soon_threadsafe: Callable[..., None],
     ) -> None:
         #: this registration's handle
         self.handle = handle
@@ -49,6 +60,7 @@ class EndpointControl:
         self._deregister = deregister
         self._add_timer = add_timer
         self._poll_soon = poll_soon
+        self._call_soon = call_soon_threadsafe
 
     def disconnect(self, reason: str = "requested") -> None:
         """End the current connection or attempt (``REQUESTED`` with ``reason``); reconnects at
@@ -77,6 +89,11 @@ class EndpointControl:
         descriptor is not ready (e.g. to flush output queued from another endpoint's handler,
         once per poll). Idempotent until then; ignored while not connected."""
         self._poll_soon(self.handle)
+
+    def call_soon_threadsafe(self, fn: Callable[..., object], *args: Any) -> None:
+        """From ANY thread: run ``fn(*args)`` on the service's loop thread at its next poll (a
+        sleeping ``wait()`` returns at once). The one method of the control that is thread-safe."""
+        self._call_soon(fn, *args)
 
     def add_timer(self, timer: Timer[Any, Any]) -> None:
         """Start ``timer`` now if connected (what :meth:`Endpoint.every` calls)."""

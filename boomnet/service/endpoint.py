@@ -200,13 +200,6 @@ class Endpoint(Generic[T, C]):
             control.add_timer(timer)
         return timer
 
-    @property
-    def _conn(self) -> _LegacyConn | None:
-        """Compat shim (boomnet/http/endpoint.py calls ``self._conn.service.disconnect(handle)``):
-        use :meth:`disconnect` instead. Kept until the lead drops it."""
-        control = self.control
-        return None if control is None else _LegacyConn(control)
-
     # --- identity -------------------------------------------------------------------------------
 
     def describe(self) -> str:
@@ -222,23 +215,6 @@ class Endpoint(Generic[T, C]):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.describe()}>"
-
-
-class _LegacyConn:
-    """``record.service.disconnect(record.handle)`` of old endpoint code, routed to the control."""
-
-    __slots__ = ("_control", "handle")
-
-    def __init__(self, control: EndpointControl) -> None:
-        self.handle = control.handle
-        self._control = control
-
-    @property
-    def service(self) -> _LegacyConn:
-        return self
-
-    def disconnect(self, handle: object = None) -> None:
-        self._control.disconnect("requested")
 
 
 # StreamEndpoint lives in its own module; re-exported here, where protocol endpoints import it.

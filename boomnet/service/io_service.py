@@ -28,18 +28,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from .control import EndpointControl
 from .endpoint import C, Disconnect, DisconnectKind, Endpoint, Timer
 from .lifecycle import Lifecycle
 from .options import Backoff, ErrorPolicy, ServiceOptions
-from .registry import CONNECTED, REMOVED, Handle, Record, Registry
+from .registry import CONNECTED, REMOVED, Handle, Record, Registry, snapshot
 from .resolver import Preparer, Resolver
 from .scheduler import Scheduler
 from .select import EpollSelector, Selector
+from .stats import EndpointSnapshot
 from .target import Target
 from .waker import Waker
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .runner import LoopThread
 
 __all__ = ["IOService"]
 
@@ -53,7 +57,8 @@ class IOService(Generic[C]):
 
     ``options`` (:class:`~boomnet.service.ServiceOptions`) or its fields as keywords
     (``dns_timeout=``, ``connect_timeout=``, ``backoff=``, ``healthy_after=``, ``on_error=``,
-    ``check_every=``, ``busy_step=``): a misspelt keyword is a ``TypeError``, a bad value a
+    ``check_every=``, ``busy_step=``, ``instrument=``, ``slow_handler=``; see
+    :mod:`boomnet.service.stats` and :meth:`stats`): a misspelt keyword is a ``TypeError``, a bad value a
     :class:`~boomnet.errors.LocalError`. ``clock``: seconds, monotonic (inject a fake one in
     tests). ``resolver``: a :class:`~boomnet.service.Resolver` (default: a
     :class:`boomnet.stream.dns.AsyncResolver`, closed by :meth:`close`).
@@ -155,6 +160,7 @@ class IOService(Generic[C]):
             deregister=self.deregister,
             add_timer=self._add_timer,
             poll_soon=self._poll_soon,
+            call_soon_threadsafe=self.call_soon_threadsafe,
         )
         self._lifecycle.start_soon(record)
         log.debug("registered %r", record)
@@ -209,6 +215,12 @@ class IOService(Generic[C]):
             return None
         return cast(T, record.target)  # what this handle's endpoint built: its T
 
+    def stats(self) -> list[EndpointSnapshot]:
+        """Every registration's counters now (see :mod:`boomnet.service.stats`), merged with
+        ``endpoint.metrics()`` where defined. Call it on the loop thread (from another thread:
+        ``call_soon_threadsafe``, as :mod:`boomnet.metrics` does)."""
+        return snapshot(self._registry, self._clock(), self._options.instrumented)
+
     def now(self) -> float:
         """The service's clock."""
         return self._clock()
@@ -235,7 +247,11 @@ class IOService(Generic[C]):
             self._countdown = n
             return
         self._countdown = self._check_every
-        if self._lifecycle.busy or self._clock() >= self._scheduler.next_due or self._waker.signalled:
+        if (
+            self._lifecycle.busy
+            or self._clock() >= self._scheduler.next_due
+            or (not self._waker_in_selector and self._waker.signalled)  # DirectSelector only
+        ):
             self._housekeep(ctx)
 
     def _poll_failed(self, record: Record, exc: Exception) -> None:
@@ -302,6 +318,24 @@ class IOService(Generic[C]):
         log.error("a call_soon_threadsafe callback raised %s", type(exc).__name__, exc_info=exc)
         if self._options.on_error == "raise":
             raise exc
+
+    # --- running the loop (see :mod:`boomnet.service.runner`) ------------------------------------
+
+    def run(self, ctx: C | None = None, *, idle: float | None = None, until: Callable[[], bool] | None = None,
+            duration: float | None = None) -> int:
+        """Poll in this thread until ``until()``, ``duration`` or forever; ``idle`` (seconds)
+        sleeps in :meth:`wait` when nothing is ready, ``None`` busy-polls. Returns polls made."""
+        from .runner import run
+
+        return run(self, ctx, idle=idle, until=until, duration=duration)
+
+    def run_in_thread(self, ctx: C | None = None, *, cpu: int | None = None, idle: float | None = 0.001,
+                      name: str = "boomnet-io") -> LoopThread[C]:
+        """Start the loop on its own thread (pinned to ``cpu`` if given); ``stop()``/``join()``
+        it, hand it work with ``call_soon``. ``idle=None`` busy-polls."""
+        from .runner import run_in_thread
+
+        return run_in_thread(self, ctx, cpu=cpu, idle=idle, name=name)
 
     # --- shutdown ---------------------------------------------------------------------------------
 

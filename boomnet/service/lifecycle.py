@@ -39,6 +39,7 @@ from .registry import (
 from .resolver import Address, Preparer, Resolver
 from .scheduler import EXPIRE, RETRY, TIMER, Scheduler
 from .select import Selector
+from .stats import instrument
 from .target import Target
 
 __all__ = ["Lifecycle"]
@@ -269,7 +270,11 @@ class Lifecycle:
             self.failed(record, exc, defer_raise=True)
             return
         record.in_selector = True
-        record.poll = ep.poll
+        record.stats.on_connected(now)
+        opts = self.options
+        # instrumentation is chosen here, per connection: the uninstrumented hot loop calls the
+        # endpoint's own bound poll, exactly as cheap as before (see boomnet.service.stats)
+        record.poll = instrument(ep.poll, record.stats, record, opts.slow_handler) if opts.instrumented else ep.poll
         if ttl:
             self._scheduler.schedule(now + ttl, record, EXPIRE)
         for timer in ep._timers:
@@ -342,6 +347,7 @@ class Lifecycle:
     def _disconnected(self, record: Record, reason: Disconnect, ctx: Any, now: float) -> None:
         """Tear down ``record``'s attempt or connection, tell the endpoint, maybe schedule a retry."""
         connected_at, record.connected_at = record.connected_at, None
+        record.stats.on_disconnected(reason, now)
         healthy = connected_at is not None and now - connected_at >= self.options.healthy_after
         self._release(record)
         record.dying = False

@@ -61,6 +61,10 @@ class ServiceOptions:
     * ``check_every``: polls between clock checks when nothing is in progress (1 = every poll).
     * ``busy_step``: the longest ``IOService.wait()`` sleeps while something is resolving,
       connecting or in a handshake (progress the selector cannot wake it for).
+    * ``instrument``: time every endpoint poll (polls, total / max handler time, last active;
+      see :mod:`boomnet.service.stats`). Off by default: the uninstrumented hot path is unchanged.
+    * ``slow_handler``: seconds; a poll that blocks the loop longer is logged at WARNING with its
+      endpoint (rate-limited), like asyncio's debug mode. Implies ``instrument``.
     """
 
     dns_timeout: float = 5.0
@@ -70,6 +74,8 @@ class ServiceOptions:
     on_error: ErrorPolicy = "reconnect"
     check_every: int = 16
     busy_step: float = 0.002
+    instrument: bool = False
+    slow_handler: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("dns_timeout", "connect_timeout", "busy_step"):
@@ -84,6 +90,17 @@ class ServiceOptions:
             raise LocalError(f"on_error must be one of {ERROR_POLICIES}, not {self.on_error!r}")
         if isinstance(self.check_every, bool) or not isinstance(self.check_every, int) or self.check_every < 1:
             raise LocalError(f"check_every must be an int >= 1, not {self.check_every!r}")
+        if not isinstance(self.instrument, bool):
+            raise LocalError(f"instrument must be True or False, not {self.instrument!r}")
+        slow = self.slow_handler
+        if slow is not None and (isinstance(slow, bool) or not isinstance(slow, (int, float))
+                                 or not 0 < slow < math.inf):
+            raise LocalError(f"slow_handler must be None or a positive number of seconds, not {slow!r}")
+
+    @property
+    def instrumented(self) -> bool:
+        """Whether endpoint polls are timed (``instrument`` or ``slow_handler``)."""
+        return self.instrument or self.slow_handler is not None
 
     def replace(self, **changes: Any) -> ServiceOptions:
         """A copy with ``changes`` (unknown names: ``TypeError``; bad values: ``LocalError``)."""

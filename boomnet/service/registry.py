@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from .stats import EndpointSnapshot, EndpointStats, metrics_of
 from .target import Target
 
 if TYPE_CHECKING:  # pragma: no cover
     from .endpoint import Endpoint
     from .resolver import Address, Lookup
 
-__all__ = ["Handle", "Record", "Registry", "NULL_TARGET", "close_quietly"]
+__all__ = ["Handle", "Record", "Registry", "NULL_TARGET", "close_quietly", "snapshot"]
 
 log = logging.getLogger("boomnet.service")
 
@@ -116,6 +118,7 @@ class Record:
         "prepared",
         "resolved",
         "state",
+        "stats",
         "target",
     )
 
@@ -137,6 +140,7 @@ class Record:
         self.in_selector = False
         self.connected_at: float | None = None  # set while connected
         self.dying = False  # killed; waiting for housekeeping to tear it down
+        self.stats = EndpointStats()  # cold-path counters (+ hot-path ones when instrumented)
 
     def __repr__(self) -> str:
         return f"{self.endpoint!r} [{self.handle.id}, {STATE_NAMES[self.state]}]"
@@ -168,3 +172,36 @@ class Registry:
 
     def __iter__(self) -> Iterator[Record]:
         return iter(list(self._records.values()))  # a snapshot: callers deregister while iterating
+
+
+def snapshot(records: Iterable[Record], now: float, instrumented: bool) -> list[EndpointSnapshot]:
+    """The counters of ``records`` at ``now`` (the service's clock), for ``IOService.stats()``."""
+    perf = time.perf_counter()
+    out = []
+    for r in records:
+        s = r.stats
+        ep = r.endpoint
+        try:
+            name = ep.describe()
+        except Exception:  # a broken describe() must not hide the counters
+            name = repr(ep)
+        out.append(EndpointSnapshot(
+            handle=r.handle.id,
+            endpoint=name,
+            kind=type(ep).__name__,
+            state=STATE_NAMES[r.state],
+            connected=r.state == CONNECTED and not r.dying,
+            connects=s.connects,
+            disconnects=dict(s.disconnects),
+            connected_for=None if r.connected_at is None else now - r.connected_at,
+            since_disconnect=None if s.last_disconnected is None else now - s.last_disconnected,
+            last_reason=s.last_reason,
+            instrumented=instrumented,
+            polls=s.polls,
+            handler_time=s.handler_time,
+            max_handler_time=s.max_handler_time,
+            idle_for=None if s.last_active is None else perf - s.last_active,
+            slow_polls=s.slow_polls,
+            metrics=metrics_of(ep),
+        ))
+    return out

@@ -8,12 +8,10 @@ off the loop thread, so a new TLS configuration never stalls the other endpoints
 
 from __future__ import annotations
 
-import functools
-import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..stream import Stream
+from ..stream import Stream, TcpStream, tls_context
 from ..stream.options import TcpOptions, TlsOptions
 from .endpoint import C, Endpoint, T
 from .options import Backoff
@@ -53,9 +51,14 @@ class StreamEndpoint(Endpoint[T, C]):
             raise TypeError(f"{type(self).__name__}() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
         tcp_changes = {k: v for k, v in overrides.items() if k in _TCP_FIELDS}
         tls_changes = {k: v for k, v in overrides.items() if k in _TLS_FIELDS}
+        # Compat: a subclass that set ``self.tcp`` / ``self.tls`` before calling us with the old
+        # loose keywords keeps its other fields (keepalive, alpn, backend, ...).
+        own = self.__dict__
+        base_tcp: TcpOptions = tcp or own.get("tcp") or TcpOptions()
+        base_tls: TlsOptions = tls or own.get("tls") or TlsOptions()
         self.secure = secure
-        self.tcp: TcpOptions = (tcp or TcpOptions()).replace(**tcp_changes) if tcp_changes else tcp or TcpOptions()
-        self.tls: TlsOptions = (tls or TlsOptions()).replace(**tls_changes) if tls_changes else tls or TlsOptions()
+        self.tcp: TcpOptions = base_tcp.replace(**tcp_changes) if tcp_changes else base_tcp
+        self.tls: TlsOptions = base_tls.replace(**tls_changes) if tls_changes else base_tls
 
     # read-only views of the options, for code written against the old keyword attributes
     @property
@@ -92,62 +95,17 @@ class StreamEndpoint(Endpoint[T, C]):
         return tls
 
     def prepare(self) -> None:
-        """Build (and cache) the TLS context off the loop thread, when ``secure``."""
+        """Build (and cache) the TLS context off the loop thread, when ``secure``: the connect
+        then finds it in :func:`boomnet.stream.tls.tls_context`'s cache."""
         if self.secure:
-            build = _tls_context_builder()
-            if build is not None:
-                build(self.tls_options())
+            tls_context(self.tls_options())
 
     def create_stream(self, addr: Address | None, alpn: Sequence[str] | None = None) -> Stream:
         """TCP to ``addr``, wrapped in TLS when ``secure`` (override to build another stack)."""
         if addr is None:
             raise ValueError(f"{self!r}: no address to connect to")
-        stream: Stream = _connect_addr(addr, self.tcp)
+        stream: Stream = TcpStream.connect_addr(addr[0], addr[1], self.tcp)
         if self.secure:
             tls = self.tls_options(alpn)
-            stream = _into_tls(stream, tls)
+            stream = stream.into_tls(tls.server_hostname, tls)
         return stream
-
-
-# --- bridging to the stream layer's signatures ----------------------------------------------------
-# The stream layer is moving to ``connect_addr(family, sockaddr, options=...)`` and
-# ``into_tls(server_hostname, options=...)`` (board item 1). Until that is on main the old keyword
-# signatures are used; the check runs once per process.
-
-
-@functools.cache
-def _takes_options(fn: Callable[..., object]) -> bool:
-    return "options" in inspect.signature(fn).parameters
-
-
-def _connect_addr(addr: Address, tcp: TcpOptions) -> Stream:
-    from ..stream import TcpStream
-
-    connect: Callable[..., Stream] = TcpStream.connect_addr  # either signature, checked below
-    if _takes_options(connect):
-        return connect(addr[0], addr[1], options=tcp)
-    return connect(addr[0], addr[1], timeout=tcp.connect_timeout, bind=tcp.bind, interface=tcp.interface)
-
-
-def _into_tls(stream: Stream, tls: TlsOptions) -> Stream:
-    from ..stream import TlsStream
-
-    if _takes_options(TlsStream.__init__):  # into_tls passes its keywords on to TlsStream
-        return stream.into_tls(tls.server_hostname, options=tls)
-    return stream.into_tls(
-        tls.server_hostname,
-        ca_file=tls.ca_file,
-        cadata=tls.cadata,
-        verify=tls.verify,
-        alpn=list(tls.alpn) if tls.alpn is not None else None,
-        backend=tls.backend,
-        handshake_timeout=tls.handshake_timeout,
-    )
-
-
-def _tls_context_builder() -> Callable[[TlsOptions], object] | None:
-    """``boomnet.stream.tls.tls_context`` (board item 4), once the stream layer has it."""
-    from ..stream import tls as tls_module
-
-    build: Callable[[TlsOptions], object] | None = getattr(tls_module, "tls_context", None)
-    return build

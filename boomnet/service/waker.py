@@ -29,7 +29,8 @@ class Waker:
     def __init__(self, on_error: Callable[[BaseException], None]) -> None:
         self._calls: deque[tuple[Callable[..., object], tuple[Any, ...]]] = deque()
         self._lock = threading.Lock()
-        self._signalled = False
+        #: calls are queued (read without the lock: a stale answer only delays them a poll)
+        self.signalled = False
         self._on_error = on_error
         self._rsock: socket.socket | None = None
         self._wsock: socket.socket | None = None
@@ -58,9 +59,9 @@ class Waker:
     def call_soon(self, fn: Callable[..., object], *args: Any) -> None:
         self._calls.append((fn, args))  # deque.append is atomic
         with self._lock:
-            if self._signalled or self._fd < 0:
+            if self.signalled or self._fd < 0:
                 return
-            self._signalled = True
+            self.signalled = True
         self._signal()
 
     def _signal(self) -> None:
@@ -74,18 +75,13 @@ class Waker:
 
     # --- loop thread ------------------------------------------------------------------------------
 
-    @property
-    def signalled(self) -> bool:
-        """Calls are queued (read without the lock: a stale answer only delays them a poll)."""
-        return self._signalled
-
     def poll(self, target: object, ctx: object) -> None:
         """Run every queued call (those queued while running wait for the next poll)."""
-        if not self._signalled:
+        if not self.signalled:
             return  # DirectSelector visits us every poll: make that cheap
         calls = self._calls
         with self._lock:
-            self._signalled = False
+            self.signalled = False
         self._drain()
         for _ in range(len(calls)):
             fn, args = calls.popleft()

@@ -19,6 +19,7 @@ import stat
 from typing import Any
 
 from ..errors import ConnectError, LocalError
+from ..url import host_port
 from .socket_stream import SocketStream
 from .tcp import TcpStream
 from .unix import UnixStream
@@ -64,7 +65,8 @@ class Listener:
             return self._wrap(conn, peer)
 
     def _wrap(self, conn: socket.socket, peer: Any) -> SocketStream:
-        return self.stream_type(conn, str(peer))
+        name = host_port(peer[0], peer[1]) if isinstance(peer, tuple) and len(peer) >= 2 else str(peer)
+        return self.stream_type(conn, name)
 
     # --- Target: an IOService endpoint can own a listener ---------------------------------------
 

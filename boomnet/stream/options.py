@@ -9,6 +9,7 @@ variant.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..errors import LocalError
@@ -80,8 +81,9 @@ class TlsOptions:
             raise LocalError(f"unknown TLS backend {self.backend!r}; choose one of {TLS_BACKENDS}")
         if not self.handshake_timeout > 0:
             raise LocalError(f"handshake_timeout must be positive, not {self.handshake_timeout!r}")
-        if self.alpn is not None and not isinstance(self.alpn, tuple):
-            object.__setattr__(self, "alpn", tuple(self.alpn))
+        alpn: Iterable[str] | None = self.alpn  # callers pass lists too: keep it hashable (a cache key)
+        if alpn is not None and not isinstance(alpn, tuple):
+            object.__setattr__(self, "alpn", tuple(alpn))
 
     def replace(self, **changes: object) -> TlsOptions:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

@@ -166,14 +166,21 @@ class TlsStream(Stream):
     def _start_engine(self) -> Engine:
         sock = self._direct_socket()
         self._direct = sock is not None
-        opts = self.options
-        ctx = tls_context(opts, ktls=self._ktls)  # cached: normally built off-thread by prepare()
-        engine = self._engine = make_engine(opts.backend, ctx, self.server_hostname, sock, opts.verify)
+        engine = self._engine = self._new_engine(sock)
         if not self._direct:
             self._cipher = bytearray(_CIPHER_CHUNK)
             self._cipher_view = memoryview(self._cipher)
-        self._deadline = time.monotonic() + opts.handshake_timeout
+        self._deadline = time.monotonic() + self.options.handshake_timeout
         return engine
+
+    def _new_engine(self, sock: socket.socket | None) -> Engine:
+        """The TLS engine for this stream: on ``sock`` (direct mode) or, with ``None``, over memory
+        BIOs. The one override point for a subclass with another engine (the server side:
+        :mod:`boomnet.stream.tls_server`); everything else (handshake pumping, reads, pending
+        writes, the end of the stream) stays here. Errors must be :class:`TlsError`."""
+        opts = self.options
+        ctx = tls_context(opts, ktls=self._ktls)  # cached: normally built off-thread by prepare()
+        return make_engine(opts.backend, ctx, self.server_hostname, sock, opts.verify)
 
     def _direct_socket(self) -> socket.socket | None:
         inner = self.inner
@@ -198,9 +205,7 @@ class TlsStream(Stream):
         docstring), only after every byte before it was returned."""
         engine = self._engine
         if self._state != _READY or engine is None:
-            if self._state == _CLOSED:
-                raise self._eof or ConnectionClosed("TLS stream is closed")
-            if not self.establish():
+            if not self.establish():  # raises how the stream ended, if it has
                 return 0
             engine = self._engine
             assert engine is not None
@@ -349,7 +354,8 @@ class TlsStream(Stream):
 
     @property
     def tls_version(self) -> str | None:
-        return self._engine.version() if self._engine is not None else None
+        """The negotiated protocol version (``None`` before the handshake)."""
+        return self._engine.version() if self._engine is not None and self._state == _READY else None
 
     @property
     def direct(self) -> bool:
@@ -357,14 +363,15 @@ class TlsStream(Stream):
         return self._direct
 
     def close(self) -> None:
-        """Send close_notify (best effort, never blocking; also in answer to the peer's) and close
-        the inner stream."""
+        """Send close_notify (best effort, never blocking; also in answer to the peer's) or a
+        pending alert, and close the inner stream."""
         engine = self._engine
-        if engine is not None and (self._state == _READY or type(self._eof) is ConnectionClosed):
-            engine.shutdown()
-            if not self._direct:
+        if engine is not None:
+            if self._state == _READY or type(self._eof) is ConnectionClosed:
+                engine.shutdown()
+            if not self._direct:  # close_notify, or the alert of a failure (bad record, bad cert)
                 try:
-                    self._send_outgoing()
+                    self._send_outgoing(flush=True)
                 except NetworkError:
                     pass
         self._state = _CLOSED

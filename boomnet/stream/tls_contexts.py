@@ -45,7 +45,7 @@ ENABLE_KTLS = 0x8
 MAX_CONTEXTS = 64
 
 TlsContext = Union[ssl.SSLContext, "SSL.Context"]
-_Key = tuple[str, bool, "str | None", "str | bytes | None", "tuple[str, ...]", bool]
+_Key = tuple[str, bool, "str | None", "str | bytes | None", "tuple[str, ...] | None", bool]
 
 
 class _Entry:
@@ -67,7 +67,7 @@ def tls_context(options: TlsOptions, *, ktls: bool = False) -> TlsContext:
     Raises :class:`TlsError` if it cannot be built (unreadable CA file, bad ``cadata``) and
     :class:`MissingExtra` for ``backend="pyopenssl"`` without pyOpenSSL installed.
     """
-    key: _Key = (options.backend, options.verify, options.ca_file, options.cadata, options.alpn or (), ktls)
+    key: _Key = (options.backend, options.verify, options.ca_file, options.cadata, options.alpn, ktls)
     with _table_lock:
         entry = _entries.get(key)
         if entry is None:
@@ -116,7 +116,7 @@ def _build(key: _Key) -> TlsContext:
 
 
 def _stdlib_context(
-    verify: bool, ca_file: str | None, cadata: str | bytes | None, alpn: tuple[str, ...], ktls: bool
+    verify: bool, ca_file: str | None, cadata: str | bytes | None, alpn: tuple[str, ...] | None, ktls: bool
 ) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -141,7 +141,7 @@ def _stdlib_context(
 
 
 def _pyopenssl_context(
-    verify: bool, ca_file: str | None, cadata: str | bytes | None, alpn: tuple[str, ...], ktls: bool
+    verify: bool, ca_file: str | None, cadata: str | bytes | None, alpn: tuple[str, ...] | None, ktls: bool
 ) -> SSL.Context:
     openssl = require_pyopenssl()
     ctx: SSL.Context = openssl.Context(openssl.TLS_CLIENT_METHOD)
@@ -173,7 +173,6 @@ def _add_cadata(ctx: SSL.Context, cadata: str | bytes) -> None:
     else:
         certs = [x509.load_der_x509_certificate(data)]
     store = ctx.get_cert_store()
-    if store is None:  # pragma: no cover - a fresh context always has a store
-        raise TlsError("the pyOpenSSL context has no certificate store")
+    assert store is not None  # a fresh context always has one
     for cert in certs:
         store.add_cert(crypto.X509.from_cryptography(cert))

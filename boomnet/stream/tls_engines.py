@@ -41,7 +41,7 @@ BACKENDS = ("stdlib", "pyopenssl")
 def is_ip(host: str) -> bool:
     """Whether ``host`` is an IP literal (checked against IP SANs, never sent as SNI)."""
     try:
-        ipaddress.ip_address(host.split("%", 1)[0])
+        ipaddress.ip_address(host)  # IPv6 scope ids ("fe80::1%eth0") are understood
         return True
     except ValueError:
         return False
@@ -51,6 +51,7 @@ class Engine(Protocol):
     """What :class:`~boomnet.stream.tls.TlsStream` needs from one TLS connection object."""
 
     name: str
+    #: ``True`` on a socket (direct mode), ``False`` over memory BIOs
     direct: bool
     #: read decrypted bytes into a buffer: ``> 0`` bytes, ``0`` nothing now; raises at the end
     read_into: Callable[[Buffer], int]
@@ -63,7 +64,9 @@ class Engine(Protocol):
 
     def feed(self, data: memoryview) -> None: ...
 
-    def has_outgoing(self) -> bool: ...
+    def has_outgoing(self) -> bool:
+        """Memory mode: whether ciphertext waits to be sent (not asked in direct mode)."""
+        ...
 
     def outgoing(self) -> bytes: ...
 
@@ -86,7 +89,7 @@ class StdlibEngine:
     def __init__(self, ctx: ssl.SSLContext, server_hostname: str | None, sock: socket.socket | None):
         host = server_hostname
         if server_hostname and not is_ip(server_hostname):
-            host = server_hostname.encode("idna").decode("ascii")
+            host = server_hostname.encode("idna").decode("ascii")  # the C layer takes ASCII only
         self._host = server_hostname
         self._handshaking = True
         self.direct = sock is not None
@@ -145,11 +148,11 @@ class StdlibEngine:
 
     def has_outgoing(self) -> bool:
         out = self._out
-        return out is not None and out.pending > 0
+        return out is not None and out.pending > 0  # a cheap check: the read path asks per call
 
     def outgoing(self) -> bytes:
         out = self._out
-        return out.read() if out is not None and out.pending else b""
+        return out.read() if out is not None else b""
 
     def alpn(self) -> str | None:
         proto: str | None = self._obj.selected_alpn_protocol()
@@ -187,16 +190,6 @@ class StdlibEngine:
 
 # --- pyOpenSSL -----------------------------------------------------------------------------------
 
-_X509_ERRORS = {  # fallback names for the commonest verify errors, should the lookup be unavailable
-    10: "certificate has expired",
-    18: "self-signed certificate",
-    19: "self-signed certificate in certificate chain",
-    20: "unable to get local issuer certificate",
-    62: "hostname mismatch",
-    64: "IP address mismatch",
-}
-
-
 class PyOpenSslEngine:
     """Engine over a pyOpenSSL ``Connection`` (the extra ``boomnet[pyopenssl]``).
 
@@ -230,10 +223,10 @@ class PyOpenSslEngine:
         conn.set_connect_state()
         if server_hostname:
             ip = is_ip(server_hostname)
+            if verify:  # first: OpenSSL's own check of the name (a NUL byte, ...) speaks first
+                self._set_expected_peer(server_hostname, ip)
             if not ip:
                 conn.set_tlsext_host_name(server_hostname.encode("idna"))
-            if verify:
-                self._set_expected_peer(server_hostname, ip)
         self.pending: Callable[[], int] = conn.pending
         self._ffi: Any = None
         self._bio_pending: Any = None
@@ -241,8 +234,10 @@ class PyOpenSslEngine:
         try:  # cffi internals: zero-copy BIO feeding and a cheap "anything to send?" check
             from OpenSSL._util import ffi, lib
 
-            self._ffi, self._bio_pending, self._bio_write = ffi, lib.BIO_ctrl_pending, lib.BIO_write
-        except (ImportError, AttributeError):  # pragma: no cover - internals moved
+            self._ffi = ffi
+            self._bio_write = getattr(lib, "BIO_write", None)
+            self._bio_pending = _bio_pending_function(lib, ffi)
+        except ImportError:  # pragma: no cover - internals moved: the public API below
             pass
         self.read_into: Callable[[Buffer], int] = self._fast_reader() or self._read_into
 
@@ -253,7 +248,7 @@ class PyOpenSslEngine:
 
         param = lib.SSL_get0_param(self._conn._ssl)
         if ip:
-            packed = ipaddress.ip_address(host.split("%", 1)[0]).packed
+            packed = ipaddress.ip_address(host).packed  # the scope id is not part of a SAN
             ok = lib.X509_VERIFY_PARAM_set1_ip(param, packed, len(packed))
         else:
             name = host.encode("idna")
@@ -289,7 +284,7 @@ class PyOpenSslEngine:
 
         return read_into
 
-    def _read_into(self, buf: Buffer) -> int:  # pragma: no cover - only when the internals moved
+    def _read_into(self, buf: Buffer) -> int:  # the public API, used when the internals moved
         try:
             n: int = self._conn.recv_into(buf)
             return n
@@ -318,14 +313,12 @@ class PyOpenSslEngine:
             raise self._translate(e) from e
 
     def has_outgoing(self) -> bool:
-        if self.direct:
-            return False
         bio_pending = self._bio_pending
         return bio_pending is None or bio_pending(self._conn._from_ssl) > 0
 
     def feed(self, data: memoryview) -> None:
         bio_write = self._bio_write
-        if bio_write is None:  # pragma: no cover - internals moved
+        if bio_write is None:  # internals moved: the public API (one copy)
             self._conn.bio_write(bytes(data))
             return
         n = bio_write(self._conn._into_ssl, self._ffi.from_buffer(data), len(data))
@@ -346,8 +339,8 @@ class PyOpenSslEngine:
         return proto.decode() if proto else None
 
     def version(self) -> str | None:
-        v = self._conn.get_protocol_version_name()
-        return v if v and v != "Unknown" else None
+        v: str = self._conn.get_protocol_version_name()  # asked only once the handshake is done
+        return v
 
     def shutdown(self) -> None:
         try:
@@ -363,7 +356,7 @@ class PyOpenSslEngine:
             if code == 0:
                 return None
             text: str = ffi.string(lib.X509_verify_cert_error_string(code)).decode()
-            return text or _X509_ERRORS.get(code, f"verify error {code}")
+            return text
         except Exception:  # pragma: no cover - internals unavailable: fall back to the error text
             return None
 
@@ -382,7 +375,7 @@ class PyOpenSslEngine:
             text = str(e)
             if not self._handshaking and "unexpected eof" in text:  # OpenSSL 3's name for it
                 return TruncatedStream(f"TLS peer {self._host!r} closed the connection without close_notify")
-            if self._verify and (self._handshaking or "verify failed" in text):
+            if self._verify and self._handshaking:  # the server certificate is checked only here
                 reason = self._verify_failure()
                 if reason is not None or "certificate verify failed" in text:
                     return CertificateError(f"certificate for {self._host!r} rejected: {reason or text}")
@@ -392,6 +385,19 @@ class PyOpenSslEngine:
                 return TlsError(f"connection lost during the TLS handshake with {self._host!r}: {e}")
             return ConnectionReset(f"TLS connection to {self._host!r} lost: {e}")
         return TlsError(str(e))  # pragma: no cover - only SSL.Error/OSError are passed in
+
+
+def _bio_pending_function(lib: Any, ffi: Any) -> Callable[[Any], int] | None:
+    """``BIO_ctrl_pending`` where the binding has it; else the memory BIO's own length query
+    (``BIO_get_mem_data(bio, NULL)``: recent ``cryptography`` bindings dropped BIO_ctrl_pending)."""
+    pending: Callable[[Any], int] | None = getattr(lib, "BIO_ctrl_pending", None)
+    if pending is not None:
+        return pending
+    get_mem_data = getattr(lib, "BIO_get_mem_data", None)
+    if get_mem_data is None:
+        return None
+    null = ffi.NULL
+    return lambda bio: int(get_mem_data(bio, null))
 
 
 def make_engine(

@@ -1,6 +1,7 @@
 """Server-side TLS: a certificate and key, optional SNI certificates, optional client certificates.
 
-:class:`TlsServerStream` is :class:`~boomnet.stream.tls.TlsStream` with a server-mode engine:
+:class:`TlsServerStream` is :class:`~boomnet.stream.tls.TlsStream` with a server-mode engine
+(its ``_new_engine`` hook):
 the same non-blocking handshake across ``establish()`` calls, the same record-batching reads,
 the same lossless pending writes, direct on a socket stream (memory BIOs over anything else).
 Contexts are built once per distinct :class:`TlsServerOptions` and shared (thread-safe cache).
@@ -18,7 +19,6 @@ import functools
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +26,8 @@ from typing import Any
 from ..errors import LocalError, TlsError
 from .base import Stream
 from .tls import TlsStream
-from .tls_engines import StdlibEngine
+from .options import TlsOptions
+from .tls_engines import Engine, StdlibEngine
 
 __all__ = ["TlsServerOptions", "TlsServerStream", "server_context"]
 
@@ -173,19 +174,14 @@ class TlsServerStream(TlsStream):
         peer = getattr(inner, "description", "") or "client"
         # verify=True with a name: the client-side checks are not used by a server engine, and the
         # "verification disabled" warning must not fire for a server.
-        super().__init__(inner, f"client {peer}", handshake_timeout=options.handshake_timeout)
+        super().__init__(inner, f"client {peer}", TlsOptions(handshake_timeout=options.handshake_timeout))
         self.server_options = options
         self._context = server_context(options)
 
-    def _start_engine(self) -> None:
-        # Replaces TlsStream._start_engine: the same steps with a server-mode engine.
-        sock = self._direct_socket()
-        self._direct = sock is not None
-        self._engine = _ServerEngine(self._context, sock, str(self.server_hostname))
-        if not self._direct:
-            self._cipher = bytearray(256 * 1024)
-            self._cipher_view = memoryview(self._cipher)
-        self._deadline = time.monotonic() + self._handshake_timeout
+    def _new_engine(self, sock: socket.socket | None) -> Engine:
+        # The one override point TlsStream offers: a server-mode engine over the same socket
+        # (``sock=None``: memory BIOs over a non-socket inner stream).
+        return _ServerEngine(self._context, sock, str(self.server_hostname))
 
     def peer_certificate(self) -> dict[str, Any] | None:
         """The client's verified certificate (decoded), or ``None`` if it sent none."""

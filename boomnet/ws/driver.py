@@ -155,7 +155,9 @@ class Driver(Sender):
         :class:`WebSocketProtocolError` that failed the connection on the call after the frames
         that preceded the violation were returned. A CLOSE frame or a violation that arrives in
         the same batch as data frames takes effect on the *next* call, so the application can
-        still answer the frames before it; alone in its batch it takes effect at once.
+        still answer the frames before it; alone in its batch it takes effect at once. Used
+        without an endpoint timer (``liveness_on_read``), every 256th empty read also checks
+        liveness, so this may raise :class:`~boomnet.errors.PeerTimeout`.
         """
         proto = self._proto
         if proto.state != OPEN or proto.deferred is not None:

@@ -14,7 +14,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..service.endpoint import Address, StreamEndpoint
+from ..service.endpoint import C
+from ..service.options import Backoff
+from ..service.resolver import Address
+from ..service.stream_endpoint import StreamEndpoint
 from ..stream.base import Stream
 from ..stream.options import TcpOptions, TlsOptions
 from ..stream.recording import OUT
@@ -37,8 +40,9 @@ def liveness_period(options: WsOptions) -> float | None:
     return min(1.0, max(0.05, min(times) / 4))
 
 
-class WebsocketEndpoint(StreamEndpoint):
-    """An endpoint whose target is a :class:`~boomnet.ws.WebSocket` to ``url`` (ws:// or wss://).
+class WebsocketEndpoint(StreamEndpoint[WebSocket, C]):
+    """An endpoint whose target is a :class:`~boomnet.ws.WebSocket` to ``url`` (ws:// or wss://),
+    generic over your context type ``C`` (``class Feed(WebsocketEndpoint[Book])``).
 
     Override :meth:`on_connected` (``ws`` is open: subscribe) and :meth:`poll` (read frames with
     ``ws.read_batch()``). ``wss://`` adds TLS. Options: ``tcp`` (:class:`TcpOptions`), ``tls``
@@ -60,7 +64,7 @@ class WebsocketEndpoint(StreamEndpoint):
         tls: TlsOptions | None = None,
         ws: WsOptions | None = None,
         auto_disconnect: float | Callable[[], float] | None = None,
-        backoff: Any = None,
+        backoff: Backoff | None = None,
         ca_file: str | None = None,
         verify: bool | None = None,
         server_hostname: str | None = None,
@@ -70,59 +74,54 @@ class WebsocketEndpoint(StreamEndpoint):
         **ws_overrides: Any,
     ) -> None:
         parsed = parse_ws_url(url)
-        tcp = tcp or TcpOptions()
-        tls = tls or TlsOptions()
-        tcp_changes = {k: v for k, v in (("connect_timeout", connect_timeout), ("bind", bind), ("interface", interface)) if v is not None}
-        tls_changes = {k: v for k, v in (("ca_file", ca_file), ("verify", verify), ("server_hostname", server_hostname)) if v is not None}
-        self.tcp = tcp.replace(**tcp_changes) if tcp_changes else tcp
-        self.tls = tls.replace(**tls_changes) if tls_changes else tls
         #: the validated WebSocket options every connection of this endpoint uses
-        self.ws: WsOptions = build_options(ws, ws_overrides)
+        self.ws: WsOptions = build_options(ws, ws_overrides)  # first: a typo fails before anything else
         #: the keyword overrides as given (kept for subclasses that pass them on by name)
         self.ws_options: dict[str, Any] = dict(ws_overrides)
+        legacy = {
+            "ca_file": ca_file, "verify": verify, "server_hostname": server_hostname,
+            "connect_timeout": connect_timeout, "bind": bind, "interface": interface,
+        }
         super().__init__(
             parsed.host,
             parsed.port,
             secure=parsed.secure,
-            ca_file=self.tls.ca_file,
-            verify=self.tls.verify,
-            server_hostname=self.tls.server_hostname,
-            connect_timeout=self.tcp.connect_timeout,
-            bind=self.tcp.bind,
-            interface=self.tcp.interface,
+            tcp=tcp,
+            tls=tls,
             auto_disconnect=auto_disconnect,
             backoff=backoff,
+            **{k: v for k, v in legacy.items() if v is not None},
         )
         self.url = url
         period = liveness_period(self.ws)
         if period is not None:
             self.every(period, _check_liveness)
 
-    def create_target(self, addr: Address | None, ctx: Any) -> WebSocket | None:
+    def create_target(self, addr: Address | None, ctx: C) -> WebSocket | None:
         ws = self.create_websocket(addr, ctx)
         if ws is not None:
             ws.liveness_on_read = False  # our timer checks it; reads never look at the clock
         return ws
 
-    def create_websocket(self, addr: Address | None, ctx: Any) -> WebSocket | None:
+    def create_websocket(self, addr: Address | None, ctx: C) -> WebSocket | None:
         """The WebSocket for one connection attempt; override to build the stream stack by hand."""
         return WebSocket(self.create_stream(addr), self.url, self.ws)
 
-    def create_replay_target(self, stream: Any, ctx: Any) -> WebSocket:
+    def create_replay_target(self, stream: Stream, ctx: C) -> WebSocket:
         # The recorded 101 answers the *recorded* Sec-WebSocket-Key; a fresh random key would
         # fail the accept check. A replay runs at its own speed: no pings, no idle timeout.
         options = self.ws.replace(key=_recorded_ws_key(stream), ping_interval=None, idle_timeout=None)
         return WebSocket(stream, self.url, options)
 
-    def on_connected(self, ws: WebSocket, ctx: Any) -> None:
+    def on_connected(self, ws: WebSocket, ctx: C) -> None:
         """The WebSocket is open: send subscriptions here."""
 
-    def poll(self, ws: WebSocket, ctx: Any) -> None:
+    def poll(self, ws: WebSocket, ctx: C) -> None:
         """Read frames: ``for frame in ws.read_batch(): ...``. The default discards them."""
         ws.read_batch()
 
 
-def _check_liveness(ws: WebSocket, ctx: Any) -> None:
+def _check_liveness(ws: WebSocket, ctx: object) -> None:
     ws.check_liveness(time.monotonic())
 
 

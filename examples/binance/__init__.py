@@ -1,1 +1,1 @@
-"""The Binance feed demo, its embedded exchange (``exchange``) and market simulator (``market``)."""
+"""The Binance feed demo (the embedded exchange lives in ``boomnet.testing.binance``)."""

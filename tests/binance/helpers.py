@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from boomnet.service import Backoff, Disconnect, IOService
-from endpoints.binance import BinanceEndpoint
+from endpoints.binance import REPLAY_URL, BinanceEndpoint
 
 RECORDINGS = Path(__file__).resolve().parents[2] / "recordings"
 FAST_BACKOFF = Backoff(initial=0.05, factor=2.0, cap=0.5)
@@ -18,6 +19,7 @@ class Collector(BinanceEndpoint):
 
     def __init__(self, streams: Any = (), **options: Any):
         options.setdefault("backoff", FAST_BACKOFF)
+        options.setdefault("base_url", REPLAY_URL)  # replays; live tests pass the exchange's URL
         super().__init__(streams, **options)
         self.connections: list[list[Any]] = []
         self.replies: list[tuple[Any, Any]] = []

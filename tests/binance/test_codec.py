@@ -56,20 +56,23 @@ def test_book_ticker_sample_keeps_trailing_zeros() -> None:
 
 def test_depth_update_sample() -> None:
     d = decode(DEPTH)
-    assert d == DepthUpdate("BNBBTC", 1672515782136, 157, 160, [["0.0024", "10"]], [["0.0026", "100"]])
+    assert d == DepthUpdate("BNBBTC", 1672515782136, 157, 160, [("0.0024", "10")], [("0.0026", "100")])
     assert levels_decimal(d.bids) == [(Decimal("0.0024"), Decimal("10"))]
 
 
 def test_partial_depth_raw_and_combined() -> None:
-    assert decode(PARTIAL) == PartialDepth("", 160, [["0.0024", "10"]], [["0.0026", "100"]])
+    assert decode(PARTIAL) == PartialDepth(160, [("0.0024", "10")], [("0.0026", "100")])
     assert decode(PARTIAL, stream="bnbbtc@depth5").symbol == "BNBBTC"
     wrapped = b'{"stream":"bnbbtc@depth5@100ms","data":' + PARTIAL + b"}"
-    assert decode(wrapped) == PartialDepth("BNBBTC", 160, [["0.0024", "10"]], [["0.0026", "100"]])
+    assert decode(wrapped) == PartialDepth(160, [("0.0024", "10")], [("0.0026", "100")], "BNBBTC")
 
 
-@pytest.mark.parametrize("raw", [TRADE, AGG_TRADE, BOOK_TICKER, DEPTH])
-def test_combined_wrapper_decodes_like_raw(raw: bytes) -> None:
-    stream = b"bnbbtc@trade"
+@pytest.mark.parametrize(
+    "raw, stream",
+    [(TRADE, b"bnbbtc@trade"), (AGG_TRADE, b"bnbbtc@aggTrade"), (BOOK_TICKER, b"bnbusdt@bookTicker"),
+     (DEPTH, b"bnbbtc@depth@100ms"), (DEPTH, b"bnbbtc@depth")],
+)
+def test_combined_wrapper_decodes_like_raw(raw: bytes, stream: bytes) -> None:
     wrapped = b'{"stream":"' + stream + b'","data":' + raw + b"}"
     assert decode(wrapped) == decode(raw)
 

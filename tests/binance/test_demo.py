@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
+from decimal import Decimal
 
 import pytest
 
@@ -38,7 +40,7 @@ def parse_summary(stdout: str) -> dict[str, dict[str, str]]:
         values = line.split()
         if len(values) != len(columns):
             break
-        rows[values[0]] = dict(zip(columns, values))
+        rows[values[0]] = dict(zip(columns, values, strict=False))
     return rows
 
 
@@ -49,7 +51,7 @@ def test_demo_against_the_embedded_exchange(selector: str) -> None:
             IoUringSelector().close()
         except SelectorUnavailable as exc:
             pytest.skip(f"io_uring unavailable here: {exc}")
-    rows, _, stderr = run_demo("--duration", "3", "--rate", "100", "--selector", selector)
+    rows, stdout, stderr = run_demo("--duration", "3", "--rate", "100", "--selector", selector)
     assert sorted(rows) == ["btcusdt", "ethusdt", "total", "xrpusdt"]
     for name, row in rows.items():
         assert int(row["messages"]) > 0 and int(row["trades"]) > 0 and int(row["tickers"]) > 0, name
@@ -59,6 +61,11 @@ def test_demo_against_the_embedded_exchange(selector: str) -> None:
     assert int(rows["total"]["messages"]) == sum(int(rows[s]["messages"]) for s in ("btcusdt", "ethusdt", "xrpusdt"))
     status = [line for line in stderr.splitlines() if line.startswith("t=")]
     assert status and all("btcusdt" in line and "reconnects 0" in line for line in status)
+    # the live local book (snapshot over HTTP + diffs), last line of the run
+    [book] = [line.split() for line in stdout.splitlines() if line.startswith("book ")]
+    assert book[:3] == ["book", "BTCUSDT", "live"] and book[-2:] == ["resyncs", "0"]
+    bid, ask, spread = (Decimal(book[i]) for i in (4, 6, 8))
+    assert 0 < bid < ask and spread == ask - bid
 
 
 def test_demo_replays_the_committed_recording() -> None:
@@ -95,3 +102,11 @@ def test_ctrl_c_ends_an_open_ended_run_with_the_summary() -> None:
     assert proc.returncode == 0
     rows = parse_summary(stdout)
     assert int(rows["total"]["messages"]) > 0 and rows["total"]["reconnects"] == "0"
+
+
+def test_plot_writes_a_chart_and_the_rpc_round_trips_are_reported(tmp_path: Path) -> None:
+    chart = tmp_path / "run.png"
+    rows, stdout, _ = run_demo("--duration", "3", "--symbols", "btcusdt", "--plot", str(chart))
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 5000
+    line = next(li for li in stdout.splitlines() if li.startswith("GET_PROPERTY round trips"))
+    assert "failed 0" in line and int(line.split(":")[1].split(",")[0]) >= 1

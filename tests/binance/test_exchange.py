@@ -6,16 +6,17 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from examples.binance.exchange import Exchange
-from examples.binance.exchange_conn import ExchangeConnection
-from examples.binance.market import format_units, parse_stream
+from boomnet.testing.binance.exchange import Exchange
+from boomnet.testing.binance.exchange_conn import ExchangeConnection
+from boomnet.testing.binance.market import format_units, parse_stream
 
 
 @pytest.fixture(scope="module")

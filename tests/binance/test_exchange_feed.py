@@ -6,15 +6,14 @@ market and letting the client drain makes the two comparable exactly.
 
 from __future__ import annotations
 
-import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from boomnet.errors import MessageTooBig, NetworkError, WebSocketProtocolError
 from boomnet.service import DisconnectKind, EpollSelector, IOService
 from endpoints.binance import AggTrade, BookTicker, CommandResult, PartialDepth, Trade
-from examples.binance.exchange import Exchange
+from boomnet.testing.binance.exchange import Exchange
 
 from .helpers import Collector, run_until, trade_ids_by_symbol
 
@@ -36,23 +35,38 @@ def feed(exchange: Exchange, streams: list[str], **options) -> Collector:
 
 
 def drain(service: IOService, exchange: Exchange, endpoints: list[Collector]) -> list:
-    """Pause the market, then poll until each endpoint's current connection has every trade the
-    exchange wrote to it. Returns the exchange's connection stats."""
+    """Pause the market, then poll until each endpoint's current connection has decoded every
+    message the exchange wrote to it — every kind, per stream — and the same trade ids.
+    Returns the exchange's connection stats.
+
+    No sleep: ``connections()`` runs on the exchange's loop thread, where a tick (generate and
+    write) never yields midway, so its snapshot comes after any tick in flight when ``paused``
+    was set, and later ticks see ``paused``. The totals it reports are final."""
     exchange.paused = True
-    time.sleep(0.05)  # a tick in flight finishes
     stats = exchange.connections()
     open_stats = {s.path: s for s in stats if s.closed_at is None}
 
     def caught_up() -> bool:
         for ep in endpoints:
-            sent = open_stats[ep.url.removeprefix(exchange.url)].trades
-            got = trade_ids_by_symbol(ep.connections[-1])
-            if {sym.upper(): ids[2] for sym, ids in sent.items()} != {s: len(ids) for s, ids in got.items()}:
+            conn = open_stats[ep.url.removeprefix(exchange.url)]
+            got = ep.connections[-1]
+            per_kind: dict[str, int] = {}
+            for stream, n in conn.sent.items():
+                kind = "partial" if "@depth" in stream and stream.split("@")[1] != "depth" else stream.split("@")[1]
+                per_kind[kind] = per_kind.get(kind, 0) + n
+            decoded = {kind: sum(1 for r in got if type(r) is cls) for kind, cls in KINDS.items()}
+            if any(decoded.get(kind, 0) != n for kind, n in per_kind.items()) or len(got) != sum(conn.sent.values()):
+                return False
+            ids = trade_ids_by_symbol(got)
+            if {sym.upper(): t[2] for sym, t in conn.trades.items()} != {s: len(i) for s, i in ids.items()}:
                 return False
         return True
 
     run_until(service, caught_up)
     return stats
+
+
+KINDS = {"trade": Trade, "aggTrade": AggTrade, "bookTicker": BookTicker, "partial": PartialDepth}
 
 
 def test_three_url_styles_match_what_the_exchange_sent(exchange: Exchange, service: IOService) -> None:
@@ -70,7 +84,7 @@ def test_three_url_styles_match_what_the_exchange_sent(exchange: Exchange, servi
     assert sorted(by_path) == ["/stream", "/stream?streams=xrpusdt@trade/xrpusdt@aggTrade/xrpusdt@depth5@100ms",
                                "/ws/ethusdt@trade"]
     stats = [by_path[ep.url.removeprefix(exchange.url)] for ep in endpoints]
-    for ep, conn in zip(endpoints, stats):
+    for ep, conn in zip(endpoints, stats, strict=False):
         assert len(ep.connections) == 1 and ep.disconnects == []
         got = ep.connections[0]
         # every data message the exchange wrote was decoded, once, in order
@@ -123,9 +137,9 @@ def test_dropped_connection_reconnects_and_resubscribes_without_loss(exchange: E
     assert reason.kind in (DisconnectKind.CLOSED, DisconnectKind.ERROR) and isinstance(reason.error, NetworkError)
     assert [s.requests for s in stats] == [[("SUBSCRIBE", 1)], [("SUBSCRIBE", 2)]]  # same streams again
     assert stats[0].streams == set() and stats[1].streams == {"btcusdt@trade", "btcusdt@bookTicker"}
-    for conn, got in zip(stats, ep.connections):
+    for conn, got in zip(stats, ep.connections, strict=False):
         ids = trade_ids_by_symbol(got)["BTCUSDT"]
-        first, last, count = conn.trades["btcusdt"]
+        first, last, _count = conn.trades["btcusdt"]
         assert ids == list(range(first, ids[-1] + 1))  # contiguous within the connection
         assert ids[-1] <= last  # the drop may discard what was still in flight, nothing else
     assert len(trade_ids_by_symbol(ep.connections[1])["BTCUSDT"]) == stats[1].trades["btcusdt"][2]
@@ -185,3 +199,18 @@ def test_requests_beyond_the_rate_limit_are_paced_not_refused(exchange: Exchange
     [conn] = exchange.connections()
     assert [i for _, i in conn.requests] == list(range(1, 10)) and conn.close_reason == ""
     assert len(conn.streams) == 9 and ep.disconnects == []
+
+
+def test_a_silent_feed_is_noticed_and_reconnected(exchange: Exchange, service: IOService) -> None:
+    from boomnet.errors import PeerTimeout
+
+    # Binance's rule is a silent minute; the test shortens it to keep the suite fast.
+    ep = feed(exchange, ["btcusdt@trade"], idle_timeout=0.5)
+    assert ep.ws.ping_interval is None  # Binance pings us; we send none of our own
+    service.register(ep)
+    run_until(service, lambda: len(ep.records(Trade)) >= 10)
+    exchange.stall(2.0)  # nothing at all arrives: no data, no pings
+    run_until(service, lambda: len(ep.disconnects) == 1)
+    [reason] = ep.disconnects
+    assert reason.kind is DisconnectKind.ERROR and isinstance(reason.error, PeerTimeout)
+    run_until(service, lambda: len(ep.connections) == 2 and len(ep.connections[1]) >= 5)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from websockets.asyncio.server import serve
@@ -65,7 +66,7 @@ class ScriptedServer:
         await ws.send(json.dumps({"code": 2, "msg": "Invalid request: nope", "id": json.loads(got[-1])["id"]}))
         await ws.close(1001, "going away")
 
-    def __enter__(self) -> "ScriptedServer":
+    def __enter__(self) -> ScriptedServer:
         self._thread.start()
         assert self._ready.wait(10)
         return self
@@ -116,9 +117,9 @@ def test_endpoint_against_plain_websockets_server(server: ScriptedServer, ca_fil
     assert records[0] == Trade("BNBBTC", 1672515782136, 12345, "0.001", "100", 1672515782136, True)
     assert records[1] == AggTrade("BNBBTC", 1672515782136, 12345, "0.001", "100", 100, 105, 1672515782136, True)
     assert records[2] == BookTicker("BNBUSDT", 400900217, "25.35190000", "31.21000000", "25.36520000", "40.66000000")
-    assert records[3] == DepthUpdate("BNBBTC", 1672515782136, 157, 160, [["0.0024", "10"]], [["0.0026", "100"]])
+    assert records[3] == DepthUpdate("BNBBTC", 1672515782136, 157, 160, [("0.0024", "10")], [("0.0026", "100")])
     # a raw connection with several streams cannot tell whose partial book this is
-    assert records[4] == PartialDepth("", 160, [["0.0024", "10"]], [["0.0026", "100"]])
+    assert records[4] == PartialDepth(160, [("0.0024", "10")], [("0.0026", "100")])
     assert len(records) == 5
     assert ep.subscriptions.listed == STREAMS
     [(request, error)] = ep.error_replies

@@ -8,6 +8,7 @@ counts and values below are facts about them; the invariants hold for any good r
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 
 import pytest
@@ -75,9 +76,9 @@ def test_invariants(symbol: str) -> None:
     assert ids == list(range(ids[0], ids[0] + len(ids)))  # contiguous: none lost, none repeated
     assert all(t.symbol == symbol.upper() for t in trades)
     updates = [t.update_id for t in tickers]
-    assert all(b > a for a, b in zip(updates, updates[1:]))
+    assert all(b > a for a, b in itertools.pairwise(updates))
     assert all(t.bid_price_decimal < t.ask_price_decimal for t in tickers)
-    for prev, cur in zip(depth, depth[1:]):
+    for prev, cur in itertools.pairwise(depth):
         assert cur.first_update_id == prev.final_update_id + 1  # diffs chain without holes
     # exact 8-decimal strings, never floats
     assert all(type(t.price) is str and len(t.price.split(".")[1]) == 8 for t in trades)
@@ -89,7 +90,7 @@ def test_pongs_in_the_recording_copy_each_ping_payload() -> None:
     payload from boomnet's WebSocket (outbound frames are masked; unmask to compare)."""
     rec = ReplayStream.from_file("binance-sim-btcusdt", str(RECORDINGS)).recording
     chunks = {IN: [], OUT: []}
-    for kind, offset, length in zip(rec.kinds, rec.offsets, rec.lengths):
+    for kind, offset, length in zip(rec.kinds, rec.offsets, rec.lengths, strict=False):
         if kind in chunks:
             chunks[kind].append(bytes(rec.data[offset : offset + length]))
     inbound = b"".join(chunks[IN])

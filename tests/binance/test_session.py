@@ -114,3 +114,37 @@ def test_recycle_after_stays_under_24_hours_with_jitter() -> None:
     ages = [recycle_after()() for _ in range(200)]
     assert all(24 * 3600 - 900 <= a <= 24 * 3600 - 600 for a in ages)
     assert len(set(ages)) > 1
+
+
+def test_replies_are_correlated_by_boomnet_rpc_with_deadlines() -> None:
+    """Ids, reply matching, deadlines and fail-on-disconnect come from boomnet.rpc's
+    JsonCorrelator; an unanswered request is reported after reply_timeout, never pending forever."""
+    import orjson
+
+    from boomnet.errors import CallLost
+    from endpoints.binance import CommandError, CommandResult
+
+    now = [0.0]
+    subs = Subscriptions(["btcusdt@trade"], reply_timeout=5.0, clock=lambda: now[0])
+    subs.on_connected()
+    got: list[object] = []
+    subs.command("GET_PROPERTY", ["combined"], got.append)
+    sent = [orjson.loads(m) for m in subs.take_outgoing()]
+    assert [(m["method"], m["id"]) for m in sent] == [("SUBSCRIBE", 1), ("GET_PROPERTY", 2)]
+    assert sent[1]["params"] == ["combined"]
+    subs.on_reply(CommandResult(2, True))
+    assert got and got[0].result == CommandResult(2, True)  # type: ignore[attr-defined]
+    assert sorted(subs.pending) == [1]
+    now[0] = 6.0  # the SUBSCRIBE is never answered
+    timed_out = subs.expire()
+    assert [r.method for r in timed_out] == ["SUBSCRIBE"] and subs.pending == {}
+    subs.on_reply(CommandResult(1, None))  # too late: dropped and counted, not applied
+    assert subs.rpc.late == 1 and "btcusdt@trade" not in subs.active
+    subs.command("GET_PROPERTY", ["nope"], got.append)
+    subs.take_outgoing()
+    subs.on_reply(CommandError(3, 2, "Invalid request"))
+    assert "Invalid request" in str(got[-1].error)  # type: ignore[attr-defined]
+    subs.command("GET_PROPERTY", ["combined"], got.append)
+    subs.take_outgoing()
+    subs.on_disconnected()  # outstanding requests fail at once
+    assert isinstance(got[-1].error, CallLost)  # type: ignore[attr-defined]

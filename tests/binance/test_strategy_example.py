@@ -15,7 +15,7 @@ from typing import Any
 from boomnet.service import DirectSelector, IOService
 from boomnet.stream import ReplayStream
 from boomnet.stream.recording import IN
-from endpoints.binance import BinanceEndpoint, BookTicker, Trade
+from endpoints.binance import REPLAY_URL, BinanceEndpoint, BookTicker, Trade
 
 from .helpers import RECORDINGS, run_until
 
@@ -24,7 +24,7 @@ class MidAndVwap(BinanceEndpoint):
     """The user's strategy: VWAP of trades, last mid, and a count of trades off the mid."""
 
     def __init__(self, symbol: str, **options: Any):
-        super().__init__([f"{symbol}@trade", f"{symbol}@bookTicker"], **options)
+        super().__init__([f"{symbol}@trade", f"{symbol}@bookTicker"], base_url=REPLAY_URL, **options)
         self.notional = Decimal(0)
         self.volume = Decimal(0)
         self.mid: Decimal | None = None
@@ -68,7 +68,7 @@ def independent_totals(name: str) -> tuple[Decimal, Decimal]:
     rec = ReplayStream.from_file(name, str(RECORDINGS)).recording
     data = b"".join(
         bytes(rec.data[offset : offset + length])
-        for kind, offset, length in zip(rec.kinds, rec.offsets, rec.lengths)
+        for kind, offset, length in zip(rec.kinds, rec.offsets, rec.lengths, strict=False)
         if kind == IN
     )
     notional = volume = Decimal(0)

@@ -15,7 +15,7 @@ from boomnet.cluster import Cluster, keys_for, shard_of
 from boomnet.errors import LocalError
 from boomnet.service import IOService
 from endpoints.binance import Trade
-from examples.binance.exchange import Exchange
+from boomnet.testing.binance import Exchange
 
 from .cluster_workers import build_binance_worker
 from .conftest import NatsServer

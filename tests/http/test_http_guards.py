@@ -327,3 +327,118 @@ def test_framed_bodies_judged_by_their_framing_on_truncation(truncated):
     p.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
     with pytest.raises(HttpProtocolError, match="closed before"):
         p.feed_eof(truncated=truncated)
+
+
+# --- status codes below 100 are invalid, not interim (found by the h11 differential fuzz) --------
+
+
+@pytest.mark.parametrize("code", [b"000", b"099", b"001"])
+def test_status_below_100_refused_not_skipped_as_interim(code):
+    with pytest.raises(HttpProtocolError, match="invalid status code"):
+        feed_all(b"HTTP/1.1 " + code + b" X\r\n\r\n" + OK)
+
+
+@pytest.mark.parametrize("code", [b"100", b"199"])
+def test_interim_statuses_skipped(code):
+    (resp,), _ = feed_all(b"HTTP/1.1 " + code + b" X\r\n\r\n" + OK)
+    assert resp.body == b"ok"
+
+
+# --- edges found by the mutation run (tools/mutate.py) ---------------------------------------------
+
+
+def test_mid_response_after_an_interim_response_only():
+    # a 100 Continue arrived and nothing else: the request was seen, so it is not "stale"
+    p = parser_for()
+    assert not p.mid_response
+    p.feed(b"HTTP/1.1 100 Continue\r\n\r\n")
+    assert p.mid_response and p.state == "HEAD"
+    q = parser_for()
+    q.feed(b"HTTP/1.1 2")
+    assert q.mid_response
+
+
+def test_empty_head_refused_at_once():
+    with pytest.raises(HttpProtocolError, match="malformed status line"):
+        feed_all(b"\r\n\r\n")
+
+
+def test_response_after_trailers_in_the_same_read():
+    data = CHUNK_HEAD + b"1\r\na\r\n0\r\nT: v\r\n\r\n" + OK
+    out, p = feed_all(data, n=2)
+    assert [r.body for r in out] == [b"a", b"ok"] and p.outstanding == 0
+
+
+@pytest.mark.parametrize("first", [b"(", b"@", b"\x01", b" ", b"\n"], ids=repr)
+def test_trailer_start_judged_from_its_first_byte(first):
+    p = parser_for()
+    p.feed(CHUNK_HEAD + b"1\r\na\r\n0\r\n")
+    with pytest.raises(HttpProtocolError):
+        p.feed(first)
+
+
+@pytest.mark.parametrize("first", [b"T", b"\r"], ids=repr)
+def test_trailer_start_that_may_be_valid_waits(first):
+    p = parser_for()
+    p.feed(CHUNK_HEAD + b"1\r\na\r\n0\r\n")
+    assert p.feed(first) == [] and not p.failed
+
+
+@pytest.mark.parametrize("count, ok", [(2, True), (3, True), (4, False)])
+def test_interim_count_boundary(count, ok):
+    data = b"HTTP/1.1 100 Continue\r\n\r\n" * count + OK
+    limits = HttpLimits(max_informational=3)
+    if ok:
+        (resp,), _ = feed_all(data, limits=limits)
+        assert resp.body == b"ok"
+    else:
+        with pytest.raises(HttpProtocolError, match="interim"):
+            feed_all(data, limits=limits)
+
+
+def test_empty_chunk_size_line_refused_at_once():
+    with pytest.raises(HttpProtocolError, match="invalid chunk-size line"):
+        feed_all(CHUNK_HEAD + b"\r\n")
+    p = parser_for()
+    p.feed(CHUNK_HEAD)  # the buffer is empty again: the next line starts at offset 0
+    with pytest.raises(HttpProtocolError, match="invalid chunk-size line"):
+        p.feed(b"\r\n")
+
+
+def test_response_after_a_chunked_body_without_trailers_in_the_same_read():
+    out, p = feed_all(CHUNK_HEAD + b"1\r\na\r\n0\r\n\r\n" + OK, n=2)
+    assert [r.body for r in out] == [b"a", b"ok"]
+
+
+def _trailers_of_size(total: int) -> bytes:
+    """A trailer block (fields + blank line) of exactly ``total`` bytes."""
+    base = b"T: \r\n\r\n"
+    return base[:-4] + b"v" * (total - len(base)) + b"\r\n\r\n"
+
+
+@pytest.mark.parametrize("step", [0, 1])
+@pytest.mark.parametrize("size, ok", [(1023, True), (1024, True), (1025, False)])
+def test_trailer_bytes_boundary(size, ok, step):
+    data = CHUNK_HEAD + b"1\r\na\r\n0\r\n" + _trailers_of_size(size)
+    limits = HttpLimits(max_header_bytes=1024)
+    if ok:
+        (resp,), _ = feed_all(data, limits=limits, step=step)
+        assert resp.body == b"a"
+    else:
+        with pytest.raises(HeaderTooLarge):
+            feed_all(data, limits=limits, step=step)
+
+
+def test_heads_straddling_buffer_compaction():
+    # responses of varied sizes through a small buffer, fed in odd pieces: every head that is
+    # cut by a compaction of the buffer must still be found where it ends
+    responses = [b"HTTP/1.1 200 OK\r\nX-Pad: %s\r\nContent-Length: 3\r\n\r\nabc" % (b"p" * (i * 37 % 700)) for i in range(30)]
+    data = b"".join(responses)
+    for piece in (7, 100, 333, 1000):
+        p = ResponseParser(HttpLimits(), buffer_size=1024)
+        for _ in responses:
+            p.expect("GET")
+        out = []
+        for i in range(0, len(data), piece):
+            out += p.feed(data[i : i + piece])
+        assert len(out) == 30 and all(r.body == b"abc" for r in out), piece

@@ -138,3 +138,9 @@ def test_clients_refuse_bad_urls_as_invalid_url():
         HttpEndpoint("ws://h/")
     with HttpClient() as client, pytest.raises(InvalidUrl):
         client.get("ftp://h/")
+
+
+@pytest.mark.parametrize("body", [bytearray(b"hello"), memoryview(b"hello"), "hello", b"hello"], ids=type)
+def test_body_is_always_returned_as_bytes(body):
+    head, out = encode_request("POST", "/", "h", None, body)
+    assert type(out) is bytes and out == b"hello" and head.endswith(b"Content-Length: 5\r\n\r\n")

@@ -86,8 +86,26 @@ class LoopThread:
     def submit(self, coro: Coroutine[Any, Any, T]) -> "asyncio.Future[T]":
         return asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[return-value]
 
+    def close_server(self, server: asyncio.AbstractServer) -> None:
+        """Close an asyncio server on its loop thread (asyncio objects are not thread-safe)."""
+
+        async def close() -> None:
+            server.close()
+            await server.wait_closed()
+
+        self.run(close())
+
     def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
+        async def cancel_all() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        try:
+            self.run(cancel_all(), timeout=5)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
         self.loop.close()
 

@@ -262,3 +262,26 @@ def test_push_many_is_all_or_nothing() -> None:
     assert conn.flush()
     assert drain(b, 2 + 3 + 5 + 2) == b"\x01x" + b"\x02ab" + b"\x04abcd" + b"\x01e"
     a.close(), b.close()
+
+
+def test_a_failed_write_does_not_lose_what_the_peer_sent_before() -> None:
+    """The peer sends two frames and resets the connection. Our next write fails, yet both frames
+    (still in the kernel) are delivered before the reset is reported."""
+    import struct as _struct
+
+    a, b = pair()
+    conn = conn_over(a)
+    b.sendall(b"\x00\x00\x00\x03one\x00\x00\x00\x03two")
+    time.sleep(0.05)  # let them arrive before the reset (loopback: immediate)
+    b.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _struct.pack("ii", 1, 0))
+    b.close()  # RST
+    time.sleep(0.05)
+    conn.push(b"doomed")  # the write that meets the reset
+    got: list[bytes] = []
+    end = time.monotonic() + 5
+    with pytest.raises(ConnectionClosed):
+        while True:
+            got.extend(bytes(m) for m in conn.read_batch())
+            assert time.monotonic() < end
+    assert got == [b"one", b"two"]
+    a.close()

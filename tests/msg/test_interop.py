@@ -149,7 +149,7 @@ def test_partial_reads_one_byte_at_a_time(loops: LoopThread) -> None:
         assert got == [(1, b"abc"), (2, b"x" * 300), (3, b"z")]
         clt.close()
     finally:
-        server.close()
+        loops.close_server(server)
 
 
 def test_tls_hostname_is_verified_by_default(loops: LoopThread, server_ssl_context, ca_file) -> None:
@@ -167,3 +167,17 @@ def test_tls_hostname_is_verified_by_default(loops: LoopThread, server_ssl_conte
 
 
 _ = ssl  # the fixtures hand us ssl contexts
+
+
+def test_ipv6_loopback_and_peer_names() -> None:
+    try:
+        svc = Svc.bind("::1", 0, codec=LengthPrefixed())
+    except Exception as e:  # no IPv6 on this host
+        pytest.skip(f"no IPv6 loopback: {e}")
+    with svc:
+        clt = Clt.connect("::1", svc.address[1], codec=LengthPrefixed(), timeout=5)
+        peer = svc.accept(timeout=5)
+        assert peer.name.startswith("[::1]:")
+        clt.send(b"six")
+        assert bytes(peer.recv(timeout=5)) == b"six"
+        clt.close()

@@ -55,7 +55,24 @@ class Echo(Reactor[Any]):
         self.log.append(("disconnected", conn.name, reason.kind.value))
 
 
-def test_listener_hands_each_connection_to_its_own_reactor() -> None:
+SELECTORS = ["epoll", "direct", "io_uring"]
+
+
+def make_service(kind: str) -> IOService:
+    from boomnet.service import DirectSelector, EpollSelector, IoUringSelector, SelectorUnavailable
+
+    if kind == "epoll":
+        return IOService(EpollSelector())
+    if kind == "direct":
+        return IOService(DirectSelector())
+    try:
+        return IOService(IoUringSelector(entries=512))
+    except SelectorUnavailable as exc:
+        pytest.skip(f"kernel refuses io_uring: {exc}")
+
+
+@pytest.mark.parametrize("selector", SELECTORS)
+def test_listener_hands_each_connection_to_its_own_reactor(selector: str) -> None:
     log: list = []
     reactors: list[Echo] = []
 
@@ -63,7 +80,7 @@ def test_listener_hands_each_connection_to_its_own_reactor() -> None:
         reactors.append(Echo(log))
         return reactors[-1]
 
-    with IOService() as io:
+    with make_service(selector) as io:
         lst: ListenerEndpoint[Any] = ListenerEndpoint(codec=LengthPrefixed(), reactor_factory=factory)
         io.register(lst)
         poll_until(io, lambda: lst.address is not None, what="listening")
@@ -169,7 +186,8 @@ def test_client_endpoint_reconnects_after_the_server_drops_it() -> None:
     assert store.sent() == [b"hello 1", b"hello 2"]
 
 
-def test_thread_pushes_wake_a_sleeping_loop() -> None:
+@pytest.mark.parametrize("selector", SELECTORS)
+def test_thread_pushes_wake_a_sleeping_loop(selector: str) -> None:
     """A thread pushes while the loop sleeps in ``io.wait(30)``: the push's wake makes the wait
     return and the next poll sends it (without the wake the message would sit unsent)."""
     got: list[bytes] = []
@@ -185,7 +203,7 @@ def test_thread_pushes_wake_a_sleeping_loop() -> None:
             enable_threads(self, conn)
             conns.append(conn)
 
-    with IOService() as io:
+    with make_service(selector) as io:
         lst: ListenerEndpoint[Any] = ListenerEndpoint(codec=LengthPrefixed(), reactor_factory=lambda c: Sink())
         io.register(lst)
         poll_until(io, lambda: lst.address is not None, what="listening")
@@ -211,3 +229,78 @@ def test_thread_pushes_wake_a_sleeping_loop() -> None:
         poll_until(io, lambda: len(got) == 2003, timeout=30, what="2000 thread pushes")
         t.join()
         assert got[3:] == [i.to_bytes(4, "big") for i in range(2000)]
+
+
+@pytest.mark.parametrize("selector", SELECTORS)
+def test_a_push_to_another_connection_goes_out_on_the_next_poll(selector: str) -> None:
+    """A reactor relays each message to the OTHER connections with a plain push; their sockets
+    never become readable, yet the relay is flushed by the next poll (on_queued -> poll_soon)."""
+
+    class Relay(Reactor[Any]):
+        def __init__(self, lst: ListenerEndpoint[Any]) -> None:
+            self.lst = lst
+
+        def on_message(self, conn: Connection[Any], msg: Any, ctx: Any) -> None:
+            for other in self.lst.connections:
+                if other is not conn:
+                    other.push(b"relay:" + bytes(msg))
+
+    with make_service(selector) as io:
+        holder: list[ListenerEndpoint[Any]] = []
+        lst: ListenerEndpoint[Any] = ListenerEndpoint(codec=LengthPrefixed(), reactor_factory=lambda c: Relay(holder[0]))
+        holder.append(lst)
+        io.register(lst)
+        poll_until(io, lambda: lst.address is not None, what="listening")
+        a, b = socket.create_connection(lst.address), socket.create_connection(lst.address)
+        poll_until(io, lambda: len(lst.connections) == 2, what="two connections")
+        a.sendall(struct.pack(">I", 2) + b"hi")
+        assert recv_polling(io, b, 12) == struct.pack(">I", 8) + b"relay:hi"
+        a.close(), b.close()
+
+
+def test_thousand_clients_on_one_svc() -> None:
+    """The standalone Svc too: 1,000 raw clients, one frame each, echoed from Svc.poll()."""
+    from boomnet.msg import Svc
+
+    n = 1000
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = 2 * n + 200
+    if soft < need:
+        if hard != resource.RLIM_INFINITY and hard < need:
+            pytest.skip(f"RLIMIT_NOFILE hard limit {hard} < {need}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    try:
+        with Svc.bind("127.0.0.1", 0, codec=LengthPrefixed(), max_connections=n, backlog=n) as svc:
+            socks = []
+            for i in range(n):
+                s = socket.socket()
+                s.setblocking(False)
+                s.connect_ex(svc.address)
+                socks.append(s)
+                if i % 64 == 0:
+                    svc.poll()
+            end = time.monotonic() + 60
+            while len(svc.clients) < n:
+                svc.poll()
+                assert time.monotonic() < end, f"{len(svc.clients)} of {n} accepted"
+            for i, s in enumerate(socks):
+                s.send(struct.pack(">I", 4) + i.to_bytes(4, "big"))
+            answered: dict[int, bytes] = {}
+            while len(answered) < n:
+                for clt, msg in svc.poll():
+                    clt.send(b"echo:" + bytes(msg))
+                for i, s in enumerate(socks):
+                    if i not in answered:
+                        try:
+                            answered[i] = s.recv(64)
+                        except BlockingIOError:
+                            pass
+                assert time.monotonic() < end, f"{len(answered)} of {n} answered"
+            assert all(answered[i] == struct.pack(">I", 9) + b"echo:" + i.to_bytes(4, "big") for i in range(n))
+            for s in socks:
+                s.close()
+            while svc.clients:
+                svc.poll()
+                assert time.monotonic() < end
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -113,8 +113,8 @@ def test_a_healthy_close_reconnects_at_once(service_factory, tcp_peer):
 
 def test_rotation_to_the_next_address_on_retry_wraps(service_factory, tcp_peer):
     """Guard: a retry uses the next resolved address, and wraps round (issue 19)."""
-    refused = free_port()
-    addrs = [(socket.AF_INET, ("127.0.0.1", refused)), (socket.AF_INET, ("127.0.0.1", tcp_peer.port))]
+    refused, refused2 = free_port(), free_port()
+    addrs = [(socket.AF_INET, ("127.0.0.1", p)) for p in (refused, tcp_peer.port, refused2)]
 
     class Lookup:
         def done(self) -> bool:
@@ -145,10 +145,16 @@ def test_rotation_to_the_next_address_on_retry_wraps(service_factory, tcp_peer):
     clock.now += 1.0
     poll_until(svc, lambda: ep.connects == 1, what="the second address")
     assert ep.tried == [refused, tcp_peer.port]
-    svc.disconnect(handle)  # reconnects at once: the third attempt wraps to the first address
-    poll_until(svc, lambda: len(ep.reasons) == 3, what="the wrapped attempt refused")
-    assert ep.tried == [refused, tcp_peer.port, refused]
-    assert [r.kind for r in ep.reasons] == [K.CONNECT_FAILED, K.REQUESTED, K.CONNECT_FAILED]
+    svc.disconnect(handle)  # reconnects at once, to the third address
+    poll_until(svc, lambda: len(ep.reasons) == 3, what="the third address refused")
+    assert ep.tried == [refused, tcp_peer.port, refused2]
+    clock.now += 1.0  # the connection was not healthy: back-off goes on (2 s)
+    poll_for(svc, 0.02)
+    assert len(ep.tried) == 3
+    clock.now += 1.0
+    poll_until(svc, lambda: len(ep.reasons) == 4, what="the wrapped attempt refused")
+    assert ep.tried == [refused, tcp_peer.port, refused2, refused]  # wrapped round
+    assert [r.kind for r in ep.reasons] == [K.CONNECT_FAILED, K.REQUESTED, K.CONNECT_FAILED, K.CONNECT_FAILED]
 
 
 def test_hung_dns_next_to_a_healthy_endpoint(service_factory, tcp_peer):
@@ -253,12 +259,11 @@ def test_prepare_failure_is_a_connect_failure(service_factory, tcp_peer):
 
 
 def test_stream_endpoint_builds_its_tls_context_in_prepare(monkeypatch, service_factory):
-    from boomnet.service import StreamEndpoint
-    from boomnet.stream import tls as tls_module
+    from boomnet.service import StreamEndpoint, stream_endpoint
     from boomnet.stream.options import TlsOptions
 
     built: list[tuple[TlsOptions, int]] = []
-    monkeypatch.setattr(tls_module, "tls_context", lambda opts: built.append((opts, threading.get_ident())), raising=False)
+    monkeypatch.setattr(stream_endpoint, "tls_context", lambda opts: built.append((opts, threading.get_ident())))
     plain = StreamEndpoint("127.0.0.1", 1, secure=False)
     plain.prepare()
     assert built == []
@@ -268,6 +273,24 @@ def test_stream_endpoint_builds_its_tls_context_in_prepare(monkeypatch, service_
     assert opts.ca_file == "ca.pem" and opts.server_hostname == "127.0.0.1"
     with pytest.raises(TypeError):
         StreamEndpoint("127.0.0.1", 1, secure=True, ca_fil="typo.pem")
+
+
+def test_stream_endpoint_keeps_options_a_subclass_set_before_super_init():
+    """Compat for subclasses still passing the loose keywords (ws today)."""
+    from boomnet.service import StreamEndpoint
+    from boomnet.stream.options import TcpOptions, TlsOptions
+
+    class Old(StreamEndpoint):
+        def __init__(self) -> None:
+            self.tcp = TcpOptions(keepalive=None)
+            self.tls = TlsOptions(alpn=("h2",), handshake_timeout=3.0)
+            super().__init__("h", 1, secure=True, ca_file="x.pem", connect_timeout=2.0)
+
+    ep = Old()
+    assert ep.tcp == TcpOptions(keepalive=None, connect_timeout=2.0)
+    assert ep.tls == TlsOptions(alpn=("h2",), handshake_timeout=3.0, ca_file="x.pem")
+    new = StreamEndpoint("h", 1, secure=True, tcp=TcpOptions(nodelay=False), tls=TlsOptions(verify=False), bind=("127.0.0.1", 0))
+    assert new.tcp == TcpOptions(nodelay=False, bind=("127.0.0.1", 0)) and new.verify is False and new.bind == ("127.0.0.1", 0)
 
 
 class Watchdog(LineEndpoint):
@@ -457,13 +480,165 @@ def test_close_stops_the_resolver_and_the_prepare_threads(tcp_peer):
         def prepare(self) -> None:
             pass
 
+    def prepare_threads() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name.startswith("boomnet-prepare")}
+
+    before = prepare_threads()  # other tests' services may still have theirs
     resolver = ClosingResolver()
     svc = IOService(resolver=resolver, check_every=1)
     ep = Prepared("feed.example", 1)
     svc.register(ep)
     poll_until(svc, lambda: ep.connects == 1)
-    assert any(t.name.startswith("boomnet-prepare") for t in threading.enumerate())
+    ours = prepare_threads() - before
+    assert ours, "prepare() ran on no thread of its own"
     svc.close()
     svc.close()  # idempotent
     assert resolver.closed == 1 and len(svc) == 0 and ep.control is None
-    wait_for(lambda: not any(t.name.startswith("boomnet-prepare") for t in threading.enumerate()), what="prepare threads to stop")
+    wait_for(lambda: not any(t.is_alive() for t in ours), what="this service's prepare threads to stop")
+
+
+class Gate:
+    """A lookup, or a prepare(), that finishes when the test says so."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.open = threading.Event()
+        self.starts = 0
+
+    def start(self, host, port, *, timeout):
+        self.starts += 1
+        return self
+
+    def done(self) -> bool:
+        return self.open.is_set()
+
+    def result(self):
+        return [(socket.AF_INET, ("127.0.0.1", self.port))]
+
+
+def test_dns_deadline_is_exact(service_factory, tcp_peer):
+    gate = Gate(tcp_peer.port)
+    clock = FakeClock()
+    svc = service_factory(clock=clock, resolver=gate, dns_timeout=2.0)
+    ep = LineEndpoint("feed.example", 1)
+    svc.register(ep)
+    t0 = clock.now
+    poll_for(svc, 0.01)
+    clock.now = t0 + 1.5
+    poll_for(svc, 0.01)
+    assert ep.reasons == []
+    clock.now = t0 + 2.0  # exactly the deadline: timed out
+    poll_until(svc, lambda: ep.reasons, what="the DNS deadline")
+    assert isinstance(ep.reasons[0].error, DnsError)
+
+
+def test_prepare_deadline_is_connect_timeout_and_exact(service_factory, tcp_peer):
+    release = threading.Event()
+
+    class Slow(LineEndpoint):
+        def prepare(self) -> None:
+            release.wait(5.0)
+
+    clock = FakeClock()
+    svc = service_factory(clock=clock, connect_timeout=2.0)
+    ep = Slow("127.0.0.1", tcp_peer.port)
+    svc.register(ep)
+    t0 = clock.now
+    try:
+        poll_for(svc, 0.01)
+        clock.now = t0 + 1.5
+        poll_for(svc, 0.01)
+        assert ep.reasons == []  # a slow prepare() within connect_timeout is not a failure
+        clock.now = t0 + 2.0
+        poll_until(svc, lambda: ep.reasons, what="the prepare deadline")
+        (reason,) = ep.reasons
+        assert reason.kind is K.CONNECT_FAILED and "prepare() did not finish" in str(reason.error)
+    finally:
+        release.set()
+
+
+def test_endpoint_without_host_still_prepares_first(service_factory, tcp_peer):
+    from boomnet.stream import TcpStream
+
+    class Accepted(LineEndpoint):
+        ready = False
+
+        def prepare(self) -> None:
+            time.sleep(0.05)
+            self.ready = True
+
+        def create_target(self, addr, ctx):
+            assert self.ready, "create_target before prepare() finished"
+            return TcpStream.connect_addr(socket.AF_INET, ("127.0.0.1", tcp_peer.port))
+
+    svc = service_factory()
+    ep = Accepted(None, None)
+    svc.register(ep)
+    poll_until(svc, lambda: ep.connects == 1 or bool(ep.reasons))
+    assert ep.reasons == [] and ep.connects == 1
+
+
+def test_disconnect_while_resolving_makes_one_target(service_factory, tcp_peer):
+    gate = Gate(tcp_peer.port)
+
+    class Counting(LineEndpoint):
+        created = 0
+
+        def create_target(self, addr, ctx):
+            self.created += 1
+            return super().create_target(addr, ctx)
+
+    svc = service_factory(resolver=gate)
+    ep = Counting("feed.example", 1)
+    handle = svc.register(ep)
+    poll_for(svc, 0.01)
+    svc.disconnect(handle, "changed my mind")  # while resolving: retried at once, same lookup
+    poll_until(svc, lambda: len(ep.reasons) == 1)
+    poll_for(svc, 0.01)
+    gate.open.set()
+    poll_until(svc, lambda: ep.connects == 1)
+    poll_for(svc, 0.05)
+    assert ep.created == 1 and gate.starts == 1 and ep.reasons[0].reason == "changed my mind"
+
+
+def test_disconnect_while_backing_off_is_a_noop(service_factory):
+    clock = FakeClock()
+    svc = service_factory(clock=clock)
+    ep = LineEndpoint("127.0.0.1", free_port())
+    handle = svc.register(ep)
+    poll_until(svc, lambda: ep.reasons)
+    svc.disconnect(handle)  # nothing to disconnect: no second on_disconnect
+    ep.disconnect("again")
+    poll_for(svc, 0.02)
+    assert len(ep.reasons) == 1
+
+
+def test_on_disconnect_raising_is_reraised_with_the_raise_policy(service_factory):
+    class Buggy(LineEndpoint):
+        def on_disconnect(self, reason, ctx) -> bool:
+            super().on_disconnect(reason, ctx)
+            raise KeyError("bug in on_disconnect")
+
+    svc = service_factory(on_error="raise")
+    ep = Buggy("127.0.0.1", free_port())
+    svc.register(ep)
+    with pytest.raises(KeyError):
+        poll_until(svc, lambda: False, timeout=3.0)
+    assert len(ep.reasons) == 1
+
+
+def test_a_healthy_connection_ending_in_a_bug_still_backs_off(service_factory, tcp_peer):
+    clock = FakeClock()
+    svc = service_factory(clock=clock, backoff=Backoff(1.0, 2.0, 30.0), healthy_after=3.0)
+    ep = LineEndpoint("127.0.0.1", tcp_peer.port)
+    svc.register(ep)
+    poll_until(svc, lambda: ep.data.endswith(b"ping\n"))
+    clock.now += 5.0  # healthy
+    ep.fail_next_poll = RuntimeError("bug in strategy code")
+    tcp_peer.send_all(b"x\n")
+    poll_until(svc, lambda: ep.reasons, what="the bug")
+    assert ep.reasons[0].kind is K.USER_ERROR
+    poll_for(svc, 0.05)
+    assert ep.connects == 1  # a bug repeats: not an immediate reconnect
+    clock.now += 1.0  # but the back-off starts afresh (the connection was healthy)
+    poll_until(svc, lambda: ep.connects == 2)

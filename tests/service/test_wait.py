@@ -306,3 +306,30 @@ def test_wait_wakes_when_a_handshake_reply_arrives(service_factory, selector_kin
         poll_until(svc, lambda: svc.is_connected(handle), what="the handshake")
     finally:
         b.close()
+
+
+def test_control_call_soon_threadsafe_from_a_thread(service_factory, selector_kind) -> None:
+    peer = TcpPeer(greeting=b"", echo=False)
+    try:
+        svc = service_factory(backoff=FAST)
+        ep = connected(svc, peer.port)
+        control = ep.control
+        assert control is not None
+        ran: list[int] = []
+        senders: list[int] = []
+
+        def send() -> None:
+            senders.append(threading.get_ident())
+            control.call_soon_threadsafe(lambda: ran.append(threading.get_ident()))
+
+        t = threading.Thread(target=send)
+        t.start()
+        t.join(5.0)
+        started = time.monotonic()
+        svc.wait(LONG)  # returns at once: the call is queued and signalled
+        assert time.monotonic() - started < LONG / 2
+        poll_until(svc, lambda: bool(ran), what="the callback")
+        assert ran == [threading.get_ident()] and senders[0] != ran[0]  # sent there, ran here
+        assert not hasattr(ep, "_conn")  # no back-pointer into the service: the control is the way
+    finally:
+        peer.close()

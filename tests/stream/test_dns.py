@@ -203,3 +203,53 @@ def test_close_fails_waiting_lookups_and_refuses_new_ones() -> None:
 def test_max_threads_must_be_positive() -> None:
     with pytest.raises(ValueError):
         dns.AsyncResolver(max_threads=0)
+
+
+def test_result_before_done_is_an_error_not_a_guess() -> None:
+    gai = ScriptedGetaddrinfo("slow.example")
+    resolver = dns.AsyncResolver(getaddrinfo=gai)
+    try:
+        lookup = resolver.start("slow.example", 80, timeout=5)
+        with pytest.raises(DnsError, match="still in progress"):
+            lookup.result()
+    finally:
+        gai.release()
+        resolver.close()
+
+
+def test_no_addresses_is_a_dns_error() -> None:
+    resolver = dns.AsyncResolver(getaddrinfo=lambda *args: [])
+    try:
+        with pytest.raises(DnsError, match="no addresses"):
+            resolver.start("empty.example", 80, timeout=3).wait()
+    finally:
+        resolver.close()
+
+
+def test_close_waits_for_lookups_that_finish_within_its_timeout() -> None:
+    gai = ScriptedGetaddrinfo("brief.example")
+    resolver = dns.AsyncResolver(getaddrinfo=gai)
+    resolver.start("brief.example", 80, timeout=5)
+    wait_for(lambda: resolver.thread_count == 1, "the lookup to start")
+    threading.Timer(0.1, gai.release).start()  # getaddrinfo returns 0.1 s into close()
+    resolver.close(timeout=3)
+    assert resolver.thread_count == 0
+
+
+def test_the_total_bound_holds_as_threads_free_up() -> None:
+    gai = ScriptedGetaddrinfo("a.example", "b.example", "c.example")
+    resolver = dns.AsyncResolver(max_threads=1, getaddrinfo=gai)
+    try:
+        lookups = [resolver.start(f"{n}.example", 80, timeout=5) for n in "abc"]
+        wait_for(lambda: gai.calls == {"a.example": 1}, "a to start")
+        gai.gates["a.example"].set()
+        wait_for(lambda: "b.example" in gai.calls, "b to get the freed thread")
+        assert lookups[0].wait()
+        assert resolver.thread_count == 1 and "c.example" not in gai.calls  # c still waits
+        gai.gates["b.example"].set()
+        wait_for(lambda: "c.example" in gai.calls, "c to get the thread")
+        gai.gates["c.example"].set()
+        assert all(x.wait() for x in lookups)
+    finally:
+        gai.release()
+        resolver.close()

@@ -11,7 +11,7 @@ import struct
 
 import pytest
 
-from boomnet.errors import ConnectionClosed, ConnectionReset, TruncatedStream
+from boomnet.errors import ConnectionClosed, ConnectionReset, TlsError, TruncatedStream
 from boomnet.stream import TcpStream, TlsStream, WrappingStream
 
 from .helpers import Peer, wait_established
@@ -19,21 +19,50 @@ from .helpers import Peer, wait_established
 PAYLOAD = os.urandom(100_000)  # several TLS records, all of which must arrive before the end
 
 
-@pytest.fixture(params=["stdlib", "pyopenssl"])
-def backend(request) -> str:
+CASES = [
+    ("stdlib", "direct"),
+    ("stdlib", "memory"),
+    ("pyopenssl", "direct"),
+    ("pyopenssl", "memory"),
+    ("pyopenssl", "public-api"),
+    ("pyopenssl", "public-api-memory"),
+]
+
+
+@pytest.fixture(params=CASES, ids=["-".join(c) for c in CASES])
+def case(request, monkeypatch) -> tuple[str, str]:
+    """``public-api``: the pyOpenSSL engine without its cffi shortcuts (as if pyOpenSSL's
+    internals moved): direct mode over ``Connection.recv_into``, no zero-copy BIO feeding."""
+    if request.param[1].startswith("public-api"):
+        from boomnet.stream.tls_engines import PyOpenSslEngine
+
+        real_init = PyOpenSslEngine.__init__
+
+        def public_only(self, *args, **kwargs) -> None:
+            real_init(self, *args, **kwargs)
+            self._bio_write = self._bio_pending = None
+            self.read_into = self._read_into
+
+        monkeypatch.setattr(PyOpenSslEngine, "__init__", public_only)
     return request.param
 
 
-@pytest.fixture(params=["direct", "memory"])
-def mode(request) -> str:
-    return request.param
+@pytest.fixture
+def backend(case) -> str:
+    return case[0]
+
+
+@pytest.fixture
+def mode(case) -> str:
+    return case[1]
 
 
 def connect(peer: Peer, ca_file: str, backend: str, mode: str) -> TlsStream:
     tcp = TcpStream.connect("127.0.0.1", peer.port)
-    s = TlsStream(WrappingStream(tcp) if mode == "memory" else tcp, "localhost", ca_file=ca_file, backend=backend)
+    memory = mode.endswith("memory")
+    s = TlsStream(WrappingStream(tcp) if memory else tcp, "localhost", ca_file=ca_file, backend=backend)
     wait_established(s)
-    assert s.direct is (mode == "direct")
+    assert s.direct is not memory
     return s
 
 
@@ -118,10 +147,142 @@ def test_reset_is_connection_reset(server_ssl_context, ca_file, backend, mode) -
         s.flush()
         peer.join()
         _, how = read_to_end(s)
-        if backend == "stdlib" and mode == "direct":
+        if backend == "stdlib" and mode == "direct" or mode == "public-api":
             # CPython's _ssl reports ECONNRESET inside SSL_read as SSLEOFError ("EOF occurred in
             # violation of protocol"): a reset reads as a truncation, never as a clean close.
             assert isinstance(how, (ConnectionReset, TruncatedStream))
         else:
             assert isinstance(how, ConnectionReset) and not isinstance(how, TruncatedStream)
         s.close()
+
+
+def test_writing_to_a_reset_peer_is_an_error_not_silent_loss(server_ssl_context, ca_file, backend, mode) -> None:
+    def reset(conn: ssl.SSLSocket) -> None:
+        conn.recv(1)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    with Peer(reset, ssl_context=server_ssl_context) as peer:
+        s = connect(peer, ca_file, backend, mode)
+        s.write(b"x")
+        s.flush()
+        peer.join()
+        chunk = b"y" * 65536
+        with pytest.raises(ConnectionClosed):  # ConnectionReset / TruncatedStream are subclasses
+            for _ in range(1000):
+                s.write(chunk)
+                s.flush()
+                s.recv_into(bytearray(100))
+        s.close()
+
+
+def test_corrupted_record_is_a_tls_error_not_an_end(server_ssl_context, ca_file, backend, mode) -> None:
+    alerts: list[str] = []
+
+    def corrupt(conn: ssl.SSLSocket) -> None:
+        conn.sendall(b"good")
+        conn.recv(1)
+        # an application-data record of garbage, written under the TLS layer: it cannot decrypt
+        os.write(conn.fileno(), bytes([0x17, 0x03, 0x03, 0x00, 0x20]) + os.urandom(32))
+        try:
+            conn.recv(1)  # hold the connection open until the client has seen the error
+        except ssl.SSLError as e:  # the client's alert, e.g. bad_record_mac
+            alerts.append(str(e))
+
+    with Peer(corrupt, ssl_context=server_ssl_context) as peer:
+        s = connect(peer, ca_file, backend, mode)
+        got = bytearray()
+        buf = bytearray(100)
+        import time
+
+        end = time.monotonic() + 5
+        while len(got) < 4 and time.monotonic() < end:
+            got += buf[: s.recv_into(buf)]
+        assert got == b"good"
+        s.write(b"!")
+        s.flush()
+        with pytest.raises(TlsError) as info:
+            while time.monotonic() < end:
+                s.recv_into(buf)
+        assert not isinstance(info.value, ConnectionClosed)
+        s.close()
+        peer.join()
+    assert alerts and "ALERT" in alerts[0]  # the client told the server why it gave up
+
+
+def test_our_close_sends_close_notify(server_ssl_context, ca_file, backend, mode) -> None:
+    unwrapped: list[socket.socket] = []
+
+    def wait_for_close_notify(conn: ssl.SSLSocket) -> None:
+        conn.sendall(b"hi")
+        assert conn.recv(10) == b""  # the client closed (close_notify, or a bare EOF)
+        unwrapped.append(conn.unwrap())  # succeeds only if the client's close_notify came
+
+    with Peer(wait_for_close_notify, ssl_context=server_ssl_context) as peer:
+        s = connect(peer, ca_file, backend, mode)
+        got = bytearray()
+        buf = bytearray(10)
+        import time
+
+        end = time.monotonic() + 5
+        while len(got) < 2 and time.monotonic() < end:
+            got += buf[: s.recv_into(buf)]
+        assert got == b"hi" and not s.closed
+        s.close()  # READY: close_notify goes out before the socket closes
+        peer.join()
+    assert unwrapped
+
+
+def test_recv_before_the_handshake_drives_it(server_ssl_context, ca_file, backend, mode) -> None:
+    with Peer(lambda c: (c.sendall(b"early"), c.recv(1)), ssl_context=server_ssl_context) as peer:
+        tcp = TcpStream.connect("127.0.0.1", peer.port)
+        memory = mode.endswith("memory")
+        s = TlsStream(WrappingStream(tcp) if memory else tcp, "localhost", ca_file=ca_file, backend=backend)
+        assert s.tls_version is None
+        got = bytearray()
+        buf = bytearray(10)
+        import time
+
+        end = time.monotonic() + 5
+        while len(got) < 5 and time.monotonic() < end:  # never called establish() ourselves
+            got += buf[: s.recv_into(buf)]
+        assert got == b"early" and s.tls_version in ("TLSv1.2", "TLSv1.3")
+        s.write(b"!")
+        s.flush()
+        s.close()
+
+
+def test_a_full_buffer_hints_that_more_may_follow(server_ssl_context, ca_file, backend, mode) -> None:
+    """A read that filled the buffer exactly may have left bytes behind (decrypted or not):
+    buffered() says "poll again"; a read that did not fill it leaves no such hint."""
+    with Peer(lambda c: (c.sendall(b"a" * 64), c.recv(1)), ssl_context=server_ssl_context) as peer:
+        s = connect(peer, ca_file, backend, mode)
+        import time
+
+        end = time.monotonic() + 5
+        while s.buffered() == 0 and time.monotonic() < end:  # wait until the record is readable
+            buf = bytearray(16)
+            n = s.recv_into(buf)
+            if n:
+                assert n == 16
+                break
+        assert s.buffered() >= 1  # the buffer was full
+        rest = bytearray(200)
+        total = 0
+        while total < 48 and time.monotonic() < end:
+            total += s.recv_into(memoryview(rest)[total:])
+        assert total == 48
+        assert s.buffered() == 0  # a short read: nothing held back
+        s.write(b"!")
+        s.flush()
+        s.close()
+
+
+def test_peer_closing_during_the_handshake_is_a_tls_error(backend, mode) -> None:
+    with Peer(lambda c: c.recv(10)) as peer:  # takes part of the ClientHello, then closes
+        tcp = TcpStream.connect("127.0.0.1", peer.port)
+        memory = mode.endswith("memory")
+        s = TlsStream(WrappingStream(tcp) if memory else tcp, "localhost", backend=backend)
+        with pytest.raises(TlsError) as info:
+            wait_established(s)
+        assert not isinstance(info.value, ConnectionClosed)
+        assert s.closed

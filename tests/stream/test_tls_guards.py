@@ -12,6 +12,7 @@ import textwrap
 import threading
 
 import pytest
+import trustme
 
 from boomnet.errors import CertificateError, LocalError, MissingExtra, TlsError
 from boomnet.stream import TcpStream, TlsStream, UnixStream
@@ -272,3 +273,117 @@ def test_missing_ca_file_is_tls_error_at_context(fresh_cache, tmp_path, backend)
 
 def test_missing_extra_is_an_import_error() -> None:
     assert issubclass(MissingExtra, ImportError)
+
+
+# --- what is sent and checked as the peer's name ----------------------------------------------
+
+
+def sni_recording_context(cert, seen: list[str | None]) -> ssl.SSLContext:
+    ctx = server_context(cert)
+    ctx.sni_callback = lambda sslobj, name, _ctx: seen.append(name)
+    return ctx
+
+
+@pytest.mark.parametrize("host,sni", [("localhost", "localhost"), ("127.0.0.1", None)])
+def test_sni_carries_names_never_ip_literals(server_cert, ca_file, backend, host, sni) -> None:
+    seen: list[str | None] = []
+    with Peer(lambda c: c.sendall(recv_exactly(c, 1)), ssl_context=sni_recording_context(server_cert, seen)) as peer:
+        s = TcpStream.connect("127.0.0.1", peer.port).into_tls(host, ca_file=ca_file, backend=backend)
+        wait_established(s)
+        s.write(b"s")
+        assert read_exactly(s, 1) == b"s"
+        s.close()
+    assert seen == [sni]
+
+
+def test_internationalised_name_is_sent_and_checked_as_its_a_label(tls_ca, ca_file, backend) -> None:
+    seen: list[str | None] = []
+    cert = tls_ca.issue_cert("bücher.localhost")  # SAN DNS:xn--bcher-kva.localhost
+    with Peer(lambda c: c.sendall(recv_exactly(c, 1)), ssl_context=sni_recording_context(cert, seen)) as peer:
+        s = TcpStream.connect("127.0.0.1", peer.port).into_tls("bücher.localhost", ca_file=ca_file, backend=backend)
+        wait_established(s)
+        s.write(b"i")
+        assert read_exactly(s, 1) == b"i"
+        s.close()
+    assert seen == ["xn--bcher-kva.localhost"]
+
+
+def test_name_with_a_nul_byte_is_refused_before_the_handshake(backend) -> None:
+    a, b = socket.socketpair()
+    try:
+        s = TlsStream(UnixStream.from_socket(a), "localhost\0.evil.example", backend=backend)
+        # pyOpenSSL: OpenSSL's own X509_VERIFY_PARAM_set1_host refuses it; stdlib: the C layer.
+        reason = "expected peer name" if backend == "pyopenssl" else "without null bytes"
+        with pytest.raises(TlsError, match=reason):
+            s.establish()
+        assert s.closed
+        b.settimeout(5)
+        assert b.recv(1) == b""  # the stream was closed without a ClientHello going out
+    finally:
+        a.close()
+        b.close()
+
+
+def test_engine_and_context_must_match(fresh_cache) -> None:
+    from boomnet.stream.tls_engines import make_engine
+
+    ctx = tls_context(TlsOptions())
+    with pytest.raises(TypeError):
+        make_engine("pyopenssl", ctx, "localhost", None, True)
+    with pytest.raises(TypeError):
+        make_engine("stdlib", tls_context(TlsOptions(backend="pyopenssl")), "localhost", None, True)
+
+
+def test_short_memory_bio_write_is_an_error_not_lost_bytes(fresh_cache) -> None:
+    from boomnet.stream.tls_engines import PyOpenSslEngine
+
+    engine = PyOpenSslEngine(tls_context(TlsOptions(backend="pyopenssl")), "localhost", None, True)
+    real = engine._bio_write
+    engine._bio_write = lambda bio, buf, n: real(bio, buf, n - 1)
+    with pytest.raises(TlsError, match="took 2 of 3 bytes"):
+        engine.feed(memoryview(b"abc"))
+
+
+def test_pyopenssl_shortcuts_are_in_use_on_this_install(fresh_cache) -> None:
+    """The cffi shortcuts (zero-copy feed, cheap pending check, SSL_read into the caller's buffer)
+    once went silently unused when a binding dropped one function: notice such a change here."""
+    from boomnet.stream.tls_engines import PyOpenSslEngine
+
+    engine = PyOpenSslEngine(tls_context(TlsOptions(backend="pyopenssl")), "localhost", None, True)
+    assert engine._bio_write is not None and engine._bio_pending is not None
+    assert engine.direct is False
+    assert engine.read_into != engine._read_into
+    assert not engine.has_outgoing()
+    assert engine.handshake() is False  # wants the server's answer...
+    assert engine.has_outgoing()  # ...after writing a ClientHello into the BIO
+    hello = engine.outgoing()
+    assert hello[:1] == b"\x16" and not engine.has_outgoing()  # a handshake record, all taken
+
+
+def test_stdlib_engine_reports_outgoing_ciphertext_exactly(fresh_cache) -> None:
+    from boomnet.stream.tls_engines import StdlibEngine
+
+    engine = StdlibEngine(tls_context(TlsOptions()), "localhost", None)  # memory mode
+    assert engine.direct is False
+    assert not engine.has_outgoing()
+    assert engine.handshake() is False
+    assert engine.has_outgoing()
+    assert engine.outgoing()[:1] == b"\x16" and not engine.has_outgoing()
+    assert engine.outgoing() == b""
+
+
+def test_verify_false_never_blames_the_certificate(tls_ca, backend) -> None:
+    """With verification off, a handshake that fails for another reason (here: the server demands
+    a client certificate) is a TlsError, not a CertificateError about the (unchecked) server
+    certificate, even though OpenSSL noted that certificate as untrusted."""
+    untrusted = trustme.CA().issue_cert("localhost")
+    ctx = server_context(untrusted)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2  # so the refusal happens inside the handshake
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(cadata=tls_ca.cert_pem.bytes().decode())
+    with Peer(lambda c: c.recv(1), ssl_context=ctx) as peer:
+        s = TcpStream.connect("127.0.0.1", peer.port).into_tls("localhost", verify=False, backend=backend)
+        with pytest.raises(TlsError) as info:
+            wait_established(s)
+        assert not isinstance(info.value, CertificateError), info.value
+    assert peer.handshake_error is not None

@@ -11,10 +11,12 @@ import warnings
 import pytest
 
 import boomnet
+import boomnet.errors
 from boomnet.errors import InvalidUtf8, LocalError, WebSocketClosed, WebSocketProtocolError
 from boomnet.ws import (
     CloseCode,
     Decoder,
+    Frame,
     Opcode,
     Protocol,
     Role,
@@ -47,7 +49,7 @@ def test_misspelt_option_is_a_type_error_everywhere() -> None:
 @pytest.mark.parametrize("bad", [
     {"ping_interval": 0}, {"ping_timeout": -1}, {"idle_timeout": 0.0}, {"close_timeout": None},
     {"handshake_timeout": True}, {"compression": "gzip"}, {"max_message_size": 0},
-    {"ping_interval": 5, "ping_timeout": None}, {"subprotocols": "chat"},
+    {"ping_interval": 5, "ping_timeout": None}, {"subprotocols": "chat"}, {"limits": {"max_frame_size": 1}},
 ])
 def test_out_of_range_values_are_local_errors(bad: dict) -> None:
     with pytest.raises(LocalError):
@@ -83,6 +85,15 @@ def test_close_code_enum_is_complete_and_wire_rules_hold() -> None:
                                           1011, 1012, 1013, 1014, 1015]
     assert [c for c in range(1000, 1016) if is_valid_close_code(c)] == [
         1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014]
+    assert [is_valid_close_code(c) for c in (0, 999, 1016, 2999, 3000, 4999, 5000, 65535)] == [
+        False, False, False, False, True, True, False, False]
+
+
+def test_frame_record() -> None:
+    frame = Frame(Opcode.BINARY, False, memoryview(b"ab"))
+    assert (frame.opcode, frame.fin, frame.bytes()) == (Opcode.BINARY, False, b"ab")
+    assert Frame().bytes() == b"" and Frame().opcode == Opcode.TEXT and Frame().fin
+    assert Frame(payload=memoryview("✓".encode())).text() == "✓"
 
 
 # --- close() after a peer close held back behind data (issue 19) ------------------------------------
@@ -235,3 +246,124 @@ def test_client_role_protocol_close_handshake_as_data() -> None:
     assert sent[0].masked and sent[0].payload == struct.pack("!H", 1001) + b"bye"
     assert proto.deadline() == 12.0  # the driver asks when to come back
     assert not proto.close_expired(11.9) and proto.close_expired(12.1) and proto.closed and proto.done
+
+
+def test_protocol_receive_holds_a_close_behind_data_then_raises() -> None:
+    proto = Protocol(Role.CLIENT, WsOptions())
+    assert not proto.open and not proto.closed
+    proto.start(0.0)
+    assert proto.open
+    proto.decoder.feed(wire.frame(wire.TEXT, b"last") + wire.frame(wire.CLOSE, struct.pack("!H", 1001)))
+    assert [f.opcode for f in proto.receive()] == [Opcode.TEXT, Opcode.CLOSE]
+    assert proto.open and proto.outgoing == []  # held back: the application may still answer
+    with pytest.raises(WebSocketClosed) as closed:
+        proto.receive()
+    assert closed.value.code == 1001 and proto.closed and proto.done
+    sent, _ = wire.parse(proto.outgoing[0])
+    assert [(f.opcode, f.payload) for f in sent] == [(wire.CLOSE, struct.pack("!H", 1001))]
+
+
+def test_sending_after_our_close_is_websocket_closed_not_a_protocol_error() -> None:
+    ws, _ = open_client([b""])
+    ws.close()
+    assert not ws.open and not ws.closed  # CLOSING: waiting for the peer's answer
+    for send in (lambda: ws.send_text("late"), lambda: ws.send_binary(b"late"), lambda: ws.send_ping(b"")):
+        with pytest.raises(WebSocketClosed, match="close handshake has started"):
+            send()
+    fresh = WebSocket(MemoryStream([]), "ws://x/")
+    with pytest.raises(WebSocketProtocolError, match="not open yet"):
+        fresh.send_text("too early")
+
+
+def test_protocol_deadline_follows_pings_pongs_and_idle() -> None:
+    proto = Protocol(Role.CLIENT, WsOptions(ping_interval=20.0, ping_timeout=5.0, idle_timeout=60.0))
+    assert proto.deadline() is None  # not open yet
+    proto.start(100.0)
+    assert proto.deadline() == 120.0  # the first ping is due (not "sent at 0 + timeout")
+    proto.check_liveness(120.0)
+    sent, _ = wire.parse(proto.outgoing.pop())
+    assert sent[0].opcode == wire.PING and sent[0].masked
+    assert proto.deadline() == 125.0  # its pong is due
+    proto.decoder.feed(wire.frame(wire.PONG, sent[0].payload))
+    assert [f.opcode for f in proto.receive()] == [Opcode.PONG]
+    assert proto.deadline() == 140.0  # answered: the next ping, one interval after the last
+    quiet = Protocol(Role.CLIENT, WsOptions(ping_interval=None, idle_timeout=30.0))
+    quiet.start(0.0)
+    assert quiet.deadline() == 30.0
+    off = Protocol(Role.CLIENT, WsOptions(ping_interval=None, idle_timeout=None))
+    off.start(0.0)
+    assert off.deadline() is None
+
+
+def test_failure_reports_its_code_and_control_payload_limit_is_exact() -> None:
+    ws, _ = open_client([server_frame(5, b"bad")])
+    with pytest.raises(WebSocketProtocolError):
+        ws.read_batch()
+    assert ws.close_code == 1002
+    proto = Protocol(Role.CLIENT, WsOptions(ping_interval=1.0, ping_timeout=1.0))
+    proto.start(0.0)
+    proto.check_liveness(1.0)
+    with pytest.raises(boomnet.errors.PeerTimeout):
+        proto.check_liveness(2.0)
+    assert proto.close_code == CloseCode.ABNORMAL_CLOSURE  # no close came from the peer
+    ws, stream = open_client([b""])
+    ws.send_ping(b"p" * 125)
+    ws.send_pong(b"p" * 125)
+    assert client_frames(stream.written) == [(Opcode.PING, b"p" * 125), (Opcode.PONG, b"p" * 125)]
+    for send in (ws.send_ping, ws.send_pong):
+        with pytest.raises(ValueError, match="125"):
+            send(b"p" * 126)
+
+
+def test_liveness_and_close_timeouts_at_their_exact_boundaries() -> None:
+    proto = Protocol(Role.CLIENT, WsOptions(ping_interval=None, idle_timeout=30.0))
+    proto.start(0.0)
+    proto.check_liveness(29.999)
+    with pytest.raises(boomnet.errors.PeerTimeout, match="no data"):
+        proto.check_liveness(30.0)  # silent for exactly idle_timeout: dead
+    proto = Protocol(Role.CLIENT, WsOptions(ping_interval=10.0, ping_timeout=5.0, idle_timeout=None))
+    proto.start(0.0)
+    proto.check_liveness(9.999)
+    assert proto.outgoing == []
+    proto.check_liveness(10.0)  # the ping leaves exactly on time
+    assert len(proto.outgoing) == 1
+    proto.check_liveness(14.999)
+    with pytest.raises(boomnet.errors.PeerTimeout, match="no pong"):
+        proto.check_liveness(15.0)
+    proto = Protocol(Role.CLIENT, WsOptions(close_timeout=2.0))
+    proto.start(0.0)
+    proto.close(10.0)
+    assert not proto.close_expired(12.0) and proto.close_expired(12.000001)  # strictly after
+
+
+def test_auto_pong_off_and_a_second_close_while_closing() -> None:
+    ws, stream = open_client([server_frame(9, b"hb") + server_frame(1, b"x"), b"", b""], auto_pong=False)
+    assert [f.opcode for f in ws.read_batch()] == [Opcode.PING, Opcode.TEXT]
+    assert client_frames(stream.written) == []  # the application answers pings itself
+    ws.close(1000)
+    ws.close(1001)  # already closing: nothing more is sent, still waiting for the answer
+    assert client_frames(stream.written) == [(Opcode.CLOSE, struct.pack("!H", 1000))]
+    assert not ws.closed and not stream.is_closed
+
+
+def test_documented_defaults_and_option_types() -> None:
+    limits = WsOptions().limits
+    assert (limits.max_frame_size, limits.max_message_size, limits.read_buffer_size) == (16 << 20, 16 << 20, 256 << 10)
+    options = WsOptions()
+    assert (options.handshake_timeout, options.close_timeout, options.compression) == (10.0, 5.0, None)
+    assert options.auto_pong and options.validate_utf8 and options.assemble and options.mask
+    with pytest.raises(TypeError, match="WsOptions"):
+        WebSocket(MemoryStream([]), "ws://x/", {"ping_interval": 1})  # type: ignore[arg-type]
+
+
+def test_frame_repr_previews_32_bytes() -> None:
+    assert repr(Frame(Opcode.TEXT, True, memoryview(b"a" * 32))) == f"Frame(TEXT, fin=True, 32 bytes, {b'a' * 32!r})"
+    assert repr(Frame(Opcode.BINARY, False, memoryview(b"b" * 33))) == f"Frame(BINARY, fin=False, 33 bytes, {b'b' * 32!r}...)"
+
+
+def test_limits_accept_one_and_subprotocols_become_a_tuple() -> None:
+    assert WsLimits(max_frame_size=1, max_message_size=1, read_buffer_size=1).max_frame_size == 1
+    with pytest.raises(LocalError):
+        WsLimits(read_buffer_size=True)  # type: ignore[arg-type]
+    assert WsOptions(subprotocols=["chat", "v2"]).subprotocols == ("chat", "v2")  # type: ignore[arg-type]
+    assert hash(WsOptions(subprotocols=["chat"], headers=None)) == hash(WsOptions(subprotocols=("chat",)))  # type: ignore[arg-type]

@@ -69,7 +69,7 @@ class Subscription:
         return f"<Subscription {self.sid} {self.subject!r}{' queue=' + self.queue if self.queue else ''}>"
 
 
-class NatsEndpoint(StreamEndpoint):
+class NatsEndpoint(StreamEndpoint[NatsConnection, Any]):
     """A NATS client on the IOService: publisher, subscriber, or both."""
 
     def __init__(
@@ -335,4 +335,9 @@ class NatsEndpoint(StreamEndpoint):
 
     def describe(self) -> str:
         return f"nats://{self.host}:{self.port}"
+
+    def metrics(self) -> dict[str, float]:
+        """Protocol counters for ``IOService.stats()`` / :mod:`boomnet.metrics` (cold path)."""
+        return {"published": self.published, "dropped": self.dropped, "delivered": self.delivered,
+                "buffered": self.buffered, "subscriptions": len(self._subs)}
 

@@ -49,48 +49,17 @@ from ...errors import BodyTooLarge, ConnectionClosed, DeadlineExceeded, HeaderTo
 from ...stream.base import Stream
 from ..headers import Headers
 from ..limits import DEFAULT_LIMITS, HttpLimits
+from ..parser import SMALL_BODY
 from ..response import Response
+from .demux import FrameDemux
+from .request import H2Request
 
 __all__ = ["H2Connection", "H2Request"]
 
 log = logging.getLogger("boomnet.http.h2")
 
-_GOAWAY = 0x7
 _WINDOW = 16 * 1024 * 1024  # our receive window: one 16 MiB burst without waiting for credit
-
-
-class H2Request:
-    """One request on an :class:`H2Connection`. Ends with ``response`` or ``error`` set;
-    ``retry`` is ``True`` when the server certainly did not process it."""
-
-    __slots__ = ("method", "path", "headers", "body", "sent", "stream_id", "deadline", "status", "resp_headers",
-                 "trailers", "data", "response", "error", "retry", "on_done", "header_bytes")
-
-    def __init__(self, method: str, path: str, headers: list[tuple[str, str]], body: bytes, deadline: float | None,
-                 on_done: Callable[[H2Request], object] | None) -> None:
-        self.method = method
-        self.path = path
-        self.headers = headers
-        self.body = body
-        self.sent = 0
-        self.stream_id = 0
-        self.deadline = deadline
-        self.status = 0
-        self.resp_headers: list[tuple[str, str]] = []
-        self.trailers: list[tuple[str, str]] = []
-        self.data = bytearray()
-        self.response: Response | None = None
-        self.error: BaseException | None = None
-        self.retry = False
-        self.on_done = on_done
-        self.header_bytes = 0
-
-    @property
-    def done(self) -> bool:
-        return self.response is not None or self.error is not None
-
-    def __repr__(self) -> str:
-        return f"<H2Request {self.method} {self.path} stream={self.stream_id} done={self.done}>"
+_READ_BUDGET = 4 * 1024 * 1024
 
 
 class H2Connection:
@@ -111,9 +80,9 @@ class H2Connection:
         self._queued: deque[H2Request] = deque()
         self._sending: dict[int, H2Request] = {}  # streams with body bytes still to send
         self._finished: list[H2Request] = []
-        self._frame_left = 0  # bytes of the current inbound frame still to come
-        self._head = bytearray()  # a partial 9-byte frame header
-        self._in_goaway = False  # the frame being read is a GOAWAY
+        self._demux = FrameDemux(self)
+        self._unacked = 0  # connection-level bytes received on the fast path, not yet credited
+        self._stream_unacked: dict[int, int] = {}
         self._started = False
         self.draining = False  # a graceful GOAWAY came: no new streams
         self._settings_seen = False
@@ -228,13 +197,15 @@ class H2Connection:
         """Read what arrived, advance every stream; returns the requests that finished now."""
         if self.closed_error is None:
             try:
-                while True:
+                budget = _READ_BUDGET  # per poll, so one busy connection cannot starve the loop
+                while budget > 0:
+                    # a short read is not "drained" over TLS (one record per read): read until
+                    # nothing is there now or the budget is spent
                     n = self._stream.recv_into(self._view)
                     if n <= 0:
                         break
-                    self._feed(self._view[:n])
-                    if n < len(self._buf):
-                        break
+                    self._demux.feed(self._view[:n])
+                    budget -= n
             except ConnectionClosed as exc:
                 self._dead(exc)
             except h2.exceptions.ProtocolError as exc:
@@ -250,40 +221,50 @@ class H2Connection:
                 req.on_done(req)
         return done
 
-    def _feed(self, data: memoryview) -> None:
-        """Hand ``data`` to h2, split right after each GOAWAY frame (see the module doc)."""
-        pos, end = 0, len(data)
-        cut = 0
-        while pos < end:
-            if self._frame_left:
-                step = min(self._frame_left, end - pos)
-                self._frame_left -= step
-                pos += step
-                if self._frame_left == 0 and self._in_goaway:
-                    self._in_goaway = False
-                    self._events(self._h2.receive_data(bytes(data[cut:pos])))
-                    cut = pos
-                continue
-            need = 9 - len(self._head)
-            self._head += data[pos : pos + need]
-            pos += min(need, end - pos)
-            if len(self._head) < 9:
-                break
-            length = int.from_bytes(self._head[:3], "big")
-            is_goaway = self._head[3] == _GOAWAY
-            self._head.clear()
-            self._frame_left = length
-            if is_goaway:
-                step = min(length, end - pos)
-                pos += step
-                self._frame_left -= step
-                if self._frame_left == 0:
-                    self._events(self._h2.receive_data(bytes(data[cut:pos])))
-                    cut = pos
-                else:
-                    self._in_goaway = True  # its payload ends in a later read: split there
-        if cut < end:
-            self._events(self._h2.receive_data(bytes(data[cut:end])))
+    # --- the demultiplexer's sink (see :mod:`.demux`) -----------------------------------------
+
+    def wants(self, sid: int) -> bool:
+        req = self._open.get(sid)
+        if req is None or not req.status or req.done:
+            return False
+        if not req.fast:
+            req.fast = True
+            # h2 counts DATA bytes against content-length, and these bypass it: the length is
+            # checked here instead, when the stream ends (_complete)
+            stream = self._h2.streams.get(sid)
+            if stream is not None:
+                stream._expected_content_length = None
+        return True
+
+    def to_h2(self, data: bytes) -> None:
+        self._events(self._h2.receive_data(data))
+
+    def data(self, sid: int, chunk: memoryview) -> None:
+        req = self._open.get(sid)
+        n = len(chunk)
+        if req is not None and not req.done:
+            if len(req.data) + n > self.limits.max_body_size:
+                self._fail(req, BodyTooLarge(f"HTTP/2 body over {self.limits.max_body_size} bytes"), reset=True)
+            else:
+                req.data += chunk
+        # flow control for bytes h2 never saw: give the credit back ourselves, in big steps
+        self._unacked += n
+        if self._unacked >= _WINDOW // 2:
+            self._window_update(0, self._unacked)
+            self._unacked = 0
+        pending = self._stream_unacked.get(sid, 0) + n
+        if pending >= _WINDOW // 2 and req is not None and not req.done:
+            self._window_update(sid, pending)
+            pending = 0
+        self._stream_unacked[sid] = pending
+
+    def _window_update(self, sid: int, increment: int) -> None:
+        self._write()  # h2's own frames first: frames are never interleaved inside one another
+        frame = b"\x00\x00\x04\x08\x00" + sid.to_bytes(4, "big") + increment.to_bytes(4, "big")
+        try:
+            self._stream.write(frame)
+        except ConnectionClosed as exc:
+            self._dead(exc)
 
     def _events(self, events: list[h2.events.Event]) -> None:
         h2c = self._h2
@@ -307,6 +288,7 @@ class H2Connection:
                 if req is not None:
                     self._headers(req, ev.headers, trailers=True)
             elif isinstance(ev, h2.events.StreamEnded):
+                self._stream_unacked.pop(ev.stream_id, None)
                 req = self._open.pop(ev.stream_id, None)
                 if req is not None and not req.done:
                     self._complete(req)
@@ -342,7 +324,17 @@ class H2Connection:
 
     def _complete(self, req: H2Request) -> None:
         headers = Headers(req.resp_headers)
-        req.response = Response(req.status, "", "HTTP/2", headers, bytes(req.data), req.method, True)
+        length = headers.get("content-length")
+        if length is not None and req.method != "HEAD" and req.status not in (204, 304) and (
+                not length.isdigit() or int(length) != len(req.data)):
+            self._fail(req, HttpProtocolError(f"HTTP/2 body of {len(req.data)} bytes, content-length {length}"),
+                       reset=False)
+            return
+        # as HTTP/1.1 does: small bodies as bytes, large ones as the bytearray they were received
+        # into (no second copy of a 10 MB download)
+        data = req.data
+        body = bytes(data) if len(data) <= SMALL_BODY else data
+        req.response = Response(req.status, "", "2", headers, body, req.method, True)
         self.requests_done += 1
         self._finished.append(req)
 

@@ -7,11 +7,16 @@ answers SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS, streams random-walk trades
 book tickers and depth for subscribed symbols, pings each connection and checks the pong payload.
 
 Runs in a background thread with its own event loop (``Exchange().start()``), or as a process:
-``python -m examples.binance.exchange --rate 500`` prints one JSON line with ``url`` and
+``python -m boomnet.testing.binance.exchange --rate 500`` prints one JSON line with ``url`` and
 ``ca_file`` and serves until stdin closes or it is signalled.
 
+It also answers the REST depth snapshot ``GET /api/v3/depth?symbol=BTCUSDT&limit=N`` (same port
+and TLS) from each symbol's full book, consistent with the ``@depth`` diffs.
+
 Faults on demand, callable from any thread: :meth:`Exchange.drop`, :meth:`~Exchange.stall`,
-:meth:`~Exchange.send_garbage`, :meth:`~Exchange.send_oversized`. Market data is written as
+:meth:`~Exchange.send_garbage`, :meth:`~Exchange.send_oversized`; for books
+:meth:`~Exchange.drop_diffs` (a gap), :meth:`~Exchange.duplicate_diffs`,
+:meth:`~Exchange.stale_snapshots`, and :meth:`~Exchange.book` to compare against. Market data is written as
 pre-built frames straight to the transport, one write per connection per tick, so the per-connection
 sequence of trade ids is exactly what :meth:`Exchange.connections` reports as sent.
 """
@@ -28,20 +33,24 @@ import ssl
 import tempfile
 import threading
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 import trustme
 from websockets.asyncio.server import serve
 
+from .exchange_book import BookSide
 from .exchange_conn import ConnectionStats, ExchangeConnection, UnknownPath
 from .market import SymbolMarket, parse_stream
 
 __all__ = ["Exchange", "ConnectionStats"]
 
-log = logging.getLogger("examples.binance.exchange")
+log = logging.getLogger("boomnet.testing.binance.exchange")
 
 
-class Exchange:
+
+T = TypeVar("T")
+
+class Exchange(BookSide):
     """A local Binance spot market-stream server (see module docstring)."""
 
     def __init__(
@@ -81,12 +90,14 @@ class Exchange:
         self._conns: list[ExchangeConnection] = []  # every connection ever accepted, in order
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._stopping: asyncio.Future | None = None
+        self._stopping: asyncio.Future[None] | None = None
         self._tmpdir: str | None = None
         self.port = 0
         self.ca_file = ""
-        #: while True no market data is generated (connections, pings and requests carry on)
+        #: while True no market data is generated (connections, pings and requests carry on);
+        #: depth changes made before the pause still go out as their last diff
         self.paused = False
+        self._init_book_side()
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -119,7 +130,11 @@ class Exchange:
         """Close every connection and the server; idempotent."""
         loop, stopping = self._loop, self._stopping
         if loop is not None and stopping is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(lambda: stopping.done() or stopping.set_result(None))
+            def stop() -> None:
+                if not stopping.done():
+                    stopping.set_result(None)
+
+            loop.call_soon_threadsafe(stop)
         if self._thread is not None:
             self._thread.join(10.0)
             self._thread = None
@@ -133,7 +148,7 @@ class Exchange:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _run(self, ssl_context: ssl.SSLContext, ready: threading.Event, failure: list) -> None:
+    def _run(self, ssl_context: ssl.SSLContext, ready: threading.Event, failure: list[BaseException]) -> None:
         loop = asyncio.new_event_loop()
         self._loop = loop
         try:
@@ -149,7 +164,8 @@ class Exchange:
         port = self._port or _free_port()
         hosts = ["127.0.0.1", "::1"] if _has_ipv6_loopback() else ["127.0.0.1"]
         async with serve(
-            self._handle, hosts, port, ssl=ssl_context if self.tls else None, process_request=self._check_path,
+            self._handle, hosts, port, ssl=ssl_context if self.tls else None,  # type: ignore[arg-type]  # websockets accepts a host list (create_server); its stub says str
+            process_request=self._check_path,
             compression=None, ping_interval=None, close_timeout=2, max_size=1 << 20,
         ):
             self.port = port
@@ -164,6 +180,8 @@ class Exchange:
     # --- connections --------------------------------------------------------------------------
 
     def _check_path(self, connection: Any, request: Any) -> Any:
+        if request.path.startswith("/api/"):
+            return self._rest(connection, request.path)
         try:
             ExchangeConnection.parse_path(request.path)
         except ValueError as exc:
@@ -186,9 +204,10 @@ class Exchange:
 
     def subscribe(self, conn: ExchangeConnection, streams: Iterable[str]) -> None:
         for name in streams:
-            symbol, _ = parse_stream(name)  # validated by the caller
-            if symbol not in self._markets:
-                self._markets[symbol] = SymbolMarket(symbol, random.Random(self._rng.random()))
+            parsed = parse_stream(name)
+            assert parsed is not None, name  # validated by the caller
+            symbol, _ = parsed
+            self._market(symbol)
             self._subs.setdefault(name, set()).add(conn)
             conn.streams.add(name)
 
@@ -203,6 +222,12 @@ class Exchange:
 
     def _subscribers(self) -> set[ExchangeConnection]:
         return set().union(*self._subs.values()) if self._subs else set()
+
+    def _market(self, name: str) -> SymbolMarket:
+        market = self._markets.get(name)
+        if market is None:
+            market = self._markets[name] = SymbolMarket(name, random.Random(self._rng.random()))
+        return market
 
     # --- market data --------------------------------------------------------------------------
 
@@ -224,8 +249,6 @@ class Exchange:
                 next_fast = now + 0.1
             if slow:
                 next_slow = now + 1.0
-            if self.paused:
-                continue
             by_symbol: dict[str, set[ExchangeConnection]] = {}
             for name, conns in self._subs.items():
                 by_symbol.setdefault(name.partition("@")[0], set()).update(conns)
@@ -233,9 +256,18 @@ class Exchange:
                 due = carry.get(symbol, 0.0) + due_base + (self.burst_size if burst else 0)
                 count = int(due)
                 carry[symbol] = due - count
+                market = self._markets[symbol]
+                due_fast, due_slow = fast, slow
+                if self.paused:
+                    # No new events; but changes already made still go out as their depth diffs
+                    # at the next cadence, so the diffs sent always end at the book's state.
+                    count = 0
+                    due_fast, due_slow = fast and market.has_pending_diff(100), slow and market.has_pending_diff(1000)
+                    if not due_fast and not due_slow:
+                        continue
                 # Stamp E and write per symbol, so E-to-receipt latency does not include the time
                 # spent generating the other symbols' events.
-                self._market_events(self._markets[symbol], count, int(time.time() * 1000), fast, slow)
+                self._market_events(market, count, int(time.time() * 1000), due_fast, due_slow)
                 for conn in conns:
                     conn.flush(self.max_write_buffer)
 
@@ -261,9 +293,14 @@ class Exchange:
         for cadence_ms, due, suffix in ((100, fast, "@100ms"), (1000, slow, "")):
             if not due:
                 continue
+            if count == 0 and not market.has_pending_diff(cadence_ms):
+                continue  # paused and flushed: nothing at all goes out (partial books neither)
             diff = market.depth_update(now_ms, cadence_ms)
-            for conn in subs.get(f"{name}@depth{suffix}", ()) if diff else ():
-                conn.push(f"{name}@depth{suffix}", diff)
+            stream = f"{name}@depth{suffix}"
+            copies = self._diff_copies(stream) if diff else 0
+            for conn in subs.get(stream, ()) if copies else ():
+                for _ in range(copies):
+                    conn.push(stream, diff)  # type: ignore[arg-type]
             for levels in (5, 10, 20):
                 stream = f"{name}@depth{levels}{suffix}"
                 if stream in subs:
@@ -315,11 +352,11 @@ class Exchange:
 
         return self._call(run)
 
-    def _call(self, fn: Callable[[], Any]) -> Any:
+    def _call(self, fn: Callable[[], T]) -> T:
         if self._loop is None or self._thread is None:
             raise RuntimeError("exchange is not running")
 
-        async def run() -> Any:
+        async def run() -> T:
             return fn()
 
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result(10.0)
@@ -328,7 +365,8 @@ class Exchange:
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def _has_ipv6_loopback() -> bool:
@@ -348,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     import signal
     import sys
 
-    parser = argparse.ArgumentParser(prog="python -m examples.binance.exchange", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m boomnet.testing.binance.exchange", description=main.__doc__)
     parser.add_argument("--rate", type=float, default=200.0, help="market events/s per symbol")
     parser.add_argument("--burst-every", type=float, default=2.0, help="seconds between bursts (0: none)")
     parser.add_argument("--burst-size", type=int, default=100, help="extra events per burst")
@@ -363,7 +401,11 @@ def main(argv: list[str] | None = None) -> int:
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
-    threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+    def until_stdin_closes() -> None:
+        sys.stdin.read()
+        done.set()
+
+    threading.Thread(target=until_stdin_closes, daemon=True).start()
     print(json.dumps({"url": exchange.url, "ca_file": exchange.ca_file, "port": exchange.port}), flush=True)
     try:
         done.wait()

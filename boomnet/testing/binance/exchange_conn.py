@@ -197,7 +197,7 @@ class ExchangeConnection:
             if not self.stats.close_reason:
                 self.stats.close_reason = f"closed by client ({ws.close_code})"
 
-    def command(self, message: str | bytes) -> dict:
+    def command(self, message: str | bytes) -> dict[str, Any]:
         """One SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS request -> its reply object."""
         try:
             request = orjson.loads(message)
@@ -211,6 +211,16 @@ class ExchangeConnection:
             return {"code": 2, "msg": "Invalid request: request ID must be an unsigned integer", "id": None}
         if method == "LIST_SUBSCRIPTIONS":
             return {"result": sorted(self.streams), "id": req_id}
+        if method in ("GET_PROPERTY", "SET_PROPERTY"):
+            # Binance's one connection property: "combined" (wrap payloads as {"stream", "data"})
+            if type(params) is not list or not params or params[0] != "combined":
+                return {"code": 2, "msg": f"Invalid request: unknown property {params!r}", "id": req_id}
+            if method == "SET_PROPERTY":
+                if len(params) != 2 or type(params[1]) is not bool:
+                    return {"code": 2, "msg": "Invalid request: SET_PROPERTY needs a boolean", "id": req_id}
+                self.combined = params[1]
+                return {"result": None, "id": req_id}
+            return {"result": self.combined, "id": req_id}
         if method not in ("SUBSCRIBE", "UNSUBSCRIBE"):
             return {"code": 2, "msg": f"Invalid request: unknown method {method!r}", "id": req_id}
         if type(params) is not list or any(type(p) is not str or parse_stream(p) is None for p in params):

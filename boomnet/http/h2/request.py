@@ -1,0 +1,44 @@
+"""One request on an HTTP/2 connection, as the connection tracks it (see :mod:`.connection`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..response import Response
+
+__all__ = ["H2Request"]
+
+
+class H2Request:
+    """One request on an :class:`H2Connection`. Ends with ``response`` or ``error`` set;
+    ``retry`` is ``True`` when the server certainly did not process it."""
+
+    __slots__ = ("method", "path", "headers", "body", "sent", "stream_id", "deadline", "status", "resp_headers",
+                 "trailers", "data", "response", "error", "retry", "on_done", "header_bytes", "fast")
+
+    def __init__(self, method: str, path: str, headers: list[tuple[str, str]], body: bytes, deadline: float | None,
+                 on_done: Callable[[H2Request], object] | None) -> None:
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self.body = body
+        self.sent = 0
+        self.stream_id = 0
+        self.deadline = deadline
+        self.status = 0
+        self.resp_headers: list[tuple[str, str]] = []
+        self.trailers: list[tuple[str, str]] = []
+        self.data = bytearray()
+        self.response: Response | None = None
+        self.error: BaseException | None = None
+        self.retry = False
+        self.on_done = on_done
+        self.header_bytes = 0
+        self.fast = False  # its DATA frames are read on the fast path
+
+    @property
+    def done(self) -> bool:
+        return self.response is not None or self.error is not None
+
+    def __repr__(self) -> str:
+        return f"<H2Request {self.method} {self.path} stream={self.stream_id} done={self.done}>"

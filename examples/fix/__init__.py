@@ -1,0 +1,1 @@
+"""The FIX demo against an embedded venue (see examples.fix.demo)."""

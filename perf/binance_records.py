@@ -1,0 +1,395 @@
+"""Typed Binance records per second: boomnet's msgspec path vs its old NamedTuple path and peers.
+
+    python -m perf.binance_records [--count 300000] [--rounds 3]
+
+Messages: combined-stream payloads (``{"stream":..,"data":..}``) from the embedded exchange's
+market model (``boomnet.testing.binance.market``), generated at run time, never committed. Scenarios:
+``trade`` (``@trade`` only), ``aggTrade`` (``@aggTrade`` only: the stream cryptofeed maps to
+trades) and ``mixed`` (trade 45% / bookTicker 45% / 20-level ``@depth@100ms`` diffs 10%).
+Every handler reads one field of the record and counts it.
+
+Two kinds of measurement, each printed with what it includes:
+
+* ``replay``: the scenario's frames are sent once by a raw socket server into a WebSocket over a
+  ``RecordedStream`` (a real recording file, in a temporary directory), then replayed through
+  ``BinanceEndpoint.replay`` on ``IOService(DirectSelector())``: framing, decoding, dispatch, the
+  handler — what a user's replayed strategy costs. ``new`` is this branch's endpoint; ``old`` the
+  NamedTuple endpoint of ``main`` before the msgspec change (loaded from git as
+  ``endpoints_old``, when ``git`` can show it).
+* ``live``: the same frames written at once by a raw socket server (plain ws:// on loopback,
+  one ``sendall``) to ``BinanceEndpoint`` on ``IOService(EpollSelector())`` vs a picows client
+  (uvloop) that does ``orjson.loads`` + a NamedTuple + a handler per frame; records/s from the
+  first record to the last (kernel copies and framing included for both).
+* ``decode``: the payload bytes in a list, no framing, one record per payload into the handler:
+  ``new`` (the endpoint's msgspec decoder + dispatch table), ``orjson+NamedTuple`` (what a user
+  hand-writes on picows: ``orjson.loads``, unwrap, build a NamedTuple, no type checks),
+  ``cryptofeed`` (``Binance.message_handler``: json with Decimal, normalise into its Trade/Ticker,
+  awaited callback; driven without its network layer; aggTrade and bookTicker only).
+
+Rounds alternate the variants (A, B, C, A, B, C, ...); the median of the rounds is reported.
+Prints one JSON object per line plus a summary table; note ``uptime`` next to any figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import importlib
+import json
+import os
+import random
+import select
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import orjson
+
+REPO = Path(__file__).resolve().parents[1]
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+SYMBOLS = ("btcusdt", "ethusdt", "xrpusdt")
+SCENARIOS = ("trade", "aggTrade", "mixed")
+
+
+# --- messages ------------------------------------------------------------------------------------
+
+
+def payloads(scenario: str, count: int, seed: int = 7) -> list[bytes]:
+    """``count`` combined-stream payloads for ``scenario`` (deterministic for a seed)."""
+    from boomnet.testing.binance.market import SymbolMarket
+
+    rng = random.Random(seed)
+    markets = [SymbolMarket(s, random.Random(rng.random())) for s in SYMBOLS]
+    out: list[bytes] = []
+    now = 1_700_000_000_000
+    while len(out) < count:
+        m = rng.choice(markets)
+        now += 1
+        roll = rng.random() if scenario == "mixed" else 1.0
+        if roll < 0.45:
+            out.append(_wrap(f"{m.name}@bookTicker", m.quote_change()))
+        elif roll < 0.55:
+            for _ in range(20):  # ~20 changed levels per diff
+                m.quote_change()
+            diff = m.depth_update(now, 100)
+            if diff is not None:
+                out.append(_wrap(f"{m.name}@depth@100ms", diff))
+        else:
+            trades, agg = m.taker_order(now)
+            if scenario == "aggTrade":
+                out.append(_wrap(f"{m.name}@aggTrade", agg))
+            else:
+                out.extend(_wrap(f"{m.name}@trade", p) for _, p in trades)
+    return out[:count]
+
+
+def _wrap(stream: str, payload: bytes) -> bytes:
+    return b'{"stream":"' + stream.encode() + b'","data":' + payload + b"}"
+
+
+def streams_of(scenario: str) -> list[str]:
+    kinds = {"trade": ["trade"], "aggTrade": ["aggTrade"], "mixed": ["trade", "bookTicker", "depth@100ms"]}[scenario]
+    return [f"{s}@{k}" for s in SYMBOLS for k in kinds]
+
+
+def _frame(payload: bytes) -> bytes:
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return b"\x81\x7e" + n.to_bytes(2, "big") + payload
+    return b"\x81\x7f" + n.to_bytes(8, "big") + payload
+
+
+def record(messages: list[bytes], name: str, directory: str) -> None:
+    """Send ``messages`` as WebSocket frames from a raw socket server thread into a boomnet
+    WebSocket over a RecordedStream: the recording a replay then reads."""
+    from boomnet.errors import ConnectionClosed
+    from boomnet.stream.socket_stream import SocketStream
+    from boomnet.ws import WebSocket
+
+    client, server = socket.socketpair()
+
+    def serve() -> None:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            request += server.recv(4096)
+        key = next(line.split(b":", 1)[1].strip() for line in request.split(b"\r\n")
+                   if line.lower().startswith(b"sec-websocket-key:"))
+        accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+        server.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                       b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+        server.sendall(b"".join(_frame(m) for m in messages))
+        server.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    # a perf run writes ~50 MB at once: let the writer queue grow rather than drop the recording
+    stream = SocketStream.from_socket(client).into_recorded(name, directory=directory, max_pending_blocks=4096)
+    ws = WebSocket(stream, "ws://localhost/stream")
+    deadline = time.monotonic() + 120
+    got = 0
+    try:
+        while time.monotonic() < deadline:
+            select.select([ws.fileno()], [], [], 0.05)
+            if not ws.establish():
+                continue
+            got += sum(1 for _ in ws.read_batch())
+    except ConnectionClosed:
+        pass
+    finally:
+        stream.close()
+        thread.join(10)
+    if got != len(messages):
+        raise SystemExit(f"recorded {got} of {len(messages)} frames")
+
+
+# --- the endpoint variants -----------------------------------------------------------------------
+
+
+def old_package(tmp: str) -> str | None:
+    """``main``'s endpoints package as ``endpoints_old`` under ``tmp`` (None if git cannot)."""
+    target = Path(tmp) / "endpoints_old"
+    target.mkdir(exist_ok=True)
+    for name in ("__init__.py", "binance.py", "binance_codec.py", "binance_session.py"):
+        try:
+            text = subprocess.run(["git", "show", f"{os.environ.get('OLD_REF', '85d0a4b')}:endpoints/{name}"],
+                                  cwd=REPO, capture_output=True, check=True, text=True).stdout
+        except (OSError, subprocess.CalledProcessError):
+            return None
+        (target / name).write_text(text)
+    return tmp
+
+
+def counting_endpoint(module: Any) -> Any:
+    """A BinanceEndpoint subclass of ``module`` whose handlers read one field and count."""
+
+    class Counter(module.BinanceEndpoint):  # type: ignore[misc,name-defined]
+        n = 0
+        last: Any = None
+
+        def on_trade(self, trade: Any, ctx: Any) -> None:
+            self.n += 1
+            self.last = trade.price
+
+        on_agg_trade = on_trade
+
+        def on_book_ticker(self, ticker: Any, ctx: Any) -> None:
+            self.n += 1
+            self.last = ticker.bid_price
+
+        def on_depth(self, update: Any, ctx: Any) -> None:
+            self.n += 1
+            self.last = update.final_update_id
+
+    return Counter
+
+
+def run_replay(module: Any, scenario: str, name: str, directory: str, expected: int) -> float:
+    """Records/s of one replay of ``name`` through ``module``'s endpoint."""
+    from boomnet.service import DirectSelector, IOService
+
+    options = {"base_url": getattr(module, "REPLAY_URL", "wss://replay.invalid")}
+    ep = counting_endpoint(module)(streams_of(scenario), **options)
+    with IOService(DirectSelector()) as service:
+        service.register(ep.replay(name, directory))
+        poll = service.poll
+        start = time.perf_counter()
+        while len(service):
+            for _ in range(64):
+                poll(None)
+        elapsed = time.perf_counter() - start
+    if ep.n != expected:
+        raise SystemExit(f"{module.__name__}: {ep.n} records of {expected}")
+    return expected / elapsed
+
+
+# --- the decode-loop variants --------------------------------------------------------------------
+
+
+class NtTrade(NamedTuple):
+    symbol: str
+    event_time: int
+    trade_id: int
+    price: str
+    quantity: str
+    trade_time: int
+    buyer_is_maker: bool
+
+
+class NtBook(NamedTuple):
+    symbol: str
+    update_id: int
+    bid_price: str
+    bid_qty: str
+    ask_price: str
+    ask_qty: str
+
+
+class NtDepth(NamedTuple):
+    symbol: str
+    event_time: int
+    first_update_id: int
+    final_update_id: int
+    bids: list
+    asks: list
+
+
+def loop_handwritten(messages: list[Any]) -> float:
+    """What a picows user writes: orjson, unwrap, NamedTuple, a handler (no type checks)."""
+    loads = orjson.loads
+    state = {"n": 0}
+
+    def handler(record: Any) -> None:
+        state["n"] += 1
+        state["last"] = record[3]
+
+    start = time.perf_counter()
+    for payload in messages:
+        msg = loads(payload)
+        d = msg["data"]
+        e = d.get("e")
+        if e == "trade":
+            rec: Any = NtTrade(d["s"], d["E"], d["t"], d["p"], d["q"], d["T"], d["m"])
+        elif e == "aggTrade":
+            rec = NtTrade(d["s"], d["E"], d["a"], d["p"], d["q"], d["T"], d["m"])
+        elif e == "depthUpdate":
+            rec = NtDepth(d["s"], d["E"], d["U"], d["u"], d["b"], d["a"])
+        else:
+            rec = NtBook(d["s"], d["u"], d["b"], d["B"], d["a"], d["A"])
+        handler(rec)
+    elapsed = time.perf_counter() - start
+    assert state["n"] == len(messages)
+    return len(messages) / elapsed
+
+
+def loop_new(messages: list[Any], scenario: str) -> float:
+    """This branch's path minus framing: the endpoint's msgspec decoder and dispatch table."""
+    from endpoints.binance import REPLAY_URL
+
+    ep = counting_endpoint(importlib.import_module("endpoints.binance"))(streams_of(scenario), base_url=REPLAY_URL)
+    decode = ep.decoder.decoder.decode
+    dispatch = ep._dispatch
+    start = time.perf_counter()
+    for payload in messages:
+        env = decode(payload)
+        dispatch[type(env)](env.data, None)
+    elapsed = time.perf_counter() - start
+    assert ep.n == len(messages)
+    return len(messages) / elapsed
+
+
+def cryptofeed_handler() -> Callable[[Any], Any] | None:
+    """cryptofeed's Binance ``message_handler`` with a fake symbol table; None if unavailable."""
+    try:
+        from cryptofeed.defines import TICKER, TRADES
+        from cryptofeed.exchanges import Binance
+        from cryptofeed.symbols import Symbols
+    except ImportError:
+        return None
+    info = {"symbols": [{"symbol": s.upper(), "baseAsset": s[:-4].upper(), "quoteAsset": "USDT", "status": "TRADING",
+                         "filters": [{"tickSize": "0.01"}]} for s in SYMBOLS]}
+    Symbols.set(Binance.id, *Binance._parse_symbol_data(info))
+    state = {"n": 0}
+
+    async def callback(obj: Any, receipt_timestamp: float) -> None:
+        state["n"] += 1
+        state["last"] = obj.price if hasattr(obj, "price") else obj.bid
+
+    feed = Binance(symbols=[f"{s[:-4].upper()}-USDT" for s in SYMBOLS], channels=[TRADES, TICKER],
+                   callbacks={TRADES: callback, TICKER: callback})
+    handler = feed.message_handler
+
+    def run(messages: list[Any]) -> float:
+        state["n"] = 0
+        start = time.perf_counter()
+        for payload in messages:
+            coro = handler(payload, None, 0.0)
+            try:  # drive the coroutine by hand: it never really awaits (no I/O in these paths)
+                coro.send(None)
+            except StopIteration:
+                pass
+        elapsed = time.perf_counter() - start
+        assert state["n"] == len(messages), state["n"]
+        return len(messages) / elapsed
+
+    return run
+
+
+def make_variants(new: Any, old: Any, crypto: Any, scenario: str, name: str, tmp: str,
+                  messages: list[bytes], server: Any) -> dict[str, Callable[[], float]]:
+    from perf.binance_live import run_live_boomnet, run_live_picows
+
+    views = [memoryview(m) for m in messages]  # what a frame's payload is
+    strs = [m.decode() for m in messages]  # cryptofeed's websocket layer hands it str
+    variants: dict[str, Callable[[], float]] = {
+        "replay new": lambda: run_replay(new, scenario, name, tmp, len(messages)),
+        "decode new": lambda: loop_new(views, scenario),
+        "decode orjson+NamedTuple": lambda: loop_handwritten(views),
+    }
+    if old is not None:
+        variants["replay old"] = lambda: run_replay(old, scenario, name, tmp, len(messages))
+    if server is not None:
+        variants["live boomnet"] = lambda: run_live_boomnet(new, scenario, server.port, len(messages))
+        variants["live picows+orjson+NamedTuple"] = lambda: run_live_picows(server.port, len(messages))
+    if crypto is not None and scenario == "aggTrade":
+        variants["decode cryptofeed"] = lambda: crypto(strs)
+    return variants
+
+
+# --- driver --------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m perf.binance_records", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--count", type=int, default=300_000)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--scenarios", default=",".join(SCENARIOS))
+    p.add_argument("--no-live", dest="live", action="store_false", help="skip the loopback TCP variants")
+    args = p.parse_args(argv)
+    sys.path.insert(0, str(REPO))
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="binance-records-") as tmp:
+        old = None
+        if old_package(tmp):
+            sys.path.insert(0, tmp)
+            old = importlib.import_module("endpoints_old.binance")
+        new = importlib.import_module("endpoints.binance")
+        crypto = cryptofeed_handler()
+        for scenario in args.scenarios.split(","):
+            messages = payloads(scenario, args.count)
+            name = f"perf-{scenario}"
+            record(messages, name, tmp)
+            from perf.binance_live import RawServer
+
+            server = RawServer(messages) if args.live else None
+            variants = make_variants(new, old, crypto, scenario, name, tmp, messages, server)
+            rates: dict[str, list[float]] = {k: [] for k in variants}
+            for _ in range(args.rounds):
+                for label, fn in variants.items():
+                    rates[label].append(fn())
+            for label, values in rates.items():
+                row = {"scenario": scenario, "variant": label, "records_per_s": round(statistics.median(values)),
+                       "rounds": [round(v) for v in values], "messages": len(messages)}
+                results.append(row)
+                print(json.dumps(row), flush=True)
+            if server is not None:
+                server.close()
+    print(f"\nload: {os.getloadavg()[0]:.2f} (1-min average)")
+    print(f"{'scenario':10} {'variant':28} {'records/s':>12}")
+    for row in results:
+        print(f"{row['scenario']:10} {row['variant']:28} {row['records_per_s']:>12,}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
