@@ -822,4 +822,4 @@ def test_record_times_are_relative_to_the_start_and_in_order(tmp_path) -> None:
     rec.close()
     times = list(ReplayStream.from_file("times", directory=tmp_path).recording.times)
     assert len(times) >= 4 and times == sorted(times)
-    assert 0 <= times[0] and times[-1] < 60 * 10**9  # nanoseconds since this recording began
+    assert times[0] >= 0 and times[-1] < 60 * 10**9  # nanoseconds since this recording began
