@@ -138,18 +138,35 @@ def test_tls_over_buffered_tcp(server_ssl_context, ca_file, backend) -> None:
 def test_big_write_small_sndbuf(server_ssl_context, ca_file, backend, wrap) -> None:
     payload = os.urandom(2 * 1024 * 1024)
     got: list[bytes] = []
-    with Peer(lambda c: got.append(recv_exactly(c, len(payload))), ssl_context=server_ssl_context) as peer:
+    expected = [0]
+    gate = threading.Event()
+
+    def handler(c) -> None:
+        gate.wait(10)  # read nothing until the client has seen the kernel refuse bytes
+        got.append(recv_exactly(c, expected[0]))
+
+    with Peer(handler, ssl_context=server_ssl_context) as peer:
         tcp = TcpStream.connect("127.0.0.1", peer.port)
         wait_established(tcp)
         tcp.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
         s = TlsStream(WrappingStream(tcp) if wrap else tcp, "localhost", ca_file=ca_file, backend=backend)
         wait_established(s)
+        sent = bytearray(payload)
         s.write(payload[:777])
         s.write(memoryview(payload)[777:])
+        # loopback receive buffers autotune up to megabytes: write on until the kernel refuses
+        for _ in range(32):
+            if s.pending > 0:
+                break
+            extra = os.urandom(1024 * 1024)
+            s.write(extra)
+            sent += extra
         assert s.pending > 0
+        expected[0] = len(sent)
+        gate.set()
         flush_all(s)
         peer.join()
-        assert got and got[0] == payload
+        assert got and got[0] == bytes(sent)
         s.close()
 
 
