@@ -216,7 +216,7 @@ def mutated_source(mutant: Mutant) -> str:
 
 def _run_tests(target: Target, timeout: float) -> tuple[str, float]:
     env = {**os.environ, **target.env, "PYTHONDONTWRITEBYTECODE": "1"}
-    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not slow and not autobahn",
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "no:boomnet", "-m", "not slow and not autobahn",
            "--timeout", "60", *target.tests]
     started = time.monotonic()
     try:
