@@ -7,8 +7,9 @@
   ``asyncio.gather`` (one connection), and the best HTTP/1.1 figures — boomnet's pipelined
   ``HttpConnection`` (one connection, 100 requests written at once) and aiohttp (100 concurrent,
   its connector's default pool). Requests/s over ``--batches`` batches.
-* **download**: one 10 MB file: boomnet ``AutoClient`` (HTTP/2) and boomnet ``HttpClient``
-  (HTTP/1.1) vs urllib3 (HTTP/1.1). MB/s.
+* **download**: one 10 MB file on a warm connection (one small request first: connect, TLS and
+  imports are not counted): boomnet ``AutoClient`` (HTTP/2) and boomnet ``HttpClient`` (HTTP/1.1)
+  vs urllib3 (HTTP/1.1). MB/s.
 
 Each client runs in its own process; clients alternate round by round; medians. The server is
 one nginx worker (``master_process off``), started and stopped here.
@@ -131,6 +132,7 @@ def download(client: str, url: str, ca: str) -> float:
         from boomnet.stream.options import TlsOptions
 
         with AutoClient(tls=TlsOptions(ca_file=ca), timeout=60) as http:
+            http.get(url + "/small")  # warm: connection, TLS, imports (the same for every client)
             t0 = time.perf_counter()
             body = http.get(url + "/10mb.bin").body
     elif client == "boomnet-h1":
@@ -138,12 +140,14 @@ def download(client: str, url: str, ca: str) -> float:
         from boomnet.stream.options import TlsOptions
 
         with HttpClient(tls=TlsOptions(ca_file=ca), request_timeout=60) as http:
+            http.get(url + "/small")
             t0 = time.perf_counter()
             body = http.get(url + "/10mb.bin").body
     else:
         import urllib3
 
         pool = urllib3.PoolManager(ca_certs=ca)
+        pool.request("GET", url + "/small").data
         t0 = time.perf_counter()
         body = pool.request("GET", url + "/10mb.bin").data
     dt = time.perf_counter() - t0

@@ -27,7 +27,11 @@ def record(url: str, count: int, directory: str) -> dict:
     from boomnet.ws import Opcode, WebSocket
 
     parts = urlsplit(url)
-    stream = TcpStream.connect(parts.hostname, parts.port).into_recorded(NAME, directory=directory)
+    # a blast of 300k frames arrives in tens of milliseconds, far faster than a writer thread
+    # sharing the GIL with a busy loop can drain 8 blocks: give the queue room for all of it
+    # (the default drops the recording, keeping the feed, when the disk falls that far behind)
+    stream = TcpStream.connect(parts.hostname, parts.port).into_recorded(NAME, directory=directory,
+                                                                         max_pending_blocks=4096)
     ws = WebSocket(stream, url)
     deadline = time.monotonic() + 10
     while not ws.establish():
@@ -42,7 +46,9 @@ def record(url: str, count: int, directory: str) -> dict:
         for frame in ws.read_batch():
             if frame.opcode == text:
                 n += 1
-    stream.close()  # finishes the recording file
+    stream.close()  # finishes the recording file (on the writer thread)
+    if not stream.wait_closed(60):
+        raise SystemExit("recording: the file was not complete within 60 s")
     return {"frames": n, "bytes": stream.path.stat().st_size}
 
 
