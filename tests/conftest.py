@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
+from typing import Any
 import socket
 import ssl
 from pathlib import Path
@@ -87,3 +90,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         return
     report.outcome = "failed"
     report.longrepr = f"BOOMNET_STRICT=1: a skip here hides missing coverage: {reason}"
+
+
+def spin(io: Any, cond: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll ``io`` (an IOService) until ``cond()`` is true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        io.poll()
+        if cond():
+            return
+    raise AssertionError(f"{what} not reached within {timeout}s")

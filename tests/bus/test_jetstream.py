@@ -12,6 +12,12 @@ from boomnet.service import IOService
 
 from .conftest import NatsServer
 from .natspy_peer import NatsPyPeer
+from tests.conftest import spin as _shared_spin
+
+
+def _spin(io: IOService[Any], cond: Any, timeout: float = 15.0, what: str = "condition") -> None:
+    _shared_spin(io, cond, timeout, what)
+
 
 
 class Collect(JetStreamConsumer):
@@ -26,13 +32,6 @@ class Collect(JetStreamConsumer):
         self.got.append(bytes(msg.payload))
 
 
-def _spin(io: IOService, cond: Any, timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        io.poll()
-        if cond():
-            return
-    raise AssertionError(f"{what} not reached within {timeout}s")
 
 
 def test_durable_consumer_resumes_after_restart(nats_js: NatsServer) -> None:

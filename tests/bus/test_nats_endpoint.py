@@ -16,15 +16,14 @@ from boomnet.service import DisconnectKind, IOService
 
 from .conftest import NatsServer, wait_for
 from .natspy_peer import NatsPyPeer
+from tests.conftest import spin as _shared_spin
 
 
-def _spin(io: IOService, cond: Any, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        io.poll()
-        if cond():
-            return
-    raise AssertionError(f"{what} not reached within {timeout}s")
+def _spin(io: IOService[Any], cond: Any, timeout: float = 10.0, what: str = "condition") -> None:
+    _shared_spin(io, cond, timeout, what)
+
+
+
 
 
 def test_boomnet_publishes_nats_py_receives_everything_in_order(nats_server: NatsServer) -> None:

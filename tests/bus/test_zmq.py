@@ -12,15 +12,14 @@ from boomnet.bus.zmq import ZmqPublisher
 from boomnet.errors import LocalError, SendBufferFull
 from boomnet.service import IOService
 from tests.conftest import free_port
+from tests.conftest import spin as _shared_spin
 
 
-def _spin(io: IOService, cond: Any, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        io.poll()
-        if cond():
-            return
-    raise AssertionError(f"{what} not reached within {timeout}s")
+def _spin(io: IOService[Any], cond: Any, timeout: float = 10.0, what: str = "condition") -> None:
+    _shared_spin(io, cond, timeout, what)
+
+
+
 
 
 def test_pub_to_an_independent_sub() -> None:

@@ -3,7 +3,6 @@ requests made while disconnected, GOAWAY after 1,000 requests handled without lo
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +12,14 @@ from boomnet.errors import LocalError
 from boomnet.http.h2 import Http2Endpoint
 from boomnet.service import Backoff, IOService
 from boomnet.stream.options import TlsOptions
+from tests.conftest import spin as _shared_spin
 
 
 def spin(io: IOService[Any], cond: Any, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        io.poll()
-        if cond():
-            return
-    raise AssertionError(f"{what} not reached within {timeout}s")
+    _shared_spin(io, cond, timeout, what)
+
+
+
 
 
 def test_requests_before_connect_and_across_goaways(nginx_h2: tuple[str, str, Path], ca_file: str) -> None:

@@ -15,6 +15,12 @@ from boomnet.rpc import Call, Request, RpcClientEndpoint, RpcError, RpcServerEnd
 from boomnet.service import Backoff, IOService
 
 from .envelope_peer import EnvelopePeer
+from tests.conftest import spin as _shared_spin
+
+
+def spin(io: IOService[Any], cond: Any, timeout: float = 10.0, what: str = "condition") -> None:
+    _shared_spin(io, cond, timeout, what)
+
 
 
 @pytest.fixture
@@ -24,13 +30,6 @@ def peer() -> Iterator[EnvelopePeer]:
     p.close()
 
 
-def spin(io: IOService, cond: Any, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        io.poll()
-        if cond():
-            return
-    raise AssertionError(f"{what} not reached within {timeout}s")
 
 
 def client(port: int) -> RpcClientEndpoint:
