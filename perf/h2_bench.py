@@ -147,7 +147,7 @@ def download(client: str, url: str, ca: str) -> float:
         import urllib3
 
         pool = urllib3.PoolManager(ca_certs=ca)
-        pool.request("GET", url + "/small").data
+        assert pool.request("GET", url + "/small").data == b"ok"
         t0 = time.perf_counter()
         body = pool.request("GET", url + "/10mb.bin").data
     dt = time.perf_counter() - t0
