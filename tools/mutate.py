@@ -17,6 +17,12 @@ target's tests run with ``-x`` under a timeout, and the original file is always 
 
 A *survivor* is a mutant no test caught: either a missing test or an equivalent mutant (a
 change that cannot alter behaviour); the report lists each with its line so a person can judge.
+An equivalent mutant is declared where it lives, on the mutated line, with the reason:
+
+    if n <= limit:  # equivalent-mutant: LtE -> Lt: n == limit is refused by the caller first
+
+Declared mutants are not run; the report lists every one of them with its reason, apart from the
+survivors, so a reviewer can disagree. A declaration that matches no mutant is reported (stale).
 Not a CI gate: the report is kept like a perf result (``perf/results/mutation.md``).
 """
 
@@ -26,6 +32,7 @@ import argparse
 import ast
 import copy
 import os
+import re
 import subprocess
 import sys
 import time
@@ -111,6 +118,18 @@ class Mutant:
     index: int  # position in the walk of the mutable nodes
     line: int
     what: str
+    equivalent: str = ""  # the declared reason, when the line says this mutant is equivalent
+
+
+_PRAGMA = re.compile(r"#\s*equivalent-mutant:\s*(?P<whats>[^:]+?)\s*:\s*(?P<why>.+)$")
+
+
+def _declared(line: str) -> dict[str, str]:
+    """``{what: reason}`` declared on one source line (``what`` as the report spells it)."""
+    m = _PRAGMA.search(line)
+    if not m:
+        return {}
+    return {w.strip(): m.group("why").strip() for w in m.group("whats").split(",") if w.strip()}
 
 
 def _scopes(tree: ast.Module, functions: tuple[str, ...]) -> tuple[list[ast.AST], list[str]]:
@@ -195,13 +214,24 @@ def mutants(target: Target) -> tuple[list[Mutant], list[str]]:
     path = ROOT / target.path
     if not path.exists():
         return [], [f"{target.path} does not exist"]
-    tree = ast.parse(path.read_text(), target.path)
+    source = path.read_text()
+    lines = source.splitlines()
+    tree = ast.parse(source, target.path)
     _, missing = _scopes(tree, target.functions)
-    found = [
-        Mutant(target, i, getattr(node, "lineno", 0), what)
-        for i, (node, _variant, what) in enumerate(_points(tree, target))
-    ]
-    return found, [f"{target.path}: no function {m}" for m in missing]
+    found: list[Mutant] = []
+    used: set[tuple[int, str]] = set()
+    for i, (node, _variant, what) in enumerate(_points(tree, target)):
+        line = getattr(node, "lineno", 0)
+        reason = _declared(lines[line - 1]).get(what, "") if 0 < line <= len(lines) else ""
+        if reason:
+            used.add((line, what))
+        found.append(Mutant(target, i, line, what, reason))
+    notes = [f"{target.path}: no function {m}" for m in missing]
+    for n, text in enumerate(lines, 1):
+        for what in _declared(text):
+            if (n, what) not in used:
+                notes.append(f"{target.path}:{n}: stale equivalent-mutant declaration '{what}' (no such mutant)")
+    return found, notes
 
 
 def mutated_source(mutant: Mutant) -> str:
@@ -227,15 +257,20 @@ def _run_tests(target: Target, timeout: float) -> tuple[str, float]:
     return ("survived" if proc.returncode == 0 else "killed"), elapsed
 
 
-def _write_report(args: argparse.Namespace, rows: list[tuple[str, int, int, int, int]], survivors: list[str],
-                  notes: list[str], *, final: bool) -> None:
+def _write_report(args: argparse.Namespace, rows: list[tuple[str, int, int, int, int, int]], survivors: list[str],
+                  equivalents: list[str], notes: list[str], *, final: bool) -> None:
     lines = [f"# Mutation run{': ' + args.title if args.title else ''}", "",
              f"`python tools/mutate.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
-             "killed + timed out = caught." + ("" if final else " (in progress: targets so far)"), "",
-             "| target | mutants | killed | timed out | survived | score |", "|---|---:|---:|---:|---:|---:|"]
-    for name, n, k, t, sv in rows:
-        lines.append(f"| {name} | {n} | {k} | {t} | {sv} | {100 * (k + t) / n:.0f}% |")
-    lines += ["", "## Survivors", "", *(survivors or ["none"]), "", "## Notes", "", *(f"- {n}" for n in notes or ["none"])]
+             "killed + timed out = caught; score = caught / (mutants - declared equivalent)."
+             + ("" if final else " (in progress: targets so far)"), "",
+             "| target | mutants | killed | timed out | declared equivalent | survived | score |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, n, k, t, e, sv in rows:
+        score = f"{100 * (k + t) / (n - e):.0f}%" if n > e else "-"
+        lines.append(f"| {name} | {n} | {k} | {t} | {e} | {sv} | {score} |")
+    lines += ["", "## Survivors", "", *(survivors or ["none"]),
+              "", "## Declared equivalent (not run; the reason is on the mutated line)", "", *(equivalents or ["none"]),
+              "", "## Notes", "", *(f"- {n}" for n in notes or ["none"])]
     Path(ROOT / args.report).parent.mkdir(parents=True, exist_ok=True)
     Path(ROOT / args.report).write_text("\n".join(lines) + "\n")
     if final:
@@ -250,15 +285,16 @@ def main() -> int:
     ap.add_argument("--title", default="")
     args = ap.parse_args()
     targets = [t for t in TARGETS if not args.only or t.name in args.only]
-    rows: list[tuple[str, int, int, int, int]] = []
+    rows: list[tuple[str, int, int, int, int, int]] = []
     survivors: list[str] = []
+    equivalents: list[str] = []
     notes: list[str] = []
     for target in targets:
         found, missing = mutants(target)
         notes += missing
         if args.list:
             for m in found:
-                print(f"{target.name} {target.path}:{m.line} {m.what}")
+                print(f"{target.name} {target.path}:{m.line} {m.what}" + (f"  [declared equivalent: {m.equivalent}]" if m.equivalent else ""))
             continue
         if not found:
             continue
@@ -268,9 +304,13 @@ def main() -> int:
         if status != "survived":
             notes.append(f"{target.name}: the unmutated tests do not pass ({status}); skipped")
             continue
-        killed = timeouts = 0
+        killed = timeouts = declared = 0
         try:
             for m in found:
+                if m.equivalent:
+                    declared += 1
+                    equivalents.append(f"- `{target.path}:{m.line}` {m.what}: {m.equivalent}")
+                    continue
                 path.write_text(mutated_source(m))
                 result, _ = _run_tests(target, max(30.0, base * 4))
                 path.write_text(original)
@@ -284,11 +324,11 @@ def main() -> int:
         finally:
             path.write_text(original)
         n = len(found)
-        rows.append((target.name, n, killed, timeouts, n - killed - timeouts))
-        _write_report(args, rows, survivors, notes, final=False)
+        rows.append((target.name, n, killed, timeouts, declared, n - killed - timeouts - declared))
+        _write_report(args, rows, survivors, equivalents, notes, final=False)
     if args.list:
         return 0
-    _write_report(args, rows, survivors, notes, final=True)
+    _write_report(args, rows, survivors, equivalents, notes, final=True)
     return 0
 
 
