@@ -131,6 +131,7 @@ class NatsEndpoint(StreamEndpoint[NatsConnection, Any]):
         # subject -> (size, b"PUB <subject> <size>\r\n", command length, b"PUB <subject> ")
         self._heads: dict[str, tuple[int, bytes, int, bytes]] = {}
         self._nats: NatsConnection | None = None
+        self._before_write: list[Callable[[], object]] = []
         self.published = 0
         self.dropped = 0
         self.delivered = 0
@@ -231,6 +232,21 @@ class NatsEndpoint(StreamEndpoint[NatsConnection, Any]):
         del out[:cut]
         return True
 
+    def before_write(self, fn: Callable[[], object]) -> None:
+        """Call ``fn()`` whenever this endpoint is about to write its queue on its poll (and on
+        connect): a batching publisher (:class:`~boomnet.bus.records.RecordPublisher` with
+        ``batch``) publishes what it collected during the poll there. Ask for that poll with
+        :meth:`write_soon`."""
+        self._before_write.append(fn)
+
+    def write_soon(self) -> None:
+        """Have the service poll this endpoint on its next poll (its queue is written then)."""
+        self._wake()
+
+    def _run_before_write(self) -> None:
+        for fn in self._before_write:
+            fn()
+
     def _wake(self) -> None:
         # the service polls this endpoint on its next poll(): everything published until then
         # goes out in one write (not registered yet: on_connected flushes the queue)
@@ -323,11 +339,15 @@ class NatsEndpoint(StreamEndpoint[NatsConnection, Any]):
             self._learn(conn.info.connect_urls)
         for sub in self._subs.values():
             conn.subscribe(sub.subject, sub.sid, sub.queue)
+        if self._before_write:
+            self._run_before_write()
         self._flush_out(conn)
 
     def poll(self, conn: NatsConnection, ctx: Any) -> None:
         msgs = conn.read_batch()
         if not msgs:
+            if self._before_write:
+                self._run_before_write()
             if self._out:
                 self._flush_out(conn)
             return
@@ -345,6 +365,8 @@ class NatsEndpoint(StreamEndpoint[NatsConnection, Any]):
                     self.on_message(msg, ctx)
         finally:
             # what the handlers published before one of them raised (acks, replies) still goes out
+            if self._before_write:
+                self._run_before_write()
             if self._out:
                 self._flush_out(conn)
 
