@@ -111,7 +111,26 @@ class RecordPublisher:
     def publish(self, symbol: str, kind: str, record: object, *, exch_ns: int = 0, recv_ns: int | None = None) -> int:
         """Publish one record; returns its sequence number (per publisher, or per stream when batching)."""
         if self.batch > 1:
-            return self._collect(symbol, kind, record, exch_ns, time.time_ns() if recv_ns is None else recv_ns)
+            # hot path (batching): three appends to the stream's pending batch; the encoding
+            # and the NATS command are per batch
+            b = self._batches.get((symbol, kind))
+            if b is None:
+                b = self._batches[(symbol, kind)] = _Batch(symbol, kind, subject_for(self.venue, symbol, kind))
+            records = b.records
+            records.append(record)
+            b.recv.append(time.time_ns() if recv_ns is None else recv_ns)
+            b.exch.append(exch_ns)
+            self.seq += 1
+            n = len(records)
+            seq = b.seq + n - 1
+            if not b.dirty:
+                if not self._dirty and self._wake is not None:
+                    self._wake()  # the bus polls soon and calls flush() before it writes
+                b.dirty = True
+                self._dirty.append(b)
+            if n >= self.batch:
+                self._send(b)
+            return seq
         key = (symbol, kind)
         subject = self._subjects.get(key)
         if subject is None:
@@ -121,27 +140,6 @@ class RecordPublisher:
                        time.time_ns() if recv_ns is None else recv_ns, self.publisher, self.epoch, seq,
                        self._encode(record))
         self.bus.publish(subject, encode_envelope(env))
-        return seq
-
-    def _collect(self, symbol: str, kind: str, record: object, exch_ns: int, recv_ns: int) -> int:
-        key = (symbol, kind)
-        b = self._batches.get(key)
-        if b is None:
-            b = self._batches[key] = _Batch(symbol, kind, subject_for(self.venue, symbol, kind))
-        records = b.records
-        records.append(record)
-        b.recv.append(recv_ns)
-        b.exch.append(exch_ns)
-        self.seq += 1
-        n = len(records)
-        seq = b.seq + n - 1
-        if not b.dirty:
-            if not self._dirty and self._wake is not None:
-                self._wake()  # the bus polls soon and calls flush() before it writes
-            b.dirty = True
-            self._dirty.append(b)
-        if n >= self.batch:
-            self._send(b)
         return seq
 
     def _send(self, b: _Batch) -> None:
