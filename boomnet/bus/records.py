@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
+from time import time_ns as _time_ns
 from collections.abc import Mapping, Sequence
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
@@ -97,7 +98,7 @@ class RecordPublisher:
         self.publisher = publisher
         self.epoch = time.time_ns() if epoch is None else epoch
         self.batch = batch
-        #: version 1: the last sequence number; version 2: records published (all streams)
+        #: version 1: the last sequence number; batching: records handed to the bus (all streams)
         self.seq = 0
         self._encode = msgspec.msgpack.Encoder().encode
         self._subjects: dict[tuple[str, str], str] = {}
@@ -115,19 +116,15 @@ class RecordPublisher:
             # and the NATS command are per batch
             b = self._batches.get((symbol, kind))
             if b is None:
-                b = self._batches[(symbol, kind)] = _Batch(symbol, kind, subject_for(self.venue, symbol, kind))
+                b = self._new_batch(symbol, kind)
             records = b.records
             records.append(record)
-            b.recv.append(time.time_ns() if recv_ns is None else recv_ns)
+            b.recv.append(_time_ns() if recv_ns is None else recv_ns)
             b.exch.append(exch_ns)
-            self.seq += 1
             n = len(records)
             seq = b.seq + n - 1
             if not b.dirty:
-                if not self._dirty and self._wake is not None:
-                    self._wake()  # the bus polls soon and calls flush() before it writes
-                b.dirty = True
-                self._dirty.append(b)
+                self._mark(b)
             if n >= self.batch:
                 self._send(b)
             return seq
@@ -142,10 +139,21 @@ class RecordPublisher:
         self.bus.publish(subject, encode_envelope(env))
         return seq
 
+    def _new_batch(self, symbol: str, kind: str) -> _Batch:
+        b = self._batches[(symbol, kind)] = _Batch(symbol, kind, subject_for(self.venue, symbol, kind))
+        return b
+
+    def _mark(self, b: _Batch) -> None:
+        if not self._dirty and self._wake is not None:
+            self._wake()  # the bus polls soon and calls flush() before it writes
+        b.dirty = True
+        self._dirty.append(b)
+
     def _send(self, b: _Batch) -> None:
         out = _BatchOut(BATCH_VERSION, self.venue, b.symbol, b.kind, self.publisher, self.epoch, b.seq, b.recv,
                         b.exch, b.records)
         data = self._encode(out)
+        self.seq += len(b.records)
         b.seq += len(b.records)
         b.records.clear()  # encoded synchronously above: the lists are reused
         b.recv.clear()
