@@ -18,7 +18,10 @@ Method (shared/perf-method.md):
   busy processes share two cores and the scheduler decides who waits: that, and the other load
   on the machine, is what made unpinned rounds swing by ±15 %.
 * CPU: each round prints the CPU seconds of the publisher (while publishing), nats-server and
-  the subscriber over the round, so a reader sees which one was the bottleneck.
+  the subscriber over the round, so a reader sees which one was the bottleneck; the table adds
+  messages per publisher CPU-second (what the publisher itself costs; other load on the machine
+  moves it much less than the wall-clock rate). Pinned on 2 cores, boomnet's wall-clock rate is
+  bounded by cpu 1 (nats-server + subscriber), not by the publisher.
 * both publishers run with the interpreter's default gc settings (nothing tuned on either side).
 
 Latency: a boomnet consumer on an IOService reads envelopes and computes ``now - recv_ns``
@@ -313,6 +316,7 @@ def main() -> int:
     proc = subprocess.Popen([server, "-a", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, preexec_fn=(lambda: _pin(1)) if pin else None)
     rates: dict[str, list[float]] = {"boomnet": [], "nats-py": []}
+    per_cpu: dict[str, list[float]] = {"boomnet": [], "nats-py": []}
     load0 = os.getloadavg()[0]
     try:
         deadline = time.monotonic() + 10
@@ -327,6 +331,7 @@ def main() -> int:
             for who in ("boomnet", "nats-py") if r % 2 == 0 else ("nats-py", "boomnet"):
                 res = _round(who, port, n, proc.pid, pin)
                 rates[who].append(res["rate"])
+                per_cpu[who].append(n / res["pub_cpu"])
                 print(f"round {r + 1} {who:8s} {res['rate'] / 1e3:6.0f} k msgs/s in {res['seconds']:.3f} s; CPU s: "
                       f"publisher {res['pub_cpu']:.3f}, nats-server {res['server_cpu']:.3f}, "
                       f"subscriber {res['cpu']:.3f}", flush=True)
@@ -343,11 +348,13 @@ def main() -> int:
     print(f"Publish {n:,} messages of 200 B to NATS, counted at a raw subscriber, {a.rounds} alternating "
           f"rounds (medians), {placement}, load {load0:.1f} -> {load:.1f}:")
     print()
-    print("| publisher | msgs/s | vs nats-py | rounds (k msgs/s) |")
-    print("|---|---:|---:|---|")
+    bc, pc = statistics.median(per_cpu["boomnet"]), statistics.median(per_cpu["nats-py"])
+    print("| publisher | msgs/s | vs nats-py | rounds (k msgs/s) | msgs per publisher CPU-s | vs nats-py |")
+    print("|---|---:|---:|---|---:|---:|")
     print(f"| boomnet NatsEndpoint on an IOService | {b:,.0f} | {b / p:.2f}x | "
-          f"{', '.join(f'{x / 1e3:.0f}' for x in rates['boomnet'])} |")
-    print(f"| nats-py (asyncio + uvloop) | {p:,.0f} | 1.00x | {', '.join(f'{x / 1e3:.0f}' for x in rates['nats-py'])} |")
+          f"{', '.join(f'{x / 1e3:.0f}' for x in rates['boomnet'])} | {bc:,.0f} | {bc / pc:.2f}x |")
+    print(f"| nats-py (asyncio + uvloop) | {p:,.0f} | 1.00x | {', '.join(f'{x / 1e3:.0f}' for x in rates['nats-py'])} "
+          f"| {pc:,.0f} | 1.00x |")
     print()
     print(f"Latency publish -> nats-server -> boomnet consumer, {len(lat):,} paced messages (2,000/s): "
           f"p50 {statistics.median(lat):.0f} µs, p99 {q[989]:.0f} µs, p99.9 {q[998]:.0f} µs")
