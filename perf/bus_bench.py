@@ -45,7 +45,16 @@ from typing import Any
 PAYLOAD = b"x" * 200
 SUBJECT = "md.sim.btc.trade"
 # what the subscriber receives per message: "MSG <subject> <sid> <size>\r\n<payload>\r\n" (sid 1)
-MSG_BYTES = len(b"MSG %s 1 %d\r\n" % (SUBJECT.encode(), len(PAYLOAD))) + len(PAYLOAD) + 2
+
+
+def _msg_bytes() -> int:
+    return len(b"MSG %s 1 %d\r\n" % (SUBJECT.encode(), len(PAYLOAD))) + len(PAYLOAD) + 2
+
+
+def _set_size(size: int) -> None:
+    global PAYLOAD
+    PAYLOAD = b"x" * size
+
 PING = b"PING\r\n"
 
 
@@ -255,6 +264,7 @@ def _role(a: argparse.Namespace) -> None:
 
 def _spawn(role: str, port: int, n: int, out: str, cpu: int | None) -> subprocess.Popen[bytes]:
     args = [sys.executable, "-m", "perf.bus_bench", "--role", role, "--port", str(port), "--messages", str(n),
+            "--size", str(len(PAYLOAD)),
             "--out", out]
     if cpu is not None:
         args += ["--cpu", str(cpu)]
@@ -288,9 +298,9 @@ def _round(who: str, port: int, n: int, server_pid: int, pin: bool) -> dict[str,
         res["pub_cpu"] = json.load(f)["cpu"]
     for suffix in ("", ".ready", ".start", ".pub"):
         os.unlink(out + suffix)
-    if res["count"] != n or res["bytes"] != n * MSG_BYTES:
+    if res["count"] != n or res["bytes"] != n * _msg_bytes():
         raise SystemExit(f"{who}: subscriber got {res['count']} of {n} messages, {res['bytes']:.0f} of "
-                         f"{n * MSG_BYTES} bytes")
+                         f"{n * _msg_bytes()} bytes")
     res["seconds"] = res["last"] - res["t0"]
     res["rate"] = n / res["seconds"]
     res["server_cpu"] = server_cpu
@@ -302,11 +312,13 @@ def main() -> int:
     ap.add_argument("--messages", type=int, default=1_000_000)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--no-pin", action="store_true", help="let the scheduler place the processes")
+    ap.add_argument("--size", type=int, default=200, help="payload bytes (the target is about 200)")
     ap.add_argument("--role", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     ap.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    _set_size(a.size)
     if a.role:
         _role(a)
         return 0
@@ -345,7 +357,7 @@ def main() -> int:
     placement = ("publisher pinned to cpu 0, nats-server + subscriber to cpu 1" if pin
                  else "unpinned")
     print()
-    print(f"Publish {n:,} messages of 200 B to NATS, counted at a raw subscriber, {a.rounds} alternating "
+    print(f"Publish {n:,} messages of {a.size} B to NATS, counted at a raw subscriber, {a.rounds} alternating "
           f"rounds (medians), {placement}, load {load0:.1f} -> {load:.1f}:")
     print()
     bc, pc = statistics.median(per_cpu["boomnet"]), statistics.median(per_cpu["nats-py"])
