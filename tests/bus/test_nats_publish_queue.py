@@ -118,7 +118,7 @@ def test_a_bad_subject_is_refused_and_queues_nothing() -> None:
     for bad in ("", "md a", "md.\r\n", "md..a"):
         with pytest.raises(LocalError):
             nats.publish(bad, b"x")
-    assert nats.buffered == 0 and nats.published == 0
+    assert nats.buffered == 0 and nats.published == 0 and nats.pending == 0  # not connected: nothing pending
 
 
 def _drain_to(server: RawNatsServer, nats: NatsEndpoint, expected: bytes) -> None:
@@ -194,6 +194,7 @@ def test_a_batch_over_flush_bytes_is_written_inside_publish(raw_server: RawNatsS
         assert nats.buffered < 10  # written when the queue reached 1000 bytes
         wait_for(lambda: len(raw_server.data) >= 1000, what="early write without a poll")
         spin(io, lambda: len(raw_server.data) == 10 * len(pub(b"md.big", b"x" * 200)), what="the rest")
+        assert nats.buffered == 0 and nats.pending == 0
     finally:
         io.close()
 
