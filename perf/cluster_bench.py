@@ -2,7 +2,7 @@
 that decodes them, with each process's CPU; and end-to-end latency exchange -> worker -> NATS ->
 consumer.
 
-    .venv/bin/python -m perf.cluster_bench [--seconds 5] [--rounds 3] [--batch 64]
+    .venv/bin/python -m perf.cluster_bench [--seconds 5] [--rounds 3] [--batch 64] [--idle 0.001]
 
 * **scaling**: each worker (a :class:`boomnet.cluster.Cluster` process pinned to its own core)
   runs the per-message work of a feed worker as fast as it can — decode a Binance combined-stream
@@ -22,7 +22,9 @@ consumer.
 * **latency**: the embedded exchange (Python, ~100 trades/s per symbol) -> one worker running
   ``BinanceEndpoint`` -> NATS -> a ``RecordConsumer``: receive-to-consume latency
   (``now - envelope.recv_ns``, the worker stamps it when the record leaves its handler) and
-  exchange-to-consume (``now - E``, where ``E`` has millisecond resolution).
+  exchange-to-consume (``now - E``, where ``E`` has millisecond resolution); ``--idle`` runs
+  that worker with ``Cluster(idle=...)`` (sleeping in epoll between trades) instead of busy-polling.
+  ``--rounds 0`` measures only the latency.
 """
 
 from __future__ import annotations
@@ -171,7 +173,7 @@ def _scaling(nats_url: str, workers: int, seconds: float, batch: int, server_pid
             "records": n1 - n0}
 
 
-def _latency(nats_url: str, seconds: float, batch: int) -> tuple[list[float], list[float]]:
+def _latency(nats_url: str, seconds: float, batch: int, idle: float | None) -> tuple[list[float], list[float]]:
     from endpoints.binance import Trade
     from boomnet.testing.binance import Exchange
 
@@ -187,7 +189,7 @@ def _latency(nats_url: str, seconds: float, batch: int) -> tuple[list[float], li
     io: IOService[None] = IOService()
     io.register(Measure([nats_url], {"trade": Trade}, "md.sim.>"))
     with Exchange(rate=100, burst_every=0, seed=1) as ex:
-        cluster = Cluster(_latency_worker, keys=["btcusdt", "ethusdt"], workers=1, cpus=[1],
+        cluster = Cluster(_latency_worker, keys=["btcusdt", "ethusdt"], workers=1, cpus=[1], idle=idle,
                           options={"nats": nats_url, "url": ex.url, "ca_file": ex.ca_file, "batch": batch})
         try:
             cluster.start()
@@ -213,6 +215,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--batch", type=int, default=64, help="records per NATS message (1: one envelope each)")
     ap.add_argument("--no-latency", action="store_true")
+    ap.add_argument("--idle", type=float, default=0.0, help="Cluster(idle=...) for the latency worker (0: busy-poll)")
     ap.add_argument("--gomaxprocs", type=int, default=0, help="GOMAXPROCS for nats-server (0: Go's default)")
     a = ap.parse_args()
     server = shutil.which("nats-server") or "/usr/sbin/nats-server"
@@ -240,7 +243,7 @@ def main() -> int:
                       f"(produced {res['produced']:,.0f}/s, gaps {res['missed']}); CPU: workers {workers_cpu}, "
                       f"nats-server {res['server_cpu']:.0%}, consumer {res['consumer_cpu']:.0%}", flush=True)
         if not a.no_latency:
-            recv, exch = _latency(url, a.seconds * 2, a.batch)
+            recv, exch = _latency(url, a.seconds * 2, a.batch, a.idle or None)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -251,7 +254,8 @@ def main() -> int:
     if recv:
         q = statistics.quantiles(recv, n=100)
         qe = statistics.quantiles(exch, n=100)
-        latency_line = (f"Latency over {len(recv):,} trades from the embedded exchange (batch {a.batch}): worker -> "
+        latency_line = (f"Latency over {len(recv):,} trades from the embedded exchange (batch {a.batch}, worker "
+                        f"{'idle=' + str(a.idle) if a.idle else 'busy-polling'}): worker -> "
                         f"NATS -> consumer p50 {statistics.median(recv):.0f} µs, p99 {q[98]:.0f} µs; exchange E -> "
                         f"consumer p50 {statistics.median(exch) / 1e3:.2f} ms, p99 {qe[98] / 1e3:.2f} ms "
                         "(E has ms resolution)")
