@@ -4,9 +4,12 @@ Each record class is also the schema ``msgspec`` decodes straight into (JSON key
 ``msgspec.field(name=...)``), so one C pass turns a frame's bytes into a record with its field
 types checked (``strict=True``: an int is never a float or a bool, a flag is a JSON bool).
 Prices and quantities stay the exact decimal strings Binance sent ("25.35190000"); ``Decimal``
-is built only on demand (``trade.price_decimal``). Every decimal string is checked by
-``__post_init__`` (ASCII digits with at most one point, see :func:`is_decimal`): msgspec's own
-``Meta(pattern=...)`` costs ~300 ns per field, the ``str.strip`` check ~60 ns.
+is built only on demand (``trade.price_decimal``). Every decimal string a decoder produces is a
+plain decimal (ASCII digits with at most one point, see :func:`is_decimal`): depth records check
+their levels in ``__post_init__``; trades, aggTrades and book tickers are checked by whoever
+decodes them, a batch at a time (:mod:`endpoints.binance_checks`; msgspec's ``Meta(pattern=...)``
+costs ~300 ns a field, a ``__post_init__`` ~130-250 ns a trade). Like any msgspec Struct, a
+record *you* construct is not checked (``Trade(...)`` validates nothing; decoding does).
 
 Records were ``NamedTuple``\\ s before 0.3; they are Structs now: attribute access, ``==``,
 ``hash`` and ``repr`` behave as before; tuple unpacking, indexing, ``_asdict()`` and
@@ -51,11 +54,6 @@ def is_decimal(text: str) -> bool:
     return text.strip(_DIGITS) in _NOT_DECIMAL and text != "." and text != ""
 
 
-def _bad_decimal(record: Any, *values: str) -> ValueError:
-    bad = next((v for v in values if not is_decimal(v)), "?")
-    return ValueError(f"{type(record).__name__}: {bad!r} is not a decimal string")
-
-
 # Book levels: one regex over all of a side's strings joined by "," (~140 ns a level, C loops
 # only) instead of ~250 ns a level for a Python loop of strip checks. "," cannot occur in a
 # decimal, so a match means every string is one. Possessive quantifiers: no backtracking.
@@ -87,12 +85,6 @@ class Trade(msgspec.Struct, frozen=True, gc=False, tag_field="e", tag="trade"):
     trade_time: int = msgspec.field(name="T")  # ms
     buyer_is_maker: bool = msgspec.field(name="m")
 
-    def __post_init__(self) -> None:
-        # Hot path: inlined is_decimal for both fields (one call per record, no helper frames).
-        p, q = self.price, self.quantity
-        if p.strip(_DIGITS) not in _NOT_DECIMAL or q.strip(_DIGITS) not in _NOT_DECIMAL or p == "." or q == "." or not p or not q:
-            raise _bad_decimal(self, p, q)
-
     @property
     def price_decimal(self) -> Decimal:
         return Decimal(self.price)
@@ -115,11 +107,6 @@ class AggTrade(msgspec.Struct, frozen=True, gc=False, tag_field="e", tag="aggTra
     trade_time: int = msgspec.field(name="T")
     buyer_is_maker: bool = msgspec.field(name="m")
 
-    def __post_init__(self) -> None:
-        p, q = self.price, self.quantity
-        if p.strip(_DIGITS) not in _NOT_DECIMAL or q.strip(_DIGITS) not in _NOT_DECIMAL or p == "." or q == "." or not p or not q:
-            raise _bad_decimal(self, p, q)
-
     @property
     def price_decimal(self) -> Decimal:
         return Decimal(self.price)
@@ -138,13 +125,6 @@ class BookTicker(msgspec.Struct, frozen=True, gc=False):
     bid_qty: str = msgspec.field(name="B")
     ask_price: str = msgspec.field(name="a")
     ask_qty: str = msgspec.field(name="A")
-
-    def __post_init__(self) -> None:
-        ok = _NOT_DECIMAL
-        b, bq, a, aq = self.bid_price, self.bid_qty, self.ask_price, self.ask_qty
-        if (b.strip(_DIGITS) not in ok or bq.strip(_DIGITS) not in ok or a.strip(_DIGITS) not in ok
-                or aq.strip(_DIGITS) not in ok or "." in (b, bq, a, aq) or "" in (b, bq, a, aq)):
-            raise _bad_decimal(self, b, bq, a, aq)
 
     @property
     def bid_price_decimal(self) -> Decimal:

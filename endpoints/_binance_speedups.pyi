@@ -1,0 +1,8 @@
+"""Type stubs of the optional C fast path (_binance_speedups.c); loaded by binance_checks only."""
+
+from collections.abc import Sequence
+from typing import Any
+
+def first_bad(records: Sequence[Any], fields: dict[type, tuple[str, ...]], /) -> int:
+    """Index of the first record with a field in ``fields[type(record)]`` that is not a plain
+    decimal string, or -1."""
