@@ -21,13 +21,25 @@ Two kinds of measurement, each printed with what it includes:
   (uvloop) that does ``orjson.loads`` + a NamedTuple + a handler per frame; records/s from the
   first record to the last (kernel copies and framing included for both).
 * ``decode``: the payload bytes in a list, no framing, one record per payload into the handler:
-  ``new`` (the endpoint's msgspec decoder + dispatch table), ``orjson+NamedTuple`` (what a user
-  hand-writes on picows: ``orjson.loads``, unwrap, build a NamedTuple, no type checks),
+  ``new`` (the endpoint's batch loop: msgspec decoding, the decimal check, dispatch),
+  ``orjson+NamedTuple`` (what a user hand-writes on picows: ``orjson.loads``, unwrap, build a NamedTuple, no type checks),
   ``cryptofeed`` (``Binance.message_handler``: json with Decimal, normalise into its Trade/Ticker,
   awaited callback; driven without its network layer; aggTrade and bookTicker only).
 
 Rounds alternate the variants (A, B, C, A, B, C, ...); the median of the rounds is reported.
-Prints one JSON object per line plus a summary table; note ``uptime`` next to any figure.
+Every variant's record count is checked against the number of messages. Prints one JSON object
+per line, a summary table, then the issue's targets as ratios of named rows (medians):
+
+* ``trade``: ``replay new`` >= 1 M records/s; ``replay new`` / ``live picows+orjson+NamedTuple``
+  >= 2 (the replay is the issue's measure; picows has no replay, so its peer row is the live one:
+  same frames, loopback TCP, kernel copies included — a cost boomnet's replay does not pay, which
+  is why ``live boomnet`` / ``live picows+orjson+NamedTuple`` is printed beside it).
+* ``aggTrade``: ``replay new`` / ``decode cryptofeed`` >= 5 (cryptofeed's handler called directly:
+  no framing for it, framing included for boomnet).
+
+Load (1-min average) is printed at the start and the end; the endpoint's C decimal check and
+boomnet.ws's C framing must be built (``pip install -e .``) — their status is printed, and a
+figure taken without them is not the fast path.
 """
 
 from __future__ import annotations
@@ -172,7 +184,7 @@ def old_package(tmp: str) -> str | None:
 def counting_endpoint(module: Any) -> Any:
     """A BinanceEndpoint subclass of ``module`` whose handlers read one field and count."""
 
-    class Counter(module.BinanceEndpoint):  # type: ignore[misc,name-defined]
+    class Counter(module.BinanceEndpoint):  # type: ignore[misc]
         n = 0
         last: Any = None
 
@@ -199,7 +211,7 @@ def run_replay(module: Any, scenario: str, name: str, directory: str, expected: 
 
     options = {"base_url": getattr(module, "REPLAY_URL", "wss://replay.invalid")}
     ep = counting_endpoint(module)(streams_of(scenario), **options)
-    with IOService(DirectSelector()) as service:
+    with IOService[Any](DirectSelector()) as service:
         service.register(ep.replay(name, directory))
         poll = service.poll
         start = time.perf_counter()
@@ -239,8 +251,8 @@ class NtDepth(NamedTuple):
     event_time: int
     first_update_id: int
     final_update_id: int
-    bids: list
-    asks: list
+    bids: list[Any]
+    asks: list[Any]
 
 
 def loop_handwritten(messages: list[Any]) -> float:
@@ -272,16 +284,19 @@ def loop_handwritten(messages: list[Any]) -> float:
 
 
 def loop_new(messages: list[Any], scenario: str) -> float:
-    """This branch's path minus framing: the endpoint's msgspec decoder and dispatch table."""
+    """This branch's path minus framing: the endpoint's own batch loop (decode, decimal check,
+    dispatch) over ``boomnet.ws.Frame`` objects holding the payloads, 1024 frames a batch."""
+    from boomnet.ws import Frame, Opcode
     from endpoints.binance import REPLAY_URL
 
     ep = counting_endpoint(importlib.import_module("endpoints.binance"))(streams_of(scenario), base_url=REPLAY_URL)
+    frames = [Frame(Opcode.TEXT, True, m) for m in messages]
+    batches = [frames[i:i + 1024] for i in range(0, len(frames), 1024)]
     decode = ep.decoder.decoder.decode
-    dispatch = ep._dispatch
+    run = ep._poll_fast
     start = time.perf_counter()
-    for payload in messages:
-        env = decode(payload)
-        dispatch[type(env)](env.data, None)
+    for batch in batches:
+        run(batch, decode, None)
     elapsed = time.perf_counter() - start
     assert ep.n == len(messages)
     return len(messages) / elapsed
@@ -290,9 +305,9 @@ def loop_new(messages: list[Any], scenario: str) -> float:
 def cryptofeed_handler() -> Callable[[Any], Any] | None:
     """cryptofeed's Binance ``message_handler`` with a fake symbol table; None if unavailable."""
     try:
-        from cryptofeed.defines import TICKER, TRADES
-        from cryptofeed.exchanges import Binance
-        from cryptofeed.symbols import Symbols
+        from cryptofeed.defines import TICKER, TRADES  # type: ignore[import-untyped]
+        from cryptofeed.exchanges import Binance  # type: ignore[import-untyped]
+        from cryptofeed.symbols import Symbols  # type: ignore[import-untyped]
     except ImportError:
         return None
     info = {"symbols": [{"symbol": s.upper(), "baseAsset": s[:-4].upper(), "quoteAsset": "USDT", "status": "TRADING",
@@ -357,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-live", dest="live", action="store_false", help="skip the loopback TCP variants")
     args = p.parse_args(argv)
     sys.path.insert(0, str(REPO))
+    load_start = os.getloadavg()[0]
+    print(f"load: {load_start:.2f}; {build_status()}", flush=True)
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="binance-records-") as tmp:
         old = None
@@ -384,11 +401,54 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(row), flush=True)
             if server is not None:
                 server.close()
-    print(f"\nload: {os.getloadavg()[0]:.2f} (1-min average)")
-    print(f"{'scenario':10} {'variant':28} {'records/s':>12}")
+    print(f"\nload: {load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end (1-min average)")
+    print(f"{'scenario':10} {'variant':30} {'records/s':>12}")
     for row in results:
-        print(f"{row['scenario']:10} {row['variant']:28} {row['records_per_s']:>12,}")
+        print(f"{row['scenario']:10} {row['variant']:30} {row['records_per_s']:>12,}")
+    print()
+    for line in targets(results):
+        print(line)
     return 0
+
+
+TARGETS = [  # (scenario, numerator row, denominator row or None for an absolute rate, target)
+    ("trade", "replay new", None, 1_000_000),
+    ("trade", "replay new", "live picows+orjson+NamedTuple", 2.0),
+    ("trade", "live boomnet", "live picows+orjson+NamedTuple", 2.0),
+    ("aggTrade", "replay new", "decode cryptofeed", 5.0),
+    ("aggTrade", "replay new", "live picows+orjson+NamedTuple", 2.0),
+    ("mixed", "replay new", "live picows+orjson+NamedTuple", 2.0),
+]
+
+
+def targets(results: list[dict[str, Any]]) -> list[str]:
+    """The issue's targets, each as the rows it is computed from."""
+    rate = {(r["scenario"], r["variant"]): r["records_per_s"] for r in results}
+    out = []
+    for scenario, num, den, target in TARGETS:
+        a = rate.get((scenario, num))
+        if a is None:
+            continue
+        if den is None:
+            verdict = "met" if a >= target else "NOT met"
+            out.append(f"target {scenario}: {num!r} = {a / 1e6:.2f} M/s (>= {target / 1e6:.0f} M/s: {verdict})")
+            continue
+        b = rate.get((scenario, den))
+        if b is None:
+            out.append(f"target {scenario}: {num!r} / {den!r}: {den!r} not measured")
+            continue
+        verdict = "met" if a / b >= target else "NOT met"
+        out.append(f"target {scenario}: {num!r} / {den!r} = {a:,} / {b:,} = {a / b:.2f}x (>= {target}x: {verdict})")
+    return out
+
+
+def build_status() -> str:
+    """Which C fast paths this run uses (a figure without them is not the fast path)."""
+    import boomnet
+    from endpoints import binance_checks
+
+    return (f"boomnet.ws C framing: {boomnet.speedups_status()}; endpoints C decimal check: "
+            f"{'enabled' if binance_checks.SPEEDUPS else 'OFF (pure Python; build with pip install -e .)'}")
 
 
 if __name__ == "__main__":
