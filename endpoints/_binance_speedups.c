@@ -2,12 +2,15 @@
  * endpoints/binance_checks.py, first_bad_python; the tests run and fuzz both).
  * BOOMNET_PURE_PYTHON=1 disables it.
  *
- * first_bad(records, fields) -> int
- *   `records` a list (or tuple) of decoded records, `fields` a dict {record class: tuple of
- *   attribute names}. Returns the index of the first record, of a class in `fields`, one of
- *   whose named attributes is not a plain decimal string (ASCII digits with at most one '.',
- *   at least one digit: what endpoints.binance_records.is_decimal accepts), or -1. Records of
- *   other classes are skipped. Uses only the public C API (attribute lookup, the str kind).
+ * first_bad(records, fields, levels) -> int
+ *   `records` a list (or tuple) of decoded records; `fields` and `levels` dicts {record class:
+ *   tuple of attribute names}. Returns the index of the first record, of a class in `fields`,
+ *   one of whose named attributes is not a plain decimal string (ASCII digits with at most one
+ *   '.', at least one digit: what endpoints.binance_records.is_decimal accepts), or of a class
+ *   in `levels`, one of whose named attributes is not a list of (price, qty) tuples of plain
+ *   decimal strings; else -1. Records of other classes are skipped. Fields are read from their
+ *   slots when the class's descriptor for them is a plain object member (msgspec Struct fields
+ *   are), else with getattr; nothing else about the objects' layout is assumed.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -31,6 +34,21 @@ is_decimal(PyObject *v)
             return 0;
     }
     return digits;
+}
+
+static int
+levels_ok(PyObject *side)
+{
+    if (!PyList_Check(side))
+        return 0;
+    Py_ssize_t n = PyList_GET_SIZE(side);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *level = PyList_GET_ITEM(side, i);
+        if (!PyTuple_Check(level) || PyTuple_GET_SIZE(level) != 2 || !is_decimal(PyTuple_GET_ITEM(level, 0))
+            || !is_decimal(PyTuple_GET_ITEM(level, 1)))
+            return 0;
+    }
+    return 1;
 }
 
 #define MAX_FIELDS 8
@@ -57,56 +75,70 @@ field_offsets(PyTypeObject *type, PyObject *names, Py_ssize_t *offsets)
     return 0;
 }
 
+/* The names of `type`'s checked fields (from `fields` or `levels`) and their offsets; 0 = none. */
+static int
+lookup(PyTypeObject *type, PyObject *fields, PyObject *levels, PyObject **names, Py_ssize_t *offsets,
+       Py_ssize_t *k, int *is_levels)
+{
+    *k = 0;
+    *names = PyDict_GetItemWithError(fields, (PyObject *)type);
+    *is_levels = 0;
+    if (*names == NULL) {
+        if (PyErr_Occurred())
+            return -1;
+        *names = PyDict_GetItemWithError(levels, (PyObject *)type);
+        if (*names == NULL)
+            return PyErr_Occurred() ? -1 : 0;
+        *is_levels = 1;
+    }
+    if (!PyTuple_Check(*names) || PyTuple_GET_SIZE(*names) > MAX_FIELDS) {
+        PyErr_SetString(PyExc_TypeError, "first_bad: field names must be tuples of at most 8 names");
+        return -1;
+    }
+    *k = PyTuple_GET_SIZE(*names);
+    return field_offsets(type, *names, offsets);
+}
+
 static PyObject *
 first_bad(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "first_bad(records, fields) takes 2 arguments");
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "first_bad(records, fields, levels) takes 3 arguments");
+        return NULL;
+    }
+    PyObject *fields = args[1], *levels = args[2];
+    if (!PyDict_Check(fields) || !PyDict_Check(levels)) {
+        PyErr_SetString(PyExc_TypeError, "first_bad: fields and levels must be dicts");
         return NULL;
     }
     PyObject *seq = PySequence_Fast(args[0], "first_bad: records must be a list or tuple");
     if (seq == NULL)
         return NULL;
-    PyObject *fields = args[1];
     PyObject *result = NULL;
-    if (!PyDict_Check(fields)) {
-        PyErr_SetString(PyExc_TypeError, "first_bad: fields must be a dict");
-        goto done;
-    }
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     PyObject **items = PySequence_Fast_ITEMS(seq);
     PyTypeObject *last_type = NULL;
-    PyObject *names = NULL; /* borrowed from `fields`, for last_type */
+    PyObject *names = NULL; /* borrowed from `fields` / `levels`, for last_type */
     Py_ssize_t k = 0, offsets[MAX_FIELDS];
+    int is_levels = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *record = items[i];
         if (Py_TYPE(record) != last_type) {
             last_type = Py_TYPE(record);
-            names = PyDict_GetItemWithError(fields, (PyObject *)last_type);
-            if (names == NULL) {
-                if (PyErr_Occurred())
-                    goto done;
-                k = 0;
-                continue;
-            }
-            if (!PyTuple_Check(names) || PyTuple_GET_SIZE(names) > MAX_FIELDS) {
-                PyErr_SetString(PyExc_TypeError, "first_bad: fields values must be tuples of at most 8 names");
-                goto done;
-            }
-            k = PyTuple_GET_SIZE(names);
-            if (field_offsets(last_type, names, offsets) < 0)
+            if (lookup(last_type, fields, levels, &names, offsets, &k, &is_levels) < 0)
                 goto done;
         }
         for (Py_ssize_t j = 0; j < k; j++) {
             int ok;
+            PyObject *v;
             if (offsets[j] >= 0) {
-                PyObject *v = *(PyObject **)((char *)record + offsets[j]);
-                ok = v != NULL && is_decimal(v);
+                v = *(PyObject **)((char *)record + offsets[j]);
+                ok = v != NULL && (is_levels ? levels_ok(v) : is_decimal(v));
             } else {
-                PyObject *v = PyObject_GetAttr(record, PyTuple_GET_ITEM(names, j));
+                v = PyObject_GetAttr(record, PyTuple_GET_ITEM(names, j));
                 if (v == NULL)
                     goto done;
-                ok = is_decimal(v);
+                ok = is_levels ? levels_ok(v) : is_decimal(v);
                 Py_DECREF(v);
             }
             if (!ok) {
@@ -123,7 +155,7 @@ done:
 
 static PyMethodDef methods[] = {
     {"first_bad", (PyCFunction)(void (*)(void))first_bad, METH_FASTCALL,
-     "first_bad(records, fields) -> index of the first record with a non-decimal field, or -1"},
+     "first_bad(records, fields, levels) -> index of the first record with a non-decimal field or level, or -1"},
     {NULL, NULL, 0, NULL},
 };
 

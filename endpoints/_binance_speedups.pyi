@@ -3,6 +3,9 @@
 from collections.abc import Sequence
 from typing import Any
 
-def first_bad(records: Sequence[Any], fields: dict[type, tuple[str, ...]], /) -> int:
+def first_bad(
+    records: Sequence[Any], fields: dict[type, tuple[str, ...]], levels: dict[type, tuple[str, ...]], /
+) -> int:
     """Index of the first record with a field in ``fields[type(record)]`` that is not a plain
-    decimal string, or -1."""
+    decimal string, or one in ``levels[type(record)]`` that is not a list of ``(price, qty)``
+    tuples of them; -1 if none."""

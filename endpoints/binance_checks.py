@@ -13,8 +13,9 @@ reference below (one ``str.join`` and one regex over the batch's strings). Both 
 what :func:`~endpoints.binance_records.is_decimal` accepts; the tests run both and fuzz them
 against it. ``BOOMNET_PURE_PYTHON=1`` forces the Python one.
 
-Depth records (a list of levels each) keep their own per-record check (``__post_init__``, one
-regex over a message's levels): a diff is one record for ~20 levels.
+Depth records are checked the same way (every level a ``(price, qty)`` pair of decimal strings):
+in C one loop over the levels, in Python one join and regex per message
+(:func:`~endpoints.binance_records.levels_ok`).
 """
 
 from __future__ import annotations
@@ -26,15 +27,21 @@ from itertools import chain
 from operator import attrgetter
 from typing import Any
 
-from .binance_records import AggTrade, BookTicker, Trade, is_decimal
+from .binance_records import AggTrade, BookTicker, DepthUpdate, PartialDepth, Trade, is_decimal, levels_ok
 
-__all__ = ["DECIMAL_FIELDS", "first_bad", "first_bad_python", "SPEEDUPS"]
+__all__ = ["DECIMAL_FIELDS", "LEVEL_FIELDS", "first_bad", "first_bad_python", "SPEEDUPS"]
 
 #: record class -> the names of its decimal-string fields (what :func:`first_bad` checks)
 DECIMAL_FIELDS: dict[type, tuple[str, ...]] = {
     Trade: ("price", "quantity"),
     AggTrade: ("price", "quantity"),
     BookTicker: ("bid_price", "bid_qty", "ask_price", "ask_qty"),
+}
+
+#: record class -> its book-level fields (lists of ``(price, qty)`` decimal strings)
+LEVEL_FIELDS: dict[type, tuple[str, ...]] = {
+    DepthUpdate: ("bids", "asks"),
+    PartialDepth: ("bids", "asks"),
 }
 
 _GETTERS: dict[type, Callable[[Any], Any]] = {cls: attrgetter(*names) for cls, names in DECIMAL_FIELDS.items()}
@@ -48,12 +55,15 @@ _flatten = chain.from_iterable
 
 
 def first_bad_python(records: Sequence[Any]) -> int:
-    """Index of the first record (of a :data:`DECIMAL_FIELDS` class) with a decimal field that is
-    not a plain decimal string; ``-1`` if there is none. Records of other classes are skipped."""
+    """Index of the first record (of a :data:`DECIMAL_FIELDS` or :data:`LEVEL_FIELDS` class) with
+    a decimal field that is not a plain decimal string, or a book level that is not a pair of
+    them; ``-1`` if there is none. Records of other classes are skipped."""
     n = len(records)
     if not n:
         return -1
     kinds = set(map(type, records))
+    if not kinds.isdisjoint(LEVEL_FIELDS):  # depth records: the exact scan, one join + regex a message
+        return _scan(records)
     if len(kinds) == 1:  # the usual batch: one record class (a connection of trades)
         cls = kinds.pop()
         getter = _GETTERS.get(cls)
@@ -74,19 +84,23 @@ def first_bad_python(records: Sequence[Any]) -> int:
             parts.append(",".join(_flatten(map(getter, group))))
     if not total:
         return -1
-    joined = ",".join(p for p in parts if p)
+    joined = ",".join(parts)
     if _JOINED(joined) is not None and joined.count(",") == total - 1:
         return -1
     return _scan(records)
 
 
 def _scan(records: Sequence[Any]) -> int:
-    """The slow exact search, once a batch failed the joined check."""
+    """The exact search, record by record (a batch that failed the joined check, or depth)."""
     for i, record in enumerate(records):
-        names = DECIMAL_FIELDS.get(type(record))
-        if names is not None and not all(is_decimal(getattr(record, name)) for name in names):
+        cls = type(record)
+        names = DECIMAL_FIELDS.get(cls)
+        if names is not None and not all(type(v) is str and is_decimal(v) for v in map(record.__getattribute__, names)):
             return i
-    return -1  # unreachable for str fields (the joined check only fails on a bad one); kept safe
+        sides = LEVEL_FIELDS.get(cls)
+        if sides is not None and not levels_ok(*(getattr(record, name) for name in sides)):
+            return i
+    return -1
 
 
 def _load() -> Callable[[Sequence[Any]], int] | None:
@@ -96,10 +110,10 @@ def _load() -> Callable[[Sequence[Any]], int] | None:
         from ._binance_speedups import first_bad as c_first_bad
     except ImportError:  # not built: the pure-Python reference (same answers, slower)
         return None
-    table = DECIMAL_FIELDS
+    table, levels = DECIMAL_FIELDS, LEVEL_FIELDS
 
     def first_bad_c(records: Sequence[Any]) -> int:
-        return c_first_bad(records, table)
+        return c_first_bad(records, table, levels)
 
     return first_bad_c
 

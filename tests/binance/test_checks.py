@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from boomnet.errors import VenueMessageError
 from endpoints import binance_checks
 from endpoints.binance import AggTrade, BookTicker, DepthUpdate, StreamDecoder, Trade, is_decimal
-from endpoints.binance_checks import DECIMAL_FIELDS, first_bad_python
+from endpoints.binance import PartialDepth, levels_ok
+from endpoints.binance_checks import DECIMAL_FIELDS, LEVEL_FIELDS, first_bad_python
 
 from .helpers import Collector
 from .test_codec import AGG_TRADE, BOOK_TICKER, DEPTH, TRADE
@@ -35,7 +36,7 @@ except ImportError:  # pragma: no cover - depends on the build
 
 def c_first_bad(records: Any) -> int:
     assert _c_first_bad is not None
-    return int(_c_first_bad(records, DECIMAL_FIELDS))
+    return int(_c_first_bad(records, DECIMAL_FIELDS, LEVEL_FIELDS))
 
 
 IMPLS = [pytest.param(first_bad_python, id="python"),
@@ -60,10 +61,18 @@ def ticker(*values: str) -> BookTicker:
     return BookTicker("BNBUSDT", 7, b, bq, a, aq)
 
 
+def level_pairs_ok(side: Any) -> bool:
+    """The definition, spelled out: a list of 2-tuples of decimal strings."""
+    return type(side) is list and all(type(lv) is tuple and len(lv) == 2 and all(type(v) is str and is_decimal(v) for v in lv)
+                                      for lv in side)
+
+
 def expected_first_bad(records: list[Any]) -> int:
     for i, r in enumerate(records):
         names = DECIMAL_FIELDS.get(type(r), ())
         if not all(is_decimal(getattr(r, n)) for n in names):
+            return i
+        if not all(level_pairs_ok(getattr(r, n)) for n in LEVEL_FIELDS.get(type(r), ())):
             return i
     return -1
 
@@ -89,12 +98,26 @@ def test_random_batches_report_the_first_bad_record(impl: Any, spec: list[tuple[
             records.append(agg(text) if field % 2 else agg(qty=text))
         elif kind == "ticker":
             records.append(ticker(*(["1"] * field + [text])))
-        elif kind == "depth":  # not a DECIMAL_FIELDS class (checks its own levels): skipped
-            records.append(DepthUpdate("X", 1, 1, 2, [], []))
+        elif kind == "depth":
+            levels = [("1.5", "2")] * field + [(text, "1") if field % 2 else ("1", text)]
+            records.append(DepthUpdate("X", 1, 1, 2, levels, []) if field < 2 else PartialDepth(1, [], levels))
         else:
             records.append({"p": text})
     assert impl(records) == expected_first_bad(records)
     assert impl(tuple(records)) == expected_first_bad(records)
+
+
+LEVEL_SHAPES: list[Any] = [[], [("1", "2")], [("1", "2"), ("3", "4")], [("1",)], [("1", "2", "3")], [["1", "2"]],
+                           [("1", 2)], [(1, "2")], [None], "12", (("1", "2"),), [("1", "2"), ("1.2.3", "4")], [("", "1")]]
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("side", LEVEL_SHAPES)
+def test_book_levels_are_lists_of_decimal_string_pairs(impl: Any, side: Any) -> None:
+    want = -1 if level_pairs_ok(side) else 0
+    assert levels_ok(side) == (want == -1)
+    for record in (DepthUpdate("X", 1, 1, 2, side, []), DepthUpdate("X", 1, 1, 2, [], side), PartialDepth(1, side, [])):
+        assert impl([record]) == want, (record, side)
 
 
 def test_the_c_check_is_used_when_built() -> None:
@@ -188,3 +211,63 @@ def test_each_kind_reaches_its_own_handler_in_order(extra: list[str]) -> None:
     ep.poll(Batch(msgs), None)
     assert [k for k, _ in ep.connections[0]] == ["ticker" if i % 3 == 0 else "trade" for i in range(200)]
     assert all(type(r) is (BookTicker if k == "ticker" else Trade) for k, r in ep.connections[0])
+
+
+BAD_DEPTH = DEPTH.replace(b'["0.0026","100"]', b'["0.0026","1e2"]')
+
+
+@pytest.mark.parametrize("combined", [True, False])
+@pytest.mark.parametrize("n_good", [0, 70])
+def test_a_bad_book_level_is_a_venue_message_error_after_every_good_record(combined: bool, n_good: int) -> None:
+    ep = connected(Collector(["bnbbtc@depth", "bnbbtc@trade"], combined=combined))
+    msgs = [("bnbbtc@trade", TRADE) if i % 2 else ("bnbbtc@depth", DEPTH) for i in range(n_good)]
+    msgs += [("bnbbtc@depth", BAD_DEPTH), ("bnbbtc@depth", DEPTH)]
+    with pytest.raises(VenueMessageError, match="level"):
+        ep.poll(Batch([wrap(s, p) if combined else p for s, p in msgs]), None)
+    assert len(ep.connections[0]) == n_good
+
+
+@pytest.mark.parametrize("body,accepted", [
+    (b'{"lastUpdateId":5,"bids":[["1.5","2"]],"asks":[["1.6","3"]]}', True),
+    (b'{"lastUpdateId":5,"bids":[["1.5","2"]],"asks":[["1.6","-3"]]}', False),
+    (b'{"lastUpdateId":5,"bids":[["1.5.0","2"]],"asks":[]}', False),
+])
+def test_a_rest_snapshot_with_a_bad_level_is_refused(body: bytes, accepted: bool) -> None:
+    """A real HTTP server (stdlib http.server, its own thread) serves the snapshot to DepthSnapshots."""
+    import http.server
+    import threading
+
+    from boomnet.service import EpollSelector, IOService
+    from endpoints.binance_book import DepthSnapshots
+
+    from .helpers import run_until
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    got: list[Any] = []
+    try:
+        with IOService(EpollSelector()) as io:
+            rest = DepthSnapshots(f"http://127.0.0.1:{server.server_address[1]}")
+            io.register(rest)
+            rest.fetch("BNBBTC", 10, got.append, got.append)
+            run_until(io, lambda: bool(got))
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    if accepted:
+        assert got == [PartialDepth(5, [("1.5", "2")], [("1.6", "3")])]
+    else:
+        assert type(got[0]) is VenueMessageError and "decimal" in str(got[0])
