@@ -258,7 +258,7 @@ def test_a_rest_snapshot_with_a_bad_level_is_refused(body: bytes, accepted: bool
     thread.start()
     got: list[Any] = []
     try:
-        with IOService(EpollSelector()) as io:
+        with IOService[Any](EpollSelector()) as io:
             rest = DepthSnapshots(f"http://127.0.0.1:{server.server_address[1]}")
             io.register(rest)
             rest.fetch("BNBBTC", 10, got.append, got.append)
