@@ -2,7 +2,7 @@
  * endpoints/binance_checks.py, first_bad_python; the tests run and fuzz both).
  * BOOMNET_PURE_PYTHON=1 disables it.
  *
- * first_bad(records, fields, levels) -> int
+ * first_bad(fields, levels, records) -> int
  *   `records` a list (or tuple) of decoded records; `fields` and `levels` dicts {record class:
  *   tuple of attribute names}. Returns the index of the first record, of a class in `fields`,
  *   one of whose named attributes is not a plain decimal string (ASCII digits with at most one
@@ -103,15 +103,15 @@ static PyObject *
 first_bad(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "first_bad(records, fields, levels) takes 3 arguments");
+        PyErr_SetString(PyExc_TypeError, "first_bad(fields, levels, records) takes 3 arguments");
         return NULL;
     }
-    PyObject *fields = args[1], *levels = args[2];
+    PyObject *fields = args[0], *levels = args[1];
     if (!PyDict_Check(fields) || !PyDict_Check(levels)) {
         PyErr_SetString(PyExc_TypeError, "first_bad: fields and levels must be dicts");
         return NULL;
     }
-    PyObject *seq = PySequence_Fast(args[0], "first_bad: records must be a list or tuple");
+    PyObject *seq = PySequence_Fast(args[2], "first_bad: records must be a list or tuple");
     if (seq == NULL)
         return NULL;
     PyObject *result = NULL;
@@ -155,7 +155,7 @@ done:
 
 static PyMethodDef methods[] = {
     {"first_bad", (PyCFunction)(void (*)(void))first_bad, METH_FASTCALL,
-     "first_bad(records, fields, levels) -> index of the first record with a non-decimal field or level, or -1"},
+     "first_bad(fields, levels, records) -> index of the first record with a non-decimal field or level, or -1"},
     {NULL, NULL, 0, NULL},
 };
 

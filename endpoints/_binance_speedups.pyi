@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from typing import Any
 
 def first_bad(
-    records: Sequence[Any], fields: dict[type, tuple[str, ...]], levels: dict[type, tuple[str, ...]], /
+    fields: dict[type, tuple[str, ...]], levels: dict[type, tuple[str, ...]], records: Sequence[Any], /
 ) -> int:
     """Index of the first record with a field in ``fields[type(record)]`` that is not a plain
     decimal string, or one in ``levels[type(record)]`` that is not a list of ``(price, qty)``

@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Sequence
+from functools import partial
 from itertools import chain
 from operator import attrgetter
 from typing import Any
@@ -110,12 +111,8 @@ def _load() -> Callable[[Sequence[Any]], int] | None:
         from ._binance_speedups import first_bad as c_first_bad
     except ImportError:  # not built: the pure-Python reference (same answers, slower)
         return None
-    table, levels = DECIMAL_FIELDS, LEVEL_FIELDS
-
-    def first_bad_c(records: Sequence[Any]) -> int:
-        return c_first_bad(records, table, levels)
-
-    return first_bad_c
+    # partial: the C function called straight from the endpoint's loop, no Python frame between
+    return partial(c_first_bad, DECIMAL_FIELDS, LEVEL_FIELDS)
 
 
 _c = _load()

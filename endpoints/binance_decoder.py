@@ -61,7 +61,9 @@ def envelope_for(stream: str) -> type[Envelope]:
     data_type: Any = TYPED_KINDS[kind] if kind is not None else dict[str, Any]
     cls: Any = msgspec.defstruct(
         "Envelope", [("data", data_type)], bases=(Envelope,), tag_field="stream", tag=stream,
-        frozen=True, gc=kind not in (None, "depth", "partial"),
+        # gc only where the record holds containers (depth levels, an untyped dict): a trade's
+        # envelope cannot be part of a cycle, and an untracked one costs no collector work
+        frozen=True, gc=kind in (None, "depth", "partial"),
     )
     cls.kind = kind or ""
     cls.stream = stream

@@ -13,9 +13,10 @@ Two kinds of measurement, each printed with what it includes:
 * ``replay``: the scenario's frames are sent once by a raw socket server into a WebSocket over a
   ``RecordedStream`` (a real recording file, in a temporary directory), then replayed through
   ``BinanceEndpoint.replay`` on ``IOService(DirectSelector())``: framing, decoding, dispatch, the
-  handler — what a user's replayed strategy costs. ``new`` is this branch's endpoint; ``old`` the
-  NamedTuple endpoint of ``main`` before the msgspec change (loaded from git as
-  ``endpoints_old``, when ``git`` can show it).
+  handler — what a user's replayed strategy costs (loading and verifying the recording included).
+  ``new`` is this branch's endpoint; ``old`` the NamedTuple endpoint before the msgspec change,
+  ``session-start`` the msgspec endpoint with per-record ``__post_init__`` checks (both loaded
+  from git, see :data:`EARLIER`, when ``git`` can show them).
 * ``live``: the same frames written at once by a raw socket server (plain ws:// on loopback,
   one ``sendall``) to ``BinanceEndpoint`` on ``IOService(EpollSelector())`` vs a picows client
   (uvloop) that does ``orjson.loads`` + a NamedTuple + a handler per frame; records/s from the
@@ -175,18 +176,30 @@ def record(messages: list[bytes], name: str, directory: str) -> None:
 # --- the endpoint variants -----------------------------------------------------------------------
 
 
-def old_package(tmp: str) -> str | None:
-    """``main``'s endpoints package as ``endpoints_old`` under ``tmp`` (None if git cannot)."""
-    target = Path(tmp) / "endpoints_old"
+#: earlier endpoints, replayed beside this one: label -> git commit (the package as it was there)
+EARLIER = {
+    "replay old": os.environ.get("OLD_REF", "85d0a4b"),  # the NamedTuple endpoint, before msgspec
+    "replay session-start": os.environ.get("START_REF", "767019c"),  # msgspec + __post_init__ checks
+}
+
+
+def earlier_package(tmp: str, package: str, ref: str) -> Any:
+    """The ``endpoints`` package at ``ref`` imported as ``package`` from ``tmp`` (None if git cannot)."""
+    target = Path(tmp) / package
     target.mkdir(exist_ok=True)
-    for name in ("__init__.py", "binance.py", "binance_codec.py", "binance_session.py"):
-        try:
-            text = subprocess.run(["git", "show", f"{os.environ.get('OLD_REF', '85d0a4b')}:endpoints/{name}"],
-                                  cwd=REPO, capture_output=True, check=True, text=True).stdout
-        except (OSError, subprocess.CalledProcessError):
-            return None
-        (target / name).write_text(text)
-    return tmp
+    try:
+        names = subprocess.run(["git", "ls-tree", "--name-only", f"{ref}:endpoints"], cwd=REPO,
+                               capture_output=True, check=True, text=True).stdout.split()
+        for name in names:
+            if name.endswith(".py"):
+                text = subprocess.run(["git", "show", f"{ref}:endpoints/{name}"], cwd=REPO,
+                                      capture_output=True, check=True, text=True).stdout
+                (target / name).write_text(text)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    if tmp not in sys.path:
+        sys.path.insert(0, tmp)
+    return importlib.import_module(f"{package}.binance")
 
 
 def counting_endpoint(module: Any) -> Any:
@@ -347,7 +360,7 @@ def cryptofeed_handler() -> Callable[[Any], Any] | None:
     return run
 
 
-def make_variants(new: Any, old: Any, crypto: Any, scenario: str, name: str, tmp: str,
+def make_variants(new: Any, earlier: dict[str, Any], crypto: Any, scenario: str, name: str, tmp: str,
                   messages: list[bytes], server: Any) -> dict[str, Callable[[], float]]:
     from perf.binance_live import run_live_boomnet, run_live_picows
 
@@ -358,8 +371,9 @@ def make_variants(new: Any, old: Any, crypto: Any, scenario: str, name: str, tmp
         "decode new": lambda: loop_new(views, scenario),
         "decode orjson+NamedTuple": lambda: loop_handwritten(views),
     }
-    if old is not None:
-        variants["replay old"] = lambda: run_replay(old, scenario, name, tmp, len(messages))
+    for label, module in earlier.items():
+        if module is not None:
+            variants[label] = lambda module=module: run_replay(module, scenario, name, tmp, len(messages))
     if server is not None:
         variants["live boomnet"] = lambda: run_live_boomnet(new, scenario, server.port, len(messages))
         variants["live picows+orjson+NamedTuple"] = lambda: run_live_picows(server.port, len(messages))
@@ -390,10 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load: {load_start:.2f}; clock: {args.clock}; {build_status()}", flush=True)
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="binance-records-") as tmp:
-        old = None
-        if old_package(tmp):
-            sys.path.insert(0, tmp)
-            old = importlib.import_module("endpoints_old.binance")
+        earlier = {label: earlier_package(tmp, f"endpoints_{i}", ref) for i, (label, ref) in enumerate(EARLIER.items())}
         new = importlib.import_module("endpoints.binance")
         crypto = cryptofeed_handler()
         for scenario in args.scenarios.split(","):
@@ -403,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
             from perf.binance_live import RawServer
 
             server = RawServer(messages) if args.live else None
-            variants = make_variants(new, old, crypto, scenario, name, tmp, messages, server)
+            variants = make_variants(new, earlier, crypto, scenario, name, tmp, messages, server)
             rates: dict[str, list[float]] = {k: [] for k in variants}
             for _ in range(args.rounds):
                 for label, fn in variants.items():

@@ -36,7 +36,7 @@ except ImportError:  # pragma: no cover - depends on the build
 
 def c_first_bad(records: Any) -> int:
     assert _c_first_bad is not None
-    return int(_c_first_bad(records, DECIMAL_FIELDS, LEVEL_FIELDS))
+    return int(_c_first_bad(DECIMAL_FIELDS, LEVEL_FIELDS, records))
 
 
 IMPLS = [pytest.param(first_bad_python, id="python"),
