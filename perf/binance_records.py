@@ -36,7 +36,8 @@ per line, a summary table, then the issue's targets as ratios of named rows (med
   same frames, loopback TCP, kernel copies included — a cost boomnet's replay does not pay, which
   is why ``live boomnet`` / ``live picows+orjson+NamedTuple`` is printed beside it).
 * ``aggTrade``: ``replay new`` / ``decode cryptofeed`` >= 5 (cryptofeed's handler called directly:
-  no framing for it, framing included for boomnet).
+  no framing for it, framing and loading the recording included for boomnet); ``decode new`` /
+  ``decode cryptofeed`` beside it is like for like (payloads in memory for both).
 
 Load (1-min average) is printed at the start and the end; the endpoint's C decimal check and
 boomnet.ws's C framing must be built (``pip install -e .``) — their status is printed, and a
@@ -441,6 +442,7 @@ TARGETS = [  # (scenario, numerator row, denominator row or None for an absolute
     ("trade", "replay new", "live picows+orjson+NamedTuple", 2.0),
     ("trade", "live boomnet", "live picows+orjson+NamedTuple", 2.0),
     ("aggTrade", "replay new", "decode cryptofeed", 5.0),
+    ("aggTrade", "decode new", "decode cryptofeed", 5.0),  # like for like: neither pays framing/loading
     ("aggTrade", "replay new", "live picows+orjson+NamedTuple", 2.0),
     ("mixed", "replay new", "live picows+orjson+NamedTuple", 2.0),
 ]
