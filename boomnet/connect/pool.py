@@ -152,13 +152,24 @@ class Pool(Generic[K, C]):
         self.stats.expired += n
         return n
 
-    def idle(self, key: K) -> int:
+    def idle(self, key: K | None = None) -> int:
+        """Idle connections for ``key`` (every key: ``None``)."""
+        if key is None:
+            return sum(len(slot.idle) for slot in self._slots.values())
         slot = self._slots.get(key)
         return len(slot.idle) if slot is not None else 0
 
-    def in_use(self, key: K) -> int:
+    def in_use(self, key: K | None = None) -> int:
+        """Connections acquired and not yet released for ``key`` (every key: ``None``)."""
+        if key is None:
+            return sum(len(slot.busy) for slot in self._slots.values())
         slot = self._slots.get(key)
         return len(slot.busy) if slot is not None else 0
+
+    def idle_connections(self, key: K) -> list[C]:
+        """The idle connections for ``key``, the next one :meth:`acquire` takes (LIFO) last."""
+        slot = self._slots.get(key)
+        return [conn for conn, _ in slot.idle] if slot is not None else []
 
     def close(self) -> None:
         for slot in self._slots.values():

@@ -76,11 +76,11 @@ def test_options_objects_and_overrides_compose():
     assert base.headers == (("X-A", "1"),)  # any HeadersArg, stored as pairs
     ep = HttpEndpoint("https://example.test/api", http=base, max_pipeline=3, ca_file="/tmp/ca.pem", connect_timeout=2.0)
     assert ep.options.pipelining and ep.options.max_pipeline == 3
-    assert ep.tls.ca_file == "/tmp/ca.pem" and ep.tls.alpn == ("http/1.1",) and ep.tls.verify
+    assert ep.tls.ca_file == "/tmp/ca.pem" and ep.tls.alpn == ("h2", "http/1.1") and ep.tls.verify
     assert ep.tcp.connect_timeout == 2.0 and ep.prefix == "/api"
     client = HttpClient(tcp=TcpOptions(connect_timeout=1.0), tls=TlsOptions(verify=False), request_timeout=4)
     assert client.timeout == 4 and client.tcp.connect_timeout == 1.0 and client.tls.verify is False
-    assert client.tls.alpn == ("http/1.1",)
+    assert client.tls.alpn == ("h2", "http/1.1")  # ALPN: HTTP/2 first, HTTP/1.1 as the fallback
     client.close()
 
 
