@@ -196,7 +196,7 @@ class HttpClient:
     # --- connections -----------------------------------------------------------------------------
 
     def _open(self, origin: Origin) -> PooledConnection:
-        return PooledConnection(origin, self.connector.connect(origin))
+        return PooledConnection(origin, self.connector.connect(origin), self.options)
 
     def _acquire(self, origin: Origin, deadline: float) -> PooledConnection:
         pooled = self.pool.acquire(origin)
@@ -206,7 +206,7 @@ class HttpClient:
                 # the default stack's connect timeout bounds connect + handshake, as a stream's does
                 until = min(deadline, time.monotonic() + self.tcp.connect_timeout) if self._own_stack else deadline
                 establish_stream(pooled.stream, until, str(origin))
-                pooled.speak(negotiate.choose(pooled.stream, origin.secure, self.options), self.options)
+                pooled.establish()  # ALPN (or prior knowledge) picks HTTP/2 or HTTP/1.1 now
             except BaseException:
                 self._release(pooled, clean=False)
                 raise

@@ -6,28 +6,22 @@ here, in the three answers it gives the pool:
 * ``reusable()`` -- HTTP/1.1: nothing in flight, neither side asked to close, and (when it comes
   back from idle) a non-blocking probe finds no EOF, reset or unsolicited bytes; HTTP/2: not
   draining after a GOAWAY and not dead (an idle one is polled first, so a GOAWAY or EOF that
-  came while it idled is seen).
+  came while it idled is seen). A connection still connecting is not reusable.
 * ``capacity()`` -- HTTP/1.1: 1 when idle and not leased, else 0 (one request at a time);
   HTTP/2: ``MAX_CONCURRENT_STREAMS`` minus the streams in flight (shared until the limit).
 * ``close()``.
 
-A connection is created *connecting*: its protocol is unknown until the stream is established
-and ALPN (or prior knowledge) decides; :meth:`PooledConnection.speak` then builds the
-HTTP/1.1 or HTTP/2 connection over the stream.
+It is created *connecting* (an :class:`~boomnet.http.target.HttpTarget`): its protocol is
+known once the stream is established and ALPN (or prior knowledge) decided.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ..connect import Origin
 from ..stream.base import Stream
 from ..url import Url
-from .connection import HttpConnection
 from .options import HttpOptions
-
-if TYPE_CHECKING:
-    from .h2 import H2Connection
+from .target import HttpTarget
 
 __all__ = ["PooledConnection", "authority"]
 
@@ -37,39 +31,18 @@ def authority(origin: Origin) -> str:
     return Url(origin.scheme, origin.host, origin.port, "/").host_header
 
 
-class PooledConnection:
-    """A pooled HTTP connection (see the module doc). ``h1`` / ``h2``: the protocol connection
-    once established (exactly one is set); ``leased``: in use by a request right now."""
+class PooledConnection(HttpTarget):
+    """A pooled HTTP connection (see the module doc). ``leased``: in use by a request now."""
 
-    __slots__ = ("origin", "stream", "h1", "h2", "leased", "uses")
+    __slots__ = ("origin", "leased", "uses")
 
-    def __init__(self, origin: Origin, stream: Stream) -> None:
+    def __init__(self, origin: Origin, stream: Stream, options: HttpOptions) -> None:
+        super().__init__(stream, secure=origin.secure, authority=authority(origin), scheme=origin.scheme,
+                         options=options)
         self.origin = origin
-        self.stream = stream
-        self.h1: HttpConnection | None = None
-        self.h2: H2Connection | None = None
         self.leased = False
         #: requests started on it so far (a reused connection has ``uses > 0``)
         self.uses = 0
-
-    @property
-    def http_version(self) -> str | None:
-        """``"1.1"``, ``"2"``, or ``None`` while connecting."""
-        return "1.1" if self.h1 is not None else "2" if self.h2 is not None else None
-
-    def speak(self, version: str, options: HttpOptions) -> None:
-        """Build the protocol connection over the established stream."""
-        host = authority(self.origin)
-        if version == "2":
-            from .h2 import H2Connection
-
-            self.h2 = H2Connection(self.stream, host, scheme=self.origin.scheme, limits=options.limits)
-            self.h2.establish()  # the stream is up: this sends the connection preface
-        else:
-            self.h1 = HttpConnection(self.stream, host, options, key=self.origin)
-
-    def fileno(self) -> int:
-        return self.stream.fileno()
 
     # --- Poolable -------------------------------------------------------------------------------
 
@@ -94,14 +67,6 @@ class PooledConnection:
         if h2 is not None:
             return max(0, h2.max_concurrent - h2.in_flight)
         return 0
-
-    def close(self) -> None:
-        if self.h1 is not None:
-            self.h1.close()
-        elif self.h2 is not None:
-            self.h2.close()
-        else:
-            self.stream.close()
 
     def __repr__(self) -> str:
         return f"<PooledConnection {self.origin} HTTP/{self.http_version or '?'} uses={self.uses}>"
