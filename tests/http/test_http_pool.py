@@ -119,7 +119,7 @@ def test_pooled_connection_offers_nothing_before_it_speaks(aio_server):
     from boomnet.connect import TcpConnector
 
     key = _origin(aio_server)
-    p = PooledConnection(key, TcpConnector().connect(key))  # connecting: protocol not known yet
+    p = PooledConnection(key, TcpConnector().connect(key), HttpOptions())  # connecting: protocol not known yet
     assert p.http_version is None and not p.reusable() and p.capacity() == 0
     p.close()
     assert p.stream.closed
