@@ -88,13 +88,16 @@ class Pool(Generic[K, C]):
         self.stats = PoolStats()
 
     def acquire(self, key: K) -> C:
-        slot = self._slots.setdefault(key, _Slot())
+        slot = self._slots.get(key)
+        if slot is None:  # not setdefault: that would build a _Slot on every call
+            slot = self._slots[key] = _Slot()
         # a shared connection (HTTP/2) with room first: one connection carries the concurrency
-        for cid, (conn, users) in list(slot.busy.items()):
-            if conn.reusable() and conn.capacity() > 0:
-                slot.busy[cid] = (conn, users + 1)
-                self.stats.shared += 1
-                return conn
+        if slot.busy:
+            for cid, (conn, users) in list(slot.busy.items()):
+                if conn.reusable() and conn.capacity() > 0:
+                    slot.busy[cid] = (conn, users + 1)
+                    self.stats.shared += 1
+                    return conn
         now = self._clock()
         while slot.idle:
             conn, since = slot.idle.pop() if self.order == "lifo" else slot.idle.popleft()

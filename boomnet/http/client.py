@@ -147,7 +147,10 @@ class HttpClient:
                     self._bare[(method, url)] = prepared
         else:
             prepared = self._prepare(method, url, headers, body)
-        return self._run([prepared], deadline)[0]
+        pooled = self._acquire(prepared.origin, deadline)
+        if pooled.h1 is not None:
+            return self._h1(pooled, prepared, deadline)  # the common case, without the batch bookkeeping
+        return self._run([prepared], deadline, pooled)[0]
 
     def gather(self, items: Sequence[Item], *, timeout: float | None = None) -> list[Response]:
         """Send ``(method, url[, headers[, body]])`` requests; the responses in order. Requests
@@ -167,7 +170,8 @@ class HttpClient:
         head, payload = encode_request(method, parsed.target, parsed.host_header, pairs, body)
         return _Prepared(method, url, parsed, Origin(parsed.scheme, parsed.host, parsed.port), head, payload, pairs)
 
-    def _run(self, todo: list[_Prepared], deadline: float) -> list[Response]:
+    def _run(self, todo: list[_Prepared], deadline: float, first: PooledConnection | None = None) -> list[Response]:
+        """Run ``todo`` (``first``: a connection already acquired for the first one's origin)."""
         results: list[Response | None] = [None] * len(todo)
         tries = [0] * len(todo)  # sends the server certainly did not process, per request
         pending = list(range(len(todo)))
@@ -177,15 +181,17 @@ class HttpClient:
                 by_origin.setdefault(todo[i].origin, []).append(i)
             pending = []
             for origin, idx in by_origin.items():
-                pending += self._origin(origin, idx, todo, results, tries, deadline)
+                pending += self._origin(origin, idx, todo, results, tries, deadline, first)
+                first = None
         return [r for r in results if r is not None]
 
     def _origin(self, origin: Origin, idx: list[int], todo: list[_Prepared], results: list[Response | None],
-                tries: list[int], deadline: float) -> list[int]:
+                tries: list[int], deadline: float, first: PooledConnection | None) -> list[int]:
         """Run ``idx`` on connections to ``origin``; returns the requests to send again."""
         again: list[int] = []
         while idx:
-            pooled = self._acquire(origin, deadline)
+            pooled = first or self._acquire(origin, deadline)
+            first = None
             if pooled.h2 is not None:
                 again += self._h2(pooled, idx, todo, results, tries, deadline)
                 return again
@@ -201,7 +207,7 @@ class HttpClient:
     def _acquire(self, origin: Origin, deadline: float) -> PooledConnection:
         pooled = self.pool.acquire(origin)
         pooled.leased = True
-        if pooled.http_version is None:
+        if pooled.h1 is None and pooled.h2 is None:  # new: still connecting
             try:
                 # the default stack's connect timeout bounds connect + handshake, as a stream's does
                 until = min(deadline, time.monotonic() + self.tcp.connect_timeout) if self._own_stack else deadline

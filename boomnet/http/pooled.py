@@ -50,8 +50,9 @@ class PooledConnection(HttpTarget):
         h1 = self.h1
         if h1 is not None:
             # probing costs a poll(2): only for a connection coming back from idle (one just
-            # released was in use a moment ago, its state is what ``idle`` says)
-            return h1.idle and (self.leased or h1.is_alive())
+            # released was in use a moment ago, its state is what ``idle`` says); is_alive()
+            # checks ``idle`` itself
+            return h1.idle if self.leased else h1.is_alive()
         h2 = self.h2
         if h2 is not None:
             if not self.leased:
@@ -62,7 +63,7 @@ class PooledConnection(HttpTarget):
     def capacity(self) -> int:
         h1 = self.h1
         if h1 is not None:
-            return 0 if self.leased or not h1.idle else 1
+            return 0 if self.leased else 1 if h1.idle else 0
         h2 = self.h2
         if h2 is not None:
             return max(0, h2.max_concurrent - h2.in_flight)
