@@ -21,7 +21,8 @@ Over HTTP/2 (:mod:`boomnet.http.h2.driver`) every queued request goes on the one
 once (beyond the server's ``MAX_CONCURRENT_STREAMS`` they wait inside it, in order); a late or
 failed stream is reset alone; after a graceful GOAWAY the requests the server never processed go
 out again on the next connection, made once the old one has drained; requests in flight on a
-connection that died may have been processed and fail. Over HTTP/1.1:
+connection that died may have been processed: idempotent ones are re-sent once, others fail
+with ``ConnectionClosed``. Over HTTP/1.1:
 
 When a connection ends, what it did is decided per request (RFC 9112 9.3.2, 9.6):
 
@@ -53,15 +54,17 @@ from ..stream.base import Stream
 from ..stream.options import TcpOptions, TlsOptions
 from ..url import parse_url
 from .connection import HttpConnection
-from .negotiate import check_http2, tls_with_alpn
-from .target import HttpTarget
 from .headers import header_pairs
+from .negotiate import check_http2, tls_with_alpn
 from .options import HttpOptions, http_options, split_overrides
+from .pending import HttpRequest
 from .request import IDEMPOTENT_METHODS, BodyArg, HeadersArg, encode_request
 from .response import Response
+from .target import HttpTarget
 from .transport import DEFAULT_TLS
 
 if TYPE_CHECKING:
+    from .h2.connection import H2Request
     from .h2.driver import H2Driver
 
 __all__ = ["HttpEndpoint", "HttpRequest"]
@@ -71,52 +74,6 @@ log = logging.getLogger(__name__)
 #: a connection closed within this many seconds, unused, counts as refused (service back-off)
 _FRESH = 1.0
 HTTP_SCHEMES = frozenset({"http", "https"})
-
-
-class HttpRequest:
-    """A request submitted to an :class:`HttpEndpoint`; ends with ``response`` or ``error`` set."""
-
-    __slots__ = (
-        "method", "target", "head", "body", "on_response", "on_error", "deadline", "sends", "response", "error",
-        "pipelinable", "blamed", "headers",
-    )
-
-    def __init__(
-        self,
-        method: str,
-        target: str,
-        head: bytes,
-        body: bytes,
-        on_response: Callable[[Response], Any] | None,
-        on_error: Callable[[BaseException], Any] | None,
-        deadline: float,
-        headers: list[tuple[str, str]] | None = None,
-    ) -> None:
-        self.method = method
-        self.target = target
-        self.head = head
-        self.body = body
-        self.on_response = on_response
-        self.on_error = on_error
-        self.deadline = deadline
-        #: how many times it went out (re-sends after a connection ended count too)
-        self.sends = 0
-        self.response: Response | None = None
-        self.error: BaseException | None = None
-        #: connections that died silently with this request first in line (it may be the cause)
-        self.blamed = 0
-        #: may share the wire with other requests: idempotent and not waiting for 100 Continue
-        self.pipelinable = method in IDEMPOTENT_METHODS and b"\r\nexpect:" not in head.lower()
-        #: the header fields as pairs (what an HTTP/2 connection sends)
-        self.headers = headers or []
-
-    @property
-    def done(self) -> bool:
-        return self.response is not None or self.error is not None
-
-    def __repr__(self) -> str:
-        state = "done" if self.done else "pending"
-        return f"<HttpRequest {self.method} {self.target} {state}>"
 
 
 class HttpEndpoint(StreamEndpoint[HttpTarget, C]):
@@ -402,15 +359,9 @@ class HttpEndpoint(StreamEndpoint[HttpTarget, C]):
             driver.submit(req for req in queue if not req.done)
 
     def _poll_h2(self, driver: H2Driver, ctx: C) -> None:
-        again = []
+        again: list[HttpRequest] = []
         for req, h2req in driver.poll():
-            if h2req.response is not None:
-                req.response = h2req.response
-                self.on_response(req, h2req.response, ctx)
-            elif driver.again(h2req):
-                again.append(req)  # the server never processed it: next connection
-            else:
-                self._fail(req, h2req.error or ConnectionClosed("HTTP/2 stream failed"), ctx)
+            self._h2_outcome(driver, req, h2req, None, again, ctx)
         self._queue.extendleft(reversed(again))
         conn = driver.conn
         if conn.closed_error is not None:
@@ -423,15 +374,27 @@ class HttpEndpoint(StreamEndpoint[HttpTarget, C]):
             self._pump_h2(driver)
 
     def _end_h2(self, driver: H2Driver, reason: Disconnect, ctx: C) -> None:
-        again = []
+        again: list[HttpRequest] = []
+        lost = reason.error or ConnectionClosed(f"connection lost ({reason.kind.value})")
         for req, h2req in driver.end():
-            if h2req.response is not None:
-                req.response = h2req.response
-                self.on_response(req, h2req.response, ctx)
-            elif driver.again(h2req):
-                again.append(req)
-            elif h2req.error is not None:
-                self._fail(req, h2req.error, ctx)
-            else:  # in flight when the connection ended: it may have been processed
-                self._fail(req, reason.error or ConnectionClosed(f"connection lost ({reason.kind.value})"), ctx)
+            self._h2_outcome(driver, req, h2req, lost, again, ctx)
         self._queue.extendleft(reversed(again))
+
+    def _h2_outcome(self, driver: H2Driver, req: HttpRequest, h2req: H2Request, lost: BaseException | None,
+                    again: list[HttpRequest], ctx: C) -> None:
+        """Deliver, re-queue (into ``again``) or fail one request whose stream ended."""
+        dead = driver.conn.closed_error
+        if h2req.response is not None:
+            req.response = h2req.response
+            self.on_response(req, h2req.response, ctx)
+        elif driver.again(h2req):
+            again.append(req)  # the server never processed it: next connection
+        elif h2req.error is not None and h2req.error is not dead:
+            self._fail(req, h2req.error, ctx)  # this stream alone: reset, a limit, its deadline
+        elif req.method in IDEMPOTENT_METHODS and not req.blamed and req.deadline > time.monotonic():
+            # in flight when the connection died: it may have been processed, which an
+            # idempotent request may be twice -- once (it may be what killed the connection)
+            req.blamed += 1
+            again.append(req)
+        else:
+            self._fail(req, dead or lost or ConnectionClosed("HTTP/2 connection lost"), ctx)

@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 
-from boomnet.errors import DeadlineExceeded, HttpProtocolError
+from boomnet.errors import ConnectionClosed, DeadlineExceeded, HttpProtocolError
 from boomnet.http import HttpEndpoint
 from boomnet.http.h2 import Http2Endpoint
 from boomnet.service import Backoff, IOService
+from boomnet.stream.base import Stream
 from boomnet.stream.options import TlsOptions
+from boomnet.stream.wrapper import WrappingStream
 from tests.conftest import spin
 
 
@@ -89,3 +91,49 @@ def test_endpoint_rejects_h2c_without_the_option() -> None:
         Http2Endpoint("http://127.0.0.1:1")
     with pytest.raises(LocalError):
         HttpEndpoint("https://example.test", http2="sometimes")
+
+
+def test_a_connection_lost_mid_flight_resends_idempotent_requests_once_and_fails_the_others(
+        hypercorn_url: str, ca_file: str) -> None:
+    ep: HttpEndpoint[Any] = HttpEndpoint(hypercorn_url, tls=TlsOptions(ca_file=ca_file), request_timeout=20)
+    io: IOService[Any] = IOService()
+    io.register(ep)
+    try:
+        spin(io, lambda: ep.http_version == "2", 10, "connected")
+        gets = [ep.get("/slow/400") for _ in range(5)]
+        post = ep.post("/slow/400", body=b"order")
+        spin(io, lambda: ep.in_flight == 6, 5, "all six in flight")
+        ep.disconnect("test: the connection dies mid-flight")
+        spin(io, lambda: post.done and all(g.done for g in gets), 15, "outcomes")
+        assert all(g.response is not None and g.response.body == b"slow" for g in gets)  # re-sent: idempotent
+        assert [g.sends for g in gets] == [2] * 5
+        assert isinstance(post.error, ConnectionClosed) and post.sends == 1  # may have been processed: never twice
+        assert ep.connections == 2
+    finally:
+        io.close()
+
+
+class Tap(WrappingStream):
+    """A user's layer in the endpoint's stream stack (above TLS)."""
+
+    seen = bytearray()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        Tap.seen += data
+        self.inner.write(data)
+
+
+class TappedEndpoint(HttpEndpoint[Any]):
+    def create_stream(self, addr: Any, alpn: Any = None) -> Stream:
+        return Tap(super().create_stream(addr, alpn))
+
+
+def test_a_custom_layer_in_the_endpoint_stack_sees_both_protocols(nginx_h2: tuple[str, str, Path],
+                                                                  h1_only_tls: str, ca_file: str) -> None:
+    tls_url, _, _ = nginx_h2
+    Tap.seen.clear()
+    (r,) = _run(TappedEndpoint(tls_url, tls=TlsOptions(ca_file=ca_file)), ["/small"])
+    assert r.response.http_version == "2" and bytes(Tap.seen).startswith(b"PRI * HTTP/2.0\r\n")
+    Tap.seen.clear()
+    (r,) = _run(TappedEndpoint(h1_only_tls, tls=TlsOptions(ca_file=ca_file)), ["/"])
+    assert r.response.http_version == "1.1" and bytes(Tap.seen).startswith(b"GET / HTTP/1.1\r\n")

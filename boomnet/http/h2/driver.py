@@ -1,7 +1,7 @@
 """The HTTP/2 half of :class:`~boomnet.http.HttpEndpoint`: the endpoint's requests on one
 :class:`H2Connection`, and what becomes of each when its stream or the connection ends.
 
-The endpoint keeps one queue of :class:`~boomnet.http.endpoint.HttpRequest` whatever the
+The endpoint keeps one queue of :class:`~boomnet.http.pending.HttpRequest` whatever the
 protocol; when the connection negotiated ``h2`` this driver takes requests off it (all of them:
 beyond the server's ``MAX_CONCURRENT_STREAMS`` they wait inside the connection, in order) and
 hands back, per finished stream, the request with its response, its error, or the verdict that
@@ -11,24 +11,20 @@ it must go out again:
   reset and the connection stays clean for the others);
 * *again* when the server certainly did not process it: above a GOAWAY's last stream id,
   ``REFUSED_STREAM``, or never written (still queued inside the connection when it ended);
-* when a connection ends otherwise, the requests it had written may have been processed: they
-  fail (boomnet does not guess), as a POST on a dead HTTP/1.1 connection does.
+* when a connection ends otherwise, the requests it had written may have been processed: the
+  endpoint re-sends idempotent ones once and fails the others, as over HTTP/1.1.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
-
+from ..pending import HttpRequest
 from .connection import H2Connection, H2Request
-
-if TYPE_CHECKING:
-    from ..endpoint import HttpRequest
 
 __all__ = ["H2Driver", "Outcome"]
 
 #: a request and its stream (``done`` unless the connection ended first)
-Outcome = tuple["HttpRequest", H2Request]
+Outcome = tuple[HttpRequest, H2Request]
 
 
 class H2Driver:
@@ -84,6 +80,6 @@ class H2Driver:
 
     @staticmethod
     def again(h2req: H2Request) -> bool:
-        """Whether the request must go out again: the server certainly did not process it
-        (retriable failure, or never written)."""
-        return h2req.response is None and (h2req.retry or h2req.stream_id == 0)
+        """Whether the request must go out again: the server certainly did not process it (the
+        connection marks such failures ``retry``, requests it never wrote among them)."""
+        return h2req.response is None and h2req.retry
