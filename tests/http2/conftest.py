@@ -38,11 +38,21 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 15.0) 
 
 @pytest.fixture(scope="module")
 def hypercorn_url(cert_files: tuple[str, str]) -> Iterator[str]:
+    yield from _hypercorn(cert_files)
+
+
+@pytest.fixture(scope="module")
+def hypercorn_idle_close_url(cert_files: tuple[str, str]) -> Iterator[str]:
+    """hypercorn closing connections idle for 1 s (its --keep-alive)."""
+    yield from _hypercorn(cert_files, "--keep-alive", "1")
+
+
+def _hypercorn(cert_files: tuple[str, str], *extra: str) -> Iterator[str]:
     port = free_port()
     chain, key = cert_files
     proc = subprocess.Popen(
         [sys.executable, "-m", "hypercorn", "--certfile", chain, "--keyfile", key, "--bind", f"127.0.0.1:{port}",
-         "--log-level", "warning", "tests.http2.asgi_app:app"],
+         "--log-level", "warning", *extra, "tests.http2.asgi_app:app"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(Path(__file__).resolve().parents[2]),
     )
     try:

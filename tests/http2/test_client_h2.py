@@ -307,3 +307,44 @@ def test_pool_expires_idle_and_bounds_idle_per_key() -> None:
     now[0] = 6.0
     assert pool.acquire("k") is not x and not x.alive  # expired on the way out
     assert pool.stats.expired == 1
+
+
+def test_an_idle_http2_connection_the_server_closed_is_never_handed_out(hypercorn_idle_close_url: str,
+                                                                        ca_file: str) -> None:
+    import select
+
+    url = hypercorn_idle_close_url
+    with HttpClient(tls=TlsOptions(ca_file=ca_file)) as http:
+        assert http.get(f"{url}/count").http_version == "2"
+        (pooled,) = http.pool.idle_connections(Origin.of(url))
+        p = select.poll()
+        p.register(pooled.fileno(), select.POLLIN)
+        assert p.poll(5000), "hypercorn did not end the idle connection"  # its GOAWAY / close
+        # a POST is never retried: it succeeds only because the pool saw the end before using it
+        assert http.post(f"{url}/echo", b"order").body == b"order"
+        assert pooled.stream.closed and http.pool.stats.discarded == 1 and http.pool.stats.created == 2
+
+
+def test_a_stale_http2_connection_is_retried_once_for_idempotent_requests_only(
+        hypercorn_idle_close_url: str, ca_file: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import select
+
+    from boomnet.errors import ConnectionClosed
+    from boomnet.http.pooled import PooledConnection
+
+    # the race the probe cannot close: the server's close arrives just after the pool checked
+    monkeypatch.setattr(PooledConnection, "reusable", lambda self: self.h2 is not None and self.h2.available)
+    url = hypercorn_idle_close_url
+    with HttpClient(tls=TlsOptions(ca_file=ca_file)) as http:
+        for method, body in (("GET", None), ("POST", b"order")):
+            http.get(f"{url}/count")
+            (pooled,) = http.pool.idle_connections(Origin.of(url))
+            p = select.poll()
+            p.register(pooled.fileno(), select.POLLIN)
+            assert p.poll(5000), "hypercorn did not end the idle connection"
+            if method == "GET":
+                assert http.get(f"{url}/count").status == 200  # failed on the stale one, sent again fresh
+            else:
+                with pytest.raises(ConnectionClosed):
+                    http.post(f"{url}/echo", body)  # may not be sent twice: the caller decides
+            assert pooled.stream.closed
