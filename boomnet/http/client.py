@@ -231,9 +231,8 @@ class HttpClient:
         for attempt in (0, 1):
             if attempt:
                 pooled = self._acquire(p.origin, deadline)
-                if pooled.h2 is not None:  # the origin changed its mind (a new connection's ALPN)
-                    self._release(pooled, clean=True)
-                    raise ConnectionClosed(f"{p.origin} closed an HTTP/1.1 connection and now speaks HTTP/2")
+                if pooled.h2 is not None:  # the new connection's ALPN chose HTTP/2 this time
+                    return self._run([p], deadline, pooled)[0]
             conn = pooled.h1
             assert conn is not None
             reused = pooled.uses > 0

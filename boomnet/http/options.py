@@ -32,7 +32,8 @@ class HttpOptions:
     anyway after this many seconds without an answer (RFC 9110 10.1.1; default 1, as curl).
     ``headers``: sent with every request, before the request's own.
     ``pipelining`` / ``max_pipeline`` (endpoint and connection): let up to ``max_pipeline``
-    idempotent requests share the wire before their responses (off by default).
+    idempotent requests share the wire before their responses (off by default; HTTP/1.1 only:
+    HTTP/2 multiplexes). ``expect_continue_timeout`` is HTTP/1.1's too.
     ``check_interval`` (endpoint): how often deadlines and the 100-continue wait are checked.
     ``max_per_key`` / ``idle_timeout`` (client): keep-alive pool size per origin and how long
     an idle connection is kept.

@@ -89,3 +89,9 @@ def test_defaults_are_safe():
     assert options.pipelining is False and options.limits == HttpLimits()
     ep = HttpEndpoint("https://example.test")
     assert ep.tls.verify is True  # verification on unless asked otherwise
+    # the documented protocol defaults: ALPN decides (h2 first), no h2c guess, two retries of
+    # requests the server certainly did not process
+    assert (options.http2, options.h2c, options.retries) == ("alpn", False, 2)
+    assert ep.tls.alpn == ("h2", "http/1.1")
+    assert HttpEndpoint("https://example.test", http2="off").tls.alpn == ("http/1.1",)
+    assert HttpEndpoint("https://example.test", http2="require").tls.alpn == ("h2",)
