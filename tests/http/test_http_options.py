@@ -95,3 +95,18 @@ def test_defaults_are_safe():
     assert ep.tls.alpn == ("h2", "http/1.1")
     assert HttpEndpoint("https://example.test", http2="off").tls.alpn == ("http/1.1",)
     assert HttpEndpoint("https://example.test", http2="require").tls.alpn == ("h2",)
+
+
+def test_without_the_h2_package_only_http11_is_offered(monkeypatch):
+    from boomnet.errors import MissingExtra
+    from boomnet.http import negotiate
+
+    monkeypatch.setattr(negotiate, "H2_AVAILABLE", False)
+    client = HttpClient()
+    assert client.tls.alpn == ("http/1.1",)  # the server can still answer; responses say 1.1
+    client.close()
+    for changes in ({"h2c": True}, {"http2": "require"}):
+        with pytest.raises(MissingExtra):
+            HttpClient(**changes)
+        with pytest.raises(MissingExtra):
+            HttpEndpoint("https://example.test", **changes)
