@@ -225,9 +225,9 @@ class HttpEndpoint(StreamEndpoint[HttpTarget, C]):
         if self._h2 is not None:
             self._poll_h2(self._h2, ctx)
             return
-        conn = self._http
+        conn = target.h1
         if conn is None:
-            return  # being replaced (a reconnect was asked for)
+            return
         try:
             responses = conn.poll()
         except ConnectionClosed:
@@ -332,7 +332,7 @@ class HttpEndpoint(StreamEndpoint[HttpTarget, C]):
 
     def _check_timers(self, target: HttpTarget, ctx: C) -> None:
         now = time.monotonic()
-        conn = self._http
+        conn = target.h1
         if conn is not None and conn.waiting_for_continue:
             conn.check_continue(now)  # the server never answered Expect: 100-continue
         if self._queue and any(req.deadline <= now for req in self._queue):
