@@ -12,7 +12,7 @@ consumer.
   payloads held in memory (a source process would compete for the same two cores).
   The figure is records **delivered**: a ``RecordConsumer`` in this process receives every
   message from nats-server and decodes every record into ``endpoints.binance.Trade`` (one
-  msgspec call per batch, each record validated by ``Trade.__post_init__``), counted over the
+  msgspec call per batch, and one ``first_bad`` decimal check per batch), counted over the
   last ``--seconds`` after a warm-up; gaps it saw are reported (a slow consumer shows as gaps,
   never as a higher rate). The consumer sleeps in epoll when idle (``io.run(idle=...)``), it does
   not busy-poll a core away from the workers. Each round also prints the workers' own production
@@ -46,7 +46,7 @@ from boomnet.cluster import Cluster, WorkerInfo
 from boomnet.service import Endpoint, IOService
 
 
-def _payloads(n: int = 1000) -> list[bytes]:
+def _payloads(n: int = 1024) -> list[bytes]:
     out = []
     for i in range(n):
         out.append(orjson.dumps({"stream": "btcusdt@trade", "data": {
@@ -72,15 +72,20 @@ class _Always:
 
 
 class DecodePublish(Endpoint[_Always, Any]):
-    """The per-message work of a feed worker, from payloads in memory, 256 per poll."""
+    """The per-message work of a feed worker, from payloads in memory, 256 per poll, decoded the
+    way ``BinanceEndpoint``'s fast path does it: one msgspec call per message, one decimal check
+    (``endpoints.binance_checks.first_bad``) per batch, then the handler publishes each record."""
 
     def __init__(self, publisher: RecordPublisher) -> None:
         super().__init__(None, None)
         from endpoints.binance import StreamDecoder
 
-        self.decoder = StreamDecoder(["btcusdt@trade"], combined=True)
+        decoder = StreamDecoder(["btcusdt@trade"], combined=True).decoder
+        assert decoder is not None
+        self.decode = decoder.decode
         self.publisher = publisher
-        self.payloads = _payloads()
+        payloads = _payloads()
+        self.chunks = [payloads[i:i + 256] for i in range(0, len(payloads), 256)]
         self.i = 0
         self.records = 0
 
@@ -88,14 +93,17 @@ class DecodePublish(Endpoint[_Always, Any]):
         return _Always()
 
     def poll(self, target: _Always, ctx: Any) -> None:
-        decode, publish, payloads = self.decoder.decode, self.publisher.publish, self.payloads
-        i = self.i
-        for _ in range(256):
-            rec: Any = decode(payloads[i])  # a Trade: every payload is one
+        from endpoints.binance_checks import first_bad
+
+        decode, publish = self.decode, self.publisher.publish
+        chunk = self.chunks[self.i]
+        self.i = (self.i + 1) % len(self.chunks)
+        records = [decode(p).data for p in chunk]
+        if first_bad(records) >= 0:
+            raise AssertionError("a bench payload failed the decimal check")
+        for rec in records:
             publish("btcusdt", "trade", rec, exch_ns=rec.event_time * 1_000_000)
-            i = (i + 1) % len(payloads)
-        self.i = i
-        self.records += 256
+        self.records += len(records)
 
     def metrics(self) -> dict[str, int]:
         return {"records": self.records}
@@ -120,10 +128,14 @@ def _proc_cpu(pid: int | None) -> float:
 
 
 class Delivered(RecordConsumer):
-    """Counts records as they are decoded (``records``, by RecordConsumer); does nothing else."""
+    """Counts records as they are decoded (``records``, by RecordConsumer) and checks their
+    decimal strings as a direct feed does (one ``first_bad`` call per batch)."""
 
     def on_batch(self, kind: str, records: list[Any], batch: Any, ctx: Any) -> None:
-        pass  # decoded and validated already: the list holds the typed records
+        from endpoints.binance_checks import first_bad
+
+        if first_bad(records) >= 0:
+            raise AssertionError("a delivered record failed the decimal check")
 
     def on_record(self, kind: str, record: Any, env: Any, ctx: Any) -> None:
         pass
