@@ -6,7 +6,8 @@ checks the numbers and hands typed records to the same kind of handler a direct 
 
     class Strategy(RecordConsumer):
         def on_record(self, kind, record, env, ctx): ...
-    io.register(Strategy([nats_url], {"trade": Trade, "bookTicker": BookTicker}, "md.binance.>"))
+    io.register(Strategy([nats_url], {"trade": Trade, "bookTicker": BookTicker}, "md.binance.>",
+                         checks={"trade": first_bad}))     # optional: the checks the venue decoder runs
 
 Records are any msgspec-encodable value (msgspec Structs, NamedTuples, dicts); the consumer
 decodes each kind into the type registered for it, so a strategy receives the same classes it
@@ -50,9 +51,12 @@ from .envelope import (
 from .nats.endpoint import NatsEndpoint
 from .nats.protocol import Msg
 
-__all__ = ["RecordPublisher", "RecordConsumer", "Publisher", "BatchingBus"]
+__all__ = ["RecordPublisher", "RecordConsumer", "Publisher", "BatchingBus", "Check"]
 
 log = logging.getLogger("boomnet.bus")
+
+
+Check = Callable[[Sequence[Any]], int]
 
 
 class Publisher(Protocol):
@@ -185,8 +189,12 @@ class RecordConsumer(NatsEndpoint):
     """
 
     def __init__(self, servers: Sequence[str], types: Mapping[str, type], subjects: str | Sequence[str],
-                 *, queue: str | None = None, **options: Any) -> None:
+                 *, queue: str | None = None, checks: Mapping[str, Check] | None = None, **options: Any) -> None:
         super().__init__(servers, **options)
+        #: kind -> fn(records) returning the index of the first invalid record or -1 (e.g.
+        #: ``endpoints.binance_checks.first_bad``: the checks a direct feed's decoder runs that
+        #: msgspec's types do not); a failing record is a ProtocolError, nothing of it is handed on
+        self._checks: dict[str, Check] = dict(checks or {})
         self.gaps = GapTracker()
         self.records = 0
         self.unknown_kinds = 0
@@ -217,6 +225,9 @@ class RecordConsumer(NatsEndpoint):
             record = decoder.decode(env.payload)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise ProtocolError(f"bus record of kind {env.kind!r} does not decode: {exc}") from None
+        check = self._checks.get(env.kind)
+        if check is not None and check((record,)) >= 0:
+            raise ProtocolError(f"bus record {env.publisher}/{env.seq} of kind {env.kind!r} fails its check")
         self.records += 1
         self.latency_ns = time.time_ns() - env.recv_ns
         self.on_record(env.kind, record, env, ctx)
@@ -236,6 +247,12 @@ class RecordConsumer(NatsEndpoint):
             raise ProtocolError(f"bus batch of kind {batch.kind!r} does not decode: {exc}") from None
         if len(records) != len(batch.recv_ns):
             raise ProtocolError(f"bus batch of {len(records)} records carries {len(batch.recv_ns)} timestamps")
+        check = self._checks.get(batch.kind)
+        if check is not None:
+            bad = check(records)
+            if bad >= 0:
+                raise ProtocolError(f"bus record {batch.publisher}/{batch.seq + bad} of kind {batch.kind!r} "
+                                    "fails its check (the batch is refused)")
         self.records += len(records)
         self.latency_ns = time.time_ns() - batch.recv_ns[-1]
         self.on_batch(batch.kind, records, batch, ctx)

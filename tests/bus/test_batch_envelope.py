@@ -211,3 +211,29 @@ def test_a_consumer_refuses_a_batch_whose_records_do_not_match_its_timestamps() 
     deliver([[1], [2]])  # a kind with no registered type: counted per record, skipped
     assert [r for _, r, _, _ in consumer.got] == [Trade("btc", 0, "1"), Trade("btc", 1, "1")]
     assert consumer.records == 2 and consumer.unknown_kinds == 2
+
+
+def test_checks_refuse_records_the_venue_decoder_would_refuse() -> None:
+    from boomnet.bus import encode_envelope
+    from boomnet.bus.nats.protocol import Msg
+
+    def first_bad(records: Any) -> int:  # a decimal check written here, for the test
+        for i, r in enumerate(records):
+            if not r.price.replace(".", "", 1).isdigit():
+                return i
+        return -1
+
+    checked = Consumer(["nats://127.0.0.1:1"], {"trade": Trade}, "md.>", checks={"trade": first_bad})
+    unchecked = Consumer(["nats://127.0.0.1:1"], {"trade": Trade}, "md.>")
+    good, bad = ["btc", 0, "1.5"], ["btc", 1, "1.5.5"]
+    batches = [memoryview(msgspec.msgpack.encode([2, "sim", "btc", "trade", "w1", 1, 1, [1, 2], [3, 4], records]))
+               for records in ([good, bad], [bad, good])]
+    single = memoryview(encode_envelope(Envelope(1, "sim", "btc", "trade", 0, 0, "w1", 1, 1,
+                                                 msgspec.msgpack.encode(bad))))
+    for data in (*batches, single):
+        msg = Msg("md.sim.btc.trade", 1, None, None, data)
+        with pytest.raises(ProtocolError, match="fails its check"):
+            checked._on_bus_message(msg, None)
+        unchecked._on_bus_message(msg, None)  # msgspec's types alone accept it
+    assert checked.records == 0 and not checked.got  # nothing of a refused batch is handed on
+    assert unchecked.records == 5
