@@ -15,10 +15,10 @@ Why the server has one engine (stdlib ``ssl``) and no pyOpenSSL one, decided on 
 everything a server here needs is in the stdlib — certificate chain and (encrypted) key, SNI by
 callback, client-certificate verification, ALPN, a minimum version — and the stdlib engine is the
 faster one where they differ (perf/tls_backends.py: 1 KiB reads 1.2-1.5x faster than pyOpenSSL,
-which pays a cffi call per operation; bulk reads a tie). The client side keeps pyOpenSSL as a
-second engine for interop with OpenSSL APIs the stdlib does not expose on some builds; a server
-engine would double the server TLS code and its tests without giving a user anything they cannot
-do now. What pyOpenSSL would add for a server (OCSP stapling callbacks, session-ticket key
+which pays a cffi call per operation; bulk reads a tie). The client side keeps pyOpenSSL as the
+optional second engine it already was (``TlsOptions(backend="pyopenssl")``, client certificates
+included); a server engine would double the server TLS code and its tests without giving a user
+anything they cannot do now. What pyOpenSSL would add for a server (OCSP stapling callbacks, session-ticket key
 control) is not offered here: say so in an issue if you need it, rather than get a half engine.
 """
 
