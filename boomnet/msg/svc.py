@@ -158,7 +158,8 @@ class Svc(Generic[M]):
                 return queue[0]
             if end is not None and time.monotonic() > end:
                 raise DeadlineExceeded(f"{self!r}: no client within {timeout}s")
-            time.sleep(self.spin_sleep)
+            if self.spin_sleep:  # 0: spin without any call (sleep(0) is a timer wakeup too)
+                time.sleep(self.spin_sleep)
 
     # --- the non-blocking pass ------------------------------------------------------------------
 
