@@ -6,13 +6,17 @@ a Unix socket, a recorded or replayed stream, a stream a :class:`~boomnet.msg.Sv
 
 Waiting, as links does it: every call with a ``timeout`` **spins** — a non-blocking attempt,
 again and again until done or the deadline passes (:class:`~boomnet.errors.DeadlineExceeded`).
-With ``spin_sleep=0.0`` (the default) nothing is called between attempts: the thread is never
-parked and never asks the kernel for a timer, so the latency to notice a message is one spin
-round (each attempt's ``recv`` releases the GIL, so other threads still run). A positive
-``spin_sleep`` calls ``time.sleep(spin_sleep)`` between attempts, trading latency for CPU; note
-that any ``time.sleep``, even ``sleep(0)``, is a ``clock_nanosleep`` — a trip through the
-scheduler, measured ~100 us at load 8 on this project's 2-core machine — which is why 0 means
-*no call at all*, not ``sleep(0)``.
+Waiting for a *message* (``recv``) calls nothing between attempts when ``spin_sleep=0.0`` (the
+default): the thread is never parked and never asks the kernel for a timer, so the latency to
+notice a message is one spin round (each attempt's ``recv`` releases the GIL, so other threads
+still run). This matters: ``time.sleep(0)`` is a ``clock_nanosleep``, a trip through the
+scheduler, measured ~100 us at load 8 on this project's 2-core machine, and a recv that called it
+after every empty read answered a 13 us round trip in 70+ us. Waiting for the *peer* (``flush``
+of a full socket buffer, ``wait_established``, ``Svc.accept``) does call
+``time.sleep(spin_sleep)`` between attempts: there ``sleep(0)`` is a yield of the CPU to the
+process being waited for (on shared cores, often the reader itself), and the wait is long
+anyway. A positive ``spin_sleep`` sleeps that long between attempts everywhere, trading latency
+for CPU.
 
 ``park_after`` (off by default) is the one exception, for machines where cores are shared: after
 spinning that many seconds without news, ``recv`` waits in ``poll(2)`` on the descriptor for the
@@ -120,13 +124,11 @@ class Clt(Generic[M]):
     def wait_established(self, timeout: float) -> None:
         end = time.monotonic() + timeout
         establish = self.conn.establish
-        pause = self.spin_sleep
         while not establish():
             if time.monotonic() > end:
                 self.conn.close()
                 raise ConnectTimeout(f"{self.conn.name}: not established within {timeout}s")
-            if pause:
-                time.sleep(pause)
+            time.sleep(self.spin_sleep)  # 0: a yield to the peer (see the module docstring)
 
     # --- sending --------------------------------------------------------------------------------
 
@@ -149,12 +151,10 @@ class Clt(Generic[M]):
         if done or timeout == 0:
             return done
         end = None if timeout is None else time.monotonic() + timeout
-        pause = self.spin_sleep
         while not flush():
             if end is not None and time.monotonic() > end:
                 raise DeadlineExceeded(f"{self.conn.name}: {self.conn.pending} bytes still unsent after {timeout}s")
-            if pause:
-                time.sleep(pause)
+            time.sleep(self.spin_sleep)  # 0: a yield to the reader we wait for (module docstring)
         return True
 
     # --- receiving ------------------------------------------------------------------------------

@@ -158,8 +158,7 @@ class Svc(Generic[M]):
                 return queue[0]
             if end is not None and time.monotonic() > end:
                 raise DeadlineExceeded(f"{self!r}: no client within {timeout}s")
-            if self.spin_sleep:  # 0: spin without any call (sleep(0) is a timer wakeup too)
-                time.sleep(self.spin_sleep)
+            time.sleep(self.spin_sleep)  # 0: a yield to the connecting peer (see boomnet.msg.clt)
 
     # --- the non-blocking pass ------------------------------------------------------------------
 
