@@ -176,11 +176,13 @@ class MsgPool(Generic[M]):
         """Close idle connections past ``idle_timeout``; returns how many."""
         return self.pool.expire()
 
-    def idle(self, where: Origin | str) -> int:
-        return self.pool.idle(self.origin(where))
+    def idle(self, where: Origin | str | None = None) -> int:
+        """Idle connections to ``where`` (every origin: ``None``)."""
+        return self.pool.idle(None if where is None else self.origin(where))
 
-    def in_use(self, where: Origin | str) -> int:
-        return self.pool.in_use(self.origin(where))
+    def in_use(self, where: Origin | str | None = None) -> int:
+        """Leased connections to ``where`` (every origin: ``None``)."""
+        return self.pool.in_use(None if where is None else self.origin(where))
 
     @property
     def stats(self) -> PoolStats:

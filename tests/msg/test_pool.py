@@ -120,7 +120,7 @@ def test_max_idle_per_key_closes_the_surplus(peer: Peer) -> None:
             assert echo(c, b"ok") == b"ko"
         for c in clts:
             pool.release(where, c)
-        assert pool.idle(where) == 2
+        assert pool.idle(where) == 2 and pool.idle() == 2 and pool.in_use() == 0
         assert [c.closed for c in clts] == [False, False, True] and pool.stats.discarded == 1
 
 
