@@ -150,7 +150,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--blast", type=int, default=200_000)
     ap.add_argument("--samples", type=int, default=10_000)
-    ap.add_argument("--only", default="", help="comma-separated systems")
+    ap.add_argument("--only", default="", help="comma-separated system names (as in the table)")
     args = ap.parse_args()
     import trustme
 

@@ -1,9 +1,10 @@
 """The systems perf/msg_bench.py compares, each as (blast receiver, blast sender, echo server,
 echo client) functions run in child processes (blast) or the bench process (echo client).
 
-boomnet in four ways of waiting (LEGEND says, per row, who spins and who sleeps): Clt/Svc and the
+boomnet in five ways of waiting (LEGEND says, per row, who spins and who sleeps): Clt/Svc and the
 IOService path (ListenerEndpoint + Reactor), each with both ends spinning and with both ends
-asleep in the kernel between messages ("park"). pyzmq: PUSH/PULL and REQ/REP (TCP only: ZeroMQ has no TLS
+asleep in the kernel between messages ("park"), and the parked IOService server with a client
+that spins 100 us before it sleeps. pyzmq: PUSH/PULL and REQ/REP (TCP only: ZeroMQ has no TLS
 transport). asyncio+uvloop: streams with struct framing (readexactly). raw sockets + struct, no
 framework: blocking (the floor of every mode that sleeps) and spinning (of every mode that spins)."""
 
@@ -124,6 +125,14 @@ def _clt_echo(port: int, samples: int, payload: bytes, ca: str | None, park_afte
         out.append(clock() - t0)
     clt.close()
     return out
+
+
+SPIN_THEN_PARK = 0.0001  # seconds a "spin, then park" Clt spins before sleeping in poll(2)
+
+
+def boomnet_spin_park_echo_client(port: int, samples: int, payload: bytes, ca: str | None) -> list[int]:
+    """Clt.recv spinning SPIN_THEN_PARK, then asleep in poll(2) (park_after=SPIN_THEN_PARK)."""
+    return _clt_echo(port, samples, payload, ca, park_after=SPIN_THEN_PARK)
 
 
 def boomnet_park_echo_client(port: int, samples: int, payload: bytes, ca: str | None) -> list[int]:
@@ -509,6 +518,7 @@ SYSTEMS: dict[str, tuple[Blast | None, Echo, bool]] = {
     "boomnet Clt/Svc spin": ((boomnet_blast_recv, boomnet_blast_send), (boomnet_echo_server, boomnet_echo_client), True),
     "boomnet IOService spin": ((boomnet_io_blast_recv, boomnet_blast_send), (boomnet_io_echo_server, boomnet_echo_client), True),
     "boomnet IOService park": (None, (boomnet_io_park_echo_server, boomnet_park_echo_client), True),
+    "boomnet IOService park + Clt spin-park": (None, (boomnet_io_park_echo_server, boomnet_spin_park_echo_client), True),
     "boomnet Clt/Svc park": (None, (boomnet_park_echo_server, boomnet_park_echo_client), True),
     "pyzmq": ((zmq_blast_recv, zmq_blast_send), (zmq_echo_server, zmq_echo_client), False),
     "asyncio+uvloop": ((asyncio_blast_recv, asyncio_blast_send), (asyncio_echo_server, asyncio_echo_client), True),
@@ -522,6 +532,8 @@ LEGEND = {
                               "client Clt spinning (blast: the IOService receives)",
     "boomnet IOService park": "server IOService `io.poll(); io.wait(0.01)` (sleeps in epoll after every empty poll); "
                               "client Clt(park_after=0) (sleeps in poll(2) after every empty read)",
+    "boomnet IOService park + Clt spin-park": "server as in IOService park; client "
+                                              f"Clt(park_after={SPIN_THEN_PARK * 1e6:.0f} us): spins that long, then asleep in poll(2)",
     "boomnet Clt/Svc park": "server Svc.poll() + Svc.wait(0.01) when a pass was empty; client Clt(park_after=0)",
     "pyzmq": "PUSH/PULL (blast), REQ/REP (echo); ZeroMQ's I/O thread per context, TCP only",
     "asyncio+uvloop": "asyncio streams on uvloop, struct framing (readexactly)",
