@@ -10,9 +10,10 @@
 :class:`~boomnet.connect.Poolable` questions. ``reusable()`` is ``True`` only for a connection
 that can carry a new conversation without mixing it with the last one: established, not closed or
 failed (no read error, no write failure), **nothing unread** (no message or partial frame in the
-receive buffer, no decrypted TLS bytes held, and the socket not readable: a late reply or the
-server's EOF shows up as readability, checked with one ``poll(2)`` of timeout 0) and **nothing
-unsent** (no queued or pending bytes). Anything else is closed by the pool, never handed out
+receive buffer, no decrypted TLS bytes held, and one non-blocking read brings neither a message,
+a partial frame nor the server's EOF/RST — a read, not a readability check, because over TLS 1.3
+the server's session tickets make a socket readable without carrying a message) and **nothing
+unsent** (no queued or pending bytes). It is asked on release and again on acquire. Anything else is closed by the pool, never handed out
 again. ``capacity()`` is 1 while idle and 0 while leased: a message connection is never shared
 (the generic pool shares busy connections with capacity, as HTTP/2 wants).
 
@@ -26,14 +27,13 @@ function for callers who drive a :class:`~boomnet.connect.Pool` themselves (then
 
 from __future__ import annotations
 
-import select
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Generic, Literal, TypeVar
 
 from ..connect import Connector, Origin, Pool, PoolStats, TcpConnector, TlsConnector
-from ..errors import LocalError
+from ..errors import BoomnetError, LocalError
 from ..stream.options import TcpOptions, TlsOptions
 from .clt import Clt
 from .codec import Codec
@@ -64,18 +64,25 @@ class PooledClt(Clt[M]):
         conn = self.conn
         if not conn._ready:
             return False  # never finished connecting
-        if self._ready or conn._rbuf.undecoded or conn.read_hint():
-            # unread messages or a partial frame here; and read_hint says the rest: closed or
-            # failed (a read error, a failed write: both close), decrypted bytes held, queued or
-            # pending sends (ours or the TLS stream's), messages from other threads
+        if self._ready or conn.read_hint():
+            # unread messages kept from a batch (before any read: a read could move the bytes
+            # their views show); and read_hint says the rest: closed or failed (a read error, a
+            # failed write: both close), decrypted bytes held, queued or pending sends (ours or
+            # the TLS stream's: a read would flush them), messages from other threads
             return False
-        fd = conn.fileno()
-        if fd < 0:
-            return True  # no descriptor (a replay): what it holds was checked above
-        poller = select.poll()
-        poller.register(fd, select.POLLIN | select.POLLPRI)
-        # readable: a reply nobody read, or the peer's EOF/RST (ERR/HUP are always reported)
-        return not poller.poll(0)
+        # One non-blocking read (one recv, as cheap as asking poll(2)): a reply nobody read comes
+        # back as messages or a partial frame, the peer's EOF/RST as an error -- and over TLS 1.3
+        # the session tickets a server sends after the handshake (bytes that make the socket
+        # readable without carrying a message) are consumed, so a client that only ever sent
+        # is still reusable. Bytes arriving after this read are caught by the check on acquire.
+        try:
+            batch = conn.read_batch()
+        except BoomnetError:
+            return False
+        if batch:
+            self._ready.extend(batch)  # unread input: kept with the connection (which is closed)
+            return False
+        return not conn._rbuf.undecoded
 
     def capacity(self) -> int:
         return 0 if self.leased else 1

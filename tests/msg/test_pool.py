@@ -1,7 +1,8 @@
 """Message connections through the generic pool (boomnet.connect.Pool) via MsgPool / msg_connector.
 
 The server is an independent asyncio peer speaking 4-byte big-endian length-prefixed frames
-(answer: the payload reversed; ``b"bye"``: closes the connection; ``b"twice"``: answers twice).
+(answer: the payload reversed; ``b"bye"``: closes the connection; ``b"twice"``: answers twice;
+``b"quiet"``: no answer; ``b"half"``: 3 bytes of a 10-byte answer).
 It records the client port of every connection, so reuse is proven by the server, not by
 object identity alone.
 """
@@ -40,6 +41,12 @@ class Peer:
                 body = await r.readexactly(n)
                 if body == b"bye":
                     break
+                if body == b"quiet":  # one-way: no answer
+                    continue
+                if body == b"half":  # the start of an answer, never finished
+                    w.write(struct.pack(">I", 10) + b"par")
+                    await w.drain()
+                    continue
                 for _ in range(2 if body == b"twice" else 1):
                     w.write(struct.pack(">I", n) + body[::-1])
                 await w.drain()
@@ -181,11 +188,21 @@ def test_a_partial_frame_is_never_pooled(peer: Peer) -> None:
         assert clt.closed and pool.idle(where) == 0
 
 
+def test_a_partial_answer_in_the_kernel_is_never_pooled(peer: Peer) -> None:
+    with MsgPool(LengthPrefixed()) as pool:
+        where = f"tcp://127.0.0.1:{peer.port}"
+        clt = pool.acquire(where)
+        clt.send(b"half")
+        wait_readable(clt)
+        pool.release(where, clt)
+        assert clt.closed and pool.idle(where) == 0
+
+
 def test_an_unflushed_send_queue_is_never_pooled(peer: Peer) -> None:
     with MsgPool(LengthPrefixed()) as pool:
         where = f"tcp://127.0.0.1:{peer.port}"
         clt = pool.acquire(where)
-        clt.push(b"queued, not flushed")
+        clt.push(b"quiet")  # queued, not flushed (and the peer would not answer it anyway)
         pool.release(where, clt)
         assert clt.closed and pool.idle(where) == 0
 
@@ -228,6 +245,30 @@ def test_tls_origins_are_pooled(loops: LoopThread, server_ssl_context: ssl.SSLCo
                 with pool.connection(where) as clt:
                     assert echo(clt, b"secure") == b"eruces"
             assert pool.stats.created == 1 and pool.stats.reused == 2 and len(peer.ports) == 1
+    finally:
+        peer.close()
+
+
+def test_a_one_way_tls_connection_is_pooled(loops: LoopThread, server_ssl_context: ssl.SSLContext, ca_file: str) -> None:
+    """TLS 1.3 servers send session tickets after the handshake: bytes that make the socket
+    readable but carry no message. A client that only sends never reads them; the pool must not
+    mistake them for unread input (and must still refuse a real unread message)."""
+    peer = Peer(loops, server_ssl_context)
+    try:
+        with MsgPool(LengthPrefixed(), tls=TlsOptions(ca_file=ca_file, server_hostname="localhost")) as pool:
+            where = f"tls://127.0.0.1:{peer.port}"
+            clt = pool.acquire(where)
+            assert clt.conn.stream.tls_version == "TLSv1.3"  # type: ignore[attr-defined]
+            clt.send(b"quiet")
+            wait_readable(clt)  # the tickets (at least) have arrived
+            pool.release(where, clt)
+            assert not clt.closed and pool.idle(where) == 1
+            again = pool.acquire(where)
+            assert again is clt
+            again.send(b"loud")
+            wait_readable(again)  # the answer arrived
+            pool.release(where, again)  # the answer was never read: closed
+            assert again.closed and pool.idle(where) == 0
     finally:
         peer.close()
 
