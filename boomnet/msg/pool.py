@@ -13,8 +13,8 @@ failed (no read error, no write failure), **nothing unread** (no message or part
 receive buffer, no decrypted TLS bytes held, and one non-blocking read brings neither a message,
 a partial frame nor the server's EOF/RST — a read, not a readability check, because over TLS 1.3
 the server's session tickets make a socket readable without carrying a message) and **nothing
-unsent** (no queued or pending bytes). It is asked on release and again on acquire. Anything else is closed by the pool, never handed out
-again. ``capacity()`` is 1 while idle and 0 while leased: a message connection is never shared
+unsent** (no queued or pending bytes). It is asked on release and again on acquire; anything
+else is closed by the pool, never handed out again. ``capacity()`` is 1 while idle and 0 while leased: a message connection is never shared
 (the generic pool shares busy connections with capacity, as HTTP/2 wants).
 
 :class:`MsgPool` composes the generic :class:`~boomnet.connect.Pool` (its public API as it is)
