@@ -61,6 +61,11 @@ class PooledClt(Clt[M]):
         self.leased = False
 
     def reusable(self) -> bool:
+        if self.leased:
+            # in use: not for anyone else -- and never read here (the pool asks its busy
+            # connections too): a read could take its user's reply or move the bytes their
+            # message views show
+            return False
         conn = self.conn
         if not conn._ready:
             return False  # never finished connecting

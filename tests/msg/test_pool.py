@@ -119,6 +119,20 @@ def test_a_leased_connection_is_never_shared(peer: Peer) -> None:
         assert pool.idle(where) == 0
 
 
+def test_the_pool_never_reads_a_leased_connection(peer: Peer) -> None:
+    with MsgPool(LengthPrefixed()) as pool:
+        where = f"tcp://127.0.0.1:{peer.port}"
+        a = pool.acquire(where)
+        a.send(b"first")
+        view = a.recv(timeout=5)  # a memoryview into a's receive buffer
+        a.send(b"second")
+        wait_readable(a)  # a's next answer waits in the kernel
+        b = pool.acquire(where)  # the pool looks at its busy connections (a) first
+        assert b is not a and not a._ready and bytes(view) == b"tsrif"
+        assert bytes(a.recv(timeout=5)) == b"dnoces"
+        pool.release(where, a), pool.release(where, b)
+
+
 def test_max_idle_per_key_closes_the_surplus(peer: Peer) -> None:
     with MsgPool(LengthPrefixed(), max_idle_per_key=2) as pool:
         where = f"tcp://127.0.0.1:{peer.port}"
