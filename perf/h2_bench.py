@@ -1,23 +1,28 @@
 """HTTP/2 benchmarks against nginx (TLS, ALPN h2): concurrent small GETs and a 10 MB download.
 
-    .venv/bin/python -m perf.h2_bench [--batches 20] [--rounds 3]
+    .venv/bin/python -m perf.h2_bench [--job conc|down] [--batches 20] [--downloads 3] [--rounds 3]
 
 * **concurrent**: batches of 100 concurrent ``GET /small`` (a 2-byte body): boomnet
   ``AutoClient.gather`` (one HTTP/2 connection) vs httpx ``AsyncClient(http2=True)`` with
   ``asyncio.gather`` (one connection), and the best HTTP/1.1 figures — boomnet's pipelined
   ``HttpConnection`` (one connection, 100 requests written at once) and aiohttp (100 concurrent,
   its connector's default pool). Requests/s over ``--batches`` batches.
-* **download**: one 10 MB file on a warm connection (one small request first: connect, TLS and
-  imports are not counted): boomnet ``AutoClient`` (HTTP/2) and boomnet ``HttpClient`` (HTTP/1.1)
-  vs urllib3 (HTTP/1.1). MB/s.
+* **download**: ``--downloads`` 10 MB downloads (random bytes) on one warm connection (one small
+  request first, the file's SHA-256: connect, TLS and imports are not counted): boomnet
+  ``AutoClient`` (HTTP/2) and boomnet ``HttpClient`` (HTTP/1.1) vs urllib3 (HTTP/1.1); every
+  body's length and SHA-256 are checked (outside the timing). The median MB/s of a run counts.
+  nginx keeps its defaults for HTTP/2 (8 KiB DATA frames, ``http2_chunk_size``) and TLS records.
 
 Each client runs in its own process; clients alternate round by round; medians. The server is
-one nginx worker (``master_process off``), started and stopped here.
+one nginx worker (``master_process off``), started and stopped here (:func:`serve`, also
+used by ``perf/h2_profile.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import os
 import shutil
 import socket
@@ -26,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 CONF = """
@@ -52,6 +58,7 @@ http {{
 
 CLIENTS_CONC = ("boomnet-h2", "httpx-h2", "boomnet-h1-pipelined", "aiohttp-h1")
 CLIENTS_DOWN = ("boomnet-h2", "boomnet-h1", "urllib3")
+SIZE = 10 * 1024 * 1024
 
 
 def concurrent(client: str, url: str, ca: str, batches: int) -> float:
@@ -124,50 +131,58 @@ def concurrent(client: str, url: str, ca: str, batches: int) -> float:
     return runner(run_httpx() if client == "httpx-h2" else run_aiohttp())
 
 
-def download(client: str, url: str, ca: str) -> float:
-    size = 10 * 1024 * 1024
-    t0 = time.perf_counter()
+def download(client: str, url: str, ca: str, downloads: int) -> float:
+    """The median MB/s of ``downloads`` 10 MB downloads on one warm connection; every body is
+    checked (length and SHA-256). The warm-up request fetches the checksum (a small body)."""
+    rates = []
     if client == "boomnet-h2":
         from boomnet.http.auto import AutoClient
         from boomnet.stream.options import TlsOptions
 
         with AutoClient(tls=TlsOptions(ca_file=ca), timeout=60) as http:
-            http.get(url + "/small")  # warm: connection, TLS, imports (the same for every client)
-            t0 = time.perf_counter()
-            body = http.get(url + "/10mb.bin").body
+            first = http.get(url + "/10mb.sha256")  # warm: connection, TLS, imports (the same for every client)
+            assert first.http_version == "2", first.http_version
+            digest = bytes(first.body).decode()
+            for _ in range(downloads):
+                t0 = time.perf_counter()
+                body = http.get(url + "/10mb.bin").body
+                rates.append(SIZE / (time.perf_counter() - t0) / 1e6)
+                _check(body, digest)
     elif client == "boomnet-h1":
         from boomnet.http import HttpClient
         from boomnet.stream.options import TlsOptions
 
         with HttpClient(tls=TlsOptions(ca_file=ca), request_timeout=60) as http:
-            http.get(url + "/small")
-            t0 = time.perf_counter()
-            body = http.get(url + "/10mb.bin").body
+            first = http.get(url + "/10mb.sha256")
+            assert first.http_version == "1.1", first.http_version
+            digest = bytes(first.body).decode()
+            for _ in range(downloads):
+                t0 = time.perf_counter()
+                body = http.get(url + "/10mb.bin").body
+                rates.append(SIZE / (time.perf_counter() - t0) / 1e6)
+                _check(body, digest)
     else:
         import urllib3
 
         pool = urllib3.PoolManager(ca_certs=ca)
-        assert pool.request("GET", url + "/small").data == b"ok"
-        t0 = time.perf_counter()
-        body = pool.request("GET", url + "/10mb.bin").data
-    dt = time.perf_counter() - t0
-    assert len(body) == size, len(body)
-    return size / dt / 1e6
+        digest = pool.request("GET", url + "/10mb.sha256").data.decode()
+        for _ in range(downloads):
+            t0 = time.perf_counter()
+            body = pool.request("GET", url + "/10mb.bin").data
+            rates.append(SIZE / (time.perf_counter() - t0) / 1e6)
+            _check(body, digest)
+    return statistics.median(rates)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--batches", type=int, default=20)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--client")
-    ap.add_argument("--job")
-    ap.add_argument("--url")
-    ap.add_argument("--ca")
-    a = ap.parse_args()
-    if a.client:
-        value = concurrent(a.client, a.url, a.ca, a.batches) if a.job == "conc" else download(a.client, a.url, a.ca)
-        print(value)
-        return 0
+def _check(body: bytes | bytearray, digest: str) -> None:
+    assert len(body) == SIZE, len(body)
+    assert hashlib.sha256(body).hexdigest() == digest, "corrupt download"
+
+
+@contextlib.contextmanager
+def serve() -> Iterator[tuple[str, str]]:
+    """nginx (one worker, TLS, ALPN h2 + http/1.1, default frame sizes) serving /small and
+    /10mb.bin (random bytes; its SHA-256 is in /10mb.sha256); yields (url, CA file)."""
     import trustme
 
     d = Path(tempfile.mkdtemp(prefix="boomnet-h2-"))
@@ -177,22 +192,59 @@ def main() -> int:
     cert.private_key_pem.write_to_path(str(d / "key.pem"))
     (d / "chain.pem").write_bytes(b"".join(b.bytes() for b in cert.cert_chain_pems))
     (d / "www").mkdir()
-    (d / "www" / "10mb.bin").write_bytes(os.urandom(10 * 1024 * 1024))
+    blob = os.urandom(SIZE)
+    (d / "www" / "10mb.bin").write_bytes(blob)
+    (d / "www" / "10mb.sha256").write_text(hashlib.sha256(blob).hexdigest())
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     (d / "nginx.conf").write_text(CONF.format(d=d, port=port))
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    proc = subprocess.Popen([nginx, "-c", str(d / "nginx.conf"), "-p", str(d)])
-    url = f"https://localhost:{port}"
-    res: dict[str, list[float]] = {}
+    proc = subprocess.Popen([nginx, "-c", str(d / "nginx.conf"), "-p", str(d)], stderr=subprocess.DEVNULL)
     try:
-        time.sleep(0.5)
+        deadline = time.monotonic() + 10
+        while True:  # wait until nginx listens
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.02)
+        yield f"https://localhost:{port}", str(d / "ca.pem")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batches", type=int, default=20, help="concurrent job: batches of 100 GETs per client run")
+    ap.add_argument("--downloads", type=int, default=3, help="download job: downloads per client run (median)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--job", choices=("conc", "down"), help="run only this job (default: both)")
+    ap.add_argument("--client", help=argparse.SUPPRESS)  # a child process: one client, one job
+    ap.add_argument("--url", help=argparse.SUPPRESS)
+    ap.add_argument("--ca", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.client:
+        if a.job == "conc":
+            value = concurrent(a.client, a.url, a.ca, a.batches)
+        else:
+            value = download(a.client, a.url, a.ca, a.downloads)
+        print(value)
+        return 0
+    jobs = [(j, c) for j, c in (("conc", CLIENTS_CONC), ("down", CLIENTS_DOWN)) if a.job in (None, j)]
+    res: dict[str, list[float]] = {}
+    load0 = os.getloadavg()[0]
+    with serve() as (url, ca):
         for r in range(a.rounds):
-            for job, clients in (("conc", CLIENTS_CONC), ("down", CLIENTS_DOWN)):
+            for job, clients in jobs:
                 for c in clients if r % 2 == 0 else tuple(reversed(clients)):
                     out = subprocess.run([sys.executable, "-m", "perf.h2_bench", "--client", c, "--job", job,
-                                          "--url", url, "--ca", str(d / "ca.pem"), "--batches", str(a.batches)],
+                                          "--url", url, "--ca", ca, "--batches", str(a.batches),
+                                          "--downloads", str(a.downloads)],
                                          capture_output=True, text=True, timeout=300)
                     if out.returncode:
                         print(f"{job} {c} failed: {out.stderr[-800:]}", file=sys.stderr)
@@ -200,25 +252,23 @@ def main() -> int:
                     v = float(out.stdout.split()[-1])
                     res.setdefault(f"{job}:{c}", []).append(v)
                     print(f"round {r + 1} {job} {c:22s} {v:10,.1f}", flush=True)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        shutil.rmtree(d, ignore_errors=True)
     med = {k: statistics.median(v) for k, v in res.items()}
     print()
-    print(f"nginx (TLS), {a.rounds} alternating rounds (medians), load {os.getloadavg()[0]:.1f}")
-    print()
-    print("| 100 concurrent small GETs | requests/s | vs httpx HTTP/2 |")
-    print("|---|---:|---:|")
-    for c in CLIENTS_CONC:
-        if f"conc:{c}" in med:
-            print(f"| {c} | {med[f'conc:{c}']:,.0f} | {med[f'conc:{c}'] / med.get('conc:httpx-h2', float('nan')):.2f}x |")
-    print()
-    print("| 10 MB download | MB/s | vs urllib3 |")
-    print("|---|---:|---:|")
-    for c in CLIENTS_DOWN:
-        if f"down:{c}" in med:
-            print(f"| {c} | {med[f'down:{c}']:,.0f} | {med[f'down:{c}'] / med.get('down:urllib3', float('nan')):.2f}x |")
+    print(f"nginx (TLS), {a.rounds} alternating rounds (medians), load {load0:.1f} -> {os.getloadavg()[0]:.1f}")
+    if a.job in (None, "conc"):
+        print()
+        print("| 100 concurrent small GETs | requests/s | vs httpx HTTP/2 |")
+        print("|---|---:|---:|")
+        for c in CLIENTS_CONC:
+            if f"conc:{c}" in med:
+                print(f"| {c} | {med[f'conc:{c}']:,.0f} | {med[f'conc:{c}'] / med.get('conc:httpx-h2', float('nan')):.2f}x |")
+    if a.job in (None, "down"):
+        print()
+        print(f"| 10 MB download (median of {a.downloads} per run) | MB/s | vs urllib3 |")
+        print("|---|---:|---:|")
+        for c in CLIENTS_DOWN:
+            if f"down:{c}" in med:
+                print(f"| {c} | {med[f'down:{c}']:,.0f} | {med[f'down:{c}'] / med.get('down:urllib3', float('nan')):.2f}x |")
     return 0
 
 
