@@ -212,26 +212,13 @@ class TlsStream(Stream):
         try:
             if not self._direct:
                 return self._recv_memory(engine, buf)
-            read = engine.read_into
-            total = read(buf)  # SSL_read returns at most one record
-            size = len(buf)
-            if total == 0 or total == size:
-                self._more = total == size
-                return total
-            # Venues send one small message per TLS record: read on (records already decrypted,
-            # then the socket) until the buffer is full or nothing is left, so a protocol parses a
-            # whole burst per call. It costs one empty SSL_read per call that found data.
-            view = memoryview(buf)
-            while total < size:
-                try:
-                    n = read(view[total:])
-                except NetworkError as e:
-                    self._ended(e)  # deliver the bytes read so far; raise on the next call
-                    return total
-                if not n:
-                    break
-                total += n
-            self._more = total == size
+            # SSL_read returns at most one record: read on (records already decrypted, then the
+            # socket) until the buffer is full or nothing is left, so a protocol parses a whole
+            # burst per call. It costs one empty SSL_read per call that did not fill the buffer.
+            total, end = engine.fill(buf)
+            if end is not None:
+                self._ended(end)  # deliver the bytes read so far; raise on the next call
+            self._more = total == len(buf)
             return total
         except NetworkError as e:
             self._ended(e)
