@@ -180,9 +180,9 @@ def _check(body: bytes | bytearray, digest: str) -> None:
 
 
 @contextlib.contextmanager
-def serve() -> Iterator[tuple[str, str]]:
+def serve() -> Iterator[tuple[str, str, int]]:
     """nginx (one worker, TLS, ALPN h2 + http/1.1, default frame sizes) serving /small and
-    /10mb.bin (random bytes; its SHA-256 is in /10mb.sha256); yields (url, CA file)."""
+    /10mb.bin (random bytes; its SHA-256 is in /10mb.sha256); yields (url, CA file, nginx pid)."""
     import trustme
 
     d = Path(tempfile.mkdtemp(prefix="boomnet-h2-"))
@@ -211,7 +211,7 @@ def serve() -> Iterator[tuple[str, str]]:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise
                 time.sleep(0.02)
-        yield f"https://localhost:{port}", str(d / "ca.pem")
+        yield f"https://localhost:{port}", str(d / "ca.pem"), proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -238,7 +238,7 @@ def main() -> int:
     jobs = [(j, c) for j, c in (("conc", CLIENTS_CONC), ("down", CLIENTS_DOWN)) if a.job in (None, j)]
     res: dict[str, list[float]] = {}
     load0 = os.getloadavg()[0]
-    with serve() as (url, ca):
+    with serve() as (url, ca, _):
         for r in range(a.rounds):
             for job, clients in jobs:
                 for c in clients if r % 2 == 0 else tuple(reversed(clients)):

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m perf.h2_profile [--client boomnet-h2|boomnet-h1|urllib3] [--downloads 5] [--cprofile]
 
-Prints MB/s per download, then per-download counts: TLS reads (``SSL_read`` calls that returned
+Prints MB/s, wall and CPU time (this process, and nginx's: tick-granular, 10 ms) per download, then per-download counts: TLS reads (``SSL_read`` calls that returned
 data, and the empty ones), HTTP/2 DATA frames, polls, and Python-level function calls (from
 ``sys.setprofile``, so the figure is the number of Python and C calls made per download).
 ``--cprofile`` prints the top of a cProfile run instead.
@@ -44,6 +44,13 @@ def _get(client: str, url: str, ca: str):
     return pool, lambda: pool.request("GET", url + "/10mb.bin").data
 
 
+def _cpu(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc; clock ticks)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--client", default="boomnet-h2")
@@ -51,7 +58,7 @@ def main() -> int:
     ap.add_argument("--cprofile", action="store_true")
     ap.add_argument("--perf", metavar="FILE", help="also record the downloads with Linux perf into FILE")
     a = ap.parse_args()
-    with serve() as (url, ca):
+    with serve() as (url, ca, nginx_pid):
         if a.client.startswith("curl"):  # a C client for reference: what nginx can deliver
             proto = "--http2" if a.client == "curl-h2" else "--http1.1"
             out = subprocess.run(["curl", "-s", proto, "--cacert", ca, "-w", "%{speed_download} %{http_version}\\n"]
@@ -68,11 +75,12 @@ def main() -> int:
             recorder = subprocess.Popen(["perf", "record", "-q", "-F", "9999", "-g", "-o", a.perf, "-p", str(os.getpid())])
             time.sleep(0.5)
         for _ in range(a.downloads):
-            t0, c0 = time.perf_counter(), time.process_time()
+            t0, c0, s0 = time.perf_counter(), time.process_time(), _cpu(nginx_pid)
             body = get()
-            dt, dc = time.perf_counter() - t0, time.process_time() - c0
+            dt, dc, ds = time.perf_counter() - t0, time.process_time() - c0, _cpu(nginx_pid) - s0
             assert len(body) == SIZE
-            print(f"{a.client}: {SIZE / dt / 1e6:,.0f} MB/s, {dt * 1e3:.1f} ms wall, {dc * 1e3:.1f} ms CPU (this process)")
+            print(f"{a.client}: {SIZE / dt / 1e6:,.0f} MB/s, {dt * 1e3:.1f} ms wall, {dc * 1e3:.1f} ms CPU here, "
+                  f"{ds * 1e3:.0f} ms CPU in nginx")
         if recorder is not None:
             recorder.send_signal(signal.SIGINT)
             recorder.wait(timeout=30)

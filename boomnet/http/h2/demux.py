@@ -78,16 +78,16 @@ class FrameDemux:
         left = self._left
         if left:  # the payload of a frame cut by the previous read
             sid, mode = self._sid, self._mode
-            step = left if left < end else end
+            step = min(left, end)
             if mode == _TO_H2:
                 out.append(bytes(data[:step]))
             else:
                 if mode == _DIRECT:
-                    got = sink.body_for(sid)  # asked again: the stream may have ended between reads
+                    # asked again: the connection may have ended the stream between reads. The
+                    # limit was checked for the whole frame at its header, and nothing else can
+                    # add to this body before the frame's last byte.
+                    got = sink.body_for(sid)
                     if got is None:
-                        mode = _DROP
-                    elif step > got[1]:
-                        sink.over_limit(sid)  # nothing appended; the rest of the frame is dropped
                         mode = _DROP
                     else:
                         bsid, (body, room) = sid, got
@@ -103,21 +103,20 @@ class FrameDemux:
         while pos < end:
             if body is not None and not out:
                 # a run of whole DATA frames of the bound stream (a download's bulk): the tightest
-                # loop; any other frame (or a cut one, END_STREAM, padding) leaves it
-                while end - pos >= 9:
+                # loop. Any other frame (a cut one, END_STREAM, padding, over the limit) leaves it
+                # for the general path below, which judges it exactly.
+                while end - pos >= 9:  # equivalent-mutant: GtE -> Gt: a lone 9-byte header is read below alike
                     lt, flags, sid = unpack(data, pos)
                     length = lt >> 8
                     stop = pos + 9 + length
-                    if lt & 0xFF or flags & 0x9 or sid != bsid or stop > end or length > room:
+                    if lt & 0xFF or flags & 0x9 or sid != bsid or stop > end or length > room:  # equivalent-mutant: Gt -> GtE, 255 -> 256: leaving the loop early only hands the frame to the general path, which applies the exact checks
                         break
                     body += data[pos + 9 : stop]
                     room -= length
                     credit += length
                     pos = stop
-                if pos >= end:
-                    break
             head = self._head
-            if head or end - pos < 9:  # a header cut by a read: collect its 9 bytes
+            if head or end - pos < 9:  # a header cut by a read: collect its 9 bytes  # equivalent-mutant: Lt -> LtE: a whole 9-byte header collected this way is the same header
                 take = min(9 - len(head), end - pos)
                 head += data[pos : pos + take]
                 pos += take
@@ -152,33 +151,20 @@ class FrameDemux:
                         bsid, body = 0, None
                         mode = _DROP
                     else:
-                        stop = pos + length
-                        if stop <= end:  # the common case: the whole frame is in this read
-                            if length:
-                                body += data[pos:stop]
-                                room -= length
-                                credit += length
-                            pos = stop
-                            if flags & _END_STREAM:
-                                # h2 must still see the stream end: an empty DATA frame with END_STREAM
-                                out.append(b"\x00\x00\x00\x00\x01" + sid.to_bytes(4, "big"))
-                                bsid, body = 0, None
-                            continue
                         mode = _DIRECT
-            # the general case: a frame for h2, a dropped one, or a payload cut by this read's end
+            # the general path: one frame, whole or cut by the end of this read
+            step = min(length, end - pos)
             if mode == _TO_H2:
                 out.append(raw if raw is not None else bytes(data[pos - 9 : pos]))
-            step = length if length < end - pos else end - pos
-            if step:
-                if mode == _TO_H2:
+                if step:
                     out.append(bytes(data[pos : pos + step]))
-                else:
-                    if mode == _DIRECT:
-                        assert body is not None
-                        body += data[pos : pos + step]
-                        room -= step
-                    credit += step
-                pos += step
+            else:
+                if mode == _DIRECT:
+                    assert body is not None
+                    body += data[pos : pos + step]
+                    room -= step
+                credit += step
+            pos += step
             self._type, self._flags, self._sid, self._mode = lt & 0xFF, flags, sid, mode
             if step < length:
                 self._left = length - step
