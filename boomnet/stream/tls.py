@@ -2,7 +2,8 @@
 
 :class:`TlsStream` verifies by default (certifi bundle + system store, host name check, SNI).
 Over a socket stream the TLS engine owns the descriptor (direct path, no extra copies); over any
-other stream ciphertext is pumped through memory BIOs. The handshake advances inside
+other stream -- or with ``TlsOptions(memory_bio=True)``, for bulk transfers: one ``recv`` per up to
+256 KiB of ciphertext instead of two per record -- ciphertext is pumped through memory BIOs. The handshake advances inside
 non-blocking :meth:`TlsStream.establish` calls, after the inner stream's own ``establish``.
 Contexts come from :func:`tls_context` (built once per configuration, cached, thread-safe).
 
@@ -164,7 +165,7 @@ class TlsStream(Stream):
         return False
 
     def _start_engine(self) -> Engine:
-        sock = self._direct_socket()
+        sock = None if self.options.memory_bio else self._direct_socket()
         self._direct = sock is not None
         engine = self._engine = self._new_engine(sock)
         if not self._direct:
@@ -225,16 +226,17 @@ class TlsStream(Stream):
             raise
 
     def _recv_memory(self, engine: Engine, buf: Buffer) -> int:
-        read = engine.read_into
         size = len(buf)
         view = memoryview(buf)
         total = 0
         try:
             while total < size:
-                n = read(view[total:])
-                if n:
-                    total += n
-                elif not self._feed_from_inner():
+                n, end = engine.fill(view[total:])  # every record the engine holds, then more ciphertext
+                total += n
+                if end is not None:
+                    self._ended(end)  # deliver what we have; raise on the next call
+                    return total
+                if total < size and not self._feed_from_inner():
                     break
         except NetworkError as e:
             if not total:
