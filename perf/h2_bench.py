@@ -10,7 +10,8 @@
 * **download**: ``--downloads`` 10 MB downloads (random bytes) on one warm connection (one small
   request first, the file's SHA-256: connect, TLS and imports are not counted): boomnet
   ``AutoClient`` (HTTP/2) and boomnet ``HttpClient`` (HTTP/1.1) vs urllib3 (HTTP/1.1); every
-  body's length and SHA-256 are checked (outside the timing). The median MB/s of a run counts.
+  body's length and SHA-256 are checked (outside the timing). The median MB/s of a run counts;
+  the client's CPU time per download is reported too (steadier than MB/s on a loaded machine).
   nginx keeps its defaults for HTTP/2 (8 KiB DATA frames, ``http2_chunk_size``) and TLS records.
 
 Each client runs in its own process; clients alternate round by round; medians. The server is
@@ -131,47 +132,46 @@ def concurrent(client: str, url: str, ca: str, batches: int) -> float:
     return runner(run_httpx() if client == "httpx-h2" else run_aiohttp())
 
 
-def download(client: str, url: str, ca: str, downloads: int) -> float:
-    """The median MB/s of ``downloads`` 10 MB downloads on one warm connection; every body is
-    checked (length and SHA-256). The warm-up request fetches the checksum (a small body)."""
-    rates = []
+def download(client: str, url: str, ca: str, downloads: int) -> tuple[float, float]:
+    """The median MB/s of ``downloads`` 10 MB downloads on one warm connection, and the median
+    CPU time (ms, this process: user + system) per download -- on a loaded machine the CPU time
+    is the steadier figure (nginx needs ~4 ms of CPU per 10 MB: the client is the bottleneck).
+    Every body is checked (length and SHA-256). The warm-up request fetches the checksum."""
     if client == "boomnet-h2":
         from boomnet.http.auto import AutoClient
         from boomnet.stream.options import TlsOptions
 
-        with AutoClient(tls=TlsOptions(ca_file=ca), timeout=60) as http:
-            first = http.get(url + "/10mb.sha256")  # warm: connection, TLS, imports (the same for every client)
-            assert first.http_version == "2", first.http_version
-            digest = bytes(first.body).decode()
-            for _ in range(downloads):
-                t0 = time.perf_counter()
-                body = http.get(url + "/10mb.bin").body
-                rates.append(SIZE / (time.perf_counter() - t0) / 1e6)
-                _check(body, digest)
+        h2 = AutoClient(tls=TlsOptions(ca_file=ca), timeout=60)
+        first = h2.get(url + "/10mb.sha256")  # warm: connection, TLS, imports (the same for every client)
+        assert first.http_version == "2", first.http_version
+        get, close = (lambda: h2.get(url + "/10mb.bin").body), h2.close
     elif client == "boomnet-h1":
         from boomnet.http import HttpClient
         from boomnet.stream.options import TlsOptions
 
-        with HttpClient(tls=TlsOptions(ca_file=ca), request_timeout=60) as http:
-            first = http.get(url + "/10mb.sha256")
-            assert first.http_version == "1.1", first.http_version
-            digest = bytes(first.body).decode()
-            for _ in range(downloads):
-                t0 = time.perf_counter()
-                body = http.get(url + "/10mb.bin").body
-                rates.append(SIZE / (time.perf_counter() - t0) / 1e6)
-                _check(body, digest)
+        h1 = HttpClient(tls=TlsOptions(ca_file=ca), request_timeout=60)
+        first = h1.get(url + "/10mb.sha256")
+        assert first.http_version == "1.1", first.http_version
+        get, close = (lambda: h1.get(url + "/10mb.bin").body), h1.close
     else:
         import urllib3
 
         pool = urllib3.PoolManager(ca_certs=ca)
-        digest = pool.request("GET", url + "/10mb.sha256").data.decode()
+        first = pool.request("GET", url + "/10mb.sha256")
+        get, close = (lambda: pool.request("GET", url + "/10mb.bin").data), pool.clear
+    digest = bytes(first.data if client == "urllib3" else first.body).decode()
+    rates, cpus = [], []
+    try:
         for _ in range(downloads):
-            t0 = time.perf_counter()
-            body = pool.request("GET", url + "/10mb.bin").data
-            rates.append(SIZE / (time.perf_counter() - t0) / 1e6)
+            t0, c0 = time.perf_counter(), time.process_time()
+            body = get()
+            dt, dc = time.perf_counter() - t0, time.process_time() - c0
+            rates.append(SIZE / dt / 1e6)
+            cpus.append(dc * 1e3)
             _check(body, digest)
-    return statistics.median(rates)
+    finally:
+        close()
+    return statistics.median(rates), statistics.median(cpus)
 
 
 def _check(body: bytes | bytearray, digest: str) -> None:
@@ -230,10 +230,9 @@ def main() -> int:
     a = ap.parse_args()
     if a.client:
         if a.job == "conc":
-            value = concurrent(a.client, a.url, a.ca, a.batches)
+            print(concurrent(a.client, a.url, a.ca, a.batches))
         else:
-            value = download(a.client, a.url, a.ca, a.downloads)
-        print(value)
+            print(*download(a.client, a.url, a.ca, a.downloads))  # MB/s, CPU ms per download
         return 0
     jobs = [(j, c) for j, c in (("conc", CLIENTS_CONC), ("down", CLIENTS_DOWN)) if a.job in (None, j)]
     res: dict[str, list[float]] = {}
@@ -249,9 +248,14 @@ def main() -> int:
                     if out.returncode:
                         print(f"{job} {c} failed: {out.stderr[-800:]}", file=sys.stderr)
                         continue
-                    v = float(out.stdout.split()[-1])
+                    if job == "conc":
+                        v = float(out.stdout.split()[-1])
+                        print(f"round {r + 1} {job} {c:22s} {v:10,.1f}", flush=True)
+                    else:
+                        v, cpu = map(float, out.stdout.split()[-2:])
+                        res.setdefault(f"cpu:{c}", []).append(cpu)
+                        print(f"round {r + 1} {job} {c:22s} {v:10,.1f} MB/s {cpu:6.1f} ms CPU", flush=True)
                     res.setdefault(f"{job}:{c}", []).append(v)
-                    print(f"round {r + 1} {job} {c:22s} {v:10,.1f}", flush=True)
     med = {k: statistics.median(v) for k, v in res.items()}
     print()
     print(f"nginx (TLS), {a.rounds} alternating rounds (medians), load {load0:.1f} -> {os.getloadavg()[0]:.1f}")
@@ -264,11 +268,13 @@ def main() -> int:
                 print(f"| {c} | {med[f'conc:{c}']:,.0f} | {med[f'conc:{c}'] / med.get('conc:httpx-h2', float('nan')):.2f}x |")
     if a.job in (None, "down"):
         print()
-        print(f"| 10 MB download (median of {a.downloads} per run) | MB/s | vs urllib3 |")
-        print("|---|---:|---:|")
+        print(f"| 10 MB download (median of {a.downloads} per run) | MB/s | vs urllib3 | client CPU ms | urllib3 CPU / this |")
+        print("|---|---:|---:|---:|---:|")
+        nan = float("nan")
         for c in CLIENTS_DOWN:
             if f"down:{c}" in med:
-                print(f"| {c} | {med[f'down:{c}']:,.0f} | {med[f'down:{c}'] / med.get('down:urllib3', float('nan')):.2f}x |")
+                print(f"| {c} | {med[f'down:{c}']:,.0f} | {med[f'down:{c}'] / med.get('down:urllib3', nan):.2f}x "
+                      f"| {med[f'cpu:{c}']:.1f} | {med.get('cpu:urllib3', nan) / med[f'cpu:{c}']:.2f}x |")
     return 0
 
 
