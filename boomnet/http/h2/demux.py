@@ -105,6 +105,7 @@ class FrameDemux:
                 # a run of whole DATA frames of the bound stream (a download's bulk): the tightest
                 # loop. Any other frame (a cut one, END_STREAM, padding, over the limit) leaves it
                 # for the general path below, which judges it exactly.
+                start = len(body)
                 while end - pos >= 9:  # equivalent-mutant: GtE -> Gt: a lone 9-byte header is read below alike
                     lt, flags, sid = unpack(data, pos)
                     length = lt >> 8
@@ -113,8 +114,8 @@ class FrameDemux:
                         break
                     body += data[pos + 9 : stop]
                     room -= length
-                    credit += length
                     pos = stop
+                credit += len(body) - start
             head = self._head
             if head or end - pos < 9:  # a header cut by a read: collect its 9 bytes  # equivalent-mutant: Lt -> LtE: a whole 9-byte header collected this way is the same header
                 take = min(9 - len(head), end - pos)
