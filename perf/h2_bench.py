@@ -3,13 +3,13 @@
     .venv/bin/python -m perf.h2_bench [--job conc|down] [--batches 20] [--downloads 3] [--rounds 3]
 
 * **concurrent**: batches of 100 concurrent ``GET /small`` (a 2-byte body): boomnet
-  ``AutoClient.gather`` (one HTTP/2 connection) vs httpx ``AsyncClient(http2=True)`` with
+  ``HttpClient.gather`` (ALPN picks h2: one HTTP/2 connection) vs httpx ``AsyncClient(http2=True)`` with
   ``asyncio.gather`` (one connection), and the best HTTP/1.1 figures — boomnet's pipelined
   ``HttpConnection`` (one connection, 100 requests written at once) and aiohttp (100 concurrent,
   its connector's default pool). Requests/s over ``--batches`` batches.
 * **download**: ``--downloads`` 10 MB downloads (random bytes) on one warm connection (one small
   request first, the file's SHA-256: connect, TLS and imports are not counted): boomnet
-  ``AutoClient`` (HTTP/2) and boomnet ``HttpClient`` (HTTP/1.1), with default TLS options and
+  ``HttpClient`` (HTTP/2 by ALPN) and ``HttpClient(http2="off")`` (HTTP/1.1), with default TLS options and
   (``-bulk``) with ``TlsOptions(memory_bio=True)`` (TLS over memory BIOs: one ``recv`` per up to
   256 KiB of ciphertext instead of two per TLS record), vs urllib3 (HTTP/1.1); every
   body's length and SHA-256 are checked (outside the timing). The median MB/s of a run counts;
@@ -66,11 +66,11 @@ SIZE = 10 * 1024 * 1024
 
 def concurrent(client: str, url: str, ca: str, batches: int) -> float:
     if client == "boomnet-h2":
-        from boomnet.http.auto import AutoClient
+        from boomnet.http import HttpClient
         from boomnet.stream.options import TlsOptions
 
-        with AutoClient(tls=TlsOptions(ca_file=ca), timeout=60) as http:
-            http.get(url + "/small")
+        with HttpClient(tls=TlsOptions(ca_file=ca), request_timeout=60) as http:
+            assert http.get(url + "/small").http_version == "2"
             t0 = time.perf_counter()
             for _ in range(batches):
                 rs = http.gather([("GET", url + "/small")] * 100)
@@ -141,10 +141,10 @@ def download(client: str, url: str, ca: str, downloads: int) -> tuple[float, flo
     Every body is checked (length and SHA-256). The warm-up request fetches the checksum."""
     bulk = client.endswith("-bulk")  # TlsOptions(memory_bio=True): the documented bulk-transfer setting
     if client.startswith("boomnet-h2"):
-        from boomnet.http.auto import AutoClient
+        from boomnet.http import HttpClient
         from boomnet.stream.options import TlsOptions
 
-        h2 = AutoClient(tls=TlsOptions(ca_file=ca, memory_bio=bulk), timeout=60)
+        h2 = HttpClient(tls=TlsOptions(ca_file=ca, memory_bio=bulk), request_timeout=60)
         first = h2.get(url + "/10mb.sha256")  # warm: connection, TLS, imports (the same for every client)
         assert first.http_version == "2", first.http_version
         get, close = (lambda: h2.get(url + "/10mb.bin").body), h2.close
@@ -152,7 +152,7 @@ def download(client: str, url: str, ca: str, downloads: int) -> tuple[float, flo
         from boomnet.http import HttpClient
         from boomnet.stream.options import TlsOptions
 
-        h1 = HttpClient(tls=TlsOptions(ca_file=ca, memory_bio=bulk), request_timeout=60)
+        h1 = HttpClient(tls=TlsOptions(ca_file=ca, memory_bio=bulk), request_timeout=60, http2="off")
         first = h1.get(url + "/10mb.sha256")
         assert first.http_version == "1.1", first.http_version
         get, close = (lambda: h1.get(url + "/10mb.bin").body), h1.close

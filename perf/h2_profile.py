@@ -25,17 +25,17 @@ from perf.h2_bench import SIZE, serve
 def _get(client: str, url: str, ca: str):
     bulk = client.endswith("-bulk")  # TlsOptions(memory_bio=True)
     if client.startswith("boomnet-h2"):
-        from boomnet.http.auto import AutoClient
+        from boomnet.http import HttpClient
         from boomnet.stream.options import TlsOptions
 
-        http = AutoClient(tls=TlsOptions(ca_file=ca, memory_bio=bulk), timeout=60)
+        http = HttpClient(tls=TlsOptions(ca_file=ca, memory_bio=bulk), request_timeout=60)
         http.get(url + "/10mb.sha256")
         return http, lambda: http.get(url + "/10mb.bin").body
     if client.startswith("boomnet-h1"):
         from boomnet.http import HttpClient
         from boomnet.stream.options import TlsOptions
 
-        http1 = HttpClient(tls=TlsOptions(ca_file=ca, memory_bio=bulk), request_timeout=60)
+        http1 = HttpClient(tls=TlsOptions(ca_file=ca, memory_bio=bulk), request_timeout=60, http2="off")
         http1.get(url + "/10mb.sha256")
         return http1, lambda: http1.get(url + "/10mb.bin").body
     import urllib3
