@@ -129,3 +129,73 @@ def test_close_notify_then_fin_at_once_is_still_a_clean_close(server_ssl_context
         assert data == BULK
         assert type(end) is ConnectionClosed and "close_notify" in str(end)
         s.close()
+
+
+@pytest.mark.parametrize("backend", ["stdlib", "pyopenssl"])
+@pytest.mark.parametrize("memory_bio", [False, True])
+@pytest.mark.parametrize("how", ["close_notify", "cut"])
+def test_the_end_is_known_by_the_call_that_finds_it(server_ssl_context: ssl.SSLContext, ca_file: str, backend: str,
+                                                    memory_bio: bool, how: str) -> None:
+    small = os.urandom(50_000)
+
+    def send_then_end(conn: ssl.SSLSocket) -> None:
+        conn.sendall(small)
+        if how == "cut":
+            conn.shutdown(socket.SHUT_RDWR)  # TCP FIN, no close_notify
+            return
+        conn.setblocking(False)
+        try:
+            conn.unwrap()  # close_notify without waiting for ours
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            pass
+
+    expected = TruncatedStream if how == "cut" else ConnectionClosed
+    with Peer(send_then_end, ssl_context=server_ssl_context) as peer:
+        s = _connect(peer, ca_file, backend, memory_bio)
+        peer.join()  # the data and the end are all on their way
+        buf = bytearray(256 * 1024)
+        got = bytearray()
+        deadline = time.monotonic() + 5
+        while len(got) < len(small) and time.monotonic() < deadline:
+            got += buf[: s.recv_into(buf)]
+        assert bytes(got) == small
+        # the read that took the last bytes found the end behind them: the stream says so (a
+        # selector polls it again) and the next call raises it, never a silent 0
+        assert s.closed and s.read_hint()
+        with pytest.raises(expected) as end:
+            s.recv_into(buf)
+        assert isinstance(end.value, expected) and (how == "cut" or type(end.value) is ConnectionClosed)
+        s.close()
+
+
+@pytest.mark.parametrize("backend", ["stdlib", "pyopenssl"])
+@pytest.mark.parametrize("memory_bio", [False, True])
+def test_a_later_close_notify_is_raised_never_returned_as_nothing(server_ssl_context: ssl.SSLContext, ca_file: str,
+                                                                  backend: str, memory_bio: bool) -> None:
+    def send_wait_notify(conn: ssl.SSLSocket) -> None:
+        conn.sendall(b"data")
+        conn.recv(1)  # the client has read the data: the close_notify comes on its own
+        conn.setblocking(False)
+        try:
+            conn.unwrap()
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            pass
+
+    with Peer(send_wait_notify, ssl_context=server_ssl_context) as peer:
+        s = _connect(peer, ca_file, backend, memory_bio)
+        buf = bytearray(1024)
+        got = bytearray()
+        deadline = time.monotonic() + 5
+        while len(got) < 4 and time.monotonic() < deadline:
+            got += buf[: s.recv_into(buf)]
+        assert got == b"data"
+        s.write(b"!")
+        s.flush()
+        with pytest.raises(ConnectionClosed) as end:
+            while time.monotonic() < deadline:
+                assert s.recv_into(buf) == 0
+                assert not s.closed  # 0 means "nothing now": the end is raised by the call that finds it
+                time.sleep(0.0005)
+        assert type(end.value) is ConnectionClosed
+        peer.join()
+        s.close()
