@@ -220,7 +220,8 @@ class H2Connection:
             except h2.exceptions.ProtocolError as exc:
                 self._dead(HttpProtocolError(f"HTTP/2 protocol error from {self.authority}: {exc}"))
             else:
-                self._start_queued()
+                if self._queued or self._sending:  # (a download's polls have neither: skip the call)
+                    self._start_queued()
                 self._write()
         if self._open or self._queued:
             self._expire()
