@@ -93,8 +93,9 @@ class Pair:
             self.client.poll()
 
 
-def test_a_download_of_2_5_windows_never_stalls_and_credit_is_exact() -> None:
-    p = Pair()
+@pytest.mark.parametrize("cut", [65_536, 16_384 + 9])  # reads cut frames / each read is one whole frame
+def test_a_download_of_2_5_windows_never_stalls_and_credit_is_exact(cut: int) -> None:
+    p = Pair(cut=cut)
     req = p.client.request("GET", "/big")
     (sid,) = p.to_server()
     size = 40 * 1024 * 1024  # 2.5x our 16 MiB windows: only the client's WINDOW_UPDATEs let it through

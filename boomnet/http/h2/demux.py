@@ -97,16 +97,16 @@ class FrameDemux:
             pos = step
             self._left = left = left - step
             self._mode = mode
-            if not left and self._frame_done(mode):
-                bsid, body = 0, None
+            if not left:
+                self._frame_done(mode)
         unpack = _HEAD.unpack_from
-        while pos < end:
+        while pos < end:  # equivalent-mutant: Lt -> LtE: at the end the header path below finds no byte and stops
             if body is not None and not out:
                 # a run of whole DATA frames of the bound stream (a download's bulk): the tightest
                 # loop. Any other frame (a cut one, END_STREAM, padding, over the limit) leaves it
                 # for the general path below, which judges it exactly.
                 start = len(body)
-                while end - pos >= 9:  # equivalent-mutant: GtE -> Gt: a lone 9-byte header is read below alike
+                while end - pos >= 9:  # equivalent-mutant: GtE -> Gt, 9 -> 10: a lone 9-byte header is read below alike
                     lt, flags, sid = unpack(data, pos)
                     length = lt >> 8
                     stop = pos + 9 + length
@@ -117,10 +117,10 @@ class FrameDemux:
                     pos = stop
                 credit += len(body) - start
             head = self._head
-            if head or end - pos < 9:  # a header cut by a read: collect its 9 bytes  # equivalent-mutant: Lt -> LtE: a whole 9-byte header collected this way is the same header
-                take = min(9 - len(head), end - pos)
+            if head or end - pos < 9:  # a header cut by a read: collect its 9 bytes  # equivalent-mutant: Lt -> LtE, 9 -> 10: a whole 9-byte header collected this way is the same header
+                take = 9 - len(head)
                 head += data[pos : pos + take]
-                pos += take
+                pos += take  # past the end when the read ends inside the header again: then it stops here
                 if len(head) < 9:
                     break
                 lt, flags, sid = unpack(head)
@@ -170,25 +170,24 @@ class FrameDemux:
             if step < length:
                 self._left = length - step
                 break
-            if self._frame_done(mode):
-                bsid, body = 0, None
+            self._frame_done(mode)
         if credit:
             sink.consumed(csid, credit)
         self.flush()
 
-    def _frame_done(self, mode: int) -> bool:
-        """A frame ended; ``True`` if it ended the directly-read stream."""
+    def _frame_done(self, mode: int) -> None:
+        """A frame ended. (After a directly-read END_STREAM, ``out`` is not empty: the next DATA
+        frame hands it to h2 and asks for its stream's body again, so nothing stays bound to an
+        ended stream.)"""
         if mode != _TO_H2:
             if self._flags & _END_STREAM:
                 self._out.append(b"\x00\x00\x00\x00\x01" + self._sid.to_bytes(4, "big"))
-                return True
         elif self._type == _GOAWAY:
             self.flush()
-        return False
 
     def flush(self) -> None:
         out = self._out
         if out:
-            data = out[0] if len(out) == 1 else b"".join(out)
+            data = b"".join(out)  # one item: that very bytes object, no copy
             out.clear()
             self._sink.to_h2(data)
