@@ -8,6 +8,12 @@ is the median of the per-round ratios (both systems measured in the same round).
 retained allocations per message on boomnet's bytes receive path (tracemalloc).
 
     .venv/bin/python -m perf.msg_bench [--rounds 3] [--blast 200000] [--samples 10000]
+
+Which row is which: every row names who waits how ("spin": a loop of non-blocking calls, one
+core at 100 %; "park": asleep in the kernel after every empty read) — the legend is printed
+under the table (``perf.msg_peers.LEGEND``). A mode that sleeps pays the kernel's wake-up twice per round trip
+(once per side), which "raw socket blocking" measures with no framework at all; a mode that
+spins pays none, which "raw socket spin" measures.
 """
 
 from __future__ import annotations
@@ -15,12 +21,13 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import queue
 import statistics
 import tempfile
 import time
 from typing import Any
 
-from perf.msg_peers import SYSTEMS
+from perf.msg_peers import LEGEND, SYSTEMS
 from perf.stats import rtt_summary
 
 BLAST_PAYLOAD = b"b" * 100
@@ -43,7 +50,18 @@ def run_blast(name: str, n: int, tls: bool, certs: tuple[str, str], ca: str) -> 
     port = ready.get(timeout=30)
     sp = ctx.Process(target=send, args=(port, n, BLAST_PAYLOAD, ca if tls else None, started), daemon=True)
     sp.start()
-    end = result.get(timeout=300)
+    deadline = time.monotonic() + 300
+    end = None
+    while end is None:
+        try:
+            end = result.get(timeout=1.0)
+        except queue.Empty:
+            # a dead sender or receiver never delivers: say which, do not wait the full 300 s
+            dead = [(who, p.exitcode) for who, p in (("sender", sp), ("receiver", rp)) if p.exitcode not in (None, 0)]
+            if dead or time.monotonic() > deadline:
+                for p in (sp, rp):
+                    p.kill()
+                raise RuntimeError(f"blast {name} {'TLS' if tls else 'TCP'}: no result ({dead or 'timeout'})") from None
     # CLOCK_MONOTONIC is one clock for every process: first send (after connecting) to last handled
     elapsed = end - started.get(timeout=30)
     sp.join(30)
@@ -132,7 +150,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--blast", type=int, default=200_000)
     ap.add_argument("--samples", type=int, default=10_000)
-    ap.add_argument("--only", default="", help="comma-separated systems")
+    ap.add_argument("--only", default="", help="comma-separated system names (as in the table)")
     args = ap.parse_args()
     import trustme
 
@@ -185,6 +203,9 @@ def main() -> None:
         r50 = paired([e["p50"] for e in echo[key]], [e["p50"] for e in ze]) if ze else "-"
         r99 = paired([e["p99"] for e in echo[key]], [e["p99"] for e in ze]) if ze else "-"
         print(f"| {name} | {'TLS' if tls else 'TCP'} | {shown} | {rb} | {p50:.1f} | {p99:.1f} | {p999:.1f} | {r50} | {r99} |")
+    print("\nrows (who spins, who sleeps):")
+    for name in names:
+        print(f"  {name}: {LEGEND[name]}")
     print("\nper-round blast msgs/s (k):")
     for (name, tls), rates in blast.items():
         if any(r is not None for r in rates):

@@ -1,9 +1,12 @@
 """The systems perf/msg_bench.py compares, each as (blast receiver, blast sender, echo server,
 echo client) functions run in child processes (blast) or the bench process (echo client).
 
-boomnet: Clt/Svc. pyzmq: PUSH/PULL and REQ/REP (TCP only: ZeroMQ has no TLS transport).
-asyncio+uvloop: streams with struct framing (readexactly). raw: blocking sockets + struct, the
-floor (no framework at all)."""
+boomnet in five ways of waiting (LEGEND says, per row, who spins and who sleeps): Clt/Svc and the
+IOService path (ListenerEndpoint + Reactor), each with both ends spinning and with both ends
+asleep in the kernel between messages ("park"), and the parked IOService server with a client
+that spins 100 us before it sleeps. pyzmq: PUSH/PULL and REQ/REP (TCP only: ZeroMQ has no TLS
+transport). asyncio+uvloop: streams with struct framing (readexactly). raw sockets + struct, no
+framework: blocking (the floor of every mode that sleeps) and spinning (of every mode that spins)."""
 
 from __future__ import annotations
 
@@ -106,12 +109,11 @@ def boomnet_park_echo_server(ready: Any, certs: tuple[str, str] | None) -> None:
             wait(0.01)
 
 
-def boomnet_park_echo_client(port: int, samples: int, payload: bytes, ca: str | None) -> list[int]:
-    """Clt.recv parked in poll(2) after one empty read (park_after=0): for oversubscribed cores."""
+def _clt_echo(port: int, samples: int, payload: bytes, ca: str | None, park_after: float) -> list[int]:
     from boomnet.msg import Clt, LengthPrefixed
     from boomnet.stream.options import TlsOptions
 
-    clt = Clt.connect("127.0.0.1", port, codec=LengthPrefixed(), park_after=0.0,
+    clt = Clt.connect("127.0.0.1", port, codec=LengthPrefixed(), park_after=park_after,
                       tls=TlsOptions(ca_file=ca, server_hostname="localhost") if ca else None)
     send, recv = clt.conn.send, clt.recv
     clock = time.perf_counter_ns
@@ -123,6 +125,19 @@ def boomnet_park_echo_client(port: int, samples: int, payload: bytes, ca: str | 
         out.append(clock() - t0)
     clt.close()
     return out
+
+
+SPIN_THEN_PARK = 0.0001  # seconds a "spin, then park" Clt spins before sleeping in poll(2)
+
+
+def boomnet_spin_park_echo_client(port: int, samples: int, payload: bytes, ca: str | None) -> list[int]:
+    """Clt.recv spinning SPIN_THEN_PARK, then asleep in poll(2) (park_after=SPIN_THEN_PARK)."""
+    return _clt_echo(port, samples, payload, ca, park_after=SPIN_THEN_PARK)
+
+
+def boomnet_park_echo_client(port: int, samples: int, payload: bytes, ca: str | None) -> list[int]:
+    """Clt.recv parked in poll(2) after one empty read (park_after=0): for oversubscribed cores."""
+    return _clt_echo(port, samples, payload, ca, park_after=0.0)
 
 
 def boomnet_echo_client(port: int, samples: int, payload: bytes, ca: str | None) -> list[int]:
@@ -172,8 +187,9 @@ def boomnet_io_blast_recv(n: int, ready: Any, certs: tuple[str, str] | None) -> 
     return end
 
 
-def boomnet_io_echo_server(ready: Any, certs: tuple[str, str] | None) -> None:
-    """Echo on the IOService: a Reactor answering with conn.push; poll, then wait(10 ms) when idle."""
+def _io_echo_listener(certs: tuple[str, str] | None) -> tuple[Any, Any]:
+    """An IOService with a ListenerEndpoint whose Reactor echoes with conn.push (flushed at the
+    end of the connection's poll: one send per batch)."""
     from boomnet.msg import LengthPrefixed
     from boomnet.msg.endpoint import ListenerEndpoint, Reactor
     from boomnet.service import IOService
@@ -189,6 +205,23 @@ def boomnet_io_echo_server(ready: Any, certs: tuple[str, str] | None) -> None:
     io.register(lst)
     while lst.address is None:
         io.poll()
+    return io, lst
+
+
+def boomnet_io_echo_server(ready: Any, certs: tuple[str, str] | None) -> None:
+    """Echo on the IOService, busy-polling: ``while True: io.poll()`` (the documented
+    lowest-latency loop, one core at 100 %)."""
+    io, lst = _io_echo_listener(certs)
+    ready.put(lst.address[1])
+    poll = io.poll
+    while True:
+        poll()
+
+
+def boomnet_io_park_echo_server(ready: Any, certs: tuple[str, str] | None) -> None:
+    """Echo on the IOService, ``poll(); wait(0.01)``: sleeps in epoll whenever a poll found
+    nothing (the documented shared-machine loop) — in a ping-pong that is after every echo."""
+    io, lst = _io_echo_listener(certs)
     ready.put(lst.address[1])
     poll, wait = io.poll, io.wait
     while True:
@@ -422,14 +455,88 @@ def raw_echo_client(port: int, samples: int, payload: bytes, ca: Any) -> list[in
     return out
 
 
+def raw_busy_echo_server(ready: Any, certs: Any) -> None:
+    """The spinning floor: a non-blocking socket read in a loop (no framework)."""
+    lst = socket.create_server(("127.0.0.1", 0))
+    ready.put(lst.getsockname()[1])
+    s, _ = lst.accept()
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.setblocking(False)
+    buf = bytearray(1 << 16)
+    mv = memoryview(buf)
+    have = 0
+    recv_into, send = s.recv_into, s.send
+    while True:
+        try:
+            n = recv_into(mv[have:])
+        except BlockingIOError:
+            continue
+        if not n:
+            return
+        have += n
+        pos = 0
+        while have - pos >= 4:
+            end = pos + 4 + HDR.unpack_from(buf, pos)[0]
+            if end > have:
+                break
+            pos = end
+        if pos:
+            send(mv[:pos])  # whole frames back (64-byte frames: the kernel takes them at once)
+            buf[: have - pos] = buf[pos:have]
+            have -= pos
+
+
+def raw_busy_echo_client(port: int, samples: int, payload: bytes, ca: Any) -> list[int]:
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.setblocking(False)
+    frame = HDR.pack(len(payload)) + payload
+    want = len(frame)
+    buf = bytearray(1 << 16)
+    mv = memoryview(buf)
+    clock, out = time.perf_counter_ns, []
+    recv_into = s.recv_into
+    for _ in range(samples):
+        t0 = clock()
+        s.send(frame)
+        got = 0
+        while got < want:
+            try:
+                got += recv_into(mv[got:])
+            except BlockingIOError:
+                pass
+        out.append(clock() - t0)
+    s.close()
+    return out
+
+
 Blast = tuple[Callable[..., float], Callable[..., None]]
 Echo = tuple[Callable[..., None], Callable[..., list[int]]]
 
-SYSTEMS: dict[str, tuple[Blast | None, Echo, bool]] = {  # name -> (blast, echo, supports TLS)
-    "boomnet": ((boomnet_blast_recv, boomnet_blast_send), (boomnet_echo_server, boomnet_echo_client), True),
-    "boomnet park": (None, (boomnet_park_echo_server, boomnet_park_echo_client), True),
-    "boomnet IOService": ((boomnet_io_blast_recv, boomnet_blast_send), (boomnet_io_echo_server, boomnet_park_echo_client), True),
+# name -> (blast, echo, supports TLS). The names say who spins and who sleeps (see LEGEND).
+SYSTEMS: dict[str, tuple[Blast | None, Echo, bool]] = {
+    "boomnet Clt/Svc spin": ((boomnet_blast_recv, boomnet_blast_send), (boomnet_echo_server, boomnet_echo_client), True),
+    "boomnet IOService spin": ((boomnet_io_blast_recv, boomnet_blast_send), (boomnet_io_echo_server, boomnet_echo_client), True),
+    "boomnet IOService park": (None, (boomnet_io_park_echo_server, boomnet_park_echo_client), True),
+    "boomnet IOService park + Clt spin-park": (None, (boomnet_io_park_echo_server, boomnet_spin_park_echo_client), True),
+    "boomnet Clt/Svc park": (None, (boomnet_park_echo_server, boomnet_park_echo_client), True),
     "pyzmq": ((zmq_blast_recv, zmq_blast_send), (zmq_echo_server, zmq_echo_client), False),
     "asyncio+uvloop": ((asyncio_blast_recv, asyncio_blast_send), (asyncio_echo_server, asyncio_echo_client), True),
-    "raw socket": ((raw_blast_recv, raw_blast_send), (raw_echo_server, raw_echo_client), False),
+    "raw socket blocking": ((raw_blast_recv, raw_blast_send), (raw_echo_server, raw_echo_client), False),
+    "raw socket spin": (None, (raw_busy_echo_server, raw_busy_echo_client), False),
+}
+
+LEGEND = {
+    "boomnet Clt/Svc spin": "server Svc.poll() in a loop; client Clt spinning on read_batch()",
+    "boomnet IOService spin": "server ListenerEndpoint+Reactor on an IOService, `while True: io.poll()`; "
+                              "client Clt spinning (blast: the IOService receives)",
+    "boomnet IOService park": "server IOService `io.poll(); io.wait(0.01)` (sleeps in epoll after every empty poll); "
+                              "client Clt(park_after=0) (sleeps in poll(2) after every empty read)",
+    "boomnet IOService park + Clt spin-park": "server as in IOService park; client "
+                                              f"Clt(park_after={SPIN_THEN_PARK * 1e6:.0f} us): spins that long, then asleep in poll(2)",
+    "boomnet Clt/Svc park": "server Svc.poll() + Svc.wait(0.01) when a pass was empty; client Clt(park_after=0)",
+    "pyzmq": "PUSH/PULL (blast), REQ/REP (echo); ZeroMQ's I/O thread per context, TCP only",
+    "asyncio+uvloop": "asyncio streams on uvloop, struct framing (readexactly)",
+    "raw socket blocking": "blocking sockets + struct, both ends asleep in recv: the floor of every mode that sleeps",
+    "raw socket spin": "non-blocking sockets read in a loop, both ends: the floor of every mode that spins",
 }

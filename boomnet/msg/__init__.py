@@ -11,7 +11,8 @@
 Layers: sans-I/O codecs (:mod:`.codec`, :mod:`.datagram`, :mod:`.typed`); the connection core
 (:mod:`.connection`: receive buffer -> codec -> batch of messages; push -> coalesced writev);
 blocking-style drivers that spin (:mod:`.clt`, :mod:`.svc`); IOService endpoints (:mod:`.endpoint`);
-traffic observers (:mod:`.observe`).
+traffic observers (:mod:`.observe`); pooled connections per origin over :class:`boomnet.connect.Pool`
+(:mod:`.pool`).
 """
 
 from .clt import Clt
@@ -20,6 +21,7 @@ from .connection import Connection
 from .datagram import Datagram, DatagramCodec
 from .observe import Counters, LogObserver, Observer, Store
 from .options import MsgOptions
+from .pool import MsgPool, PooledClt, msg_connector
 from .svc import Svc
 from .typed import Typed
 
@@ -39,4 +41,7 @@ __all__ = [
     "Connection",
     "Clt",
     "Svc",
+    "MsgPool",
+    "PooledClt",
+    "msg_connector",
 ]

@@ -158,7 +158,7 @@ class Svc(Generic[M]):
                 return queue[0]
             if end is not None and time.monotonic() > end:
                 raise DeadlineExceeded(f"{self!r}: no client within {timeout}s")
-            time.sleep(self.spin_sleep)
+            time.sleep(self.spin_sleep)  # 0: a yield to the connecting peer (see boomnet.msg.clt)
 
     # --- the non-blocking pass ------------------------------------------------------------------
 

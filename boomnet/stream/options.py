@@ -72,6 +72,12 @@ class TlsOptions:
     header and body with two ``recv`` calls). With ``True`` ciphertext comes in one ``recv`` of up
     to 256 KiB and is decrypted from memory: fewer system calls for bulk transfers (a 10 MB
     download: ~25% less client CPU, perf/h2_bench.py) at ~1.5 us more per small round trip.
+
+    Client certificate (mutual TLS), for servers that ask for one: ``certfile`` (PEM: the
+    certificate, then any intermediates; may hold the key too), ``keyfile`` (PEM key; ``None``:
+    inside ``certfile``), ``password`` for an encrypted key (never in ``repr``, logs or
+    recordings). Unreadable files or a key that does not match are a
+    :class:`~boomnet.errors.TlsError` when the context is built (``prepare()``, off the loop).
     """
 
     server_hostname: str | None = None
@@ -82,8 +88,17 @@ class TlsOptions:
     backend: str = "stdlib"
     handshake_timeout: float = 10.0
     memory_bio: bool = False
+    certfile: str | None = None
+    keyfile: str | None = None
+    password: str | bytes | None = dataclasses.field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        for name in ("certfile", "keyfile"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise LocalError(f"{name} must be a PEM file path, not {value!r}")
+        if self.certfile is None and (self.keyfile is not None or self.password is not None):
+            raise LocalError("keyfile/password given without certfile (the client certificate they belong to)")
         if self.backend not in TLS_BACKENDS:
             raise LocalError(f"unknown TLS backend {self.backend!r}; choose one of {TLS_BACKENDS}")
         if not self.handshake_timeout > 0:

@@ -3,8 +3,9 @@
 Building a context is cold work that must stay off the busy-poll loop: loading the certifi bundle
 and the system store costs tens of milliseconds (measured in perf/tls_backends.py
 ``--context``). :func:`tls_context` builds one context per distinct *context-relevant* part of a
-:class:`~boomnet.stream.options.TlsOptions` (backend, verify, ca_file, cadata, alpn, kTLS) and
-caches it; options differing only in ``server_hostname`` or ``handshake_timeout`` share one.
+:class:`~boomnet.stream.options.TlsOptions` (backend, verify, ca_file, cadata, alpn, kTLS, and
+the client certificate: certfile, keyfile, password) and caches it; options differing only in
+``server_hostname`` or ``handshake_timeout`` share one.
 ``StreamEndpoint.prepare()`` calls it on a worker thread before each connect, so the loop thread
 only ever finds a built context.
 
@@ -14,8 +15,9 @@ for a cached configuration never waits behind the build of another. A context is
 built (nothing here changes it afterwards), so sharing one across connections and threads is
 safe. The cache holds at most :data:`MAX_CONTEXTS` configurations (oldest dropped first).
 
-A ``ca_file`` is read when its context is built: a changed file on disk is seen by a new process
-(or after :func:`clear_cache`), not by a running one.
+A ``ca_file`` (and a client ``certfile``/``keyfile``) is read when its context is built: a
+changed file on disk is seen by a new process (or after :func:`clear_cache`), not by a running
+one.
 
 pyOpenSSL is the optional extra ``boomnet[pyopenssl]``: it is imported only when a pyOpenSSL
 context is built, and its absence is a :class:`~boomnet.errors.MissingExtra` naming the extra.
@@ -27,7 +29,7 @@ import ssl
 import threading
 from collections import OrderedDict
 from types import ModuleType
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 import certifi
 
@@ -45,7 +47,9 @@ ENABLE_KTLS = 0x8
 MAX_CONTEXTS = 64
 
 TlsContext = Union[ssl.SSLContext, "SSL.Context"]
-_Key = tuple[str, bool, "str | None", "str | bytes | None", "tuple[str, ...] | None", bool]
+#: the client certificate part of a key: (certfile, keyfile, password), or None
+_Cert = Optional[tuple[str, Optional[str], Union[str, bytes, None]]]
+_Key = tuple[str, bool, "str | None", "str | bytes | None", "tuple[str, ...] | None", bool, _Cert]
 
 
 class _Entry:
@@ -67,7 +71,8 @@ def tls_context(options: TlsOptions, *, ktls: bool = False) -> TlsContext:
     Raises :class:`TlsError` if it cannot be built (unreadable CA file, bad ``cadata``) and
     :class:`MissingExtra` for ``backend="pyopenssl"`` without pyOpenSSL installed.
     """
-    key: _Key = (options.backend, options.verify, options.ca_file, options.cadata, options.alpn, ktls)
+    cert: _Cert = None if options.certfile is None else (options.certfile, options.keyfile, options.password)
+    key: _Key = (options.backend, options.verify, options.ca_file, options.cadata, options.alpn, ktls, cert)
     with _table_lock:
         entry = _entries.get(key)
         if entry is None:
@@ -104,14 +109,22 @@ def require_pyopenssl() -> ModuleType:
 
 
 def _build(key: _Key) -> TlsContext:
-    backend, verify, ca_file, cadata, alpn, ktls = key
+    backend, verify, ca_file, cadata, alpn, ktls, cert = key
     try:
         if backend == "pyopenssl":
-            return _pyopenssl_context(verify, ca_file, cadata, alpn, ktls)
-        return _stdlib_context(verify, ca_file, cadata, alpn, ktls)
+            octx = _pyopenssl_context(verify, ca_file, cadata, alpn, ktls)
+            if cert is not None:
+                _pyopenssl_client_cert(octx, *cert)
+            return octx
+        std = _stdlib_context(verify, ca_file, cadata, alpn, ktls)
+        if cert is not None:
+            certfile, keyfile, password = cert
+            std.load_cert_chain(certfile, keyfile, password)
+        return std
     except (MissingExtra, TlsError):
         raise
     except Exception as e:  # ssl.SSLError, OSError (missing file), pyOpenSSL's own errors, bad PEM
+        # (the message names files and OpenSSL's reason, never the key password)
         raise TlsError(f"cannot set up TLS ({backend}): {e}") from e
 
 
@@ -161,6 +174,25 @@ def _pyopenssl_context(
     if ktls:
         ctx.set_options(ENABLE_KTLS)
     return ctx
+
+
+def _pyopenssl_client_cert(ctx: SSL.Context, certfile: str, keyfile: str | None, password: str | bytes | None) -> None:
+    ctx.use_certificate_chain_file(certfile)
+    if password is None:
+        ctx.use_privatekey_file(keyfile or certfile)
+    else:  # pyOpenSSL's password callback is deprecated: decrypt with cryptography, load the key
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+        secret = password.encode() if isinstance(password, str) else bytes(password)
+        with open(keyfile or certfile, "rb") as f:
+            key = load_pem_private_key(f.read(), secret)
+        try:
+            ctx.use_privatekey(key)  # type: ignore[arg-type]  # a cryptography key: pyOpenSSL >= 24.3
+        except TypeError:  # an older pyOpenSSL wants its own PKey
+            from OpenSSL import crypto
+
+            ctx.use_privatekey(crypto.PKey.from_cryptography_key(key))  # type: ignore[arg-type]
+    # (OpenSSL refuses a key that does not match the certificate loaded first: no separate check)
 
 
 def _add_cadata(ctx: SSL.Context, cadata: str | bytes) -> None:

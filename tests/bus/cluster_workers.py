@@ -28,6 +28,6 @@ class PublishingFeed(BinanceEndpoint):
 def build_binance_worker(worker: WorkerInfo) -> list[Any]:
     opts = worker.options
     bus = NatsEndpoint([opts["nats"]], name=worker.name)
-    publisher = RecordPublisher(bus, venue="sim", publisher=worker.name)
+    publisher = RecordPublisher(bus, venue="sim", publisher=worker.name, batch=opts.get("batch", 1))
     feed = PublishingFeed(worker.keys, publisher, base_url=opts["url"], ca_file=opts["ca_file"])
     return [bus, feed]

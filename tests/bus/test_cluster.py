@@ -29,6 +29,8 @@ def test_sharding_is_stable_and_complete() -> None:
     assert sorted(k for keys in owners for k in keys) == sorted(SYMBOLS)
     with pytest.raises(LocalError):
         Cluster(lambda w: [], keys=SYMBOLS, workers=1)  # a lambda cannot be spawned
+    with pytest.raises(LocalError):
+        Cluster(build_binance_worker, keys=SYMBOLS, workers=1, idle=0)
 
 
 class Count(RecordConsumer):
@@ -48,7 +50,8 @@ def test_a_killed_worker_is_restarted_and_its_gap_is_marked(nats_server: NatsSer
     consumer = Count([nats_server.url], {"trade": Trade}, "md.sim.>")
     io.register(consumer)
     with Exchange(rate=50, burst_every=0, seed=5) as ex:
-        cluster = Cluster(build_binance_worker, keys=SYMBOLS, workers=2, cpus=[0, 1], restart_delay=0.2,
+        # idle: the workers sleep in epoll between trades (two busy loops would take both cores)
+        cluster = Cluster(build_binance_worker, keys=SYMBOLS, workers=2, cpus=[0, 1], restart_delay=0.2, idle=0.001,
                           options={"nats": nats_server.url, "url": ex.url, "ca_file": ex.ca_file})
         try:
             cluster.start()

@@ -8,7 +8,8 @@
 Publishing never blocks the loop. Messages are encoded at once into a bounded queue and written
 in one batch per poll (or as soon as ``flush_bytes`` are queued). The queue also holds what is
 published while disconnected, and what the socket has not taken when the server is slower than
-the feed. It is bounded by ``max_buffered`` messages / ``max_buffered_bytes``; when full, the
+the feed. It is bounded by ``max_buffered`` messages / ``max_buffered_bytes`` (the encoded size of whole
+commands, exactly: a message that would pass either limit is an overflow); when full, the
 ``overflow`` policy decides: ``"drop_oldest"`` (default: the newest market data matters most;
 counted in ``dropped``), ``"drop_new"`` (counted likewise) or ``"raise"``
 (:class:`~boomnet.errors.SendBufferFull` to the publisher). Nothing is dropped silently: the
@@ -43,7 +44,15 @@ Handler = Callable[[Msg, Any], object]
 
 
 _CRLF = b"\r\n"
-_SIZES: dict[int, bytes] = {}
+_MAX_CACHED_SUBJECTS = 65536  # beyond this many subjects, heads are built per message (still correct)
+_SIZES: dict[int, bytes] = {}  # payload size -> b"<size>\r\n"
+
+
+def _size_line(n: int) -> bytes:
+    line = b"%d\r\n" % n
+    if n < 65536:
+        _SIZES[n] = line
+    return line
 
 
 def _command_end(out: bytearray, start: int) -> int:
@@ -119,8 +128,10 @@ class NatsEndpoint(StreamEndpoint[NatsConnection, Any]):
         self.flush_bytes = flush_bytes
         self.max_pending_bytes = max_pending_bytes
         self.max_pings_outstanding = max_pings_outstanding
-        self._prefixes: dict[str, bytes] = {}
+        # subject -> (size, b"PUB <subject> <size>\r\n", command length, b"PUB <subject> ")
+        self._heads: dict[str, tuple[int, bytes, int, bytes]] = {}
         self._nats: NatsConnection | None = None
+        self._before_write: list[Callable[[], object]] = []
         self.published = 0
         self.dropped = 0
         self.delivered = 0
@@ -134,48 +145,72 @@ class NatsEndpoint(StreamEndpoint[NatsConnection, Any]):
     def publish(self, subject: str, payload: bytes | bytearray | memoryview, *, reply: str | None = None,
                 headers: dict[str, str | list[str]] | None = None) -> None:
         """Queue one message; written at the end of this poll (or sooner in big batches)."""
+        # hot path: one dict lookup finds the subject's "PUB <subject> <size>\r\n" line built for
+        # the size its first message had (records of one kind rarely change size; another size
+        # costs one bytes concatenation), then three appends to one bytearray: no per-message
+        # formatting, no method lookups, no exceptions
+        head = self._heads.get(subject)
+        if head is not None and reply is None and headers is None:
+            n = len(payload)
+            if head[0] == n:
+                line, command = head[1], head[2]
+            else:
+                suffix = _SIZES.get(n)
+                if suffix is None:
+                    suffix = _size_line(n)
+                line = head[3] + suffix
+                command = len(line) + n + 2
+            out = self._out
+            count = self._count
+            size = len(out) + command
+            if count < self.max_buffered and size <= self.max_buffered_bytes:
+                out += line
+                out += payload
+                out += _CRLF
+                self._count = count + 1
+                self.published += 1
+                if not count:
+                    self._wake()
+                elif size >= self.flush_bytes:
+                    self._flush_now()
+                return
+        self._publish(subject, payload, reply, headers)
+
+    def _publish(self, subject: str, payload: bytes | bytearray | memoryview, reply: str | None,
+                 headers: dict[str, str | list[str]] | None) -> None:
+        """The general path: a new subject or size, a reply subject, headers, or a full queue."""
         n = len(payload)
         if reply is None and headers is None:
-            # hot path: the command is appended piecewise to one bytearray (no per-message bytes
-            # object); the subject's "PUB <subject> " prefix and the "<n>\r\n" suffix are cached
-            prefix = self._prefixes.get(subject)
-            if prefix is None:
-                prefix = self._prefix(subject)
+            prefix = b"PUB " + check_subject(subject) + b" "
             size = _SIZES.get(n)
             if size is None:
-                size = b"%d\r\n" % n
-                if n < 65536:
-                    _SIZES[n] = size
-            out = self._out
-            full = self._count >= self.max_buffered or len(out) + n > self.max_buffered_bytes
-            if full and not self._overflowed(n):
-                return
-            out += prefix
-            out += size
-            out += payload
-            out += _CRLF
+                size = _size_line(n)
+            if len(self._heads) < _MAX_CACHED_SUBJECTS:
+                self._heads[subject] = (n, prefix + size, len(prefix) + len(size) + n + 2, prefix)
+            parts: tuple[bytes | bytearray | memoryview, ...] = (prefix, size, payload, _CRLF)
+            command = len(prefix) + len(size) + n + 2
         else:
             data = encode_pub(check_subject(subject), payload, check_subject(reply) if reply else None,
                               encode_headers(headers) if headers else None)
-            out = self._out
-            full = self._count >= self.max_buffered or len(out) + len(data) > self.max_buffered_bytes
-            if full and not self._overflowed(len(data)):
-                return
-            out += data
+            parts = (data,)
+            command = len(data)
+        out = self._out
+        full = self._count >= self.max_buffered or len(out) + command > self.max_buffered_bytes
+        if full and not self._overflowed(command):
+            return
+        for part in parts:
+            out += part
         self._count += 1
         self.published += 1
         if self._count == 1:
             self._wake()
         elif len(out) >= self.flush_bytes:
-            conn = self._nats
-            if conn is not None and conn.is_open:
-                self._flush_out(conn)
+            self._flush_now()
 
-    def _prefix(self, subject: str) -> bytes:
-        prefix = b"PUB " + check_subject(subject) + b" "
-        if len(self._prefixes) < 65536:
-            self._prefixes[subject] = prefix
-        return prefix
+    def _flush_now(self) -> None:
+        conn = self._nats
+        if conn is not None and conn.is_open:
+            self._flush_out(conn)
 
     def _overflowed(self, size: int) -> bool:
         """Apply the overflow policy; ``True`` if the new message may be queued."""
@@ -196,6 +231,21 @@ class NatsEndpoint(StreamEndpoint[NatsConnection, Any]):
             self._count -= 1
         del out[:cut]
         return True
+
+    def before_write(self, fn: Callable[[], object]) -> None:
+        """Call ``fn()`` whenever this endpoint is about to write its queue on its poll (and on
+        connect): a batching publisher (:class:`~boomnet.bus.records.RecordPublisher` with
+        ``batch``) publishes what it collected during the poll there. Ask for that poll with
+        :meth:`write_soon`."""
+        self._before_write.append(fn)
+
+    def write_soon(self) -> None:
+        """Have the service poll this endpoint on its next poll (its queue is written then)."""
+        self._wake()
+
+    def _run_before_write(self) -> None:
+        for fn in self._before_write:
+            fn()
 
     def _wake(self) -> None:
         # the service polls this endpoint on its next poll(): everything published until then
@@ -241,6 +291,12 @@ class NatsEndpoint(StreamEndpoint[NatsConnection, Any]):
         """Messages queued, not yet handed to the socket."""
         return self._count
 
+    @property
+    def pending(self) -> int:
+        """Bytes handed to the connection that the socket has not taken yet (0 when not connected)."""
+        conn = self._nats
+        return conn.pending if conn is not None else 0
+
     # --- subscribing ------------------------------------------------------------------------
 
     def subscribe(self, subject: str, *, queue: str | None = None, handler: Handler | None = None) -> Subscription:
@@ -283,11 +339,15 @@ class NatsEndpoint(StreamEndpoint[NatsConnection, Any]):
             self._learn(conn.info.connect_urls)
         for sub in self._subs.values():
             conn.subscribe(sub.subject, sub.sid, sub.queue)
+        if self._before_write:
+            self._run_before_write()
         self._flush_out(conn)
 
     def poll(self, conn: NatsConnection, ctx: Any) -> None:
         msgs = conn.read_batch()
         if not msgs:
+            if self._before_write:
+                self._run_before_write()
             if self._out:
                 self._flush_out(conn)
             return
@@ -305,6 +365,8 @@ class NatsEndpoint(StreamEndpoint[NatsConnection, Any]):
                     self.on_message(msg, ctx)
         finally:
             # what the handlers published before one of them raised (acks, replies) still goes out
+            if self._before_write:
+                self._run_before_write()
             if self._out:
                 self._flush_out(conn)
 
