@@ -1,23 +1,31 @@
 """HTTP/2 benchmarks against nginx (TLS, ALPN h2): concurrent small GETs and a 10 MB download.
 
-    .venv/bin/python -m perf.h2_bench [--batches 20] [--rounds 3]
+    .venv/bin/python -m perf.h2_bench [--job conc|down] [--batches 20] [--downloads 3] [--rounds 3]
 
 * **concurrent**: batches of 100 concurrent ``GET /small`` (a 2-byte body): boomnet
   ``HttpClient.gather`` (ALPN picks h2: one HTTP/2 connection) vs httpx ``AsyncClient(http2=True)`` with
   ``asyncio.gather`` (one connection), and the best HTTP/1.1 figures — boomnet's pipelined
   ``HttpConnection`` (one connection, 100 requests written at once) and aiohttp (100 concurrent,
   its connector's default pool). Requests/s over ``--batches`` batches.
-* **download**: one 10 MB file on a warm connection (one small request first: connect, TLS and
-  imports are not counted): boomnet ``HttpClient`` (HTTP/2 by ALPN) and ``HttpClient(http2="off")`` (HTTP/1.1)
-  vs urllib3 (HTTP/1.1). MB/s.
+* **download**: ``--downloads`` 10 MB downloads (random bytes) on one warm connection (one small
+  request first, the file's SHA-256: connect, TLS and imports are not counted): boomnet
+  ``HttpClient`` (HTTP/2 by ALPN) and ``HttpClient(http2="off")`` (HTTP/1.1), with default TLS options and
+  (``-bulk``) with ``TlsOptions(memory_bio=True)`` (TLS over memory BIOs: one ``recv`` per up to
+  256 KiB of ciphertext instead of two per TLS record), vs urllib3 (HTTP/1.1); every
+  body's length and SHA-256 are checked (outside the timing). The median MB/s of a run counts;
+  the client's CPU time per download is reported too (steadier than MB/s on a loaded machine).
+  nginx keeps its defaults for HTTP/2 (8 KiB DATA frames, ``http2_chunk_size``) and TLS records.
 
 Each client runs in its own process; clients alternate round by round; medians. The server is
-one nginx worker (``master_process off``), started and stopped here.
+one nginx worker (``master_process off``), started and stopped here (:func:`serve`, also
+used by ``perf/h2_profile.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import os
 import shutil
 import socket
@@ -26,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 CONF = """
@@ -51,7 +60,8 @@ http {{
 """
 
 CLIENTS_CONC = ("boomnet-h2", "httpx-h2", "boomnet-h1-pipelined", "aiohttp-h1")
-CLIENTS_DOWN = ("boomnet-h2", "boomnet-h1", "urllib3")
+CLIENTS_DOWN = ("boomnet-h2", "boomnet-h1", "boomnet-h2-bulk", "boomnet-h1-bulk", "urllib3")
+SIZE = 10 * 1024 * 1024
 
 
 def concurrent(client: str, url: str, ca: str, batches: int) -> float:
@@ -124,50 +134,58 @@ def concurrent(client: str, url: str, ca: str, batches: int) -> float:
     return runner(run_httpx() if client == "httpx-h2" else run_aiohttp())
 
 
-def download(client: str, url: str, ca: str) -> float:
-    size = 10 * 1024 * 1024
-    t0 = time.perf_counter()
-    if client == "boomnet-h2":
+def download(client: str, url: str, ca: str, downloads: int) -> tuple[float, float]:
+    """The median MB/s of ``downloads`` 10 MB downloads on one warm connection, and the median
+    CPU time (ms, this process: user + system) per download -- on a loaded machine the CPU time
+    is the steadier figure (nginx needs ~4 ms of CPU per 10 MB: the client is the bottleneck).
+    Every body is checked (length and SHA-256). The warm-up request fetches the checksum."""
+    bulk = client.endswith("-bulk")  # TlsOptions(memory_bio=True): the documented bulk-transfer setting
+    if client.startswith("boomnet-h2"):
         from boomnet.http import HttpClient
         from boomnet.stream.options import TlsOptions
 
-        with HttpClient(tls=TlsOptions(ca_file=ca), request_timeout=60) as http:
-            assert http.get(url + "/small").http_version == "2"  # warm: connection, TLS, imports (the same for every client)
-            t0 = time.perf_counter()
-            body = http.get(url + "/10mb.bin").body
-    elif client == "boomnet-h1":
+        h2 = HttpClient(tls=TlsOptions(ca_file=ca, memory_bio=bulk), request_timeout=60)
+        first = h2.get(url + "/10mb.sha256")  # warm: connection, TLS, imports (the same for every client)
+        assert first.http_version == "2", first.http_version
+        get, close = (lambda: h2.get(url + "/10mb.bin").body), h2.close
+    elif client.startswith("boomnet-h1"):
         from boomnet.http import HttpClient
         from boomnet.stream.options import TlsOptions
 
-        with HttpClient(tls=TlsOptions(ca_file=ca), request_timeout=60, http2="off") as http:
-            assert http.get(url + "/small").http_version == "1.1"
-            t0 = time.perf_counter()
-            body = http.get(url + "/10mb.bin").body
+        h1 = HttpClient(tls=TlsOptions(ca_file=ca, memory_bio=bulk), request_timeout=60, http2="off")
+        first = h1.get(url + "/10mb.sha256")
+        assert first.http_version == "1.1", first.http_version
+        get, close = (lambda: h1.get(url + "/10mb.bin").body), h1.close
     else:
         import urllib3
 
         pool = urllib3.PoolManager(ca_certs=ca)
-        assert pool.request("GET", url + "/small").data == b"ok"
-        t0 = time.perf_counter()
-        body = pool.request("GET", url + "/10mb.bin").data
-    dt = time.perf_counter() - t0
-    assert len(body) == size, len(body)
-    return size / dt / 1e6
+        first = pool.request("GET", url + "/10mb.sha256")
+        get, close = (lambda: pool.request("GET", url + "/10mb.bin").data), pool.clear
+    digest = bytes(first.data if client == "urllib3" else first.body).decode()
+    rates, cpus = [], []
+    try:
+        for _ in range(downloads):
+            t0, c0 = time.perf_counter(), time.process_time()
+            body = get()
+            dt, dc = time.perf_counter() - t0, time.process_time() - c0
+            rates.append(SIZE / dt / 1e6)
+            cpus.append(dc * 1e3)
+            _check(body, digest)
+    finally:
+        close()
+    return statistics.median(rates), statistics.median(cpus)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--batches", type=int, default=20)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--client")
-    ap.add_argument("--job")
-    ap.add_argument("--url")
-    ap.add_argument("--ca")
-    a = ap.parse_args()
-    if a.client:
-        value = concurrent(a.client, a.url, a.ca, a.batches) if a.job == "conc" else download(a.client, a.url, a.ca)
-        print(value)
-        return 0
+def _check(body: bytes | bytearray, digest: str) -> None:
+    assert len(body) == SIZE, len(body)
+    assert hashlib.sha256(body).hexdigest() == digest, "corrupt download"
+
+
+@contextlib.contextmanager
+def serve() -> Iterator[tuple[str, str, int]]:
+    """nginx (one worker, TLS, ALPN h2 + http/1.1, default frame sizes) serving /small and
+    /10mb.bin (random bytes; its SHA-256 is in /10mb.sha256); yields (url, CA file, nginx pid)."""
     import trustme
 
     d = Path(tempfile.mkdtemp(prefix="boomnet-h2-"))
@@ -177,48 +195,89 @@ def main() -> int:
     cert.private_key_pem.write_to_path(str(d / "key.pem"))
     (d / "chain.pem").write_bytes(b"".join(b.bytes() for b in cert.cert_chain_pems))
     (d / "www").mkdir()
-    (d / "www" / "10mb.bin").write_bytes(os.urandom(10 * 1024 * 1024))
+    blob = os.urandom(SIZE)
+    (d / "www" / "10mb.bin").write_bytes(blob)
+    (d / "www" / "10mb.sha256").write_text(hashlib.sha256(blob).hexdigest())
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     (d / "nginx.conf").write_text(CONF.format(d=d, port=port))
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    proc = subprocess.Popen([nginx, "-c", str(d / "nginx.conf"), "-p", str(d)])
-    url = f"https://localhost:{port}"
-    res: dict[str, list[float]] = {}
+    proc = subprocess.Popen([nginx, "-c", str(d / "nginx.conf"), "-p", str(d)], stderr=subprocess.DEVNULL)
     try:
-        time.sleep(0.5)
-        for r in range(a.rounds):
-            for job, clients in (("conc", CLIENTS_CONC), ("down", CLIENTS_DOWN)):
-                for c in clients if r % 2 == 0 else tuple(reversed(clients)):
-                    out = subprocess.run([sys.executable, "-m", "perf.h2_bench", "--client", c, "--job", job,
-                                          "--url", url, "--ca", str(d / "ca.pem"), "--batches", str(a.batches)],
-                                         capture_output=True, text=True, timeout=300)
-                    if out.returncode:
-                        print(f"{job} {c} failed: {out.stderr[-800:]}", file=sys.stderr)
-                        continue
-                    v = float(out.stdout.split()[-1])
-                    res.setdefault(f"{job}:{c}", []).append(v)
-                    print(f"round {r + 1} {job} {c:22s} {v:10,.1f}", flush=True)
+        deadline = time.monotonic() + 10
+        while True:  # wait until nginx listens
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.02)
+        yield f"https://localhost:{port}", str(d / "ca.pem"), proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=10)
         shutil.rmtree(d, ignore_errors=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batches", type=int, default=20, help="concurrent job: batches of 100 GETs per client run")
+    ap.add_argument("--downloads", type=int, default=3, help="download job: downloads per client run (median)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--job", choices=("conc", "down"), help="run only this job (default: both)")
+    ap.add_argument("--client", help=argparse.SUPPRESS)  # a child process: one client, one job
+    ap.add_argument("--url", help=argparse.SUPPRESS)
+    ap.add_argument("--ca", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.client:
+        if a.job == "conc":
+            print(concurrent(a.client, a.url, a.ca, a.batches))
+        else:
+            print(*download(a.client, a.url, a.ca, a.downloads))  # MB/s, CPU ms per download
+        return 0
+    jobs = [(j, c) for j, c in (("conc", CLIENTS_CONC), ("down", CLIENTS_DOWN)) if a.job in (None, j)]
+    res: dict[str, list[float]] = {}
+    load0 = os.getloadavg()[0]
+    with serve() as (url, ca, _):
+        for r in range(a.rounds):
+            for job, clients in jobs:
+                for c in clients if r % 2 == 0 else tuple(reversed(clients)):
+                    out = subprocess.run([sys.executable, "-m", "perf.h2_bench", "--client", c, "--job", job,
+                                          "--url", url, "--ca", ca, "--batches", str(a.batches),
+                                          "--downloads", str(a.downloads)],
+                                         capture_output=True, text=True, timeout=300)
+                    if out.returncode:
+                        print(f"{job} {c} failed: {out.stderr[-800:]}", file=sys.stderr)
+                        continue
+                    if job == "conc":
+                        v = float(out.stdout.split()[-1])
+                        print(f"round {r + 1} {job} {c:22s} {v:10,.1f}", flush=True)
+                    else:
+                        v, cpu = map(float, out.stdout.split()[-2:])
+                        res.setdefault(f"cpu:{c}", []).append(cpu)
+                        print(f"round {r + 1} {job} {c:22s} {v:10,.1f} MB/s {cpu:6.1f} ms CPU", flush=True)
+                    res.setdefault(f"{job}:{c}", []).append(v)
     med = {k: statistics.median(v) for k, v in res.items()}
     print()
-    print(f"nginx (TLS), {a.rounds} alternating rounds (medians), load {os.getloadavg()[0]:.1f}")
-    print()
-    print("| 100 concurrent small GETs | requests/s | vs httpx HTTP/2 |")
-    print("|---|---:|---:|")
-    for c in CLIENTS_CONC:
-        if f"conc:{c}" in med:
-            print(f"| {c} | {med[f'conc:{c}']:,.0f} | {med[f'conc:{c}'] / med.get('conc:httpx-h2', float('nan')):.2f}x |")
-    print()
-    print("| 10 MB download | MB/s | vs urllib3 |")
-    print("|---|---:|---:|")
-    for c in CLIENTS_DOWN:
-        if f"down:{c}" in med:
-            print(f"| {c} | {med[f'down:{c}']:,.0f} | {med[f'down:{c}'] / med.get('down:urllib3', float('nan')):.2f}x |")
+    print(f"nginx (TLS), {a.rounds} alternating rounds (medians), load {load0:.1f} -> {os.getloadavg()[0]:.1f}")
+    if a.job in (None, "conc"):
+        print()
+        print("| 100 concurrent small GETs | requests/s | vs httpx HTTP/2 |")
+        print("|---|---:|---:|")
+        for c in CLIENTS_CONC:
+            if f"conc:{c}" in med:
+                print(f"| {c} | {med[f'conc:{c}']:,.0f} | {med[f'conc:{c}'] / med.get('conc:httpx-h2', float('nan')):.2f}x |")
+    if a.job in (None, "down"):
+        print()
+        print(f"| 10 MB download (median of {a.downloads} per run) | MB/s | vs urllib3 | client CPU ms | urllib3 CPU / this |")
+        print("|---|---:|---:|---:|---:|")
+        nan = float("nan")
+        for c in CLIENTS_DOWN:
+            if f"down:{c}" in med:
+                print(f"| {c} | {med[f'down:{c}']:,.0f} | {med[f'down:{c}'] / med.get('down:urllib3', nan):.2f}x "
+                      f"| {med[f'cpu:{c}']:.1f} | {med.get('cpu:urllib3', nan) / med[f'cpu:{c}']:.2f}x |")
     return 0
 
 

@@ -2,7 +2,8 @@
 
 :class:`TlsStream` verifies by default (certifi bundle + system store, host name check, SNI).
 Over a socket stream the TLS engine owns the descriptor (direct path, no extra copies); over any
-other stream ciphertext is pumped through memory BIOs. The handshake advances inside
+other stream -- or with ``TlsOptions(memory_bio=True)``, for bulk transfers: one ``recv`` per up to
+256 KiB of ciphertext instead of two per record -- ciphertext is pumped through memory BIOs. The handshake advances inside
 non-blocking :meth:`TlsStream.establish` calls, after the inner stream's own ``establish``.
 Contexts come from :func:`tls_context` (built once per configuration, cached, thread-safe).
 
@@ -164,7 +165,7 @@ class TlsStream(Stream):
         return False
 
     def _start_engine(self) -> Engine:
-        sock = self._direct_socket()
+        sock = None if self.options.memory_bio else self._direct_socket()
         self._direct = sock is not None
         engine = self._engine = self._new_engine(sock)
         if not self._direct:
@@ -212,42 +213,30 @@ class TlsStream(Stream):
         try:
             if not self._direct:
                 return self._recv_memory(engine, buf)
-            read = engine.read_into
-            total = read(buf)  # SSL_read returns at most one record
-            size = len(buf)
-            if total == 0 or total == size:
-                self._more = total == size
-                return total
-            # Venues send one small message per TLS record: read on (records already decrypted,
-            # then the socket) until the buffer is full or nothing is left, so a protocol parses a
-            # whole burst per call. It costs one empty SSL_read per call that found data.
-            view = memoryview(buf)
-            while total < size:
-                try:
-                    n = read(view[total:])
-                except NetworkError as e:
-                    self._ended(e)  # deliver the bytes read so far; raise on the next call
-                    return total
-                if not n:
-                    break
-                total += n
-            self._more = total == size
+            # SSL_read returns at most one record: read on (records already decrypted, then the
+            # socket) until the buffer is full or nothing is left, so a protocol parses a whole
+            # burst per call. It costs one empty SSL_read per call that did not fill the buffer.
+            total, end = engine.fill(buf)
+            if end is not None:
+                self._ended(end)  # deliver the bytes read so far; raise on the next call
+            self._more = total == len(buf)
             return total
         except NetworkError as e:
             self._ended(e)
             raise
 
     def _recv_memory(self, engine: Engine, buf: Buffer) -> int:
-        read = engine.read_into
         size = len(buf)
         view = memoryview(buf)
         total = 0
         try:
             while total < size:
-                n = read(view[total:])
-                if n:
-                    total += n
-                elif not self._feed_from_inner():
+                n, end = engine.fill(view[total:])  # every record the engine holds, then more ciphertext
+                total += n
+                if end is not None:
+                    self._ended(end)  # deliver what we have; raise on the next call
+                    return total
+                if total < size and not self._feed_from_inner():
                     break
         except NetworkError as e:
             if not total:

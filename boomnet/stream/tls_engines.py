@@ -26,14 +26,14 @@ import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import CertificateError, ConnectionClosed, ConnectionReset, TlsError, TruncatedStream
+from ..errors import CertificateError, ConnectionClosed, ConnectionReset, NetworkError, TlsError, TruncatedStream
 from .base import Buffer, Bytes
 from .tls_contexts import TlsContext, require_pyopenssl
 
 if TYPE_CHECKING:  # pragma: no cover
     from OpenSSL import SSL
 
-__all__ = ["BACKENDS", "Engine", "make_engine", "is_ip"]
+__all__ = ["BACKENDS", "Engine", "fill_by_records", "make_engine", "is_ip"]
 
 BACKENDS = ("stdlib", "pyopenssl")
 
@@ -57,6 +57,12 @@ class Engine(Protocol):
     read_into: Callable[[Buffer], int]
     #: decrypted bytes held inside the TLS object
     pending: Callable[[], int]
+
+    def fill(self, buf: Buffer) -> tuple[int, NetworkError | None]:
+        """Read record after record into ``buf`` until it is full or nothing is available now.
+        Returns the byte count and, when the stream ended right after those bytes, how (to be
+        raised once they are delivered); an end found before any byte is raised at once."""
+        ...
 
     def handshake(self) -> bool: ...
 
@@ -123,6 +129,33 @@ class StdlibEngine:
         # close_notify. Want-read raises above, so 0 here is the clean end of the stream.
         raise ConnectionClosed(f"TLS peer {self._host!r} sent close_notify")
 
+    def fill(self, buf: Buffer) -> tuple[int, NetworkError | None]:
+        # The bulk read path: one C call per record and no Python frame per record (at ~1 GB/s a
+        # 16 KiB record is ~16 us, decryption included); want-read ends the loop (the normal
+        # "nothing now", one exception per call, not per record).
+        read = self._obj.read
+        view = memoryview(buf)
+        size = len(view)
+        total = 0
+        try:
+            while total < size:
+                n: int = read(size - total, view[total:])
+                if not n:  # close_notify (see _read_into)
+                    end: NetworkError = ConnectionClosed(f"TLS peer {self._host!r} sent close_notify")
+                    if not total:
+                        raise end
+                    return total, end
+                total += n
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            pass
+        except (ssl.SSLError, OSError) as e:
+            end = self._translate(e)
+            if not total:
+                raise end from e
+            end.__cause__ = e
+            return total, end
+        return total, None
+
     def handshake(self) -> bool:
         try:
             self._obj.do_handshake()
@@ -168,7 +201,7 @@ class StdlibEngine:
         except (ssl.SSLError, OSError, ValueError):
             pass
 
-    def _translate(self, e: BaseException) -> Exception:
+    def _translate(self, e: BaseException) -> NetworkError:
         if isinstance(e, ssl.SSLCertVerificationError):
             return CertificateError(f"certificate for {self._host!r} rejected: {e.verify_message or e.reason}")
         if isinstance(e, ssl.SSLZeroReturnError):
@@ -293,6 +326,9 @@ class PyOpenSslEngine:
         except (self._SSL.Error, OSError) as e:
             raise self._translate(e) from e
 
+    def fill(self, buf: Buffer) -> tuple[int, NetworkError | None]:
+        return fill_by_records(self.read_into, buf)
+
     def handshake(self) -> bool:
         try:
             self._conn.do_handshake()
@@ -360,7 +396,7 @@ class PyOpenSslEngine:
         except Exception:  # pragma: no cover - internals unavailable: fall back to the error text
             return None
 
-    def _translate(self, e: BaseException) -> Exception:
+    def _translate(self, e: BaseException) -> NetworkError:
         SSL = self._SSL
         if isinstance(e, SSL.ZeroReturnError):
             return ConnectionClosed(f"TLS peer {self._host!r} sent close_notify")
@@ -398,6 +434,24 @@ def _bio_pending_function(lib: Any, ffi: Any) -> Callable[[Any], int] | None:
         return None
     null = ffi.NULL
     return lambda bio: int(get_mem_data(bio, null))
+
+
+def fill_by_records(read_into: Callable[[Buffer], int], buf: Buffer) -> tuple[int, NetworkError | None]:
+    """:meth:`Engine.fill` over an engine's ``read_into`` (one call per record)."""
+    view = memoryview(buf)
+    size = len(view)
+    total = 0
+    while total < size:
+        try:
+            n = read_into(view[total:])
+        except NetworkError as e:
+            if not total:
+                raise
+            return total, e
+        if not n:
+            break
+        total += n
+    return total, None
 
 
 def make_engine(

@@ -113,6 +113,15 @@ class H2Connection:
     def read_hint(self) -> int:
         return len(self._finished) or self._stream.read_hint()
 
+    def buffered(self) -> int:
+        """Inbound bytes held inside the stream (decrypted TLS) that no readiness will announce."""
+        return self._stream.buffered()
+
+    @property
+    def pending(self) -> int:
+        """Outbound bytes the stream has not handed to the transport yet."""
+        return self._stream.pending
+
     def close(self) -> None:
         self._stream.close()
 
@@ -211,7 +220,8 @@ class H2Connection:
             except h2.exceptions.ProtocolError as exc:
                 self._dead(HttpProtocolError(f"HTTP/2 protocol error from {self.authority}: {exc}"))
             else:
-                self._start_queued()
+                if self._queued or self._sending:  # (a download's polls have neither: skip the call)
+                    self._start_queued()
                 self._write()
         if self._open or self._queued:
             self._expire()
@@ -223,10 +233,10 @@ class H2Connection:
 
     # --- the demultiplexer's sink (see :mod:`.demux`) -----------------------------------------
 
-    def wants(self, sid: int) -> bool:
+    def body_for(self, sid: int) -> tuple[bytearray, int] | None:
         req = self._open.get(sid)
-        if req is None or not req.status or req.done:
-            return False
+        if req is None or not req.status or req.response is not None or req.error is not None:
+            return None
         if not req.fast:
             req.fast = True
             # h2 counts DATA bytes against content-length, and these bypass it: the length is
@@ -234,28 +244,30 @@ class H2Connection:
             stream = self._h2.streams.get(sid)
             if stream is not None:
                 stream._expected_content_length = None
-        return True
+        data = req.data
+        return data, self.limits.max_body_size - len(data)
 
     def to_h2(self, data: bytes) -> None:
         self._events(self._h2.receive_data(data))
 
-    def data(self, sid: int, chunk: memoryview) -> None:
+    def over_limit(self, sid: int) -> None:
         req = self._open.get(sid)
-        n = len(chunk)
-        if req is not None and not req.done:
-            if len(req.data) + n > self.limits.max_body_size:
-                self._fail(req, BodyTooLarge(f"HTTP/2 body over {self.limits.max_body_size} bytes"), reset=True)
-            else:
-                req.data += chunk
-        # flow control for bytes h2 never saw: give the credit back ourselves, in big steps
+        if req is not None:
+            self._fail(req, BodyTooLarge(f"HTTP/2 body over {self.limits.max_body_size} bytes"), reset=True)
+
+    def consumed(self, sid: int, n: int) -> None:
+        # flow control for bytes h2 never saw: give the credit back ourselves, in big steps (one
+        # call per stream and read, not per frame)
         self._unacked += n
         if self._unacked >= _WINDOW // 2:
             self._window_update(0, self._unacked)
             self._unacked = 0
         pending = self._stream_unacked.get(sid, 0) + n
-        if pending >= _WINDOW // 2 and req is not None and not req.done:
-            self._window_update(sid, pending)
-            pending = 0
+        if pending >= _WINDOW // 2:
+            req = self._open.get(sid)
+            if req is not None and not req.done:
+                self._window_update(sid, pending)
+                pending = 0
         self._stream_unacked[sid] = pending
 
     def _window_update(self, sid: int, increment: int) -> None:

@@ -1,0 +1,201 @@
+"""``TlsOptions(memory_bio=True)``: TLS over memory BIOs on a socket (bulk reads: one ``recv`` per
+up to 256 KiB of ciphertext). Against a stdlib ``ssl`` server in a thread; both backends. The
+same guarantees as the direct path: every byte in order, then how the stream ended."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import ssl
+import time
+
+import pytest
+
+from boomnet.errors import ConnectionClosed, TruncatedStream
+from boomnet.stream import TcpStream, TlsStream
+from boomnet.stream.options import TlsOptions
+
+from .helpers import Peer, wait_established
+
+BULK = os.urandom(3 * 1024 * 1024 + 12_345)  # hundreds of records; reads end mid-record
+
+
+def _connect(peer: Peer, ca_file: str, backend: str, memory_bio: bool) -> TlsStream:
+    s = TcpStream.connect("127.0.0.1", peer.port).into_tls("localhost", ca_file=ca_file, backend=backend,
+                                                            memory_bio=memory_bio)
+    wait_established(s)
+    return s
+
+
+def _read_to_end(s: TlsStream, size: int = 256 * 1024) -> tuple[bytes, ConnectionClosed]:
+    out = bytearray()
+    buf = bytearray(size)
+    view = memoryview(buf)
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        try:
+            n = s.recv_into(view)
+        except ConnectionClosed as e:
+            return bytes(out), e
+        out += view[:n]
+        if not n:
+            time.sleep(0.0002)
+    raise AssertionError(f"no end of stream after {len(out)} bytes")
+
+
+def test_the_default_reads_the_socket_directly() -> None:
+    assert TlsOptions().memory_bio is False
+    assert TcpStream.connect("127.0.0.1", 9).into_tls("localhost").options.memory_bio is False
+
+
+@pytest.mark.parametrize("backend", ["stdlib", "pyopenssl"])
+@pytest.mark.parametrize("memory_bio", [False, True])
+def test_bulk_bytes_then_close_notify(server_ssl_context: ssl.SSLContext, ca_file: str, backend: str,
+                                      memory_bio: bool) -> None:
+    def send_then_unwrap(conn: ssl.SSLSocket) -> None:
+        conn.sendall(BULK)
+        conn.unwrap()  # close_notify, then the client's answer
+
+    with Peer(send_then_unwrap, ssl_context=server_ssl_context) as peer:
+        s = _connect(peer, ca_file, backend, memory_bio)
+        assert s.direct is not memory_bio
+        data, end = _read_to_end(s)
+        assert hashlib.sha256(data).digest() == hashlib.sha256(BULK).digest()
+        assert type(end) is ConnectionClosed and "close_notify" in str(end)
+        s.close()
+        peer.join()
+
+
+@pytest.mark.parametrize("backend", ["stdlib", "pyopenssl"])
+def test_a_cut_without_close_notify_is_truncated_after_every_byte(server_ssl_context: ssl.SSLContext, ca_file: str,
+                                                                  backend: str) -> None:
+    def send_then_cut(conn: ssl.SSLSocket) -> None:
+        conn.sendall(BULK)
+        conn.shutdown(socket.SHUT_RDWR)  # TCP FIN, no TLS alert
+
+    with Peer(send_then_cut, ssl_context=server_ssl_context) as peer:
+        s = _connect(peer, ca_file, backend, True)
+        data, end = _read_to_end(s, 7_000)  # small reads: the end is found inside a later call
+        assert data == BULK
+        assert isinstance(end, TruncatedStream)
+        with pytest.raises(TruncatedStream):
+            s.recv_into(bytearray(10))
+        s.close()
+        peer.join()
+
+
+def test_requests_and_answers_go_both_ways(server_ssl_context: ssl.SSLContext, ca_file: str) -> None:
+    def echo(conn: ssl.SSLSocket) -> None:
+        for _ in range(200):
+            data = conn.recv(100)
+            if not data:
+                return
+            conn.sendall(data * 50)
+
+    with Peer(echo, ssl_context=server_ssl_context) as peer:
+        s = _connect(peer, ca_file, "stdlib", True)
+        buf = bytearray(65536)
+        for i in range(200):
+            msg = b"%05d" % i
+            s.write(msg)
+            got = bytearray()
+            deadline = time.monotonic() + 5
+            while len(got) < 250 and time.monotonic() < deadline:
+                n = s.recv_into(buf)
+                got += buf[:n]
+            assert bytes(got) == msg * 50
+        s.close()
+        peer.join()
+
+
+@pytest.mark.parametrize("backend", ["stdlib", "pyopenssl"])
+def test_close_notify_then_fin_at_once_is_still_a_clean_close(server_ssl_context: ssl.SSLContext, ca_file: str,
+                                                              backend: str) -> None:
+    # the server sends its close_notify and closes TCP without waiting for ours: the data, the
+    # close_notify and the FIN can come in one read; the end is the clean one (not a truncation)
+    def send_notify_close(conn: ssl.SSLSocket) -> None:
+        conn.sendall(BULK)
+        conn.setblocking(False)
+        try:
+            conn.unwrap()  # sends close_notify; would wait for ours
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            pass
+
+    with Peer(send_notify_close, ssl_context=server_ssl_context) as peer:
+        s = _connect(peer, ca_file, backend, True)
+        peer.join()  # the server's socket is closed: on loopback its FIN is already queued to us
+        data, end = _read_to_end(s)
+        assert data == BULK
+        assert type(end) is ConnectionClosed and "close_notify" in str(end)
+        s.close()
+
+
+@pytest.mark.parametrize("backend", ["stdlib", "pyopenssl"])
+@pytest.mark.parametrize("memory_bio", [False, True])
+@pytest.mark.parametrize("how", ["close_notify", "cut"])
+def test_the_end_is_known_by_the_call_that_finds_it(server_ssl_context: ssl.SSLContext, ca_file: str, backend: str,
+                                                    memory_bio: bool, how: str) -> None:
+    small = os.urandom(50_000)
+
+    def send_then_end(conn: ssl.SSLSocket) -> None:
+        conn.sendall(small)
+        if how == "cut":
+            conn.shutdown(socket.SHUT_RDWR)  # TCP FIN, no close_notify
+            return
+        conn.setblocking(False)
+        try:
+            conn.unwrap()  # close_notify without waiting for ours
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            pass
+
+    expected = TruncatedStream if how == "cut" else ConnectionClosed
+    with Peer(send_then_end, ssl_context=server_ssl_context) as peer:
+        s = _connect(peer, ca_file, backend, memory_bio)
+        peer.join()  # the data and the end are all on their way
+        buf = bytearray(256 * 1024)
+        got = bytearray()
+        deadline = time.monotonic() + 5
+        while len(got) < len(small) and time.monotonic() < deadline:
+            got += buf[: s.recv_into(buf)]
+        assert bytes(got) == small
+        # the read that took the last bytes found the end behind them: the stream says so (a
+        # selector polls it again) and the next call raises it, never a silent 0
+        assert s.closed and s.read_hint()
+        with pytest.raises(expected) as end:
+            s.recv_into(buf)
+        assert isinstance(end.value, expected) and (how == "cut" or type(end.value) is ConnectionClosed)
+        s.close()
+
+
+@pytest.mark.parametrize("backend", ["stdlib", "pyopenssl"])
+@pytest.mark.parametrize("memory_bio", [False, True])
+def test_a_later_close_notify_is_raised_never_returned_as_nothing(server_ssl_context: ssl.SSLContext, ca_file: str,
+                                                                  backend: str, memory_bio: bool) -> None:
+    def send_wait_notify(conn: ssl.SSLSocket) -> None:
+        conn.sendall(b"data")
+        conn.recv(1)  # the client has read the data: the close_notify comes on its own
+        conn.setblocking(False)
+        try:
+            conn.unwrap()
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            pass
+
+    with Peer(send_wait_notify, ssl_context=server_ssl_context) as peer:
+        s = _connect(peer, ca_file, backend, memory_bio)
+        buf = bytearray(1024)
+        got = bytearray()
+        deadline = time.monotonic() + 5
+        while len(got) < 4 and time.monotonic() < deadline:
+            got += buf[: s.recv_into(buf)]
+        assert got == b"data"
+        s.write(b"!")
+        s.flush()
+        with pytest.raises(ConnectionClosed) as end:
+            while time.monotonic() < deadline:
+                assert s.recv_into(buf) == 0
+                assert not s.closed  # 0 means "nothing now": the end is raised by the call that finds it
+                time.sleep(0.0005)
+        assert type(end.value) is ConnectionClosed
+        peer.join()
+        s.close()
