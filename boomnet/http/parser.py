@@ -140,8 +140,7 @@ class ResponseParser:
         state = self._state
         if state == LENGTH and self._end == self._start and self._remaining >= _DIRECT_BODY_MIN:
             # a large body with nothing buffered: read it straight into place
-            if self._filled == len(self._body):
-                self._grow_body(1)
+            self._grow_body(1)
             self._direct = True
             return memoryview(self._body)[self._filled :]
         if state == FAILED:
@@ -157,7 +156,7 @@ class ResponseParser:
         start, end = self._start, self._end
         if start > 0:  # compact: move the unparsed tail to the front (via a copy: regions overlap)
             self._buf[: end - start] = bytes(self._view[start:end])
-            self._scan = max(0, self._scan - start)
+            self._scan -= start  # may go below 0: _parse_head never searches before its start
             self._start, self._end = 0, end - start
             return
         # full of one unit (a head or a chunk line) still below its limit: grow; limits bound this
@@ -196,8 +195,7 @@ class ResponseParser:
             self._check_failed()
         else:
             self._end += n
-        if self._end > self._start:
-            self._parse()
+        self._parse()
         return self._take_ready()
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Response]:
@@ -205,8 +203,7 @@ class ResponseParser:
         data = memoryview(data).cast("B")
         out: list[Response] = []
         pos, total = 0, len(data)
-        if not total and self._state == FAILED:
-            self._check_failed()
+        self._check_failed()
         while pos < total:
             view = self.recv_view()
             n = min(len(view), total - pos)
@@ -306,7 +303,7 @@ class ResponseParser:
             self._check_bare_eol(start, scan, end, "response head")
             if end - start > limit:
                 raise HeaderTooLarge(f"response head exceeds max_header_bytes {limit}")
-            self._scan = end - 3 if end - 3 > start else start
+            self._scan = end - 3  # a CRLFCRLF may straddle the next read (clamped to start above)
             return False
         if idx + 4 - start > limit:
             raise HeaderTooLarge(f"response head exceeds max_header_bytes {limit}")
@@ -359,8 +356,7 @@ class ResponseParser:
         start = self._start
         n = min(self._end - start, self._remaining)
         filled = self._filled
-        if filled + n > len(self._body):
-            self._grow_body(n)
+        self._grow_body(n)
         self._body[filled : filled + n] = self._view[start : start + n]
         self._filled = filled + n
         self._remaining -= n
@@ -425,10 +421,9 @@ class ResponseParser:
             self._start = start + 2
             self._finish(self._take_body())
             return True
-        if end - start < 2:
-            if buf[start] != 13 and not _is_token_byte(buf[start]):
-                raise HttpProtocolError("malformed chunked trailer")
-            return False
+        first = buf[start]  # a field name or the final CRLF: any other first byte is refused at once
+        if first != 13 and not _is_token_byte(first):
+            raise HttpProtocolError("malformed chunked trailer")
         idx = buf.find(b"\r\n\r\n", start, end)
         if idx < 0:
             self._check_bare_eol(start, start, end, "chunked trailers")
