@@ -61,6 +61,7 @@ PURE = {"BOOMNET_PURE_PYTHON": "1"}
 HTTP_UNIT = (  # cheapest and most often failing first: a killed mutant stops at its first failure (-x)
     "tests/http/test_http_guards.py",
     "tests/http/test_http_boundaries.py",
+    "tests/http/test_http_head_boundaries.py",
     "tests/http/test_http_head.py",
     "tests/http/test_http_request.py",
     "tests/http/test_http_parser.py",

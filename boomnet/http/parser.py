@@ -59,7 +59,7 @@ _DIRECT_BODY_MIN = 16 * 1024
 #: the buffer is compacted (or grown) when less than this much room is left for a read
 _MIN_READ = 4096
 # zero bytes to grow a body's capacity from (calloc'd: costs no memory until written)
-_ZEROS = memoryview(bytes(1024 * 1024))
+_ZEROS = memoryview(bytes(1024 * 1024))  # equivalent-mutant: 1024 -> 1025, 1024 -> 1023: the block's size only sets in how many pieces a growth is appended; any positive size gives the same capacity
 
 
 class ResponseParser:
@@ -177,7 +177,8 @@ class ResponseParser:
         new = min(filled + self._remaining, max(target, cap + step))
         grow = new - cap
         zeros = _ZEROS
-        while grow > 0:  # bytearray growth is a realloc (in place for large blocks, via mremap)
+        # bytearray growth is a realloc (in place for large blocks, via mremap)
+        while grow > 0:  # equivalent-mutant: 0 -> 1: a 1-byte shortfall is appended by the slice assignment in _parse_length; the direct path never grows by 1 (it has >= 16 KiB due, so target <= cap returns first)
             k = min(grow, len(zeros))
             body += zeros[:k]
             grow -= k
@@ -295,7 +296,7 @@ class ResponseParser:
             raise HttpProtocolError("received data while no request was outstanding")
         buf, start, end = self._buf, self._start, self._end
         scan = self._scan
-        if scan < start:
+        if scan < start:  # equivalent-mutant: Lt -> LtE: scan == start assigns the value scan already has
             scan = start
         idx = buf.find(b"\r\n\r\n", scan, end)
         limit = self._max_head
@@ -303,7 +304,8 @@ class ResponseParser:
             self._check_bare_eol(start, scan, end, "response head")
             if end - start > limit:
                 raise HeaderTooLarge(f"response head exceeds max_header_bytes {limit}")
-            self._scan = end - 3  # a CRLFCRLF may straddle the next read (clamped to start above)
+            # a CRLFCRLF may straddle the next read (clamped to start above)
+            self._scan = end - 3  # equivalent-mutant: 3 -> 4: a CRLFCRLF starting at end - 4 lies in bytes already searched, where there was none
             return False
         if idx + 4 - start > limit:
             raise HeaderTooLarge(f"response head exceeds max_header_bytes {limit}")
@@ -315,10 +317,13 @@ class ResponseParser:
         kind, length, keep_alive = body_framing(method, status, version, text, limits)
         if status < 200:
             return self._interim(status)
-        if kind == _LENGTH and end - start >= length:
-            # the common small response: the whole body is already here -- finish in place
+        # the common small response: the whole body is already here -- finish in place (the
+        # LENGTH state would copy the same bytes and hand them out by the same size rule)
+        if kind == _LENGTH and end - start >= length:  # equivalent-mutant: GtE -> Gt: with exactly the body buffered the LENGTH state copies the same bytes and _take_body applies the same bytes/bytearray rule
             self._start = start + length
-            body: bytes | bytearray = bytes(self._view[start : start + length])
+            chunk = self._view[start : start + length]
+            # the size rule of _take_body; a large body arrives whole only in a buffer grown by a head
+            body: bytes | bytearray = bytes(chunk) if length <= SMALL_BODY else bytearray(chunk)
         elif kind == _NONE:
             body = b""
         else:
@@ -425,7 +430,7 @@ class ResponseParser:
         if first != 13 and not _is_token_byte(first):
             raise HttpProtocolError("malformed chunked trailer")
         idx = buf.find(b"\r\n\r\n", start, end)
-        if idx < 0:
+        if idx < 0:  # equivalent-mutant: Lt -> LtE: idx >= start, and idx == start (a CRLFCRLF at start) was taken by the startswith(CRLF) branch above
             self._check_bare_eol(start, start, end, "chunked trailers")
             if end - start > limit:
                 raise HeaderTooLarge(f"chunked trailers exceed max_header_bytes {limit}")

@@ -342,3 +342,61 @@ def test_trailer_starting_with_a_non_token_byte_is_refused_at_once(first, more):
     p.feed(CHUNKED)
     with pytest.raises(HttpProtocolError, match="malformed chunked trailer"):
         p.feed(first + more)
+
+
+# --- parser edges found by the mutation run ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("size, kind", [(64 * KIB - 1, bytes), (64 * KIB, bytes), (64 * KIB + 1, bytearray)])
+def test_body_that_arrived_whole_follows_the_same_size_rule(size, kind):
+    # a buffer large enough (here given; in use, one grown by a large head) holds head and body
+    # in one read: the body is still bytes up to SMALL_BODY and a bytearray above it
+    p = parser_for(2, buffer_size=256 * KIB)
+    body = b"w" * size
+    view = p.recv_view()
+    data = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (size, body) + OK
+    view[: len(data)] = data
+    view.release()
+    first, second = p.commit(len(data))
+    assert type(first.body) is kind and first.body == body and second.body == b"ok"
+
+
+def test_bare_lf_starting_a_head_after_a_body_ending_in_cr():
+    # the LF follows the previous body's last byte, a CR: it is still a bare LF of the new head
+    p = parser_for(2)
+    out = p.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\no\r" + b"\nHTTP/1.1 200 OK\r\n")
+    assert [r.body for r in out] == [b"o\r"]
+    with pytest.raises(HttpProtocolError, match="bare CR or LF"):
+        p.feed(b"")
+
+
+CHUNK_HEAD = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+@pytest.mark.parametrize("cr", [False, True], ids=["no-cr", "with-cr"])
+@pytest.mark.parametrize("size, ok", [(63, True), (64, True), (65, False)])
+def test_unterminated_chunk_line_refused_once_past_the_limit(size, ok, cr):
+    # judged as the bytes arrive: more than max_chunk_line bytes without the CRLF is refused at
+    # once; a final CR (half of the CRLF) does not count
+    p = parser_for(limits=HttpLimits(max_chunk_line=64))
+    line = b"1;" + b"e" * (size - 2)
+    data = CHUNK_HEAD + line + (b"\r" if cr else b"")
+    if ok:
+        assert p.feed(data) == [] and p.state == "CHUNK_SIZE"
+    else:
+        with pytest.raises(HttpProtocolError, match="max_chunk_line 64"):
+            p.feed(data)
+
+
+def test_chunk_crlf_consumed_as_soon_as_it_is_complete():
+    p = parser_for()
+    assert p.feed(CHUNK_HEAD + b"3\r\nabc\r") == [] and p.state == "CHUNK_END"
+    assert p.feed(b"\n") == [] and p.state == "CHUNK_SIZE"
+    q = parser_for()
+    assert q.feed(CHUNK_HEAD + b"3\r\nabc\r\n") == [] and q.state == "CHUNK_SIZE"
+
+
+@pytest.mark.parametrize("block", [b"T v\r\n\r\n", b"T: v\r\n v\r\n\r\n", b"T: \x01\r\n\r\n", b"T(: v\r\n\r\n"], ids=repr)
+def test_malformed_trailer_block_refused(block):
+    with pytest.raises(HttpProtocolError, match="malformed chunked trailer"):
+        parser_for().feed(CHUNK_HEAD + b"1\r\na\r\n0\r\n" + block)
