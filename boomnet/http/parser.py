@@ -430,7 +430,7 @@ class ResponseParser:
         if first != 13 and not _is_token_byte(first):
             raise HttpProtocolError("malformed chunked trailer")
         idx = buf.find(b"\r\n\r\n", start, end)
-        if idx < 0:  # equivalent-mutant: Lt -> LtE: idx >= start, and idx == start (a CRLFCRLF at start) was taken by the startswith(CRLF) branch above
+        if idx < 0:  # equivalent-mutant: Lt -> LtE, 0 -> 1: both only add idx == 0, i.e. a CRLFCRLF at start == 0, which the startswith(CRLF) branch above took
             self._check_bare_eol(start, start, end, "chunked trailers")
             if end - start > limit:
                 raise HeaderTooLarge(f"chunked trailers exceed max_header_bytes {limit}")

@@ -239,6 +239,19 @@ def test_direct_read_room_is_what_is_left_of_the_capacity():
     assert resp.body == b"a" * (64 * KIB - 1) + b"b" + b"c" * (100000 - 64 * KIB)
 
 
+@pytest.mark.parametrize("first", [1, 1000, 20000])
+def test_body_bytes_that_came_with_the_head_then_reads_in_place(first):
+    # the first bytes are copied from the shared buffer into a body buffer allocated 64 KiB ahead
+    # (never past the declared length); the next read is offered the rest of that allocation
+    size = 100000
+    body = bytes(range(256)) * (size // 256) + b"z" * (size % 256)
+    p = parser_for()
+    assert p.feed(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size + body[:first]) == []
+    assert view_len(p) == 64 * KIB - first
+    (resp,) = p.feed(body[first:])
+    assert resp.body == body
+
+
 def test_compaction_of_a_single_parsed_byte():
     # one byte of chunk data parsed, its CR waiting for the LF: the buffer (1 KiB, under the 4 KiB
     # read room) is compacted by that one byte rather than grown
