@@ -178,7 +178,7 @@ class ResponseParser:
         grow = new - cap
         zeros = _ZEROS
         # bytearray growth is a realloc (in place for large blocks, via mremap)
-        while grow > 0:  # equivalent-mutant: 0 -> 1: a 1-byte shortfall is appended by the slice assignment in _parse_length; the direct path never grows by 1 (it has >= 16 KiB due, so target <= cap returns first)
+        while grow > 0:  # equivalent-mutant: 0 -> 1: grow == 1 comes only from _parse_length (the direct path grows by >= 16 KiB), whose slice assignment then appends that byte itself: same length, same bytes
             k = min(grow, len(zeros))
             body += zeros[:k]
             grow -= k
