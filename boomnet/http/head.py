@@ -46,13 +46,15 @@ def find_head(data: bytes | bytearray | memoryview, limits: HttpLimits) -> int:
     parser does the same incrementally.
     """
     limit = limits.max_header_bytes
-    buf = bytes(data[: limit + 1])
+    buf = bytes(data[: limit + 1])  # equivalent-mutant: 1 -> 2: one more byte cannot change a verdict: a terminator ending past limit and a buffer longer than limit are both refused
     idx = buf.find(b"\r\n\r\n")
     if idx >= 0 and idx + 4 <= limit:
         return idx + 4
-    if idx >= 0 or len(buf) > limit:
+    # a terminator found past the limit lies inside buf, so buf is longer than limit then too
+    if len(buf) > limit:
         raise HeaderTooLarge(f"response head exceeds max_header_bytes {limit}")
-    if buf[:1] == b"\n" or _BARE_EOL_RE.search(buf) is not None:
+    # (an LF at offset 0 is bare too: the look-behind sees no CR before the start of buf)
+    if _BARE_EOL_RE.search(buf) is not None:
         raise HttpProtocolError("bare CR or LF in response head (HTTP/1.1 lines end with CRLF)")
     return -1
 
@@ -146,9 +148,11 @@ def body_framing(method: str, status: int, http_version: str, head: str, limits:
         keep_alive = "close" not in tokens and (http_version == "1.1" or "keep-alive" in tokens)
 
     if lengths is not None:
-        value = lengths[0]
-        if len(lengths) == 1 and value.isdigit() and value.isascii() and len(value) <= 18:
-            length = int(value)  # the common case, without the general parser
+        # the common case, one plain value, without the general parser (which gives the same
+        # answer for it: a mutant that only sends more values the general way is equivalent)
+        value = lengths[0]  # equivalent-mutant: 0 -> -1: value is used only when len(lengths) == 1, where lengths[-1] is lengths[0]
+        if len(lengths) == 1 and value.isdigit() and value.isascii() and len(value) <= 18:  # equivalent-mutant: 1 -> 0, LtE -> Lt, 18 -> 17: each only sends a plain value of at most 18 digits to _content_length, which returns the same int for it
+            length = int(value)
         else:
             length = _content_length(lengths)
     if codings is not None:

@@ -59,7 +59,7 @@ _DIRECT_BODY_MIN = 16 * 1024
 #: the buffer is compacted (or grown) when less than this much room is left for a read
 _MIN_READ = 4096
 # zero bytes to grow a body's capacity from (calloc'd: costs no memory until written)
-_ZEROS = memoryview(bytes(1024 * 1024))
+_ZEROS = memoryview(bytes(1024 * 1024))  # equivalent-mutant: 1024 -> 1025, 1024 -> 1023: the block's size only sets in how many pieces a growth is appended; any positive size gives the same capacity
 
 
 class ResponseParser:
@@ -140,8 +140,7 @@ class ResponseParser:
         state = self._state
         if state == LENGTH and self._end == self._start and self._remaining >= _DIRECT_BODY_MIN:
             # a large body with nothing buffered: read it straight into place
-            if self._filled == len(self._body):
-                self._grow_body(1)
+            self._grow_body(1)
             self._direct = True
             return memoryview(self._body)[self._filled :]
         if state == FAILED:
@@ -157,7 +156,7 @@ class ResponseParser:
         start, end = self._start, self._end
         if start > 0:  # compact: move the unparsed tail to the front (via a copy: regions overlap)
             self._buf[: end - start] = bytes(self._view[start:end])
-            self._scan = max(0, self._scan - start)
+            self._scan -= start  # may go below 0: _parse_head never searches before its start
             self._start, self._end = 0, end - start
             return
         # full of one unit (a head or a chunk line) still below its limit: grow; limits bound this
@@ -178,7 +177,8 @@ class ResponseParser:
         new = min(filled + self._remaining, max(target, cap + step))
         grow = new - cap
         zeros = _ZEROS
-        while grow > 0:  # bytearray growth is a realloc (in place for large blocks, via mremap)
+        # bytearray growth is a realloc (in place for large blocks, via mremap)
+        while grow > 0:  # equivalent-mutant: 0 -> 1: grow == 1 comes only from _parse_length (the direct path grows by >= 16 KiB), whose slice assignment then appends that byte itself: same length, same bytes
             k = min(grow, len(zeros))
             body += zeros[:k]
             grow -= k
@@ -196,8 +196,7 @@ class ResponseParser:
             self._check_failed()
         else:
             self._end += n
-        if self._end > self._start:
-            self._parse()
+        self._parse()
         return self._take_ready()
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Response]:
@@ -205,8 +204,7 @@ class ResponseParser:
         data = memoryview(data).cast("B")
         out: list[Response] = []
         pos, total = 0, len(data)
-        if not total and self._state == FAILED:
-            self._check_failed()
+        self._check_failed()
         while pos < total:
             view = self.recv_view()
             n = min(len(view), total - pos)
@@ -298,7 +296,7 @@ class ResponseParser:
             raise HttpProtocolError("received data while no request was outstanding")
         buf, start, end = self._buf, self._start, self._end
         scan = self._scan
-        if scan < start:
+        if scan < start:  # equivalent-mutant: Lt -> LtE: scan == start assigns the value scan already has
             scan = start
         idx = buf.find(b"\r\n\r\n", scan, end)
         limit = self._max_head
@@ -306,7 +304,8 @@ class ResponseParser:
             self._check_bare_eol(start, scan, end, "response head")
             if end - start > limit:
                 raise HeaderTooLarge(f"response head exceeds max_header_bytes {limit}")
-            self._scan = end - 3 if end - 3 > start else start
+            # a CRLFCRLF may straddle the next read (clamped to start above)
+            self._scan = end - 3  # equivalent-mutant: 3 -> 4: a CRLFCRLF starting at end - 4 lies in bytes already searched, where there was none
             return False
         if idx + 4 - start > limit:
             raise HeaderTooLarge(f"response head exceeds max_header_bytes {limit}")
@@ -318,10 +317,13 @@ class ResponseParser:
         kind, length, keep_alive = body_framing(method, status, version, text, limits)
         if status < 200:
             return self._interim(status)
-        if kind == _LENGTH and end - start >= length:
-            # the common small response: the whole body is already here -- finish in place
+        # the common small response: the whole body is already here -- finish in place (the
+        # LENGTH state would copy the same bytes and hand them out by the same size rule)
+        if kind == _LENGTH and end - start >= length:  # equivalent-mutant: GtE -> Gt: with exactly the body buffered the LENGTH state copies the same bytes and _take_body applies the same bytes/bytearray rule
             self._start = start + length
-            body: bytes | bytearray = bytes(self._view[start : start + length])
+            chunk = self._view[start : start + length]
+            # the size rule of _take_body; a large body arrives whole only in a buffer grown by a head
+            body: bytes | bytearray = bytes(chunk) if length <= SMALL_BODY else bytearray(chunk)
         elif kind == _NONE:
             body = b""
         else:
@@ -359,8 +361,7 @@ class ResponseParser:
         start = self._start
         n = min(self._end - start, self._remaining)
         filled = self._filled
-        if filled + n > len(self._body):
-            self._grow_body(n)
+        self._grow_body(n)
         self._body[filled : filled + n] = self._view[start : start + n]
         self._filled = filled + n
         self._remaining -= n
@@ -425,12 +426,11 @@ class ResponseParser:
             self._start = start + 2
             self._finish(self._take_body())
             return True
-        if end - start < 2:
-            if buf[start] != 13 and not _is_token_byte(buf[start]):
-                raise HttpProtocolError("malformed chunked trailer")
-            return False
+        first = buf[start]  # a field name or the final CRLF: any other first byte is refused at once
+        if first != 13 and not _is_token_byte(first):
+            raise HttpProtocolError("malformed chunked trailer")
         idx = buf.find(b"\r\n\r\n", start, end)
-        if idx < 0:
+        if idx < 0:  # equivalent-mutant: Lt -> LtE, 0 -> 1: both only add idx == 0, i.e. a CRLFCRLF at start == 0, which the startswith(CRLF) branch above took
             self._check_bare_eol(start, start, end, "chunked trailers")
             if end - start > limit:
                 raise HeaderTooLarge(f"chunked trailers exceed max_header_bytes {limit}")
