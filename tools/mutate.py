@@ -73,8 +73,8 @@ WS_UNIT = ("tests/ws/test_codec.py", "tests/ws/test_properties.py", "tests/ws/te
 WS_PROTOCOL = (*WS_UNIT, "tests/ws/test_client_faults.py", "tests/ws/test_server_role.py", "tests/ws/test_liveness.py")
 SERVICE = ("tests/service/test_io_service.py", "tests/service/test_ws_endpoint.py", "tests/service/test_selectors.py",
            "tests/service/test_policy.py", "tests/service/test_wait.py")
-TLS = ("tests/stream/test_tls.py", "tests/stream/test_tls_guards.py", "tests/stream/test_tls_close.py",
-       "tests/stream/test_contract.py")
+TLS = ("tests/stream/test_tls_engines.py", "tests/stream/test_tls.py", "tests/stream/test_tls_guards.py",
+       "tests/stream/test_tls_close.py", "tests/stream/test_contract.py")
 
 TARGETS: tuple[Target, ...] = (
     Target("tls_identity", "boomnet/stream/tls.py", ("TlsStream.__init__",), TLS),
