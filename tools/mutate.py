@@ -69,11 +69,11 @@ HTTP_UNIT = (
     "tests/http/test_http_head.py",
     "tests/http/test_http_options.py",
 )
-WS_UNIT = ("tests/ws/test_decoder_edges.py", "tests/ws/test_codec.py", "tests/ws/test_properties.py", "tests/ws/test_raw_peer.py",
-           "tests/ws/test_contract.py", *(f"tests/ws/test_deflate.py::{t}" for t in (
+WS_UNIT = ("tests/ws/test_decoder_edges.py", *(f"tests/ws/test_deflate.py::{t}" for t in (
                "test_compressed_messages_inflate_with_and_without_context_takeover",
                "test_fragmented_compressed_message_with_control_frame_between", "test_rsv1_misuse_is_a_protocol_error",
-               "test_corrupt_data_and_invalid_utf8_after_inflating", "test_deflate_bomb_is_stopped_at_max_message_size")))
+               "test_corrupt_data_and_invalid_utf8_after_inflating", "test_deflate_bomb_is_stopped_at_max_message_size")),
+           "tests/ws/test_codec.py", "tests/ws/test_properties.py", "tests/ws/test_raw_peer.py", "tests/ws/test_contract.py")
 WS_PROTOCOL = (*WS_UNIT, "tests/ws/test_client_faults.py", "tests/ws/test_server_role.py", "tests/ws/test_liveness.py")
 SERVICE = ("tests/service/test_io_service.py", "tests/service/test_ws_endpoint.py", "tests/service/test_selectors.py",
            "tests/service/test_policy.py", "tests/service/test_wait.py")

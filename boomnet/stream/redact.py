@@ -279,8 +279,7 @@ class RuleRedactor:
             out = self._redact_plain(data)
         # carry the unfinished line: a name there may own a value that continues next time
         cut = max(joined.rfind(b"\n"), joined.rfind(b"\x01")) + 1
-        if len(joined) - cut > CONTEXT_LIMIT:
-            cut = len(joined) - CONTEXT_LIMIT
+        cut = max(cut, len(joined) - CONTEXT_LIMIT)  # of a long line, only its last CONTEXT_LIMIT bytes
         return out, joined[cut:]
 
     def redact_in(self, data: bytes) -> bytes:
@@ -370,7 +369,7 @@ def _masked_frames(data: bytes) -> list[tuple[bool, bool, int, int, int, int]] |
     *recorded* copy is then masked; the stream is never changed)."""
     pos, size, frames, strict = 0, len(data), [], True
     while pos < size:
-        if pos + 2 > size:
+        if pos + 2 > size:  # equivalent-mutant: Gt -> GtE: with exactly 2 bytes left no masked frame fits (its header is at least 6 bytes): every path below returns None too
             return None
         b0, b1 = data[pos], data[pos + 1]
         opcode = b0 & 0x0F
