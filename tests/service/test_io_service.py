@@ -558,3 +558,50 @@ def test_ipv6_loopback_endpoint(service_factory):
         poll_until(svc, lambda: bytes(ep.data) == b"hello\nping\n")
     finally:
         peer.close()
+
+
+def test_a_timer_added_before_the_connection_starts_with_it_once(service_factory, tcp_peer):
+    """``every()`` on a registered endpoint that is not connected yet: the timer starts at the
+    connect, once (not also from the moment it was added)."""
+    clock = FakeClock()
+    svc = service_factory(clock=clock, backoff=FAST)
+    ep = LineEndpoint("127.0.0.1", tcp_peer.port)
+    svc.register(ep)
+    fired: list[float] = []
+    ep.every(10.0, lambda stream, ctx: fired.append(clock.now))  # registered, not yet connected
+    poll_until(svc, lambda: ep.connects == 1)
+    start = clock.now
+    clock.now += 10.0
+    poll_until(svc, lambda: fired)
+    poll_for(svc, 0.02)
+    assert fired == [start + 10.0]
+    clock.now += 10.0
+    poll_until(svc, lambda: len(fired) == 2)
+    poll_for(svc, 0.02)
+    assert fired == [start + 10.0, start + 20.0]
+
+
+def test_a_late_timer_keeps_its_schedule_and_never_bursts(service_factory, tcp_peer):
+    """Fired late (housekeeping ran after its due time), a timer's next run stays on its own
+    schedule (due + interval); more than one interval late, it runs once and goes on from now."""
+    clock = FakeClock()
+    svc = service_factory(clock=clock, backoff=FAST)
+    ep = LineEndpoint("127.0.0.1", tcp_peer.port)
+    fired: list[float] = []
+    ep.every(10.0, lambda stream, ctx: fired.append(clock.now))
+    svc.register(ep)
+    poll_until(svc, lambda: ep.connects == 1)
+    start = clock.now
+    clock.now = start + 13.0  # 3 s late
+    poll_until(svc, lambda: len(fired) == 1)
+    clock.now = start + 20.0  # on schedule again: due 10 + 10
+    poll_until(svc, lambda: len(fired) == 2)
+    clock.now = start + 45.0  # two intervals missed: one run, no catch-up burst
+    poll_until(svc, lambda: len(fired) == 3)
+    poll_for(svc, 0.02)
+    assert fired == [start + 13.0, start + 20.0, start + 45.0]
+    clock.now = start + 54.9
+    poll_for(svc, 0.02)
+    assert len(fired) == 3
+    clock.now = start + 55.0  # from now (45) + 10
+    poll_until(svc, lambda: len(fired) == 4)

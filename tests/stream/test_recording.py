@@ -878,3 +878,9 @@ def test_version_1_record_header_that_ends_the_file_is_checked(tmp_path) -> None
     assert not torn.recording.complete and drain(torn)[0] == [b"abc"]
     with pytest.raises(RecordingError, match="unknown record kind 9"):
         write_and_load(tmp_path, head + RECORD_HEADER.pack(9, 5, 0), allow_truncated=True)
+
+
+def test_bytes_after_the_end_record_are_counted_in_the_error(tmp_path) -> None:
+    late = rec(1, b"b")
+    with pytest.raises(RecordingError, match=f"corrupt \\({BLOCK_HEADER.size + len(late)} bytes after the END record\\)"):
+        write_and_load(tmp_path, v3_file(rec(1, b"a"), rec(255), late))
