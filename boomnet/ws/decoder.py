@@ -141,7 +141,7 @@ class Decoder(ReceiveBuffer):
             if length < 126:
                 start = pos + 2
             elif length == 126:
-                if end - pos < 4:  # equivalent-mutant: Lt -> LtE, 4 -> 5: at exactly 4 bytes no payload byte is here yet; stopping a step early only leaves _need unset until the next read, and the rest of a 16-bit frame (<= 65,535 bytes) always fits the MIN_FREE (65,536) write_view keeps free
+                if end - pos < 4:  # equivalent-mutant: Lt -> LtE, 4 -> 5: at exactly 4 bytes no payload byte is here yet; stopping a step early only leaves _need unset until the next decode() (write_view keeps MIN_FREE free, so that read comes): same frames, same verdicts
                     break
                 length = (buf[pos + 2] << 8) | buf[pos + 3]
                 start = pos + 4
