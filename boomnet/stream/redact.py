@@ -225,8 +225,10 @@ class RuleRedactor:
         self.rules = rules
         self._rx, self._extra = _compile(rules)
         needles = _needles(rules)
-        self._needles = re.compile(b"|".join(re.escape(n) for n in needles)) if needles else None
-        self._fill = rules.fill[0]
+        # every rule behind _rx has a name, so _rx exists only with needles (an empty alternation,
+        # for rules without names, matches everywhere: it is never consulted then)
+        self._needles = re.compile(b"|".join(re.escape(n) for n in needles))
+        (self._fill,) = rules.fill  # one byte (checked by RedactionRules)
 
     # --- extension ----------------------------------------------------------------------------
 
@@ -291,7 +293,7 @@ class RuleRedactor:
         rx = self._rx
         if rx is not None:
             low = data.lower()
-            if self._needles is None or self._needles.search(low) is None:  # the fast path
+            if self._needles.search(low) is None:  # the fast path
                 rx = None
         if rx is not None:
             low = b"\n" + low  # offsets in low are offsets in data + 1

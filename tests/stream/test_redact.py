@@ -448,3 +448,28 @@ def test_a_long_line_before_the_last_newline_is_not_carried() -> None:
 
 def test_the_smallest_fix_tag_is_valid() -> None:
     assert RuleRedactor(RedactionRules(fix_tags=(1,))).redact_out(b"1=acct\x01") == b"1=****\x01"
+
+
+# --- the smallest masked frame: 6 bytes (header and key, no payload) --------------------------
+
+
+def test_an_empty_fragment_between_two_others_keeps_the_message_context() -> None:
+    """A 6-byte write is a whole masked frame: an empty continuation between two fragments must
+    not end (or pollute) the context a secret spans."""
+    first = encode_frame(1, b'{"apiKey":"AAAA', False, os.urandom(4))
+    empty = encode_frame(0, b"", False, os.urandom(4))
+    last = encode_frame(0, b'BBBB","x":1}', True, os.urandom(4))
+    assert len(empty) == 6
+    assert frames_after([first, empty, last]) == [b'{"apiKey":"****', b"", b'****","x":1}']
+
+
+def test_the_header_and_key_of_an_empty_masked_frame_are_never_rewritten() -> None:
+    """Rules apply to payloads; the 6 bytes of an empty masked frame are all framing, even when a
+    user pattern would match them as plain bytes."""
+    key = b"\x01\x02\x03\x04"
+    frame = encode_frame(9, b"", True, key)
+    assert frame == b"\x89\x80" + key
+    red = RuleRedactor(DEFAULT_RULES).with_patterns(rb"(\x01\x02\x03\x04)")
+    assert red.redact_out(frame) == frame
+    assert red.redact_out_after(b"", frame) == (frame, b"")
+    assert red.redact_out(b"xx" + key) == b"xx****"  # the same bytes as plain text are masked
