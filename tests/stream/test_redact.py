@@ -473,3 +473,14 @@ def test_the_header_and_key_of_an_empty_masked_frame_are_never_rewritten() -> No
     assert red.redact_out(frame) == frame
     assert red.redact_out_after(b"", frame) == (frame, b"")
     assert red.redact_out(b"xx" + key) == b"xx****"  # the same bytes as plain text are masked
+
+
+@pytest.mark.parametrize("opcode", [8, 9, 10])
+def test_a_control_frame_inside_a_fragmented_message_is_redacted_on_its_own(opcode: int) -> None:
+    """Close, ping and pong (opcodes 8-10, the lowest is 8) between fragments are judged alone:
+    the message's open context does not run into their payload, and they leave it alone."""
+    first = encode_frame(1, b'{"apiKey":"AAAA', False, os.urandom(4))
+    payload = b"\x03\xe8bye" if opcode == 8 else b"hb"
+    control = encode_frame(opcode, payload, True, os.urandom(4))
+    last = encode_frame(0, b'BBBB","x":1}', True, os.urandom(4))
+    assert frames_after([first, control, last]) == [b'{"apiKey":"****', payload, b'****","x":1}']
