@@ -484,3 +484,17 @@ def test_a_control_frame_inside_a_fragmented_message_is_redacted_on_its_own(opco
     control = encode_frame(opcode, payload, True, os.urandom(4))
     last = encode_frame(0, b'BBBB","x":1}', True, os.urandom(4))
     assert frames_after([first, control, last]) == [b'{"apiKey":"****', payload, b'****","x":1}']
+
+
+def test_a_frame_cut_inside_its_mask_key_is_not_a_frame() -> None:
+    """The key must be whole for the frame to be unmasked: three of its four bytes make the write
+    plain text to the rules (here a user pattern that matches those bytes); all four make it a
+    frame whose (empty so far) payload has nothing to redact."""
+    red = RuleRedactor(DEFAULT_RULES).with_patterns(rb"(\x01\x02\x03)")
+    ping = encode_frame(9, b"", True, b"\x09\x09\x09\x09")  # a whole (empty) masked frame first
+    cut = b"\x81\x85\x01\x02\x03"  # then a text frame cut inside its key
+    assert red.redact_out(ping + cut) == ping + b"\x81\x85***"  # not frames: the pattern applies
+    assert red.redact_out_after(b"", ping + cut)[0] == ping + b"\x81\x85***"
+    whole_key = ping + cut + b"\x04"
+    assert red.redact_out(whole_key) == whole_key  # frames: the header and key are kept
+    assert red.redact_out_after(b"", whole_key)[0] == whole_key

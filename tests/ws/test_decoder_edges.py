@@ -56,15 +56,16 @@ def test_a_lone_first_byte_is_not_parsed_with_the_stale_byte_behind_it() -> None
     assert frames_of(dec) == [(Opcode.BINARY, True, b"Z")] and dec.error is None
 
 
+@pytest.mark.parametrize("lead", [b"", b"\x82\x00"], ids=["first", "after-a-frame"])
 @pytest.mark.parametrize("have", [2, 9])
-def test_a_64_bit_length_one_byte_short_is_not_completed_from_stale_bytes(have: int) -> None:
+def test_a_64_bit_length_one_byte_short_is_not_completed_from_stale_bytes(have: int, lead: bytes) -> None:
     """With ``max_frame_size`` = the frame's length, a stale 0xff read as the length's last byte
-    would refuse a frame that is exactly at the limit."""
+    would refuse a frame that is exactly at the limit (at the buffer's start, and after a frame)."""
     limit = 0x10000  # 64-bit form 00 00 00 00 00 01 00 00: the last byte is 0x00
     dec = decoder_with_stale(wire.frame(wire.BINARY, b"\xff" * 20), max_frame_size=limit)
     frame = wire.frame(wire.BINARY, b"q" * limit)
-    dec.feed(frame[:have])
-    assert frames_of(dec) == [] and dec.error is None
+    dec.feed(lead + frame[:have])
+    assert frames_of(dec) == ([(Opcode.BINARY, True, b"")] if lead else []) and dec.error is None
     dec.feed(frame[have:])
     assert frames_of(dec) == [(Opcode.BINARY, True, b"q" * limit)] and dec.error is None
 
