@@ -5,6 +5,7 @@ from ``poll()``. No speed is asserted; counts of attempts are, within bounded (f
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -642,3 +643,44 @@ def test_a_healthy_connection_ending_in_a_bug_still_backs_off(service_factory, t
     assert ep.connects == 1  # a bug repeats: not an immediate reconnect
     clock.now += 1.0  # but the back-off starts afresh (the connection was healthy)
     poll_until(svc, lambda: ep.connects == 2)
+
+
+@pytest.mark.parametrize("fd, level", [(0, logging.WARNING), (5, logging.WARNING), (-1, logging.INFO)])
+def test_a_closed_feed_is_a_warning_a_finished_replay_is_not(fd: int, level: int, caplog) -> None:
+    """The end of a connection with a descriptor (any, 0 included) is worth a warning; the end
+    of a target without one (a replay, fileno -1) is expected and logged at INFO."""
+    from boomnet.errors import ConnectionClosed
+
+    from .conftest import make_selector
+
+    class FdTarget:
+        def establish(self) -> bool:
+            return True
+
+        def fileno(self) -> int:
+            return fd
+
+        def read_hint(self) -> int:
+            return 0
+
+        def close(self) -> None:
+            pass
+
+    class Ends(Endpoint):
+        def create_target(self, addr, ctx):
+            return FdTarget()
+
+        def poll(self, target, ctx) -> None:
+            raise ConnectionClosed("the feed went away")
+
+    # the direct selector: a made-up descriptor is never handed to the kernel
+    svc = IOService(make_selector("direct"), check_every=1, backoff=Backoff(60.0, 2.0, 60.0))
+    try:
+        ep = Ends()
+        with caplog.at_level(logging.INFO, logger="boomnet.service"):
+            svc.register(ep)
+            poll_until(svc, lambda: any("the feed went away" in r.getMessage() for r in caplog.records))
+        levels = [r.levelno for r in caplog.records if "the feed went away" in r.getMessage()]
+        assert levels[:1] == [level]
+    finally:
+        svc.close()
