@@ -684,3 +684,56 @@ def test_a_closed_feed_is_a_warning_a_finished_replay_is_not(fd: int, level: int
         assert levels[:1] == [level]
     finally:
         svc.close()
+
+
+def test_disconnect_while_establishing_leaves_one_connection(caplog) -> None:
+    """``disconnect()`` during a slow establish reconnects at once with a new target; the first
+    attempt's pending establish is dropped (not advanced again on the new target)."""
+    from .conftest import make_selector
+
+    made: list[SlowTarget] = []
+
+    class SlowTarget:
+        def __init__(self) -> None:
+            self.calls = 0
+            self.closed = False
+
+        def establish(self) -> bool:
+            self.calls += 1
+            return self.calls >= 4
+
+        def fileno(self) -> int:
+            return -1
+
+        def read_hint(self) -> int:
+            return 0
+
+        def close(self) -> None:
+            self.closed = True
+
+    class Slow(Endpoint):
+        connects = 0
+
+        def create_target(self, addr, ctx):
+            made.append(SlowTarget())
+            return made[-1]
+
+        def on_connected(self, target, ctx) -> None:
+            self.connects += 1
+
+        def poll(self, target, ctx) -> None:
+            pass
+
+    svc = IOService(make_selector("direct"), check_every=1, backoff=Backoff(60.0, 2.0, 60.0))
+    try:
+        ep = Slow()
+        svc.register(ep)
+        poll_until(svc, lambda: made and made[0].calls >= 1, what="the first establish")
+        ep.disconnect("again")
+        poll_until(svc, lambda: ep.connects >= 1, what="the second attempt connecting")
+        poll_for(svc, 0.05)
+        assert ep.connects == 1 and len(made) == 2
+        assert made[0].closed and not made[1].closed
+        assert made[1].calls == 4  # advanced once per housekeeping until done, by one entry
+    finally:
+        svc.close()
