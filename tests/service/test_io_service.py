@@ -605,3 +605,27 @@ def test_a_late_timer_keeps_its_schedule_and_never_bursts(service_factory, tcp_p
     assert len(fired) == 3
     clock.now = start + 55.0  # from now (45) + 10
     poll_until(svc, lambda: len(fired) == 4)
+
+
+@pytest.mark.parametrize("policy", ["reconnect", "raise"])
+def test_a_bug_while_connecting_follows_the_error_policy(service_factory, policy: str, caplog):
+    """An exception out of endpoint code while connecting (here ``create_target``) is re-raised out
+    of ``poll()`` under ``on_error="raise"``, and only logged (then retried) by default."""
+
+    class Buggy(Endpoint):
+        attempts = 0
+
+        def create_target(self, addr, ctx):
+            self.attempts += 1
+            raise ZeroDivisionError("a bug in create_target")
+
+    svc = service_factory(backoff=FAST, on_error=policy)
+    ep = Buggy()
+    svc.register(ep)
+    if policy == "raise":
+        with pytest.raises(ZeroDivisionError, match="a bug in create_target"):
+            poll_until(svc, lambda: False, timeout=5.0)
+    else:
+        with caplog.at_level(logging.ERROR, logger="boomnet.service"):
+            poll_until(svc, lambda: ep.attempts >= 2, what="a retry after the bug")
+        assert any(r.exc_info and r.exc_info[0] is ZeroDivisionError for r in caplog.records)
