@@ -629,3 +629,26 @@ def test_a_bug_while_connecting_follows_the_error_policy(service_factory, policy
         with caplog.at_level(logging.ERROR, logger="boomnet.service"):
             poll_until(svc, lambda: ep.attempts >= 2, what="a retry after the bug")
         assert any(r.exc_info and r.exc_info[0] is ZeroDivisionError for r in caplog.records)
+
+
+def test_a_timer_due_with_one_that_failed_the_connection_does_not_run(service_factory, tcp_peer):
+    """Two timers due at once: the first raises (the connection is dying), so the second, due at
+    the same instant, is not called on the dying connection."""
+    clock = FakeClock()
+    svc = service_factory(clock=clock, backoff=Backoff(60.0, 2.0, 60.0))
+    ep = LineEndpoint("127.0.0.1", tcp_peer.port)
+    ran: list[str] = []
+
+    def broken(stream, ctx):
+        ran.append("broken")
+        raise ZeroDivisionError("in a timer")
+
+    ep.every(10.0, broken)
+    ep.every(10.0, lambda stream, ctx: ran.append("second"))
+    svc.register(ep)
+    poll_until(svc, lambda: ep.connects == 1)
+    clock.now += 10.0
+    poll_until(svc, lambda: ep.reasons)
+    poll_for(svc, 0.02)
+    assert ran == ["broken"]
+    assert ep.reasons[0].kind is DisconnectKind.USER_ERROR
