@@ -114,7 +114,7 @@ class ReplayStream(Stream):
             start = rec.offsets[i] + self._offset
             left = rec.lengths[i] - self._offset
             n: int = min(left, len(buf))
-            buf[:n] = rec.data[start : start + n] if n < 4096 else memoryview(rec.data)[start : start + n]
+            buf[:n] = rec.data[start : start + n] if n < 4096 else memoryview(rec.data)[start : start + n]  # equivalent-mutant: Lt -> LtE, 4096 -> 4097, 4096 -> 4095: both branches copy the same bytes; the threshold only picks the cheaper copy (a small slice, or a view for big reads)
             if n == left:
                 self._i, self._offset = i + 1, 0
             else:

@@ -884,3 +884,24 @@ def test_bytes_after_the_end_record_are_counted_in_the_error(tmp_path) -> None:
     late = rec(1, b"b")
     with pytest.raises(RecordingError, match=f"corrupt \\({BLOCK_HEADER.size + len(late)} bytes after the END record\\)"):
         write_and_load(tmp_path, v3_file(rec(1, b"a"), rec(255), late))
+
+
+@pytest.mark.parametrize("speed, due", [(1.0, 1000), (2.0, 500), (0.5, 2000)])
+def test_a_paced_record_is_due_exactly_at_its_time(tmp_path, monkeypatch, speed: float, due: int) -> None:
+    """With the monotonic clock in the test's hand: a record at t = 1000 ns reads as 0 bytes one
+    nanosecond before its (speed-scaled) time, and as its bytes at that exact time."""
+    import boomnet.stream.replay as replay_module
+    from boomnet.stream.recording import RECORD_HEADER, file_header, seal_block
+
+    now = [5_000_000]
+    monkeypatch.setattr(replay_module.time, "monotonic_ns", lambda: now[0])
+    records = RECORD_HEADER.pack(IN_KIND, 1, 0) + b"a" + RECORD_HEADER.pack(IN_KIND, 1, 1000) + b"b"
+    records += RECORD_HEADER.pack(255, 0, 1000)
+    (tmp_path / "exact.bnrec").write_bytes(file_header(0) + seal_block(records) + records)
+    replay = ReplayStream.from_file("exact", directory=tmp_path, speed=speed)
+    buf = bytearray(4)
+    assert replay.recv_into(buf) == 1 and buf[:1] == b"a"  # t = 0: due at the first read
+    now[0] += due - 1
+    assert replay.recv_into(buf) == 0
+    now[0] += 1
+    assert replay.recv_into(buf) == 1 and buf[:1] == b"b"
