@@ -905,3 +905,13 @@ def test_a_paced_record_is_due_exactly_at_its_time(tmp_path, monkeypatch, speed:
     assert replay.recv_into(buf) == 0
     now[0] += 1
     assert replay.recv_into(buf) == 1 and buf[:1] == b"b"
+
+
+def test_a_write_longer_than_the_recording_names_the_extra_bytes(tmp_path) -> None:
+    rec = RecordedStream(Scripted([b"in"]), "longer", directory=tmp_path)
+    rec.write(b"req")
+    drain(rec)
+    rec.close()
+    replay = ReplayStream.from_file("longer", directory=tmp_path, compare_writes=True)
+    with pytest.raises(RecordingError, match="wrote 2 bytes more than were recorded"):
+        replay.write(b"reqXY")  # the first 3 bytes match the recorded write
