@@ -915,3 +915,15 @@ def test_a_write_longer_than_the_recording_names_the_extra_bytes(tmp_path) -> No
     replay = ReplayStream.from_file("longer", directory=tmp_path, compare_writes=True)
     with pytest.raises(RecordingError, match="wrote 2 bytes more than were recorded"):
         replay.write(b"reqXY")  # the first 3 bytes match the recorded write
+
+
+def test_recording_defaults_are_the_documented_ones(tmp_path) -> None:
+    """README: blocks of 1 MiB, handed over at least every second, 8 may wait for the disk."""
+    rec = RecordedStream(Scripted([]), "defaults", directory=tmp_path)
+    try:
+        assert rec.flush_bytes == 1024 * 1024
+        assert rec.flush_interval_ns == 1_000_000_000
+        assert rec._writer.capacity == 1024 * 1024
+    finally:
+        rec.close()
+        assert rec.wait_closed()
