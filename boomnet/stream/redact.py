@@ -371,7 +371,7 @@ def _masked_frames(data: bytes) -> list[tuple[bool, bool, int, int, int, int]] |
     *recorded* copy is then masked; the stream is never changed)."""
     pos, size, frames, strict = 0, len(data), [], True
     while pos < size:
-        if pos + 2 > size:  # equivalent-mutant: Gt -> GtE: with exactly 2 bytes left no masked frame fits (its header is at least 6 bytes): every path below returns None too
+        if pos + 2 > size:  # equivalent-mutant: Gt -> GtE, 2 -> 3: with exactly 2 bytes left no masked frame fits (its header is at least 6 bytes): every path below returns None too
             return None
         b0, b1 = data[pos], data[pos + 1]
         opcode = b0 & 0x0F
@@ -380,7 +380,7 @@ def _masked_frames(data: bytes) -> list[tuple[bool, bool, int, int, int, int]] |
         rsv1 = bool(b0 & 0x40)
         n = b1 & 0x7F
         at = pos + 2
-        if opcode >= 8 and (n > 125 or not b0 & 0x80 or rsv1):
+        if opcode >= 8 and (n > 125 or not b0 & 0x80 or rsv1):  # equivalent-mutant: 8 -> 7: opcode 7 (reserved) was refused just above
             return None
         if n == 126:
             if at + 2 > size:  # equivalent-mutant: Gt -> GtE: at + 2 == size leaves no room for the mask key: the key check below returns None too

@@ -463,3 +463,23 @@ def test_descriptor_0_is_a_descriptor_like_any_other(selector, socket_at_fd0):
     assert tok.target.drain() == b"x"
     selector.unregister(tok)
     assert len(selector) == 0
+
+
+def test_a_selector_that_forgets_a_method_fails_loudly(pairs):
+    """The base class's abstract parts raise NotImplementedError: a selector subclass missing one
+    fails at once instead of silently selecting nothing or never sleeping."""
+
+    class Forgetful(Selector):
+        pass
+
+    sel = Forgetful()
+    ((a, _b),) = pairs(1)
+    tok = Tok(SockTarget(a))
+    with pytest.raises(NotImplementedError):
+        sel.register(tok)  # -> _register_fd
+    with pytest.raises(NotImplementedError):
+        sel._unregister_fd(tok)
+    with pytest.raises(NotImplementedError):
+        sel.select()
+    with pytest.raises(NotImplementedError):
+        sel.wait(0.01)  # nothing ready, a real timeout: -> _block

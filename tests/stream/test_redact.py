@@ -498,3 +498,21 @@ def test_a_frame_cut_inside_its_mask_key_is_not_a_frame() -> None:
     whole_key = ping + cut + b"\x04"
     assert red.redact_out(whole_key) == whole_key  # frames: the header and key are kept
     assert red.redact_out_after(b"", whole_key)[0] == whole_key
+
+
+@pytest.mark.parametrize("cut", [b"\x81\xfe\x00", b"\x81\xff\x00\x00\x00\x00\x00\x01"])
+def test_a_write_cut_inside_a_frame_s_extended_length_is_plain_text(cut: bytes) -> None:
+    """After a whole masked frame, a frame cut inside its 16- or 64-bit length: not frames (the
+    rules see plain bytes), and never an error out of the redactor."""
+    ping = encode_frame(9, b"", True, b"\x09\x09\x09\x09")
+    data = ping + cut
+    assert R.redact_out(data) == data
+    assert R.redact_out_after(b"", data)[0] == data
+
+
+def test_a_pattern_that_matches_only_empty_returns_the_data_itself() -> None:
+    """Nothing to mask (an empty match masks nothing): the very same object comes back, no copy."""
+    red = RuleRedactor(DEFAULT_RULES).with_patterns(rb"(z*)")
+    data = b'{"method":"SUBSCRIBE","params":["btcusdt@trade"]}'
+    assert red.redact_out(data) is data
+    assert red.redact_out(b"zz") == b"**"
