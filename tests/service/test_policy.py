@@ -743,3 +743,50 @@ def test_disconnect_while_establishing_leaves_one_connection(caplog) -> None:
         assert made[0].closed and not made[1].closed and made[1].calls == 4
     finally:
         svc.close()
+
+
+def test_connect_timeout_is_exact_at_its_deadline() -> None:
+    """A target that never finishes establishing: still trying at deadline - 1 ms, a ConnectTimeout
+    at the deadline itself (hand-moved clock)."""
+    from boomnet.errors import ConnectTimeout
+
+    from .conftest import make_selector
+
+    class Never:
+        def establish(self) -> bool:
+            return False
+
+        def fileno(self) -> int:
+            return -1
+
+        def read_hint(self) -> int:
+            return 0
+
+        def close(self) -> None:
+            pass
+
+    class Hanging(Endpoint):
+        reasons: list = []
+
+        def create_target(self, addr, ctx):
+            return Never()
+
+        def on_disconnect(self, reason, ctx) -> bool:
+            self.reasons.append(reason)
+            return False
+
+    clock = FakeClock()
+    svc = IOService(make_selector("direct"), check_every=1, clock=clock, connect_timeout=5.0)
+    try:
+        ep = Hanging()
+        svc.register(ep)
+        poll_for(svc, 0.02)  # establishing since clock.now
+        start = clock.now
+        clock.now = start + 4.999
+        poll_for(svc, 0.02)
+        assert ep.reasons == []
+        clock.now = start + 5.0
+        poll_until(svc, lambda: ep.reasons, what="the connect timeout")
+        assert isinstance(ep.reasons[0].error, ConnectTimeout)
+    finally:
+        svc.close()
