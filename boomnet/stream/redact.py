@@ -383,13 +383,13 @@ def _masked_frames(data: bytes) -> list[tuple[bool, bool, int, int, int, int]] |
         if opcode >= 8 and (n > 125 or not b0 & 0x80 or rsv1):  # equivalent-mutant: 8 -> 7: opcode 7 (reserved) was refused just above
             return None
         if n == 126:
-            if at + 2 > size:  # equivalent-mutant: Gt -> GtE: at + 2 == size leaves no room for the mask key: the key check below returns None too
+            if at + 2 > size:  # equivalent-mutant: Gt -> GtE, 2 -> 3: at + 2 == size leaves no room for the mask key: the key check below returns None too
                 return None
             n = _U16.unpack_from(data, at)[0]
             strict = strict and n >= 126
             at += 2
         elif n == 127:
-            if at + 8 > size:  # equivalent-mutant: Gt -> GtE: at + 8 == size leaves no room for the mask key: the key check below returns None too
+            if at + 8 > size:  # equivalent-mutant: Gt -> GtE, 8 -> 9: at + 8 == size leaves no room for the mask key: the key check below returns None too
                 return None
             n = _U64.unpack_from(data, at)[0]
             strict = strict and 1 << 16 <= n < 1 << 63

@@ -500,7 +500,7 @@ def test_a_frame_cut_inside_its_mask_key_is_not_a_frame() -> None:
     assert red.redact_out_after(b"", whole_key)[0] == whole_key
 
 
-@pytest.mark.parametrize("cut", [b"\x81\xfe\x00", b"\x81\xff\x00\x00\x00\x00\x00\x01"])
+@pytest.mark.parametrize("cut", [b"\x81\xfe\x00", b"\x81\xff\x00\x00\x00\x00\x00\x00\x01"])  # 1 of 2, 7 of 8
 def test_a_write_cut_inside_a_frame_s_extended_length_is_plain_text(cut: bytes) -> None:
     """After a whole masked frame, a frame cut inside its 16- or 64-bit length: not frames (the
     rules see plain bytes), and never an error out of the redactor."""
