@@ -652,3 +652,22 @@ def test_a_timer_due_with_one_that_failed_the_connection_does_not_run(service_fa
     poll_for(svc, 0.02)
     assert ran == ["broken"]
     assert ep.reasons[0].kind is DisconnectKind.USER_ERROR
+
+
+def test_raise_policy_reraises_a_timer_error_out_of_poll(service_factory, tcp_peer):
+    """A timer's exception (raised inside housekeeping, so deferred) comes out of ``poll()`` under
+    ``on_error="raise"``; the connection is dropped and comes back."""
+    clock = FakeClock()
+    svc = service_factory(clock=clock, backoff=FAST, on_error="raise")
+    ep = LineEndpoint("127.0.0.1", tcp_peer.port)
+
+    def broken(stream, ctx):
+        raise ZeroDivisionError("in a timer, raise policy")
+
+    ep.every(1.0, broken)
+    svc.register(ep)
+    poll_until(svc, lambda: ep.connects == 1)
+    clock.now += 1.0
+    with pytest.raises(ZeroDivisionError, match="raise policy"):
+        poll_until(svc, lambda: False, timeout=5.0)
+    assert ep.reasons and ep.reasons[0].kind is DisconnectKind.USER_ERROR
