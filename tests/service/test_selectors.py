@@ -483,3 +483,24 @@ def test_a_selector_that_forgets_a_method_fails_loudly(pairs):
         sel.select()
     with pytest.raises(NotImplementedError):
         sel.wait(0.01)  # nothing ready, a real timeout: -> _block
+
+
+def test_poll_soon_brings_back_only_its_own_token(selector, pairs):
+    """A poll_soon() token returns from the next select(); another token of the last result with
+    nothing to do (drained, no read hint) does not come back with it."""
+    if not selector.reports_readiness:
+        pytest.skip("n/a: direct returns every token from every select()")
+    (a, pa), (b, pb) = pairs(2)
+    ta, tb = Tok(SockTarget(a), "a"), Tok(SockTarget(b), "b")
+    selector.register(ta)
+    selector.register(tb)
+    pa.send(b"x")
+    pb.send(b"y")
+    got = select_until(selector, lambda r: ta in r and tb in r)
+    assert ta in got and tb in got
+    ta.target.drain()
+    tb.target.drain()
+    selector.poll_soon(ta)
+    got = selector.select()
+    assert ta in got and tb not in got
+    assert ta not in select_until(selector, lambda r: False, timeout=0.02)  # once only
