@@ -302,7 +302,7 @@ class RuleRedactor:
                 out = bytearray(data)
                 for found in rx.finditer(low, m.start()):
                     for start, end in found.regs[1:]:
-                        if end > start:  # unmatched groups are (-1, -1)
+                        if end > start:  # unmatched groups are (-1, -1)  # equivalent-mutant: Gt -> GtE: an empty fill into an empty slice leaves out (already a copy: m matched) unchanged
                             out[start - 1 : end - 1] = self._fill_bytes(end - start)
         for pattern in self._extra:
             group = 1 if pattern.groups else 0
@@ -348,7 +348,7 @@ class RuleRedactor:
                 if out is None:
                     out = bytearray(data)
                 out[start:end] = _unmask(red, key)
-            if fin and opcode < 8:
+            if fin and opcode < 8:  # equivalent-mutant: 8 -> 7: no frame here has a reserved opcode 3-7 (_masked_frames refuses them)
                 context = b""
         return (data if out is None else bytes(out)), context
 
@@ -385,13 +385,13 @@ def _masked_frames(data: bytes) -> list[tuple[bool, bool, int, int, int, int]] |
         if n == 126:
             if at + 2 > size:  # equivalent-mutant: Gt -> GtE, 2 -> 3: at + 2 == size leaves no room for the mask key: the key check below returns None too
                 return None
-            n = _U16.unpack_from(data, at)[0]
+            (n,) = _U16.unpack_from(data, at)
             strict = strict and n >= 126
             at += 2
         elif n == 127:
             if at + 8 > size:  # equivalent-mutant: Gt -> GtE, 8 -> 9: at + 8 == size leaves no room for the mask key: the key check below returns None too
                 return None
-            n = _U64.unpack_from(data, at)[0]
+            (n,) = _U64.unpack_from(data, at)
             strict = strict and 1 << 16 <= n < 1 << 63
             at += 8
         if at + 4 > size:
@@ -410,7 +410,7 @@ def _unmask(payload: bytes, key: bytes) -> bytes:
     n = len(payload)
     if not n:
         return payload
-    stream = (key * (n // 4 + 1))[:n]
+    stream = (key * (n // 4 + 1))[:n]  # equivalent-mutant: 1 -> 2, 4 -> 3: the repeated key only has to reach n bytes before [:n] cuts it
     return (int.from_bytes(payload, "little") ^ int.from_bytes(stream, "little")).to_bytes(n, "little")
 
 

@@ -671,3 +671,22 @@ def test_raise_policy_reraises_a_timer_error_out_of_poll(service_factory, tcp_pe
     with pytest.raises(ZeroDivisionError, match="raise policy"):
         poll_until(svc, lambda: False, timeout=5.0)
     assert ep.reasons and ep.reasons[0].kind is DisconnectKind.USER_ERROR
+
+
+def test_a_timer_exactly_one_interval_late_runs_once(service_factory, tcp_peer):
+    """Housekeeping reaching a timer one whole interval late (due + interval == now) runs it once
+    and schedules the next run an interval from now, not again at once."""
+    clock = FakeClock()
+    svc = service_factory(clock=clock, backoff=FAST)
+    ep = LineEndpoint("127.0.0.1", tcp_peer.port)
+    fired: list[float] = []
+    ep.every(10.0, lambda stream, ctx: fired.append(clock.now))
+    svc.register(ep)
+    poll_until(svc, lambda: ep.connects == 1)
+    start = clock.now
+    clock.now = start + 20.0  # due at 10, reached at 20
+    poll_until(svc, lambda: fired)
+    poll_for(svc, 0.02)
+    assert fired == [start + 20.0]
+    clock.now = start + 30.0
+    poll_until(svc, lambda: len(fired) == 2)
