@@ -690,3 +690,20 @@ def test_a_timer_exactly_one_interval_late_runs_once(service_factory, tcp_peer):
     assert fired == [start + 20.0]
     clock.now = start + 30.0
     poll_until(svc, lambda: len(fired) == 2)
+
+
+def test_a_timer_added_while_connected_first_runs_one_interval_later(service_factory, tcp_peer):
+    clock = FakeClock()
+    svc = service_factory(clock=clock, backoff=FAST)
+    ep = LineEndpoint("127.0.0.1", tcp_peer.port)
+    svc.register(ep)
+    poll_until(svc, lambda: ep.connects == 1)
+    fired: list[float] = []
+    start = clock.now
+    ep.every(5.0, lambda stream, ctx: fired.append(clock.now))
+    poll_for(svc, 0.02)
+    clock.now = start + 4.999
+    poll_for(svc, 0.02)
+    assert fired == []
+    clock.now = start + 5.0
+    poll_until(svc, lambda: fired == [start + 5.0])
