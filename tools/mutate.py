@@ -75,7 +75,7 @@ WS_UNIT = ("tests/ws/test_decoder_edges.py", *(f"tests/ws/test_deflate.py::{t}" 
                "test_corrupt_data_and_invalid_utf8_after_inflating", "test_deflate_bomb_is_stopped_at_max_message_size")),
            "tests/ws/test_codec.py", "tests/ws/test_properties.py", "tests/ws/test_raw_peer.py", "tests/ws/test_contract.py")
 WS_PROTOCOL = (*WS_UNIT, "tests/ws/test_client_faults.py", "tests/ws/test_server_role.py", "tests/ws/test_liveness.py")
-SERVICE = ("tests/service/test_io_service.py", "tests/service/test_ws_endpoint.py", "tests/service/test_selectors.py",
+SERVICE = ("tests/service/test_options.py", "tests/service/test_io_service.py", "tests/service/test_ws_endpoint.py", "tests/service/test_selectors.py",
            "tests/service/test_policy.py", "tests/service/test_wait.py")
 RECORD = ("tests/stream/test_recording.py", "tests/stream/test_redact.py", "tests/stream/test_redact_peers.py")
 SCHEDULER = ("tests/service/test_scheduler.py", "tests/service/test_policy.py", "tests/service/test_io_service.py")
