@@ -392,7 +392,7 @@ def _masked_frames(data: bytes) -> list[tuple[bool, bool, int, int, int, int]] |
             if at + 8 > size:  # equivalent-mutant: Gt -> GtE, 8 -> 9: at + 8 == size leaves no room for the mask key: the key check below returns None too
                 return None
             (n,) = _U64.unpack_from(data, at)
-            strict = strict and 1 << 16 <= n < 1 << 63
+            strict = strict and 1 << 16 <= n < 1 << 63  # equivalent-mutant: Lt -> LtE, 63 -> 64, 63 -> 62: a frame of 2**62 bytes or more cannot end where the write ends, so strict (which needs pos == size) is false for it either way
             at += 8
         if at + 4 > size:
             return None

@@ -516,3 +516,18 @@ def test_a_pattern_that_matches_only_empty_returns_the_data_itself() -> None:
     data = b'{"method":"SUBSCRIBE","params":["btcusdt@trade"]}'
     assert red.redact_out(data) is data
     assert red.redact_out(b"zz") == b"**"
+
+
+def test_a_compressed_frame_in_the_64_bit_form_is_masked_only_in_its_shortest_encoding() -> None:
+    """A compressed frame is masked whole only if it proves to be one (lengths in their shortest
+    form): 70,000 bytes in the 64-bit form is, 40,000 bytes in the 64-bit form is not."""
+    key = b"\x05\x06\x07\x08"
+
+    def compressed(n: int, head: bytes) -> bytes:
+        return head + key + _unmask(b"d" * n, key)
+
+    big = compressed(70_000, b"\xc1\xff" + (70_000).to_bytes(8, "big"))
+    out = R.redact_out(big)
+    assert out[:14] == big[:14] and _unmask(out[14:], key) == b"*" * 70_000
+    padded = compressed(40_000, b"\xc1\xff" + (40_000).to_bytes(8, "big"))  # not the shortest form
+    assert R.redact_out(padded) == padded
