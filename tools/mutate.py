@@ -71,12 +71,19 @@ HTTP_UNIT = (  # cheapest and most often failing first: a killed mutant stops at
     "tests/http/test_http_malformed.py",
     "tests/http/test_http_parser_fuzz.py",
 )
-WS_UNIT = ("tests/ws/test_codec.py", "tests/ws/test_properties.py", "tests/ws/test_raw_peer.py", "tests/ws/test_contract.py")
+WS_UNIT = ("tests/ws/test_decoder_edges.py", *(f"tests/ws/test_deflate.py::{t}" for t in (
+               "test_compressed_messages_inflate_with_and_without_context_takeover",
+               "test_fragmented_compressed_message_with_control_frame_between", "test_rsv1_misuse_is_a_protocol_error",
+               "test_corrupt_data_and_invalid_utf8_after_inflating", "test_deflate_bomb_is_stopped_at_max_message_size")),
+           "tests/ws/test_codec.py", "tests/ws/test_properties.py", "tests/ws/test_raw_peer.py", "tests/ws/test_contract.py")
 WS_PROTOCOL = (*WS_UNIT, "tests/ws/test_client_faults.py", "tests/ws/test_server_role.py", "tests/ws/test_liveness.py")
-SERVICE = ("tests/service/test_io_service.py", "tests/service/test_ws_endpoint.py", "tests/service/test_selectors.py",
+SERVICE = ("tests/service/test_options.py", "tests/service/test_io_service.py", "tests/service/test_ws_endpoint.py", "tests/service/test_selectors.py",
            "tests/service/test_policy.py", "tests/service/test_wait.py")
-TLS = ("tests/stream/test_tls.py", "tests/stream/test_tls_guards.py", "tests/stream/test_tls_close.py",
-       "tests/stream/test_contract.py")
+RECORD = ("tests/stream/test_recording.py", "tests/stream/test_redact.py", "tests/stream/test_redact_peers.py")
+SCHEDULER = ("tests/service/test_scheduler.py", "tests/service/test_policy.py", "tests/service/test_io_service.py")
+SELECTOR = ("tests/service/test_selectors.py", "tests/service/test_wait.py")
+TLS = ("tests/stream/test_tls_engines.py", "tests/stream/test_tls.py", "tests/stream/test_tls_guards.py",
+       "tests/stream/test_tls_close.py", "tests/stream/test_contract.py")
 
 TARGETS: tuple[Target, ...] = (
     Target("tls_identity", "boomnet/stream/tls.py", ("TlsStream.__init__",), TLS),
@@ -92,6 +99,11 @@ TARGETS: tuple[Target, ...] = (
     Target("service_lifecycle", "boomnet/service/lifecycle.py", (), SERVICE),
     Target("recording", "boomnet/stream/recording.py", (), ("tests/stream/test_recording.py",)),
     Target("redact", "boomnet/stream/redact.py", (), ("tests/stream/test_redact.py",)),
+    Target("recorded", "boomnet/stream/recorded.py", (), RECORD),
+    Target("replay", "boomnet/stream/replay.py", (), RECORD),
+    Target("record_sink", "boomnet/stream/record_sink.py", (), RECORD),
+    Target("service_scheduler", "boomnet/service/scheduler.py", (), SCHEDULER),
+    Target("service_select_base", "boomnet/service/select/base.py", (), SELECTOR),
     Target("msg_codecs", "boomnet/msg/codec.py", (), ("tests/msg/test_codecs.py", "tests/msg/test_properties.py"), PURE),
     Target("msg_datagram", "boomnet/msg/datagram.py", (), ("tests/msg/test_codecs.py", "tests/msg/test_properties.py"), PURE),
     Target("fix_parser", "boomnet/fix/parser.py", (), ("tests/fix/test_codec.py", "tests/fix/test_codec_props.py"), PURE),

@@ -113,7 +113,7 @@ class Lifecycle:
                     fd = record.target.fileno()
                 except Exception:  # a target torn down under us: nothing to wait on
                     continue
-                if fd >= 0:
+                if fd >= 0:  # equivalent-mutant: 0 -> -1: every consumer (Selector._poll_fds) skips negative descriptors again
                     fds.append(fd)
         return fds
 

@@ -54,7 +54,7 @@ class Scheduler:
         later = []
         while heap and heap[0][0] <= now:
             entry = heapq.heappop(heap)
-            if entry[1] > limit:
+            if entry[1] > limit:  # equivalent-mutant: Gt -> GtE: limit is drawn from the same counter and given to no entry, so no entry's number equals it
                 later.append(entry)
             elif entry[2].gen == entry[3]:
                 yield Due(entry[0], entry[2], entry[4], entry[5])

@@ -68,8 +68,8 @@ def create_private(path: Path) -> BinaryIO:
     ``path``: an older recording's wider mode, or a symlink planted at ``path``, is never reused.
     """
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")  # unguessable: O_EXCL never trips
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+    tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")  # unguessable: O_EXCL never trips  # equivalent-mutant: 6 -> 7, 6 -> 5: the length only changes the temporary name, which O_EXCL creates fresh and the final rename replaces
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)  # equivalent-mutant: 0 -> 1, 0 -> -1: the defaults apply only where os lacks the flag; Linux (and every POSIX Python) has both
     fd = os.open(tmp, flags, 0o600)  # a fresh inode: the umask can only narrow this
     try:
         os.replace(tmp, path)

@@ -113,7 +113,7 @@ class RecordWriter:
         end = body + len(payload)
         buf = self.buf
         if end > len(buf):
-            if pos or end <= self.capacity:
+            if pos:  # hand this block over first (an empty buffer is always >= capacity here)
                 return False
             self.buf = buf = bytearray(end)  # oversized record: a one-off block
         RECORD_HEADER.pack_into(buf, pos, kind, len(payload), t_ns)
@@ -175,7 +175,8 @@ def _header(data: bytes, source: str) -> tuple[int, int, int, int]:
         raise RecordingError(f"{source}: corrupt (not a boomnet recording: bad magic {magic!r})")
     if len(data) < HEADER_SIZE:
         raise RecordingError(f"{source}: truncated (no file header)")
-    if HEADER_CRC.unpack_from(data, FILE_HEADER.size)[0] != zlib.crc32(memoryview(data)[: FILE_HEADER.size]):
+    (crc,) = HEADER_CRC.unpack_from(data, FILE_HEADER.size)
+    if crc != zlib.crc32(memoryview(data)[: FILE_HEADER.size]):
         raise RecordingError(f"{source}: corrupt (file header checksum mismatch)")
     if version != VERSION:
         raise RecordingError(f"{source}: unsupported recording version {version} (reads {READABLE_VERSIONS})")
@@ -196,9 +197,7 @@ def parse(data: bytes, *, allow_truncated: bool = False, source: str = "recordin
     size = len(data)
     if version == 1:
         return _parse_v1(data, start_ns, allow_truncated, source, kinds, times, offsets, lengths)
-    while pos < size:
-        if pos + BLOCK_HEADER.size > size:
-            break  # truncated block header
+    while pos + BLOCK_HEADER.size <= size:  # else the end, or a truncated block header
         block_len, crc = BLOCK_HEADER.unpack_from(data, pos)
         start = pos + BLOCK_HEADER.size
         end = start + block_len
@@ -230,7 +229,9 @@ def _index_block(data: bytes, pos: int, end: int, source: str, *arrays: array[in
         if body + length > end:
             raise RecordingError(f"{source}: corrupt (record overruns its block at offset {pos})")
         if kind == END:
-            if body + length != end:
+            if length:
+                raise RecordingError(f"{source}: corrupt (END record with a payload at offset {pos})")
+            if body != end:
                 raise RecordingError(f"{source}: corrupt (records after END at offset {pos})")
             return True
         kinds.append(kind)
@@ -254,9 +255,12 @@ def _parse_v1(data: bytes, start_ns: int, allow_truncated: bool, source: str, *a
         end = body + length
         if end + csize > size:
             break
-        if V1_CRC.unpack_from(data, end)[0] != zlib.crc32(view[body:end], zlib.crc32(view[pos:body])):
+        (crc,) = V1_CRC.unpack_from(data, end)
+        if crc != zlib.crc32(view[body:end], zlib.crc32(view[pos:body])):
             raise RecordingError(f"{source}: corrupt (checksum mismatch in record at offset {pos})")
         if kind == END:
+            if length:
+                raise RecordingError(f"{source}: corrupt (END record with a payload at offset {pos})")
             if end + csize != size:
                 raise RecordingError(f"{source}: corrupt (bytes after the END record)")
             return Recording(start_ns, data, kinds, times, offsets, lengths, True, 1)

@@ -225,8 +225,10 @@ class RuleRedactor:
         self.rules = rules
         self._rx, self._extra = _compile(rules)
         needles = _needles(rules)
-        self._needles = re.compile(b"|".join(re.escape(n) for n in needles)) if needles else None
-        self._fill = rules.fill[0]
+        # every rule behind _rx has a name, so _rx exists only with needles (an empty alternation,
+        # for rules without names, matches everywhere: it is never consulted then)
+        self._needles = re.compile(b"|".join(re.escape(n) for n in needles))
+        (self._fill,) = rules.fill  # one byte (checked by RedactionRules)
 
     # --- extension ----------------------------------------------------------------------------
 
@@ -249,7 +251,7 @@ class RuleRedactor:
 
     def redact_out(self, data: bytes) -> bytes:
         """``data`` with secrets masked (same length); ``data`` itself if nothing matched."""
-        if len(data) >= 6 and data[1] & 0x80:
+        if len(data) >= 6 and data[1] & 0x80:  # equivalent-mutant: 6 -> 5, 128 -> 129: a pre-filter only: what it lets through in addition (5 bytes, or no mask bit) _masked_frames refuses, and the plain path runs as before
             framed = self._redact_frames(b"", data)
             if framed is not None:
                 return framed[0]
@@ -259,7 +261,7 @@ class RuleRedactor:
         """:meth:`redact_out` for ``data`` written after ``context`` (what the previous call on
         the same stream returned as context; ``b""`` at first): ``(redacted data, context for
         the next call)``. A secret begun in an earlier write is found here."""
-        if len(data) >= 6 and data[1] & 0x80:
+        if len(data) >= 6 and data[1] & 0x80:  # equivalent-mutant: 6 -> 5, 128 -> 129: a pre-filter only: what it lets through in addition (5 bytes, or no mask bit) _masked_frames refuses, and the plain path runs as before
             framed = self._redact_frames(context, data)
             if framed is not None:
                 return framed
@@ -279,8 +281,7 @@ class RuleRedactor:
             out = self._redact_plain(data)
         # carry the unfinished line: a name there may own a value that continues next time
         cut = max(joined.rfind(b"\n"), joined.rfind(b"\x01")) + 1
-        if len(joined) - cut > CONTEXT_LIMIT:
-            cut = len(joined) - CONTEXT_LIMIT
+        cut = max(cut, len(joined) - CONTEXT_LIMIT)  # of a long line, only its last CONTEXT_LIMIT bytes
         return out, joined[cut:]
 
     def redact_in(self, data: bytes) -> bytes:
@@ -292,7 +293,7 @@ class RuleRedactor:
         rx = self._rx
         if rx is not None:
             low = data.lower()
-            if self._needles is None or self._needles.search(low) is None:  # the fast path
+            if self._needles.search(low) is None:  # the fast path
                 rx = None
         if rx is not None:
             low = b"\n" + low  # offsets in low are offsets in data + 1
@@ -301,7 +302,7 @@ class RuleRedactor:
                 out = bytearray(data)
                 for found in rx.finditer(low, m.start()):
                     for start, end in found.regs[1:]:
-                        if end > start:  # unmatched groups are (-1, -1)
+                        if end > start:  # unmatched groups are (-1, -1)  # equivalent-mutant: Gt -> GtE: an empty fill into an empty slice leaves out (already a copy: m matched) unchanged
                             out[start - 1 : end - 1] = self._fill_bytes(end - start)
         for pattern in self._extra:
             group = 1 if pattern.groups else 0
@@ -329,7 +330,7 @@ class RuleRedactor:
             if end == start:
                 continue
             key = data[key_at : key_at + 4]
-            if opcode >= 8:  # close / ping / pong: may sit between fragments, leave their context alone
+            if opcode >= 8:  # close / ping / pong: may sit between fragments, leave their context alone  # equivalent-mutant: 8 -> 7: _masked_frames refuses the reserved opcodes 3-7, so no frame here has opcode 7
                 clear = _unmask(data[start:end], key)
                 red = self._redact_plain(clear)
                 if red is clear:
@@ -347,7 +348,7 @@ class RuleRedactor:
                 if out is None:
                     out = bytearray(data)
                 out[start:end] = _unmask(red, key)
-            if fin and opcode < 8:
+            if fin and opcode < 8:  # equivalent-mutant: 8 -> 7: no frame here has a reserved opcode 3-7 (_masked_frames refuses them)
                 context = b""
         return (data if out is None else bytes(out)), context
 
@@ -370,7 +371,7 @@ def _masked_frames(data: bytes) -> list[tuple[bool, bool, int, int, int, int]] |
     *recorded* copy is then masked; the stream is never changed)."""
     pos, size, frames, strict = 0, len(data), [], True
     while pos < size:
-        if pos + 2 > size:
+        if pos + 2 > size:  # equivalent-mutant: Gt -> GtE, 2 -> 3: with exactly 2 bytes left no masked frame fits (its header is at least 6 bytes): every path below returns None too
             return None
         b0, b1 = data[pos], data[pos + 1]
         opcode = b0 & 0x0F
@@ -379,19 +380,19 @@ def _masked_frames(data: bytes) -> list[tuple[bool, bool, int, int, int, int]] |
         rsv1 = bool(b0 & 0x40)
         n = b1 & 0x7F
         at = pos + 2
-        if opcode >= 8 and (n > 125 or not b0 & 0x80 or rsv1):
+        if opcode >= 8 and (n > 125 or not b0 & 0x80 or rsv1):  # equivalent-mutant: 8 -> 7: opcode 7 (reserved) was refused just above
             return None
         if n == 126:
-            if at + 2 > size:
+            if at + 2 > size:  # equivalent-mutant: Gt -> GtE, 2 -> 3: at + 2 == size leaves no room for the mask key: the key check below returns None too
                 return None
-            n = _U16.unpack_from(data, at)[0]
+            (n,) = _U16.unpack_from(data, at)
             strict = strict and n >= 126
             at += 2
         elif n == 127:
-            if at + 8 > size:
+            if at + 8 > size:  # equivalent-mutant: Gt -> GtE, 8 -> 9: at + 8 == size leaves no room for the mask key: the key check below returns None too
                 return None
-            n = _U64.unpack_from(data, at)[0]
-            strict = strict and 1 << 16 <= n < 1 << 63
+            (n,) = _U64.unpack_from(data, at)
+            strict = strict and 1 << 16 <= n < 1 << 63  # equivalent-mutant: Lt -> LtE, 63 -> 64, 63 -> 62: a frame of 2**62 bytes or more cannot end where the write ends, so strict (which needs pos == size) is false for it either way
             at += 8
         if at + 4 > size:
             return None
@@ -409,7 +410,7 @@ def _unmask(payload: bytes, key: bytes) -> bytes:
     n = len(payload)
     if not n:
         return payload
-    stream = (key * (n // 4 + 1))[:n]
+    stream = (key * (n // 4 + 1))[:n]  # equivalent-mutant: 1 -> 2, 4 -> 3: the repeated key only has to reach n bytes before [:n] cuts it
     return (int.from_bytes(payload, "little") ^ int.from_bytes(stream, "little")).to_bytes(n, "little")
 
 

@@ -20,7 +20,7 @@ import time
 from ..errors import ConnectionClosed, ConnectionReset, LocalError, RecordingError, TruncatedStream
 from .base import Buffer, Stream
 from .recorded import recording_path, wait_finishing
-from .recording import EOF, GAP, IN, OUT, Recording, parse
+from .recording import GAP, IN, OUT, Recording, parse
 
 __all__ = ["ReplayStream"]
 
@@ -114,7 +114,7 @@ class ReplayStream(Stream):
             start = rec.offsets[i] + self._offset
             left = rec.lengths[i] - self._offset
             n: int = min(left, len(buf))
-            buf[:n] = rec.data[start : start + n] if n < 4096 else memoryview(rec.data)[start : start + n]
+            buf[:n] = rec.data[start : start + n] if n < 4096 else memoryview(rec.data)[start : start + n]  # equivalent-mutant: Lt -> LtE, 4096 -> 4097, 4096 -> 4095: both branches copy the same bytes; the threshold only picks the cheaper copy (a small slice, or a view for big reads)
             if n == left:
                 self._i, self._offset = i + 1, 0
             else:
@@ -123,15 +123,14 @@ class ReplayStream(Stream):
         self._i = i + 1
         if kind == GAP:
             return 0
-        if kind == EOF:
-            self._closed = True
-            payload = rec.data[rec.offsets[i] : rec.offsets[i] + rec.lengths[i]]
-            reason = payload[1:].decode("utf-8", "replace") or "peer closed"
-            end = _ENDS.get(payload[:1])
-            if end is None:
-                raise RecordingError(f"replay {self.name!r}: unknown end of stream {payload[:1]!r}")
-            raise end(f"replay {self.name!r}: {reason}")
-        raise RecordingError(f"replay {self.name!r}: unexpected record kind {kind}")  # pragma: no cover
+        # EOF: parse() indexes IN, OUT, GAP and EOF records only, and the others are handled above
+        self._closed = True
+        payload = rec.data[rec.offsets[i] : rec.offsets[i] + rec.lengths[i]]
+        reason = payload[1:].decode("utf-8", "replace") or "peer closed"
+        end = _ENDS.get(payload[:1])
+        if end is None:
+            raise RecordingError(f"replay {self.name!r}: unknown end of stream {payload[:1]!r}")
+        raise end(f"replay {self.name!r}: {reason}")
 
     def _due(self, t_ns: int) -> bool:
         now = time.monotonic_ns()

@@ -365,7 +365,7 @@ class PyOpenSslEngine:
         chunks: list[bytes] = []
         while self.has_outgoing():
             try:
-                chunks.append(self._conn.bio_read(65536))
+                chunks.append(self._conn.bio_read(65536))  # equivalent-mutant: 65536 -> 65537, 65536 -> 65535: the size only splits the drain; the loop reads until has_outgoing() is false (or WantReadError), so any positive size returns the same bytes
             except self._SSL.WantReadError:
                 break
         return b"".join(chunks)

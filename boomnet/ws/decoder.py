@@ -141,7 +141,7 @@ class Decoder(ReceiveBuffer):
             if length < 126:
                 start = pos + 2
             elif length == 126:
-                if end - pos < 4:
+                if end - pos < 4:  # equivalent-mutant: Lt -> LtE, 4 -> 5: at exactly 4 bytes no payload byte is here yet; stopping a step early only leaves _need unset until the next decode() (write_view keeps MIN_FREE free, so that read comes): same frames, same verdicts
                     break
                 length = (buf[pos + 2] << 8) | buf[pos + 3]
                 start = pos + 4
@@ -167,15 +167,14 @@ class Decoder(ReceiveBuffer):
                 break
             if stop > end:
                 self._need = stop - pos
-                if (
-                    validate
-                    and b1 < 0x80
-                    and not b0 & 0x70  # compressed bytes are checked once inflated
-                    and (b0 & 0x0F == 1 or (b0 & 0x0F == 0 and self._frag_utf8 and not self._frag_compressed))
-                ):
-                    self._check_partial_text(b0 & 0x0F, pos, start, end)
+                # a text frame (or a text message's continuation) still arriving: check its UTF-8 so
+                # far; masked payloads are checked once unmasked, compressed ones once inflated
+                if validate and not b1 & 0x80 and not b0 & 0x70:
+                    op = b0 & 0x0F
+                    if op == 1 or (op == 0 and self._frag_utf8 and not self._frag_compressed):
+                        self._check_partial_text(op, pos, start, end)
                 break
-            if (b0 == 0x81 or b0 == 0x82) and not frag and b1 < fast_b1:
+            if (b0 == 0x81 or b0 == 0x82) and not frag and b1 < fast_b1:  # equivalent-mutant: Lt -> LtE: b1 == fast_b1 is a client's masked empty frame (0x80, allow_masked only: the inline path gives the same empty payload the slow path unmasks) or a server's unmasked one (0, refused above)
                 # Fast path: a whole unmasked text or binary message in one frame.
                 payload = mv[start:stop]
                 if b0 == 0x81:
@@ -335,7 +334,7 @@ class Decoder(ReceiveBuffer):
             return self._fail("close frame with a 1-byte payload")
         code = None
         reason = ""
-        if n >= 2:
+        if n:  # 0 (no code) or at least 2: a 1-byte payload was refused above
             code = (payload[0] << 8) | payload[1]
             if not is_valid_close_code(code):
                 return self._fail(f"invalid close code {code}")
@@ -364,7 +363,7 @@ class Decoder(ReceiveBuffer):
             str(payload, "utf-8")
         except UnicodeDecodeError:
             self._fail_utf8("invalid UTF-8 in text message")
-            return False
+            return False  # equivalent-mutant: return False -> True: decode() stops on self.error before it looks at what _slow returns
         return True
 
     def _feed_utf8(self, payload: memoryview, final: bool) -> bool:
@@ -373,7 +372,7 @@ class Decoder(ReceiveBuffer):
             self._frag_utf8.decode(payload, final)
         except UnicodeDecodeError:
             self._fail_utf8("invalid UTF-8 in fragmented text message")
-            return False
+            return False  # equivalent-mutant: return False -> True: decode() stops on self.error before it looks at what _slow returns
         return True
 
     def _fail(self, message: str) -> _Delivered:

@@ -558,3 +558,152 @@ def test_ipv6_loopback_endpoint(service_factory):
         poll_until(svc, lambda: bytes(ep.data) == b"hello\nping\n")
     finally:
         peer.close()
+
+
+def test_a_timer_added_before_the_connection_starts_with_it_once(service_factory, tcp_peer):
+    """``every()`` on a registered endpoint that is not connected yet: the timer starts at the
+    connect, once (not also from the moment it was added)."""
+    clock = FakeClock()
+    svc = service_factory(clock=clock, backoff=FAST)
+    ep = LineEndpoint("127.0.0.1", tcp_peer.port)
+    svc.register(ep)
+    fired: list[float] = []
+    ep.every(10.0, lambda stream, ctx: fired.append(clock.now))  # registered, not yet connected
+    poll_until(svc, lambda: ep.connects == 1)
+    start = clock.now
+    clock.now += 10.0
+    poll_until(svc, lambda: fired)
+    poll_for(svc, 0.02)
+    assert fired == [start + 10.0]
+    clock.now += 10.0
+    poll_until(svc, lambda: len(fired) == 2)
+    poll_for(svc, 0.02)
+    assert fired == [start + 10.0, start + 20.0]
+
+
+def test_a_late_timer_keeps_its_schedule_and_never_bursts(service_factory, tcp_peer):
+    """Fired late (housekeeping ran after its due time), a timer's next run stays on its own
+    schedule (due + interval); more than one interval late, it runs once and goes on from now."""
+    clock = FakeClock()
+    svc = service_factory(clock=clock, backoff=FAST)
+    ep = LineEndpoint("127.0.0.1", tcp_peer.port)
+    fired: list[float] = []
+    ep.every(10.0, lambda stream, ctx: fired.append(clock.now))
+    svc.register(ep)
+    poll_until(svc, lambda: ep.connects == 1)
+    start = clock.now
+    clock.now = start + 13.0  # 3 s late
+    poll_until(svc, lambda: len(fired) == 1)
+    clock.now = start + 20.0  # on schedule again: due 10 + 10
+    poll_until(svc, lambda: len(fired) == 2)
+    clock.now = start + 45.0  # two intervals missed: one run, no catch-up burst
+    poll_until(svc, lambda: len(fired) == 3)
+    poll_for(svc, 0.02)
+    assert fired == [start + 13.0, start + 20.0, start + 45.0]
+    clock.now = start + 54.9
+    poll_for(svc, 0.02)
+    assert len(fired) == 3
+    clock.now = start + 55.0  # from now (45) + 10
+    poll_until(svc, lambda: len(fired) == 4)
+
+
+@pytest.mark.parametrize("policy", ["reconnect", "raise"])
+def test_a_bug_while_connecting_follows_the_error_policy(service_factory, policy: str, caplog):
+    """An exception out of endpoint code while connecting (here ``create_target``) is re-raised out
+    of ``poll()`` under ``on_error="raise"``, and only logged (then retried) by default."""
+
+    class Buggy(Endpoint):
+        attempts = 0
+
+        def create_target(self, addr, ctx):
+            self.attempts += 1
+            raise ZeroDivisionError("a bug in create_target")
+
+    svc = service_factory(backoff=FAST, on_error=policy)
+    ep = Buggy()
+    svc.register(ep)
+    if policy == "raise":
+        with pytest.raises(ZeroDivisionError, match="a bug in create_target"):
+            poll_until(svc, lambda: False, timeout=5.0)
+    else:
+        with caplog.at_level(logging.ERROR, logger="boomnet.service"):
+            poll_until(svc, lambda: ep.attempts >= 2, what="a retry after the bug")
+        assert any(r.exc_info and r.exc_info[0] is ZeroDivisionError for r in caplog.records)
+
+
+def test_a_timer_due_with_one_that_failed_the_connection_does_not_run(service_factory, tcp_peer):
+    """Two timers due at once: the first raises (the connection is dying), so the second, due at
+    the same instant, is not called on the dying connection."""
+    clock = FakeClock()
+    svc = service_factory(clock=clock, backoff=Backoff(60.0, 2.0, 60.0))
+    ep = LineEndpoint("127.0.0.1", tcp_peer.port)
+    ran: list[str] = []
+
+    def broken(stream, ctx):
+        ran.append("broken")
+        raise ZeroDivisionError("in a timer")
+
+    ep.every(10.0, broken)
+    ep.every(10.0, lambda stream, ctx: ran.append("second"))
+    svc.register(ep)
+    poll_until(svc, lambda: ep.connects == 1)
+    clock.now += 10.0
+    poll_until(svc, lambda: ep.reasons)
+    poll_for(svc, 0.02)
+    assert ran == ["broken"]
+    assert ep.reasons[0].kind is DisconnectKind.USER_ERROR
+
+
+def test_raise_policy_reraises_a_timer_error_out_of_poll(service_factory, tcp_peer):
+    """A timer's exception (raised inside housekeeping, so deferred) comes out of ``poll()`` under
+    ``on_error="raise"``; the connection is dropped and comes back."""
+    clock = FakeClock()
+    svc = service_factory(clock=clock, backoff=FAST, on_error="raise")
+    ep = LineEndpoint("127.0.0.1", tcp_peer.port)
+
+    def broken(stream, ctx):
+        raise ZeroDivisionError("in a timer, raise policy")
+
+    ep.every(1.0, broken)
+    svc.register(ep)
+    poll_until(svc, lambda: ep.connects == 1)
+    clock.now += 1.0
+    with pytest.raises(ZeroDivisionError, match="raise policy"):
+        poll_until(svc, lambda: False, timeout=5.0)
+    assert ep.reasons and ep.reasons[0].kind is DisconnectKind.USER_ERROR
+
+
+def test_a_timer_exactly_one_interval_late_runs_once(service_factory, tcp_peer):
+    """Housekeeping reaching a timer one whole interval late (due + interval == now) runs it once
+    and schedules the next run an interval from now, not again at once."""
+    clock = FakeClock()
+    svc = service_factory(clock=clock, backoff=FAST)
+    ep = LineEndpoint("127.0.0.1", tcp_peer.port)
+    fired: list[float] = []
+    ep.every(10.0, lambda stream, ctx: fired.append(clock.now))
+    svc.register(ep)
+    poll_until(svc, lambda: ep.connects == 1)
+    start = clock.now
+    clock.now = start + 20.0  # due at 10, reached at 20
+    poll_until(svc, lambda: fired)
+    poll_for(svc, 0.02)
+    assert fired == [start + 20.0]
+    clock.now = start + 30.0
+    poll_until(svc, lambda: len(fired) == 2)
+
+
+def test_a_timer_added_while_connected_first_runs_one_interval_later(service_factory, tcp_peer):
+    clock = FakeClock()
+    svc = service_factory(clock=clock, backoff=FAST)
+    ep = LineEndpoint("127.0.0.1", tcp_peer.port)
+    svc.register(ep)
+    poll_until(svc, lambda: ep.connects == 1)
+    fired: list[float] = []
+    start = clock.now
+    ep.every(5.0, lambda stream, ctx: fired.append(clock.now))
+    poll_for(svc, 0.02)
+    clock.now = start + 4.999
+    poll_for(svc, 0.02)
+    assert fired == []
+    clock.now = start + 5.0
+    poll_until(svc, lambda: fired == [start + 5.0])

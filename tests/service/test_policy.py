@@ -5,6 +5,7 @@ from ``poll()``. No speed is asserted; counts of attempts are, within bounded (f
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -642,3 +643,150 @@ def test_a_healthy_connection_ending_in_a_bug_still_backs_off(service_factory, t
     assert ep.connects == 1  # a bug repeats: not an immediate reconnect
     clock.now += 1.0  # but the back-off starts afresh (the connection was healthy)
     poll_until(svc, lambda: ep.connects == 2)
+
+
+@pytest.mark.parametrize("fd, level", [(0, logging.WARNING), (5, logging.WARNING), (-1, logging.INFO)])
+def test_a_closed_feed_is_a_warning_a_finished_replay_is_not(fd: int, level: int, caplog) -> None:
+    """The end of a connection with a descriptor (any, 0 included) is worth a warning; the end
+    of a target without one (a replay, fileno -1) is expected and logged at INFO."""
+    from boomnet.errors import ConnectionClosed
+
+    from .conftest import make_selector
+
+    class FdTarget:
+        def establish(self) -> bool:
+            return True
+
+        def fileno(self) -> int:
+            return fd
+
+        def read_hint(self) -> int:
+            return 0
+
+        def close(self) -> None:
+            pass
+
+    class Ends(Endpoint):
+        def create_target(self, addr, ctx):
+            return FdTarget()
+
+        def poll(self, target, ctx) -> None:
+            raise ConnectionClosed("the feed went away")
+
+    # the direct selector: a made-up descriptor is never handed to the kernel
+    svc = IOService(make_selector("direct"), check_every=1, backoff=Backoff(60.0, 2.0, 60.0))
+    try:
+        ep = Ends()
+        with caplog.at_level(logging.INFO, logger="boomnet.service"):
+            svc.register(ep)
+            poll_until(svc, lambda: any("the feed went away" in r.getMessage() for r in caplog.records))
+        levels = [r.levelno for r in caplog.records if "the feed went away" in r.getMessage()]
+        assert levels[:1] == [level]
+    finally:
+        svc.close()
+
+
+def test_disconnect_while_establishing_leaves_one_connection(caplog) -> None:
+    """``disconnect()`` during a slow establish reconnects at once with a new target; the first
+    attempt's pending establish is dropped (not advanced again on the new target)."""
+    from .conftest import make_selector
+
+    made: list[SlowTarget] = []
+
+    class SlowTarget:
+        def __init__(self) -> None:
+            self.calls = 0
+            self.closed = False
+
+        def establish(self) -> bool:
+            self.calls += 1
+            return self.calls >= 4
+
+        def fileno(self) -> int:
+            return -1
+
+        def read_hint(self) -> int:
+            return 0
+
+        def close(self) -> None:
+            self.closed = True
+
+    class Slow(Endpoint):
+        connects = 0
+
+        def create_target(self, addr, ctx):
+            made.append(SlowTarget())
+            return made[-1]
+
+        def on_connected(self, target, ctx) -> None:
+            self.connects += 1
+
+        def poll(self, target, ctx) -> None:
+            pass
+
+    svc = IOService(make_selector("direct"), check_every=1, backoff=Backoff(60.0, 2.0, 60.0))
+    try:
+        ep = Slow()
+        svc.register(ep)
+        poll_until(svc, lambda: made and made[0].calls >= 1, what="the first establish")
+        ep.disconnect("again")
+        steps = []
+        for _ in range(20):  # check_every=1: every poll runs housekeeping, which advances once
+            svc.poll(None)
+            if len(made) == 2:
+                steps.append(made[1].calls)
+            if ep.connects:
+                break
+        assert steps == [1, 2, 3, 4]  # one establish per pass: the dropped attempt's entry is not run
+        poll_for(svc, 0.05)
+        assert ep.connects == 1 and len(made) == 2
+        assert made[0].closed and not made[1].closed and made[1].calls == 4
+    finally:
+        svc.close()
+
+
+def test_connect_timeout_is_exact_at_its_deadline() -> None:
+    """A target that never finishes establishing: still trying at deadline - 1 ms, a ConnectTimeout
+    at the deadline itself (hand-moved clock)."""
+    from boomnet.errors import ConnectTimeout
+
+    from .conftest import make_selector
+
+    class Never:
+        def establish(self) -> bool:
+            return False
+
+        def fileno(self) -> int:
+            return -1
+
+        def read_hint(self) -> int:
+            return 0
+
+        def close(self) -> None:
+            pass
+
+    class Hanging(Endpoint):
+        reasons: list = []
+
+        def create_target(self, addr, ctx):
+            return Never()
+
+        def on_disconnect(self, reason, ctx) -> bool:
+            self.reasons.append(reason)
+            return False
+
+    clock = FakeClock()
+    svc = IOService(make_selector("direct"), check_every=1, clock=clock, connect_timeout=5.0)
+    try:
+        ep = Hanging()
+        svc.register(ep)
+        poll_for(svc, 0.02)  # establishing since clock.now
+        start = clock.now
+        clock.now = start + 4.999
+        poll_for(svc, 0.02)
+        assert ep.reasons == []
+        clock.now = start + 5.0
+        poll_until(svc, lambda: ep.reasons, what="the connect timeout")
+        assert isinstance(ep.reasons[0].error, ConnectTimeout)
+    finally:
+        svc.close()

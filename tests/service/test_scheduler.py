@@ -43,3 +43,19 @@ def test_entries_scheduled_while_popping_wait_for_the_next_pass() -> None:
     assert [d.due for d in sched.pop_due(1.0)] == [1.0]
     sched.clear()
     assert sched.next_due == math.inf and len(sched) == 0
+
+
+def test_an_entry_due_at_the_earliest_time_already_known_does_not_kick_again() -> None:
+    """``kick`` is for a *new* earliest entry only; one due at the same time changes nothing."""
+    kicks: list[int] = []
+    sched = Scheduler(lambda: kicks.append(1))
+    reg = Registry()
+    a, b = reg.add(Endpoint()), reg.add(Endpoint())
+    sched.schedule(7.0, a, RETRY)
+    sched.schedule(7.0, b, TIMER)
+    assert len(kicks) == 1 and sched.next_due == 7.0
+    sched.schedule(6.999, b, EXPIRE)  # just earlier: a kick
+    assert len(kicks) == 2 and sched.next_due == 6.999
+    assert [d.action for d in sched.pop_due(6.999)] == [EXPIRE]  # due exactly now: popped
+    assert sched.next_due == 7.0
+    assert [d.record for d in sched.pop_due(7.0)] == [a, b]  # same time: in scheduling order

@@ -413,3 +413,94 @@ def test_poll_soon_returns_a_quiet_target_once(selector, pairs):
         selector.poll_soon(tok)
         selector.unregister(tok)
         assert tok not in selector.select()  # unregistered wins
+
+
+@pytest.fixture
+def socket_at_fd0():
+    """A socketpair whose first end is descriptor 0 (as in a daemon started with stdin closed,
+    whose first socket gets 0), restored afterwards."""
+    import os
+
+    a, b = socket.socketpair()
+    saved = os.dup(0)
+    os.dup2(a.fileno(), 0)
+    a.close()
+    zero = socket.socket(fileno=0)
+    zero.setblocking(False)
+    try:
+        yield zero, b
+    finally:
+        zero.detach()  # fd 0 is closed below by dup2, not by the socket object
+        os.dup2(saved, 0)
+        os.close(saved)
+        b.close()
+
+
+def test_descriptor_0_is_a_descriptor_like_any_other(selector, socket_at_fd0):
+    """fd 0 is watched for readiness (not treated as a target without a descriptor, -1), and
+    ``wait`` sleeps on it and wakes when it becomes readable; -1 in ``also`` is ignored."""
+    zero, peer = socket_at_fd0
+    tok = Tok(SockTarget(zero), "fd0")
+    assert tok.target.fileno() == 0
+    selector.register(tok)
+    if selector.reports_readiness:
+        for _ in range(3):
+            assert tok not in selector.select()  # nothing to read: not returned
+    else:
+        selector.select()
+    started = time.monotonic()
+    selector.wait(0)  # no time left (or already past): at once, whatever is registered
+    selector.wait(-0.5)
+    assert time.monotonic() - started < 2.5
+    started = time.monotonic()
+    selector.wait(0.3, also=[-1])
+    assert time.monotonic() - started >= 0.2  # it slept: fd 0 is not "always ready"
+    peer.send(b"x")
+    started = time.monotonic()
+    selector.wait(5.0, also=[-1])
+    assert time.monotonic() - started < 2.5  # woken by fd 0 becoming readable
+    assert tok in select_until(selector, lambda r: tok in r)
+    assert tok.target.drain() == b"x"
+    selector.unregister(tok)
+    assert len(selector) == 0
+
+
+def test_a_selector_that_forgets_a_method_fails_loudly(pairs):
+    """The base class's abstract parts raise NotImplementedError: a selector subclass missing one
+    fails at once instead of silently selecting nothing or never sleeping."""
+
+    class Forgetful(Selector):
+        pass
+
+    sel = Forgetful()
+    ((a, _b),) = pairs(1)
+    tok = Tok(SockTarget(a))
+    with pytest.raises(NotImplementedError):
+        sel.register(tok)  # -> _register_fd
+    with pytest.raises(NotImplementedError):
+        sel._unregister_fd(tok)
+    with pytest.raises(NotImplementedError):
+        sel.select()
+    with pytest.raises(NotImplementedError):
+        sel.wait(0.01)  # nothing ready, a real timeout: -> _block
+
+
+def test_poll_soon_brings_back_only_its_own_token(selector, pairs):
+    """A poll_soon() token returns from the next select(); another token of the last result with
+    nothing to do (drained, no read hint) does not come back with it."""
+    if not selector.reports_readiness:
+        pytest.skip("n/a: direct returns every token from every select()")
+    (a, pa), (b, pb) = pairs(2)
+    ta, tb = Tok(SockTarget(a), "a"), Tok(SockTarget(b), "b")
+    selector.register(ta)
+    selector.register(tb)
+    pa.send(b"x")
+    pb.send(b"y")
+    got = select_until(selector, lambda r: ta in r and tb in r)
+    assert ta in got and tb in got
+    ta.target.drain()
+    tb.target.drain()
+    selector.poll_soon(ta)
+    got = selector.select()
+    assert ta in got and tb not in got
+    assert ta not in select_until(selector, lambda r: False, timeout=0.02)  # once only

@@ -823,3 +823,107 @@ def test_record_times_are_relative_to_the_start_and_in_order(tmp_path) -> None:
     times = list(ReplayStream.from_file("times", directory=tmp_path).recording.times)
     assert len(times) >= 4 and times == sorted(times)
     assert times[0] >= 0 and times[-1] < 60 * 10**9  # nanoseconds since this recording began
+
+
+# --- exact boundaries of the parser: a file that is only a header, 8 bytes left, 13 bytes left ----
+
+
+def test_a_file_that_is_only_its_header_replays_empty_when_truncation_is_allowed(tmp_path) -> None:
+    from boomnet.stream.recording import FILE_HEADER, MAGIC_V1
+
+    v3 = make_recording(tmp_path)[:HEADER_SIZE]
+    for data, version in [(v3, 3), (FILE_HEADER.pack(MAGIC_V1, 2, 0, 0), 2), (FILE_HEADER.pack(MAGIC_V1, 1, 0, 0), 1)]:
+        replay = write_and_load(tmp_path, data, allow_truncated=True)
+        assert replay.recording.version == version and not replay.recording.complete
+        assert len(replay.recording.kinds) == 0
+        with pytest.raises(RecordingError, match="truncated at offset"):
+            write_and_load(tmp_path, data)
+    for cut in range(FILE_HEADER.size, HEADER_SIZE):  # a version 3 header one to four bytes short
+        with pytest.raises(RecordingError, match="no file header"):
+            write_and_load(tmp_path, v3[:cut], allow_truncated=True)
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_a_block_header_that_ends_the_file_is_checked(tmp_path, allow: bool) -> None:
+    """Eight bytes left are a whole block header (of an empty block): its checksum is verified."""
+    good = v3_file(rec(1, b"ok"), rec(255))
+    end_block = len(BLOCK_HEADER.pack(0, 0)) + len(rec(255))
+    body = good[: len(good) - end_block]  # without the END block: a truncated file
+    with pytest.raises(RecordingError, match="checksum mismatch"):
+        write_and_load(tmp_path, body + BLOCK_HEADER.pack(0, 1), allow_truncated=allow)
+    if allow:
+        replay = write_and_load(tmp_path, body + BLOCK_HEADER.pack(0, 0), allow_truncated=True)
+        assert not replay.recording.complete and drain(replay)[0] == [b"ok"]
+        replay = write_and_load(tmp_path, body + BLOCK_HEADER.pack(0, 0)[:7], allow_truncated=True)
+        assert not replay.recording.complete and drain(replay)[0] == [b"ok"]
+
+
+def test_an_end_record_with_a_payload_is_corrupt(tmp_path) -> None:
+    from boomnet.stream.recording import FILE_HEADER, MAGIC_V1
+
+    with pytest.raises(RecordingError, match="END record with a payload"):
+        write_and_load(tmp_path, v3_file(rec(1, b"a") + rec(255, b"x")))
+    v1 = FILE_HEADER.pack(MAGIC_V1, 1, 0, 0) + v1_record(1, b"a")
+    assert write_and_load(tmp_path, v1 + v1_record(255, b"")).recording.complete
+    with pytest.raises(RecordingError, match="END record with a payload"):
+        write_and_load(tmp_path, v1 + v1_record(255, b"x"))
+
+
+def test_version_1_record_header_that_ends_the_file_is_checked(tmp_path) -> None:
+    """Exactly one record header left (13 bytes): a torn record if its kind is known, corrupt if not."""
+    from boomnet.stream.recording import FILE_HEADER, MAGIC_V1, RECORD_HEADER
+
+    head = FILE_HEADER.pack(MAGIC_V1, 1, 0, 0) + v1_record(1, b"abc")
+    torn = write_and_load(tmp_path, head + RECORD_HEADER.pack(1, 5, 0), allow_truncated=True)
+    assert not torn.recording.complete and drain(torn)[0] == [b"abc"]
+    with pytest.raises(RecordingError, match="unknown record kind 9"):
+        write_and_load(tmp_path, head + RECORD_HEADER.pack(9, 5, 0), allow_truncated=True)
+
+
+def test_bytes_after_the_end_record_are_counted_in_the_error(tmp_path) -> None:
+    late = rec(1, b"b")
+    with pytest.raises(RecordingError, match=f"corrupt \\({BLOCK_HEADER.size + len(late)} bytes after the END record\\)"):
+        write_and_load(tmp_path, v3_file(rec(1, b"a"), rec(255), late))
+
+
+@pytest.mark.parametrize("speed, due", [(1.0, 1000), (2.0, 500), (0.5, 2000)])
+def test_a_paced_record_is_due_exactly_at_its_time(tmp_path, monkeypatch, speed: float, due: int) -> None:
+    """With the monotonic clock in the test's hand: a record at t = 1000 ns reads as 0 bytes one
+    nanosecond before its (speed-scaled) time, and as its bytes at that exact time."""
+    import boomnet.stream.replay as replay_module
+    from boomnet.stream.recording import RECORD_HEADER, file_header, seal_block
+
+    now = [5_000_000]
+    monkeypatch.setattr(replay_module.time, "monotonic_ns", lambda: now[0])
+    records = RECORD_HEADER.pack(IN_KIND, 1, 0) + b"a" + RECORD_HEADER.pack(IN_KIND, 1, 1000) + b"b"
+    records += RECORD_HEADER.pack(255, 0, 1000)
+    (tmp_path / "exact.bnrec").write_bytes(file_header(0) + seal_block(records) + records)
+    replay = ReplayStream.from_file("exact", directory=tmp_path, speed=speed)
+    buf = bytearray(4)
+    assert replay.recv_into(buf) == 1 and buf[:1] == b"a"  # t = 0: due at the first read
+    now[0] += due - 1
+    assert replay.recv_into(buf) == 0
+    now[0] += 1
+    assert replay.recv_into(buf) == 1 and buf[:1] == b"b"
+
+
+def test_a_write_longer_than_the_recording_names_the_extra_bytes(tmp_path) -> None:
+    rec = RecordedStream(Scripted([b"in"]), "longer", directory=tmp_path)
+    rec.write(b"req")
+    drain(rec)
+    rec.close()
+    replay = ReplayStream.from_file("longer", directory=tmp_path, compare_writes=True)
+    with pytest.raises(RecordingError, match="wrote 2 bytes more than were recorded"):
+        replay.write(b"reqXY")  # the first 3 bytes match the recorded write
+
+
+def test_recording_defaults_are_the_documented_ones(tmp_path) -> None:
+    """README: blocks of 1 MiB, handed over at least every second, 8 may wait for the disk."""
+    rec = RecordedStream(Scripted([]), "defaults", directory=tmp_path)
+    try:
+        assert rec.flush_bytes == 1024 * 1024
+        assert rec.flush_interval_ns == 1_000_000_000
+        assert rec._writer.capacity == 1024 * 1024
+    finally:
+        rec.close()
+        assert rec.wait_closed()

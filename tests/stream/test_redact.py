@@ -448,3 +448,86 @@ def test_a_long_line_before_the_last_newline_is_not_carried() -> None:
 
 def test_the_smallest_fix_tag_is_valid() -> None:
     assert RuleRedactor(RedactionRules(fix_tags=(1,))).redact_out(b"1=acct\x01") == b"1=****\x01"
+
+
+# --- the smallest masked frame: 6 bytes (header and key, no payload) --------------------------
+
+
+def test_an_empty_fragment_between_two_others_keeps_the_message_context() -> None:
+    """A 6-byte write is a whole masked frame: an empty continuation between two fragments must
+    not end (or pollute) the context a secret spans."""
+    first = encode_frame(1, b'{"apiKey":"AAAA', False, os.urandom(4))
+    empty = encode_frame(0, b"", False, os.urandom(4))
+    last = encode_frame(0, b'BBBB","x":1}', True, os.urandom(4))
+    assert len(empty) == 6
+    assert frames_after([first, empty, last]) == [b'{"apiKey":"****', b"", b'****","x":1}']
+
+
+def test_the_header_and_key_of_an_empty_masked_frame_are_never_rewritten() -> None:
+    """Rules apply to payloads; the 6 bytes of an empty masked frame are all framing, even when a
+    user pattern would match them as plain bytes."""
+    key = b"\x01\x02\x03\x04"
+    frame = encode_frame(9, b"", True, key)
+    assert frame == b"\x89\x80" + key
+    red = RuleRedactor(DEFAULT_RULES).with_patterns(rb"(\x01\x02\x03\x04)")
+    assert red.redact_out(frame) == frame
+    assert red.redact_out_after(b"", frame) == (frame, b"")
+    assert red.redact_out(b"xx" + key) == b"xx****"  # the same bytes as plain text are masked
+
+
+@pytest.mark.parametrize("opcode", [8, 9, 10])
+def test_a_control_frame_inside_a_fragmented_message_is_redacted_on_its_own(opcode: int) -> None:
+    """Close, ping and pong (opcodes 8-10, the lowest is 8) between fragments are judged alone:
+    the message's open context does not run into their payload, and they leave it alone."""
+    first = encode_frame(1, b'{"apiKey":"AAAA', False, os.urandom(4))
+    payload = b"\x03\xe8bye" if opcode == 8 else b"hb"
+    control = encode_frame(opcode, payload, True, os.urandom(4))
+    last = encode_frame(0, b'BBBB","x":1}', True, os.urandom(4))
+    assert frames_after([first, control, last]) == [b'{"apiKey":"****', payload, b'****","x":1}']
+
+
+def test_a_frame_cut_inside_its_mask_key_is_not_a_frame() -> None:
+    """The key must be whole for the frame to be unmasked: three of its four bytes make the write
+    plain text to the rules (here a user pattern that matches those bytes); all four make it a
+    frame whose (empty so far) payload has nothing to redact."""
+    red = RuleRedactor(DEFAULT_RULES).with_patterns(rb"(\x01\x02\x03)")
+    ping = encode_frame(9, b"", True, b"\x09\x09\x09\x09")  # a whole (empty) masked frame first
+    cut = b"\x81\x85\x01\x02\x03"  # then a text frame cut inside its key
+    assert red.redact_out(ping + cut) == ping + b"\x81\x85***"  # not frames: the pattern applies
+    assert red.redact_out_after(b"", ping + cut)[0] == ping + b"\x81\x85***"
+    whole_key = ping + cut + b"\x04"
+    assert red.redact_out(whole_key) == whole_key  # frames: the header and key are kept
+    assert red.redact_out_after(b"", whole_key)[0] == whole_key
+
+
+@pytest.mark.parametrize("cut", [b"\x81\xfe\x00", b"\x81\xff\x00\x00\x00\x00\x00\x00\x01"])  # 1 of 2, 7 of 8
+def test_a_write_cut_inside_a_frame_s_extended_length_is_plain_text(cut: bytes) -> None:
+    """After a whole masked frame, a frame cut inside its 16- or 64-bit length: not frames (the
+    rules see plain bytes), and never an error out of the redactor."""
+    ping = encode_frame(9, b"", True, b"\x09\x09\x09\x09")
+    data = ping + cut
+    assert R.redact_out(data) == data
+    assert R.redact_out_after(b"", data)[0] == data
+
+
+def test_a_pattern_that_matches_only_empty_returns_the_data_itself() -> None:
+    """Nothing to mask (an empty match masks nothing): the very same object comes back, no copy."""
+    red = RuleRedactor(DEFAULT_RULES).with_patterns(rb"(z*)")
+    data = b'{"method":"SUBSCRIBE","params":["btcusdt@trade"]}'
+    assert red.redact_out(data) is data
+    assert red.redact_out(b"zz") == b"**"
+
+
+def test_a_compressed_frame_in_the_64_bit_form_is_masked_only_in_its_shortest_encoding() -> None:
+    """A compressed frame is masked whole only if it proves to be one (lengths in their shortest
+    form): 70,000 bytes in the 64-bit form is, 40,000 bytes in the 64-bit form is not."""
+    key = b"\x05\x06\x07\x08"
+
+    def compressed(n: int, head: bytes) -> bytes:
+        return head + key + _unmask(b"d" * n, key)
+
+    big = compressed(70_000, b"\xc1\xff" + (70_000).to_bytes(8, "big"))
+    out = R.redact_out(big)
+    assert out[:14] == big[:14] and _unmask(out[14:], key) == b"*" * 70_000
+    padded = compressed(40_000, b"\xc1\xff" + (40_000).to_bytes(8, "big"))  # not the shortest form
+    assert R.redact_out(padded) == padded

@@ -128,7 +128,7 @@ class Selector:
         failed. Returns at once when the last ``select()`` returned targets (they may have more to
         give) or targets without a descriptor are registered. Consumes nothing: the next
         ``select()`` sees the readiness."""
-        if self._ready or self._always or timeout <= 0:
+        if self._ready or self._always or timeout <= 0:  # equivalent-mutant: LtE -> Lt: timeout 0 then sleeps in the kernel for 0 s, which returns at once and consumes nothing
             return
         self._block(timeout, also)
 
