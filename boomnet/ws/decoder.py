@@ -168,10 +168,13 @@ class Decoder(ReceiveBuffer):
             if stop > end:
                 self._need = stop - pos
                 # a text frame (or a text message's continuation) still arriving: check its UTF-8 so
-                # far; masked payloads are checked once unmasked, compressed ones once inflated
+                # far; masked payloads are checked once unmasked, compressed ones once inflated. A
+                # new text frame inside an unfinished message is not checked: it is a protocol
+                # error (1002) once complete, whatever its bytes, so its verdict cannot depend on
+                # how the bytes were split
                 if validate and not b1 & 0x80 and not b0 & 0x70:
                     op = b0 & 0x0F
-                    if op == 1 or (op == 0 and self._frag_utf8 and not self._frag_compressed):
+                    if (op == 1 and not self._frag_op) or (op == 0 and self._frag_utf8 and not self._frag_compressed):
                         self._check_partial_text(op, pos, start, end)
                 break
             if (b0 == 0x81 or b0 == 0x82) and not frag and b1 < fast_b1:  # equivalent-mutant: Lt -> LtE: b1 == fast_b1 is a client's masked empty frame (0x80, allow_masked only: the inline path gives the same empty payload the slow path unmasks) or a server's unmasked one (0, refused above)

@@ -291,3 +291,17 @@ def test_the_c_loop_is_not_handed_frames_inside_a_fragmented_message(impl, monke
     dec.feed(wire.frame(wire.TEXT, b"first", fin=False) + wire.frame(wire.TEXT, b"not a message"))
     assert frames_of(dec) == []
     assert type(dec.error) is WebSocketProtocolError and "unfinished" in str(dec.error)
+
+
+@pytest.mark.parametrize("cut", [None, 2, 4, 5])
+def test_a_new_text_frame_with_bad_utf8_inside_an_open_message_is_1002_for_any_split(cut: int | None) -> None:
+    """Found by the frame-soup property: an empty unfinished text fragment, then a NEW text frame
+    whose first byte is invalid UTF-8. Whole, it was 1002; cut inside the new frame, the early
+    UTF-8 check judged it 1007. The verdict is the sequencing violation, whatever the split."""
+    data = b"\x01\x00" + b"\x01\x02\x80\x00"
+    dec = Decoder()
+    for part in ([data] if cut is None else [data[:cut], data[cut:]]):
+        dec.feed(part)
+        frames_of(dec)
+    assert type(dec.error) is WebSocketProtocolError, dec.error
+    assert dec.error.close_code == 1002

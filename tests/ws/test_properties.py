@@ -286,7 +286,9 @@ def reference_verdict(data: bytes, *, assemble: bool = True, max_frame: int = 16
         body = pos + header
         if body + size > len(data):  # truncated at EOF
             arrived = data[body:]
-            if rsv == 0 and (op == 1 or (op == 0 and message_op == 1)):
+            # a new text frame inside an open message is a violation (counted when complete),
+            # not a text frame to check early
+            if rsv == 0 and ((op == 1 and not message_op) or (op == 0 and message_op == 1)):
                 checker = codecs.getincrementaldecoder("utf-8")()
                 if op == 0 and text_check is not None:
                     checker.setstate(text_check.getstate())
