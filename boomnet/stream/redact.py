@@ -34,10 +34,14 @@ boomnet's own clients write one unit per call anyway (an HTTP request head, with
 small; one WebSocket frame; one FIX message). Masked WebSocket client frames are
 unmasked, redacted and re-masked with their own key (one or more whole frames per call, the
 last one possibly cut short; the fragments of one message share the carried line, a final
-fragment ends it; a single frame split across writes is not followed); a compressed frame
+fragment ends it; a single frame split across writes is not followed); a compressed message
 (RSV1, permessage-deflate; boomnet's client never sends one) cannot be read without its
-compression context, so its whole payload is
-masked (fail closed), provided the write is exactly whole frames.
+compression context, so the whole payload of each of its frames is masked (fail closed; its
+continuation frames too, in later writes as well), provided the write that starts it is exactly
+whole frames. Not covered: a write of whole masked frames that ends inside the *header* or mask
+key of the next one is taken as plain text as a whole, so the frames before the cut are not
+redacted (boomnet's own writers never write a partial frame; a custom writer that does should
+write frame by frame).
 
 Default rules (:data:`DEFAULT_RULES`), all matched case-insensitively
 ---------------------------------------------------------------------
@@ -326,7 +330,23 @@ class RuleRedactor:
         if spans is None:
             return None
         out: bytearray | None = None
+        # inside a compressed (RSV1) message its continuations are deflated bytes too: the state
+        # crosses writes as a sentinel context (were a carried line ever equal to it, more is masked)
+        deflating = context == _DEFLATING
+        if deflating:
+            context = b""
         for fin, rsv1, opcode, key_at, start, end in spans:
+            if opcode < 8:
+                if opcode:  # a message's first frame decides whether the message is compressed
+                    deflating = rsv1
+                if deflating:
+                    if end > start:
+                        if out is None:
+                            out = bytearray(data)
+                        out[start:end] = _unmask(self._fill_bytes(end - start), data[key_at : key_at + 4])
+                    context = b""
+                    deflating = not fin
+                    continue
             if end == start:
                 continue
             key = data[key_at : key_at + 4]
@@ -336,23 +356,21 @@ class RuleRedactor:
                 if red is clear:
                     red = b""
             else:  # (a message's first frame follows a FIN, which ended the context)
-                if rsv1:  # compressed: unreadable without the deflate context, so mask it all
-                    red = self._fill_bytes(end - start)
-                    context = b""
-                else:
-                    clear = _unmask(data[start:end], key)
-                    red, context = self._redact_after(context, clear)
-                    if red is clear:
-                        red = b""
+                clear = _unmask(data[start:end], key)
+                red, context = self._redact_after(context, clear)
+                if red is clear:
+                    red = b""
             if red:
                 if out is None:
                     out = bytearray(data)
                 out[start:end] = _unmask(red, key)
             if fin and opcode < 8:  # equivalent-mutant: 8 -> 7: no frame here has a reserved opcode 3-7 (_masked_frames refuses them)
                 context = b""
-        return (data if out is None else bytes(out)), context
+        return (data if out is None else bytes(out)), (_DEFLATING if deflating else context)
 
 
+#: the context that says "the next frames continue a compressed message" (see _redact_frames)
+_DEFLATING = b"\x00\xffdeflating\xff\x00"
 _U16 = struct.Struct("!H")
 _U64 = struct.Struct("!Q")
 _OPCODES = frozenset((0, 1, 2, 8, 9, 10))

@@ -261,6 +261,40 @@ def test_compressed_frame_payload_is_masked_whole() -> None:
     assert out[:6] == frame[:6] and unmask_frame(out) == b"*" * (len(frame) - 6)
 
 
+def _compressed_message(parts: list[bytes]) -> list[bytes]:
+    """A fragmented permessage-deflate message: RSV1 on its first frame only (RFC 7692 §6.1)."""
+    frames = []
+    for i, part in enumerate(parts):
+        frame = bytearray(encode_frame(1 if i == 0 else 0, part, i == len(parts) - 1, os.urandom(4)))
+        if i == 0:
+            frame[0] |= 0x40
+        frames.append(bytes(frame))
+    return frames
+
+
+@pytest.mark.parametrize("per_write", [False, True])
+def test_every_frame_of_a_compressed_message_is_masked_whole_then_plain_again(per_write: bool) -> None:
+    """The continuations of a compressed message hold deflated bytes too (they may carry the
+    secret): masked whole, in the same write or in later ones; the next message is read again."""
+    frames = _compressed_message([b"first deflated part", b'"apiKey":"K3y-in-a-continuation"', b"last"])
+    after = encode_frame(1, LOGON, True, os.urandom(4))  # an uncompressed message after it
+    writes = [*frames, after] if per_write else [b"".join(frames) + after]
+    out = run_after(writes)
+    pos = 0
+    for frame in frames:
+        assert unmask_frame(out[pos : pos + len(frame)]) == b"*" * (len(frame) - 6)
+        pos += len(frame)
+    assert unmask_frame(out[pos:]) == masked(masked(LOGON, b"K3y-0f-the-acc0unt"), b"S1gn4ture")
+
+
+def test_an_uncompressed_message_after_a_compressed_one_ends_the_deflate_state() -> None:
+    frames = _compressed_message([b"only"])  # a whole compressed message (FIN): nothing continues
+    plain = encode_frame(1, b'{"op":"subscribe"}', True, os.urandom(4))
+    red, context = R.redact_out_after(b"", frames[0])
+    assert context == b""
+    assert R.redact_out_after(context, plain)[0] == plain
+
+
 def test_frame_cut_short_at_the_end_of_the_write_is_still_redacted() -> None:
     frame = encode_frame(1, LOGON, True, os.urandom(4))
     cut = frame[: 6 + LOGON.index(b"0f-the")]  # ends inside the apiKey value
