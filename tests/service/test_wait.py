@@ -3,6 +3,7 @@ the event" from "slept the whole timeout" (no speed is asserted)."""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -306,6 +307,40 @@ def test_wait_wakes_when_a_handshake_reply_arrives(service_factory, selector_kin
         poll_until(svc, lambda: svc.is_connected(handle), what="the handshake")
     finally:
         b.close()
+
+
+def test_a_handshake_on_descriptor_0_wakes_wait_too(service_factory, selector_kind) -> None:
+    """Descriptor 0 is a descriptor like any other (a daemon without stdin gets its first socket
+    there): a handshake on it wakes ``wait()`` as on any other."""
+    a, b = socket.socketpair()
+    saved = os.dup(0)
+    zero = None
+    try:
+        os.dup2(a.fileno(), 0)
+        a.close()
+        zero = socket.socket(fileno=0)
+
+        class Handshake(Endpoint):
+            def create_target(self, addr, ctx):
+                return Handshaking(zero)
+
+        svc = service_factory(busy_step=1.0)
+        handle = svc.register(Handshake())
+        for _ in range(3):
+            svc.poll()
+        assert not svc.is_connected(handle)
+        threading.Timer(0.2, b.send, args=(b"!",)).start()
+        started = time.monotonic()
+        svc.wait(LONG)
+        assert time.monotonic() - started < 0.9  # woken by the reply on fd 0, not by the 1 s step
+        poll_until(svc, lambda: svc.is_connected(handle), what="the handshake")
+        svc.close()  # closes fd 0 (the target) before stdin is put back
+    finally:
+        b.close()
+        if zero is not None and zero.fileno() != -1:
+            zero.detach()  # fd 0 is about to be stdin again: this object must not close it
+        os.dup2(saved, 0)
+        os.close(saved)
 
 
 def test_control_call_soon_threadsafe_from_a_thread(service_factory, selector_kind) -> None:
