@@ -141,13 +141,14 @@ _PING, _PONG, _OK = Ping(), Pong(), Ok()
 class NatsParser:
     """Incremental parser of server->client traffic over one reusable buffer."""
 
-    __slots__ = ("_buf", "_start", "_end", "_limits", "max_payload")
+    __slots__ = ("_buf", "_start", "_end", "_error", "_limits", "max_payload")
 
     def __init__(self, limits: NatsLimits = NatsLimits()) -> None:
         self._limits = limits
         self._buf = bytearray(limits.initial_buffer)
         self._start = 0  # first unparsed byte
         self._end = 0  # end of received bytes
+        self._error: NatsProtocolError | None = None  # found after events that were returned first
         self.max_payload = limits.max_payload
 
     @property
@@ -182,17 +183,21 @@ class NatsParser:
         self.commit(len(data))
 
     def parse(self) -> list[Event]:
-        """Every whole event buffered now, in order. Raises NatsProtocolError on garbage,
-        after the events before it have been returned by an earlier call (see below)."""
+        """Every whole event buffered now, in order. Raises NatsProtocolError on garbage, but
+        only once the events before it have been returned: a call that finds garbage after
+        some events returns those, and the next call raises (and so does every call after)."""
+        if self._error is not None:
+            raise self._error
         out: list[Event] = []
         buf, pos, end = self._buf, self._start, self._end
         mv = memoryview(buf)
         max_line = self._limits.max_control_line
         try:
-            while pos < end:
+            while True:  # ends at the first byte that is not a whole event (pos == end included)
                 eol = buf.find(_CRLF, pos, end)
                 if eol < 0:
-                    if end - pos > max_line:
+                    # too long already? (a last CR may be the start of the CRLF that ends the line)
+                    if end - pos - (buf[end - 1] == 13) > max_line:
                         raise NatsProtocolError(f"control line longer than {max_line} bytes")
                     break
                 if eol - pos > max_line:
@@ -235,7 +240,7 @@ class NatsParser:
                     if buf[body + n : body + n + 2] != _CRLF:
                         raise NatsProtocolError("HMSG payload not followed by CRLF")
                     headers = mv[body : body + h]
-                    if not bytes(headers[:9]) == b"NATS/1.0\r" and not bytes(headers[:8]) == b"NATS/1.0":
+                    if bytes(headers[:8]) != b"NATS/1.0":
                         raise NatsProtocolError("HMSG headers do not start with NATS/1.0")
                     out.append(Msg(subject.decode(), int(sid), reply, headers, mv[body + h : body + n]))
                     pos = body + n + 2
@@ -244,10 +249,17 @@ class NatsParser:
                     out.append(self._control(line))
                     pos = eol + 2
         except (ValueError, UnicodeDecodeError) as exc:
-            raise NatsProtocolError(f"malformed server line: {exc}") from None
+            error = NatsProtocolError(f"malformed server line: {exc}")
+        except NatsProtocolError as exc:
+            error = exc
+        else:
+            return out
         finally:
             self._start = pos
-        return out
+        self._error = error
+        if out:
+            return out  # delivered first; the next call raises
+        raise error
 
     def _size(self, field: bytes | bytearray) -> int:
         if not field.isdigit():
@@ -258,7 +270,8 @@ class NatsParser:
         return n
 
     def _control(self, line: bytes) -> Event:
-        word = line.split(b" ", 1)[0].upper()
+        word, _, rest = line.partition(b" ")
+        word = word.upper()
         if word == b"PING":
             return _PING
         if word == b"PONG":
@@ -266,10 +279,10 @@ class NatsParser:
         if word == b"+OK":
             return _OK
         if word == b"-ERR":
-            return Err(line[4:].strip().strip(b"'").decode("utf-8", "replace"))
+            return Err(rest.strip().strip(b"'").decode("utf-8", "replace"))
         if word == b"INFO":
             try:
-                data = json.loads(line[5:])
+                data = json.loads(rest)
             except ValueError as exc:
                 raise NatsProtocolError(f"INFO is not JSON: {exc}") from None
             if not isinstance(data, dict):
@@ -287,9 +300,10 @@ def check_subject(subject: str, *, wildcards: bool = False) -> bytes:
     """The subject as bytes; :class:`InvalidMessage` for empty tokens, whitespace or controls,
     or wildcards where they are not allowed (publishing)."""
     raw = subject.encode()
-    if not raw or any(c <= 0x20 or c == 0x7F for c in raw) or b"" in raw.split(b"."):
+    tokens = raw.split(b".")  # b"" splits into [b""]: an empty subject is an empty token
+    if b"" in tokens or any(c <= 0x20 or c == 0x7F for c in raw):
         raise InvalidMessage(f"invalid NATS subject {subject!r}")
-    if not wildcards and (b"*" in raw.split(b".") or b">" in raw.split(b".")):
+    if not wildcards and (b"*" in tokens or b">" in tokens):
         raise InvalidMessage(f"wildcards are not allowed when publishing: {subject!r}")
     return raw
 
