@@ -297,7 +297,7 @@ class Lines:
         dlen = self._dlen
         if dlen > 1:  # equivalent-mutant: Gt -> GtE, 1 -> 0: a 1-byte delimiter makes the edge the whole line, which holds no delimiter (refused just above)
             # e.g. b"a|" + b"||": the delimiter would be found one byte early
-            edge = bytes(msg[-(dlen - 1) :]) + self.delimiter
+            edge = bytes(msg[-(dlen - 1) :]) + self.delimiter  # equivalent-mutant: Sub -> Add, 1 -> 0: a longer tail gives the same verdict: msg holds no delimiter (refused above), so an early match straddles the end of msg and uses at most its last dlen - 1 bytes
             if edge.find(self.delimiter) < len(edge) - dlen:
                 raise InvalidMessage(f"a line must not end in a prefix of the delimiter {self.delimiter!r}")
         if self.strip_cr and size and msg[-1] == 13:

@@ -262,22 +262,26 @@ def test_lines_default_max_line_boundary() -> None:
         codec.encode(b"x" * 65_537, bytearray())
 
 
+NO_DELIMITER = "line longer than max_line=4 without a delimiter"
+
+
 @pytest.mark.parametrize(
-    "codec, at_limit, over_limit",
+    "codec, at_limit, over_limit, message",
     [
-        (Lines(max_line=4), b"1234\n", b"12345\n"),
-        (Lines(b"\r\n", max_line=4), b"1234\r\n", b"12345\r\n"),
-        (Lines(max_line=4, strip_cr=True), b"1234\r\n", b"12345\r\n"),
-        (Lines(max_line=4, strip_cr=True), b"1234\n", b"12345\n"),
+        (Lines(max_line=4), b"1234\n", b"12345\n", NO_DELIMITER),
+        (Lines(b"\r\n", max_line=4), b"1234\r\n", b"12345\r\n", NO_DELIMITER),
+        (Lines(max_line=4, strip_cr=True), b"1234\r\n", b"12345\r\n", NO_DELIMITER),
+        # the window holds one more byte for a \r that strip_cr would drop: here the delimiter
+        (Lines(max_line=4, strip_cr=True), b"1234\n", b"12345\n", "line of 5 bytes exceeds max_line=4"),
     ],
 )
-def test_lines_decode_at_max_line(codec: Lines, at_limit: bytes, over_limit: bytes) -> None:
+def test_lines_decode_at_max_line(codec: Lines, at_limit: bytes, over_limit: bytes, message: str) -> None:
     assert decode(codec, b"ok" + codec.delimiter + at_limit) == ([b"ok", b"1234"], 2 + len(codec.delimiter) + len(at_limit))
     out: list = []
     with pytest.raises(FrameTooLarge) as info:
         codec.decode(memoryview(b"ok" + codec.delimiter + over_limit), out)
     assert [bytes(m) for m in out] == [b"ok"]  # the line before the long one is delivered
-    assert type(info.value) is FrameTooLarge
+    assert type(info.value) is FrameTooLarge and str(info.value) == message
 
 
 @pytest.mark.parametrize(
