@@ -157,6 +157,9 @@ def test_msg_forms_and_case() -> None:
         (b"HMSG a 1 12 12\r\nNATS/1.0\r\n\r\nXY", "HMSG payload not followed by CRLF"),
         (b"HMSG a 1 12 12\r\nNATS/1.1\r\n\r\n\r\n", "HMSG headers do not start with NATS/1.0"),
         (b"HMSG a 1 7 7\r\nNATS/1.\r\n", "HMSG headers do not start with NATS/1.0"),
+        (b"HMSGX a 1 12 12\r\nNATS/1.0\r\n\r\n\r\n", "unknown server operation"),  # no such operation
+        (b"HMSG\r\n", "unknown server operation"),
+        (b"MSGX a 1 2\r\nok\r\n", "unknown server operation"),
     ],
 )
 def test_malformed_messages(data: bytes, match: str) -> None:

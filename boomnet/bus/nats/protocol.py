@@ -204,7 +204,7 @@ class NatsParser:
                     raise NatsProtocolError(f"control line longer than {max_line} bytes")
                 op = buf[pos : pos + 4].upper()
                 if op == b"MSG ":
-                    args = buf[pos + 4 : eol].split()
+                    args = buf[pos + 4 : eol].split()  # equivalent-mutant: 4 -> 3: buf[pos + 3] is the space op matched, and split() drops it
                     if len(args) == 3:
                         subject, sid, size = args
                         reply = None
@@ -221,8 +221,8 @@ class NatsParser:
                         raise NatsProtocolError("MSG payload not followed by CRLF")
                     out.append(Msg(subject.decode(), int(sid), reply, None, mv[body : body + n]))
                     pos = body + n + 2
-                elif op == b"HMSG":
-                    args = buf[pos + 5 : eol].split()
+                elif op == b"HMSG" and buf[pos + 4] == 32:  # "HMSG" then a space (not "HMSGX ...")
+                    args = buf[pos + 5 : eol].split()  # equivalent-mutant: 5 -> 4: buf[pos + 4] is the space checked above, and split() drops it
                     if len(args) == 4:
                         subject, sid, hsize, size = args
                         reply = None
