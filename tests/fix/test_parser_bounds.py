@@ -213,9 +213,11 @@ def test_header_defects_are_flagged_in_order() -> None:
 def test_data_fields_are_noticed() -> None:
     raw = b"a\x0155=X\x01b"
     [msg] = FixParser().feed(frame(HEADER + b"95=%d\x0196=%s\x01" % (len(raw), raw)))
-    assert msg._has_data and msg[96] == raw
+    assert msg._has_data and msg[96] == raw and msg.error is None
     [plain] = FixParser().feed(frame(HEADER + b"955=1\x01"))  # 955 is no data length tag
-    assert not plain._has_data
+    assert not plain._has_data and plain.error is None
+    [both] = FixParser().feed(frame(HEADER.replace(b"49=C\x01", b"") + b"95=1\x0196=x\x01"))
+    assert both._has_data and str(both.error) == "required header field 49 missing"
 
 
 def test_messages_before_any_error_are_delivered_and_nothing_after() -> None:
