@@ -238,3 +238,15 @@ def test_the_tail_is_kept_only_while_the_stream_is_sound() -> None:
     big = FixParser(limits=FixLimits(max_message_size=10))
     assert feed(big, b"8=FIX.4.4\x019=11\x01abc") == [] and big.buffered == 0
     assert type(big.error) is FixMessageTooLarge
+
+
+def test_each_message_of_a_batch_keeps_its_own_fields() -> None:
+    first = frame(b"35=D\x0149=C\x0156=S\x0134=11\x0152=x\x01")
+    second = frame(b"35=AE\x0149=C\x0134=12\x0152=x\x01")  # no TargetCompID
+    third = frame(b"35=8\x0149=C\x0156=S\x0134=13\x0152=x\x0195=1\x0196=\x01\x01")  # RawData holds SOH
+    msgs = FixParser().feed(first + second + third)
+    assert [(m.raw, m.msg_type, m.seq_num, None if m.error is None else str(m.error), m._has_data) for m in msgs] == [
+        (first, b"D", 11, None, False),
+        (second, b"AE", 12, "required header field 56 missing", False),
+        (third, b"8", 13, None, True),
+    ]
