@@ -30,6 +30,8 @@ from boomnet.ws import Opcode, WebsocketEndpoint
 
 from .binance_codec import *  # noqa: F403  (decode and helpers are part of this module's API)
 from .binance_codec import __all__ as _codec_all
+from .binance_checks import first_bad
+from .binance_codec import TYPED_KINDS
 from .binance_decoder import DECODE_ERRORS, StreamDecoder, envelope_handlers
 from .binance_options import LIVE_DATA_URL, LIVE_URL, REPLAY_URL, check_options, liveness_defaults
 from .binance_records import *  # noqa: F403  (the records too)
@@ -139,6 +141,8 @@ class BinanceEndpoint(WebsocketEndpoint[Any]):
             CommandError: self._on_command_reply,
         }
         self._dispatch: dict[type, Callable[[Any, Any], Any]] = {}
+        self._unwrap = False
+        self._single: Callable[[Any, Any], Any] | None = None
         self._update_decoder()
 
     # --- user API -----------------------------------------------------------------------------
@@ -237,39 +241,68 @@ class BinanceEndpoint(WebsocketEndpoint[Any]):
             self._flush_requests(ws, ctx)
 
     def _poll_fast(self, frames: Any, decode: Callable[[Any], Any], ctx: Any) -> None:
-        # The hot loop: one msgspec call per frame straight into the record (combined: into its
-        # envelope; the dispatch entry for an envelope class is the handler of its stream's
-        # record kind). A message the schema refuses raises out of the loop into the except
-        # below — rare by construction (replies, stale streams, malformed data) — which hands it
-        # to the reference decoder and resumes the same iterator: no try/except per frame.
-        dispatch = self._dispatch
-        it = iter(frames)
-        out: Any = None
-        frame: Any = None
-        while True:
-            try:
-                if self.combined:
-                    for frame in it:
-                        if frame.opcode is _TEXT:
-                            out = None
-                            out = decode(frame.payload)
-                            dispatch[type(out)](out.data, ctx)
-                        elif frame.opcode is _PING:
-                            self.pings += 1
-                else:
-                    for frame in it:
-                        if frame.opcode is _TEXT:
-                            out = None
-                            out = decode(frame.payload)
-                            dispatch[type(out)](out, ctx)
-                        elif frame.opcode is _PING:
-                            self.pings += 1
+        # The hot path, three passes over the batch instead of one Python pass per message:
+        # decode every text frame (one msgspec call each, in a comprehension), check every
+        # decimal string of the batch (one call: binance_checks), dispatch. The comprehension
+        # unwraps combined envelopes itself when the stream names are not needed (no partial
+        # books, no untyped streams). Anything unusual — a message the schema refuses (replies,
+        # stale streams, malformed data) or a bad decimal — sends the batch, none of which was
+        # dispatched yet, down the careful per-frame path: same order, same records, and the
+        # reference decoder's VenueMessageError for a malformed message after the good ones.
+        # (Cutting a replay's batches of ~1300 frames into chunks of 32..1024 measured the same.)
+        text = _TEXT
+        unwrap = self._unwrap
+        try:
+            if unwrap:
+                records = [decode(f.payload).data for f in frames if f.opcode is text]
+            else:
+                records = [decode(f.payload) for f in frames if f.opcode is text]
+        except DECODE_ERRORS:
+            self._poll_careful(frames, decode, ctx)
+            return
+        if len(records) != len(frames):
+            self.pings += sum(1 for f in frames if f.opcode is _PING)
+        if self.combined and not unwrap:  # envelopes: the dispatch entry of each knows its stream
+            envelopes, records = records, [e.data for e in records]
+            if first_bad(records) >= 0:
+                self._poll_careful(frames, decode, ctx)
                 return
-            except DECODE_ERRORS:
-                if out is not None:
-                    raise  # a handler raised a msgspec error of its own: not ours to reinterpret
-                record = self.decoder.fallback(frame.payload)  # a record, or VenueMessageError
+            dispatch = self._dispatch
+            for env in envelopes:
+                dispatch[type(env)](env.data, ctx)
+            return
+        if first_bad(records) >= 0:
+            self._poll_careful(frames, decode, ctx)
+            return
+        single = self._single
+        if single is not None:  # one handler for every stream of the connection
+            for record in records:
+                single(record, ctx)
+        else:
+            by_record = self._by_record
+            for record in records:
+                by_record[type(record)](record, ctx)
+
+    def _poll_careful(self, frames: Any, decode: Callable[[Any], Any], ctx: Any) -> None:
+        """One frame at a time: the fast schema first, else the reference decoder (a reply, an
+        untyped stream, or a VenueMessageError for a malformed message). Rare batches only."""
+        dispatch = self._dispatch
+        combined = self.combined
+        for frame in frames:
+            opcode = frame.opcode
+            if opcode is _TEXT:
+                payload = frame.payload
+                try:
+                    out = decode(payload)
+                except DECODE_ERRORS:
+                    out = None
+                if out is not None and first_bad((out.data if combined else out,)) < 0:
+                    dispatch[type(out)](out.data if combined else out, ctx)
+                    continue
+                record = self.decoder.fallback(payload)  # a record, or VenueMessageError
                 self._by_record[type(record)](record, ctx)
+            elif opcode is _PING:
+                self.pings += 1
 
     def _poll_reference(self, frames: Any, ctx: Any) -> None:
         by_record = self._by_record
@@ -307,7 +340,16 @@ class BinanceEndpoint(WebsocketEndpoint[Any]):
         by_record = getattr(self, "_by_record", None)
         if by_record is None:  # during __init__, before the hooks are bound
             return
-        self._dispatch = {**by_record, **envelope_handlers(self.decoder.envelopes, by_record.__getitem__)}
+        envelopes = self.decoder.envelopes
+        self._dispatch = {**by_record, **envelope_handlers(envelopes, by_record.__getitem__)}
+        # Combined streams of typed kinds with a symbol field: the hot loop takes .data at once.
+        self._unwrap = bool(envelopes) and all(e.kind and e.kind != "partial" for e in envelopes)
+        if self._unwrap or not self.combined:
+            kinds = {TYPED_KINDS[e.kind] for e in envelopes} if self.combined else set(self.decoder.record_types)
+            handlers = {by_record[k] for k in kinds}
+            self._single = handlers.pop() if len(handlers) == 1 else None
+        else:
+            self._single = None
 
     def _flush_requests(self, ws: Any, ctx: Any) -> None:
         """Send what the pacing allows now, and report requests past their reply deadline (a

@@ -31,6 +31,7 @@ from boomnet.service import Disconnect
 from boomnet.stream import TlsOptions
 
 from .binance import BinanceEndpoint
+from .binance_checks import first_bad
 from .binance_decoder import DECODE_ERRORS
 from .binance_records import DepthUpdate, PartialDepth
 from .binance_sync import DEFAULT_MAX_BUFFER, BookState, LocalBook
@@ -83,6 +84,9 @@ class DepthSnapshots(HttpEndpoint):  # type: ignore[misc,valid-type]  # boomnet.
                 snapshot = _SNAPSHOT.decode(response.body)
             except DECODE_ERRORS as exc:
                 failed(VenueMessageError(f"depth snapshot for {symbol} is malformed: {exc}"))
+                return
+            if first_bad((snapshot,)) >= 0:
+                failed(VenueMessageError(f"depth snapshot for {symbol} has a level that is not a pair of decimal strings"))
                 return
             self.answered += 1
             on_snapshot(snapshot)

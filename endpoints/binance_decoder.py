@@ -11,8 +11,9 @@ of that set (cold path), one ``msgspec.json.Decoder`` with ``strict=True``:
   union of those records, tagged on ``"e"``. Raw connections carrying book tickers or partial
   books (untagged shapes msgspec cannot mix in one union) decode on the reference path.
 
-Whatever the schema refuses — command replies, streams not (or no longer) subscribed, malformed
-messages — goes to the reference decoder :func:`endpoints.binance_codec.decode`, which returns
+The schema checks every field's JSON type; decimal strings are checked after it, a batch at a
+time (:mod:`endpoints.binance_checks`). Whatever the schema or that check refuses — command
+replies, streams not (or no longer) subscribed, malformed messages — goes to the reference decoder :func:`endpoints.binance_codec.decode`, which returns
 the right record or raises :class:`~boomnet.errors.VenueMessageError`. So the fast path can only
 ever *accept less*; the tests fuzz the two against each other. Payloads are decoded from the
 frame's memoryview without a copy (msgspec reads any buffer).
@@ -25,6 +26,7 @@ from typing import Any, Union
 
 import msgspec
 
+from .binance_checks import first_bad
 from .binance_codec import TYPED_KINDS, _by_shape, decode, stream_kind, symbol_of
 from .binance_records import AggTrade, DepthUpdate, PartialDepth, Record, Trade
 
@@ -59,7 +61,9 @@ def envelope_for(stream: str) -> type[Envelope]:
     data_type: Any = TYPED_KINDS[kind] if kind is not None else dict[str, Any]
     cls: Any = msgspec.defstruct(
         "Envelope", [("data", data_type)], bases=(Envelope,), tag_field="stream", tag=stream,
-        frozen=True, gc=kind not in (None, "depth", "partial"),
+        # gc only where the record holds containers (depth levels, an untyped dict): a trade's
+        # envelope cannot be part of a cycle, and an untracked one costs no collector work
+        frozen=True, gc=kind in (None, "depth", "partial"),
     )
     cls.kind = kind or ""
     cls.stream = stream
@@ -82,6 +86,8 @@ class StreamDecoder:
         self.decoder: msgspec.json.Decoder[Any] | None = None
         self.envelopes: tuple[type[Envelope], ...] = ()
         self.raw_stream: str | None = None
+        #: raw connections: the record classes the schema decodes to
+        self.record_types: tuple[type, ...] = ()
         self.update(streams)
 
     def update(self, streams: Iterable[str]) -> None:
@@ -100,8 +106,10 @@ class StreamDecoder:
         kinds = {stream_kind(s) or "" for s in streams}
         if streams and all(k in _RAW_TAGGED for k in kinds):
             types = tuple(_RAW_TAGGED[k] for k in sorted(kinds))
+            self.record_types = types
             self.decoder = msgspec.json.Decoder(Union[types] if len(types) > 1 else types[0], strict=True)
         else:
+            self.record_types = ()
             self.decoder = None
 
     def fallback(self, payload: Any) -> Record:
@@ -117,7 +125,10 @@ class StreamDecoder:
             out = decoder.decode(payload)
         except DECODE_ERRORS:
             return self.fallback(payload)
-        return unwrap(out) if self.combined else out
+        record = unwrap(out) if self.combined else out
+        if first_bad((record,)) >= 0:  # a decimal field that is not a decimal: the reference says why
+            return self.fallback(payload)
+        return record
 
 
 def unwrap(env: Envelope) -> Record:

@@ -4,9 +4,12 @@ Each record class is also the schema ``msgspec`` decodes straight into (JSON key
 ``msgspec.field(name=...)``), so one C pass turns a frame's bytes into a record with its field
 types checked (``strict=True``: an int is never a float or a bool, a flag is a JSON bool).
 Prices and quantities stay the exact decimal strings Binance sent ("25.35190000"); ``Decimal``
-is built only on demand (``trade.price_decimal``). Every decimal string is checked by
-``__post_init__`` (ASCII digits with at most one point, see :func:`is_decimal`): msgspec's own
-``Meta(pattern=...)`` costs ~300 ns per field, the ``str.strip`` check ~60 ns.
+is built only on demand (``trade.price_decimal``). Every decimal string a decoder produces is a
+plain decimal (ASCII digits with at most one point, see :func:`is_decimal`), and every book
+level a pair of them: the decoders check that after msgspec, a batch at a time
+(:mod:`endpoints.binance_checks`; msgspec's ``Meta(pattern=...)`` costs ~300 ns a field, a
+``__post_init__`` ~130-250 ns a trade). Like any msgspec Struct, a record *you* construct is
+not checked (``Trade(...)`` validates nothing; decoding does).
 
 Records were ``NamedTuple``\\ s before 0.3; they are Structs now: attribute access, ``==``,
 ``hash`` and ``repr`` behave as before; tuple unpacking, indexing, ``_asdict()`` and
@@ -35,6 +38,7 @@ __all__ = [
     "Record",
     "Level",
     "is_decimal",
+    "levels_ok",
 ]
 
 Level = tuple[str, str]  # (price, quantity) exactly as Binance sent them
@@ -51,12 +55,7 @@ def is_decimal(text: str) -> bool:
     return text.strip(_DIGITS) in _NOT_DECIMAL and text != "." and text != ""
 
 
-def _bad_decimal(record: Any, *values: str) -> ValueError:
-    bad = next((v for v in values if not is_decimal(v)), "?")
-    return ValueError(f"{type(record).__name__}: {bad!r} is not a decimal string")
-
-
-# Book levels: one regex over all of a side's strings joined by "," (~140 ns a level, C loops
+# Book levels: one regex over all of a message's strings joined by "," (~140 ns a level, C loops
 # only) instead of ~250 ns a level for a Python loop of strip checks. "," cannot occur in a
 # decimal, so a match means every string is one. Possessive quantifiers: no backtracking.
 _D = r"(?:[0-9]++\.?+[0-9]*+|\.[0-9]++)"  # exactly what is_decimal accepts
@@ -64,16 +63,22 @@ _LEVEL_STRINGS = re.compile(rf"(?:{_D},)*+{_D}").fullmatch
 _flatten = chain.from_iterable
 
 
-def _check_levels(bids: list[Level], asks: list[Level]) -> None:
-    """Both sides' strings in one join and one regex call (a depth message is one record)."""
-    n = len(bids) + len(asks)
-    if not n:
-        return
-    joined = ",".join(_flatten(bids + asks))
+def levels_ok(*sides: list[Level]) -> bool:
+    """Whether every level of every side is a ``(price, qty)`` pair of decimal strings (one join
+    and one regex call for a whole message)."""
+    if not all(type(side) is list for side in sides):
+        return False
+    levels = [level for side in sides for level in side]
+    if not levels:
+        return True
+    if not all(type(level) is tuple and len(level) == 2 for level in levels):
+        return False
+    try:
+        joined = ",".join(_flatten(levels))
+    except TypeError:  # not strings
+        return False
     # the count rules out a "," inside a string (it would split one string into two "decimals")
-    if _LEVEL_STRINGS(joined) is None or joined.count(",") != 2 * n - 1:
-        bad = next(((p, q) for p, q in bids + asks if not (is_decimal(p) and is_decimal(q))), None)
-        raise ValueError(f"book level {bad!r} is not a pair of decimal strings")
+    return _LEVEL_STRINGS(joined) is not None and joined.count(",") == 2 * len(levels) - 1
 
 
 class Trade(msgspec.Struct, frozen=True, gc=False, tag_field="e", tag="trade"):
@@ -86,12 +91,6 @@ class Trade(msgspec.Struct, frozen=True, gc=False, tag_field="e", tag="trade"):
     quantity: str = msgspec.field(name="q")
     trade_time: int = msgspec.field(name="T")  # ms
     buyer_is_maker: bool = msgspec.field(name="m")
-
-    def __post_init__(self) -> None:
-        # Hot path: inlined is_decimal for both fields (one call per record, no helper frames).
-        p, q = self.price, self.quantity
-        if p.strip(_DIGITS) not in _NOT_DECIMAL or q.strip(_DIGITS) not in _NOT_DECIMAL or p == "." or q == "." or not p or not q:
-            raise _bad_decimal(self, p, q)
 
     @property
     def price_decimal(self) -> Decimal:
@@ -115,11 +114,6 @@ class AggTrade(msgspec.Struct, frozen=True, gc=False, tag_field="e", tag="aggTra
     trade_time: int = msgspec.field(name="T")
     buyer_is_maker: bool = msgspec.field(name="m")
 
-    def __post_init__(self) -> None:
-        p, q = self.price, self.quantity
-        if p.strip(_DIGITS) not in _NOT_DECIMAL or q.strip(_DIGITS) not in _NOT_DECIMAL or p == "." or q == "." or not p or not q:
-            raise _bad_decimal(self, p, q)
-
     @property
     def price_decimal(self) -> Decimal:
         return Decimal(self.price)
@@ -138,13 +132,6 @@ class BookTicker(msgspec.Struct, frozen=True, gc=False):
     bid_qty: str = msgspec.field(name="B")
     ask_price: str = msgspec.field(name="a")
     ask_qty: str = msgspec.field(name="A")
-
-    def __post_init__(self) -> None:
-        ok = _NOT_DECIMAL
-        b, bq, a, aq = self.bid_price, self.bid_qty, self.ask_price, self.ask_qty
-        if (b.strip(_DIGITS) not in ok or bq.strip(_DIGITS) not in ok or a.strip(_DIGITS) not in ok
-                or aq.strip(_DIGITS) not in ok or "." in (b, bq, a, aq) or "" in (b, bq, a, aq)):
-            raise _bad_decimal(self, b, bq, a, aq)
 
     @property
     def bid_price_decimal(self) -> Decimal:
@@ -177,9 +164,6 @@ class DepthUpdate(msgspec.Struct, frozen=True, tag_field="e", tag="depthUpdate")
     bids: list[Level] = msgspec.field(name="b")  # [(price, qty), ...]; qty "0" removes the level
     asks: list[Level] = msgspec.field(name="a")
 
-    def __post_init__(self) -> None:
-        _check_levels(self.bids, self.asks)
-
 
 class PartialDepth(msgspec.Struct, frozen=True):
     """``<symbol>@depth<N>[@100ms]``: top-N book snapshot (also the REST depth snapshot's shape).
@@ -192,9 +176,6 @@ class PartialDepth(msgspec.Struct, frozen=True):
     bids: list[Level]
     asks: list[Level]
     symbol: str = ""
-
-    def __post_init__(self) -> None:
-        _check_levels(self.bids, self.asks)
 
 
 class CommandResult(msgspec.Struct, frozen=True):

@@ -13,21 +13,35 @@ Two kinds of measurement, each printed with what it includes:
 * ``replay``: the scenario's frames are sent once by a raw socket server into a WebSocket over a
   ``RecordedStream`` (a real recording file, in a temporary directory), then replayed through
   ``BinanceEndpoint.replay`` on ``IOService(DirectSelector())``: framing, decoding, dispatch, the
-  handler — what a user's replayed strategy costs. ``new`` is this branch's endpoint; ``old`` the
-  NamedTuple endpoint of ``main`` before the msgspec change (loaded from git as
-  ``endpoints_old``, when ``git`` can show it).
+  handler — what a user's replayed strategy costs (loading and verifying the recording included).
+  ``new`` is this branch's endpoint; ``old`` the NamedTuple endpoint before the msgspec change,
+  ``session-start`` the msgspec endpoint with per-record ``__post_init__`` checks (both loaded
+  from git, see :data:`EARLIER`, when ``git`` can show them).
 * ``live``: the same frames written at once by a raw socket server (plain ws:// on loopback,
   one ``sendall``) to ``BinanceEndpoint`` on ``IOService(EpollSelector())`` vs a picows client
   (uvloop) that does ``orjson.loads`` + a NamedTuple + a handler per frame; records/s from the
   first record to the last (kernel copies and framing included for both).
 * ``decode``: the payload bytes in a list, no framing, one record per payload into the handler:
-  ``new`` (the endpoint's msgspec decoder + dispatch table), ``orjson+NamedTuple`` (what a user
-  hand-writes on picows: ``orjson.loads``, unwrap, build a NamedTuple, no type checks),
+  ``new`` (the endpoint's batch loop: msgspec decoding, the decimal check, dispatch),
+  ``orjson+NamedTuple`` (what a user hand-writes on picows: ``orjson.loads``, unwrap, build a NamedTuple, no type checks),
   ``cryptofeed`` (``Binance.message_handler``: json with Decimal, normalise into its Trade/Ticker,
   awaited callback; driven without its network layer; aggTrade and bookTicker only).
 
 Rounds alternate the variants (A, B, C, A, B, C, ...); the median of the rounds is reported.
-Prints one JSON object per line plus a summary table; note ``uptime`` next to any figure.
+Every variant's record count is checked against the number of messages. Prints one JSON object
+per line, a summary table, then the issue's targets as ratios of named rows (medians):
+
+* ``trade``: ``replay new`` >= 1 M records/s; ``replay new`` / ``live picows+orjson+NamedTuple``
+  >= 2 (the replay is the issue's measure; picows has no replay, so its peer row is the live one:
+  same frames, loopback TCP, kernel copies included — a cost boomnet's replay does not pay, which
+  is why ``live boomnet`` / ``live picows+orjson+NamedTuple`` is printed beside it).
+* ``aggTrade``: ``replay new`` / ``decode cryptofeed`` >= 5 (cryptofeed's handler called directly:
+  no framing for it, framing and loading the recording included for boomnet); ``decode new`` /
+  ``decode cryptofeed`` beside it is like for like (payloads in memory for both).
+
+Load (1-min average) is printed at the start and the end; the endpoint's C decimal check and
+boomnet.ws's C framing must be built (``pip install -e .``) — their status is printed, and a
+figure taken without them is not the fast path.
 """
 
 from __future__ import annotations
@@ -57,6 +71,14 @@ REPO = Path(__file__).resolve().parents[1]
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 SYMBOLS = ("btcusdt", "ethusdt", "xrpusdt")
 SCENARIOS = ("trade", "aggTrade", "mixed")
+#: --clock: wall time (the figure), or this thread's CPU time (steadier on a shared, loaded
+#: machine: time spent descheduled is not counted; cache and memory contention still are)
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.thread_time}
+_clock: list[Callable[[], float]] = [time.perf_counter]
+
+
+def clock() -> float:
+    return _clock[0]()
 
 
 # --- messages ------------------------------------------------------------------------------------
@@ -155,24 +177,36 @@ def record(messages: list[bytes], name: str, directory: str) -> None:
 # --- the endpoint variants -----------------------------------------------------------------------
 
 
-def old_package(tmp: str) -> str | None:
-    """``main``'s endpoints package as ``endpoints_old`` under ``tmp`` (None if git cannot)."""
-    target = Path(tmp) / "endpoints_old"
+#: earlier endpoints, replayed beside this one: label -> git commit (the package as it was there)
+EARLIER = {
+    "replay old": os.environ.get("OLD_REF", "85d0a4b"),  # the NamedTuple endpoint, before msgspec
+    "replay session-start": os.environ.get("START_REF", "767019c"),  # msgspec + __post_init__ checks
+}
+
+
+def earlier_package(tmp: str, package: str, ref: str) -> Any:
+    """The ``endpoints`` package at ``ref`` imported as ``package`` from ``tmp`` (None if git cannot)."""
+    target = Path(tmp) / package
     target.mkdir(exist_ok=True)
-    for name in ("__init__.py", "binance.py", "binance_codec.py", "binance_session.py"):
-        try:
-            text = subprocess.run(["git", "show", f"{os.environ.get('OLD_REF', '85d0a4b')}:endpoints/{name}"],
-                                  cwd=REPO, capture_output=True, check=True, text=True).stdout
-        except (OSError, subprocess.CalledProcessError):
-            return None
-        (target / name).write_text(text)
-    return tmp
+    try:
+        names = subprocess.run(["git", "ls-tree", "--name-only", f"{ref}:endpoints"], cwd=REPO,
+                               capture_output=True, check=True, text=True).stdout.split()
+        for name in names:
+            if name.endswith(".py"):
+                text = subprocess.run(["git", "show", f"{ref}:endpoints/{name}"], cwd=REPO,
+                                      capture_output=True, check=True, text=True).stdout
+                (target / name).write_text(text)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    if tmp not in sys.path:
+        sys.path.insert(0, tmp)
+    return importlib.import_module(f"{package}.binance")
 
 
 def counting_endpoint(module: Any) -> Any:
     """A BinanceEndpoint subclass of ``module`` whose handlers read one field and count."""
 
-    class Counter(module.BinanceEndpoint):  # type: ignore[misc,name-defined]
+    class Counter(module.BinanceEndpoint):  # type: ignore[misc]
         n = 0
         last: Any = None
 
@@ -199,14 +233,14 @@ def run_replay(module: Any, scenario: str, name: str, directory: str, expected: 
 
     options = {"base_url": getattr(module, "REPLAY_URL", "wss://replay.invalid")}
     ep = counting_endpoint(module)(streams_of(scenario), **options)
-    with IOService(DirectSelector()) as service:
+    with IOService[Any](DirectSelector()) as service:
         service.register(ep.replay(name, directory))
         poll = service.poll
-        start = time.perf_counter()
+        start = clock()
         while len(service):
             for _ in range(64):
                 poll(None)
-        elapsed = time.perf_counter() - start
+        elapsed = clock() - start
     if ep.n != expected:
         raise SystemExit(f"{module.__name__}: {ep.n} records of {expected}")
     return expected / elapsed
@@ -239,8 +273,8 @@ class NtDepth(NamedTuple):
     event_time: int
     first_update_id: int
     final_update_id: int
-    bids: list
-    asks: list
+    bids: list[Any]
+    asks: list[Any]
 
 
 def loop_handwritten(messages: list[Any]) -> float:
@@ -252,7 +286,7 @@ def loop_handwritten(messages: list[Any]) -> float:
         state["n"] += 1
         state["last"] = record[3]
 
-    start = time.perf_counter()
+    start = clock()
     for payload in messages:
         msg = loads(payload)
         d = msg["data"]
@@ -266,23 +300,26 @@ def loop_handwritten(messages: list[Any]) -> float:
         else:
             rec = NtBook(d["s"], d["u"], d["b"], d["B"], d["a"], d["A"])
         handler(rec)
-    elapsed = time.perf_counter() - start
+    elapsed = clock() - start
     assert state["n"] == len(messages)
     return len(messages) / elapsed
 
 
 def loop_new(messages: list[Any], scenario: str) -> float:
-    """This branch's path minus framing: the endpoint's msgspec decoder and dispatch table."""
+    """This branch's path minus framing: the endpoint's own batch loop (decode, decimal check,
+    dispatch) over ``boomnet.ws.Frame`` objects holding the payloads, 1024 frames a batch."""
+    from boomnet.ws import Frame, Opcode
     from endpoints.binance import REPLAY_URL
 
     ep = counting_endpoint(importlib.import_module("endpoints.binance"))(streams_of(scenario), base_url=REPLAY_URL)
+    frames = [Frame(Opcode.TEXT, True, m) for m in messages]
+    batches = [frames[i:i + 1024] for i in range(0, len(frames), 1024)]
     decode = ep.decoder.decoder.decode
-    dispatch = ep._dispatch
-    start = time.perf_counter()
-    for payload in messages:
-        env = decode(payload)
-        dispatch[type(env)](env.data, None)
-    elapsed = time.perf_counter() - start
+    run = ep._poll_fast
+    start = clock()
+    for batch in batches:
+        run(batch, decode, None)
+    elapsed = clock() - start
     assert ep.n == len(messages)
     return len(messages) / elapsed
 
@@ -290,9 +327,9 @@ def loop_new(messages: list[Any], scenario: str) -> float:
 def cryptofeed_handler() -> Callable[[Any], Any] | None:
     """cryptofeed's Binance ``message_handler`` with a fake symbol table; None if unavailable."""
     try:
-        from cryptofeed.defines import TICKER, TRADES
-        from cryptofeed.exchanges import Binance
-        from cryptofeed.symbols import Symbols
+        from cryptofeed.defines import TICKER, TRADES  # type: ignore[import-untyped]
+        from cryptofeed.exchanges import Binance  # type: ignore[import-untyped]
+        from cryptofeed.symbols import Symbols  # type: ignore[import-untyped]
     except ImportError:
         return None
     info = {"symbols": [{"symbol": s.upper(), "baseAsset": s[:-4].upper(), "quoteAsset": "USDT", "status": "TRADING",
@@ -310,21 +347,21 @@ def cryptofeed_handler() -> Callable[[Any], Any] | None:
 
     def run(messages: list[Any]) -> float:
         state["n"] = 0
-        start = time.perf_counter()
+        start = clock()
         for payload in messages:
             coro = handler(payload, None, 0.0)
             try:  # drive the coroutine by hand: it never really awaits (no I/O in these paths)
                 coro.send(None)
             except StopIteration:
                 pass
-        elapsed = time.perf_counter() - start
+        elapsed = clock() - start
         assert state["n"] == len(messages), state["n"]
         return len(messages) / elapsed
 
     return run
 
 
-def make_variants(new: Any, old: Any, crypto: Any, scenario: str, name: str, tmp: str,
+def make_variants(new: Any, earlier: dict[str, Any], crypto: Any, scenario: str, name: str, tmp: str,
                   messages: list[bytes], server: Any) -> dict[str, Callable[[], float]]:
     from perf.binance_live import run_live_boomnet, run_live_picows
 
@@ -335,8 +372,9 @@ def make_variants(new: Any, old: Any, crypto: Any, scenario: str, name: str, tmp
         "decode new": lambda: loop_new(views, scenario),
         "decode orjson+NamedTuple": lambda: loop_handwritten(views),
     }
-    if old is not None:
-        variants["replay old"] = lambda: run_replay(old, scenario, name, tmp, len(messages))
+    for label, module in earlier.items():
+        if module is not None:
+            variants[label] = lambda module=module: run_replay(module, scenario, name, tmp, len(messages))
     if server is not None:
         variants["live boomnet"] = lambda: run_live_boomnet(new, scenario, server.port, len(messages))
         variants["live picows+orjson+NamedTuple"] = lambda: run_live_picows(server.port, len(messages))
@@ -355,14 +393,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--scenarios", default=",".join(SCENARIOS))
     p.add_argument("--no-live", dest="live", action="store_false", help="skip the loopback TCP variants")
+    p.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                   help="wall (default; the figure) or cpu (this thread's CPU time: for a loaded machine)")
     args = p.parse_args(argv)
+    _clock[0] = CLOCKS[args.clock]
     sys.path.insert(0, str(REPO))
+    # `python -m` runs this file as __main__: perf.binance_live imports it again under its name
+    importlib.import_module("perf.binance_records")._clock[0] = CLOCKS[args.clock]
+    sys.path.insert(0, str(REPO))
+    load_start = os.getloadavg()[0]
+    print(f"load: {load_start:.2f}; clock: {args.clock}; {build_status()}", flush=True)
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="binance-records-") as tmp:
-        old = None
-        if old_package(tmp):
-            sys.path.insert(0, tmp)
-            old = importlib.import_module("endpoints_old.binance")
+        earlier = {label: earlier_package(tmp, f"endpoints_{i}", ref) for i, (label, ref) in enumerate(EARLIER.items())}
         new = importlib.import_module("endpoints.binance")
         crypto = cryptofeed_handler()
         for scenario in args.scenarios.split(","):
@@ -372,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
             from perf.binance_live import RawServer
 
             server = RawServer(messages) if args.live else None
-            variants = make_variants(new, old, crypto, scenario, name, tmp, messages, server)
+            variants = make_variants(new, earlier, crypto, scenario, name, tmp, messages, server)
             rates: dict[str, list[float]] = {k: [] for k in variants}
             for _ in range(args.rounds):
                 for label, fn in variants.items():
@@ -384,11 +427,55 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(row), flush=True)
             if server is not None:
                 server.close()
-    print(f"\nload: {os.getloadavg()[0]:.2f} (1-min average)")
-    print(f"{'scenario':10} {'variant':28} {'records/s':>12}")
+    print(f"\nload: {load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end (1-min average)")
+    print(f"{'scenario':10} {'variant':30} {'records/s':>12}")
     for row in results:
-        print(f"{row['scenario']:10} {row['variant']:28} {row['records_per_s']:>12,}")
+        print(f"{row['scenario']:10} {row['variant']:30} {row['records_per_s']:>12,}")
+    print()
+    for line in targets(results):
+        print(line)
     return 0
+
+
+TARGETS = [  # (scenario, numerator row, denominator row or None for an absolute rate, target)
+    ("trade", "replay new", None, 1_000_000),
+    ("trade", "replay new", "live picows+orjson+NamedTuple", 2.0),
+    ("trade", "live boomnet", "live picows+orjson+NamedTuple", 2.0),
+    ("aggTrade", "replay new", "decode cryptofeed", 5.0),
+    ("aggTrade", "decode new", "decode cryptofeed", 5.0),  # like for like: neither pays framing/loading
+    ("aggTrade", "replay new", "live picows+orjson+NamedTuple", 2.0),
+    ("mixed", "replay new", "live picows+orjson+NamedTuple", 2.0),
+]
+
+
+def targets(results: list[dict[str, Any]]) -> list[str]:
+    """The issue's targets, each as the rows it is computed from."""
+    rate = {(r["scenario"], r["variant"]): r["records_per_s"] for r in results}
+    out = []
+    for scenario, num, den, target in TARGETS:
+        a = rate.get((scenario, num))
+        if a is None:
+            continue
+        if den is None:
+            verdict = "met" if a >= target else "NOT met"
+            out.append(f"target {scenario}: {num!r} = {a / 1e6:.2f} M/s (>= {target / 1e6:.0f} M/s: {verdict})")
+            continue
+        b = rate.get((scenario, den))
+        if b is None:
+            out.append(f"target {scenario}: {num!r} / {den!r}: {den!r} not measured")
+            continue
+        verdict = "met" if a / b >= target else "NOT met"
+        out.append(f"target {scenario}: {num!r} / {den!r} = {a:,} / {b:,} = {a / b:.2f}x (>= {target}x: {verdict})")
+    return out
+
+
+def build_status() -> str:
+    """Which C fast paths this run uses (a figure without them is not the fast path)."""
+    import boomnet
+    from endpoints import binance_checks
+
+    return (f"boomnet.ws C framing: {boomnet.speedups_status()}; endpoints C decimal check: "
+            f"{'enabled' if binance_checks.SPEEDUPS else 'OFF (pure Python; build with pip install -e .)'}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,9 @@ bid and ask once (what a strategy does per update). Variants:
 * ``order_book``: cryptofeed's C extension (``OrderBook().bids[Decimal(p)] = Decimal(q)``);
 * ``sortedcontainers``: ``SortedDict`` of ``Decimal`` per side (what most Python trackers use).
 
-Rounds alternate the variants; medians reported, with the 1-minute load average.
+Rounds alternate the variants; medians reported, with the 1-minute load average at the start and
+the end; every variant must end at the same top of book. ``--clock cpu`` times this thread's CPU
+time instead of wall time (for a loaded machine).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ from typing import Any
 
 Diff = tuple[list[tuple[str, str]], list[tuple[str, str]]]
 TICK = 1_000_000  # 0.01 in 1e-8 units
+#: --clock: wall time (the figure) or this thread's CPU time (steadier on a loaded, shared machine)
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.thread_time}
+_clock: list[Callable[[], float]] = [time.perf_counter]
 
 
 def fmt(units: int) -> str:
@@ -88,12 +93,12 @@ def run_boomnet(snapshot: Diff, diffs: list[Diff], scale: int | None, checked: b
     book = OrderBook(price_scale=scale, qty_scale=scale, checked=checked)
     book.reset(*snapshot, update_id=0)
     apply, best_bid, best_ask = book.apply, book.best_bid, book.best_ask
-    start = time.perf_counter()
+    start = _clock[0]()
     for bids, asks in diffs:
         apply(bids, asks)
         best_bid()
         best_ask()
-    elapsed = time.perf_counter() - start
+    elapsed = _clock[0]() - start
     top = book.top(1)
     return len(diffs) / elapsed, (book.to_decimal(top[0][0].price), book.to_decimal(top[1][0].price))
 
@@ -107,7 +112,7 @@ def run_order_book(snapshot: Diff, diffs: list[Diff]) -> tuple[float, Any]:
     for p, q in snapshot[1]:
         book.asks[Decimal(p)] = Decimal(q)
     bids_side, asks_side = book.bids, book.asks
-    start = time.perf_counter()
+    start = _clock[0]()
     for bids, asks in diffs:
         for side, levels in ((bids_side, bids), (asks_side, asks)):
             for p, q in levels:
@@ -118,7 +123,7 @@ def run_order_book(snapshot: Diff, diffs: list[Diff]) -> tuple[float, Any]:
                     del side[price]
         bids_side.index(0)
         asks_side.index(0)
-    elapsed = time.perf_counter() - start
+    elapsed = _clock[0]() - start
     return len(diffs) / elapsed, (bids_side.index(0)[0], asks_side.index(0)[0])
 
 
@@ -127,7 +132,7 @@ def run_sortedcontainers(snapshot: Diff, diffs: list[Diff]) -> tuple[float, Any]
 
     bids_side = SortedDict({Decimal(p): Decimal(q) for p, q in snapshot[0]})
     asks_side = SortedDict({Decimal(p): Decimal(q) for p, q in snapshot[1]})
-    start = time.perf_counter()
+    start = _clock[0]()
     for bids, asks in diffs:
         for side, levels in ((bids_side, bids), (asks_side, asks)):
             for p, q in levels:
@@ -138,7 +143,7 @@ def run_sortedcontainers(snapshot: Diff, diffs: list[Diff]) -> tuple[float, Any]
                     side.pop(price, None)
         bids_side.peekitem(-1)
         asks_side.peekitem(0)
-    elapsed = time.perf_counter() - start
+    elapsed = _clock[0]() - start
     return len(diffs) / elapsed, (bids_side.peekitem(-1)[0], asks_side.peekitem(0)[0])
 
 
@@ -147,7 +152,11 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--diffs", type=int, default=20_000)
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                   help="wall (default; the figure) or cpu (this thread's CPU time: for a loaded machine)")
     args = p.parse_args(argv)
+    _clock[0] = CLOCKS[args.clock]
+    load_start = os.getloadavg()[0]
     snapshot, diffs = make_diffs(args.diffs)
     levels = sum(len(b) + len(a) for b, a in diffs) / len(diffs)
     variants: dict[str, Callable[[], tuple[float, Any]]] = {
@@ -171,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     if len({str(t) for t in tops.values()}) != 1:  # every variant must end at the same book top
         raise SystemExit(f"variants disagree on the final top of book: {tops}")
     base = statistics.median(rates["sortedcontainers"])
-    print(f"{args.diffs} diffs, {levels:.1f} levels each; load {os.getloadavg()[0]:.2f}")
+    print(f"{args.diffs} diffs, {levels:.1f} levels each; clock {args.clock}; "
+          f"load {load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end")
     for label, values in rates.items():
         med = statistics.median(values)
         print(json.dumps({"variant": label, "diffs_per_s": round(med), "levels_per_s": round(med * levels),

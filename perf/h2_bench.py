@@ -3,12 +3,12 @@
     .venv/bin/python -m perf.h2_bench [--batches 20] [--rounds 3]
 
 * **concurrent**: batches of 100 concurrent ``GET /small`` (a 2-byte body): boomnet
-  ``AutoClient.gather`` (one HTTP/2 connection) vs httpx ``AsyncClient(http2=True)`` with
+  ``HttpClient.gather`` (ALPN picks h2: one HTTP/2 connection) vs httpx ``AsyncClient(http2=True)`` with
   ``asyncio.gather`` (one connection), and the best HTTP/1.1 figures — boomnet's pipelined
   ``HttpConnection`` (one connection, 100 requests written at once) and aiohttp (100 concurrent,
   its connector's default pool). Requests/s over ``--batches`` batches.
 * **download**: one 10 MB file on a warm connection (one small request first: connect, TLS and
-  imports are not counted): boomnet ``AutoClient`` (HTTP/2) and boomnet ``HttpClient`` (HTTP/1.1)
+  imports are not counted): boomnet ``HttpClient`` (HTTP/2 by ALPN) and ``HttpClient(http2="off")`` (HTTP/1.1)
   vs urllib3 (HTTP/1.1). MB/s.
 
 Each client runs in its own process; clients alternate round by round; medians. The server is
@@ -56,11 +56,11 @@ CLIENTS_DOWN = ("boomnet-h2", "boomnet-h1", "urllib3")
 
 def concurrent(client: str, url: str, ca: str, batches: int) -> float:
     if client == "boomnet-h2":
-        from boomnet.http.auto import AutoClient
+        from boomnet.http import HttpClient
         from boomnet.stream.options import TlsOptions
 
-        with AutoClient(tls=TlsOptions(ca_file=ca), timeout=60) as http:
-            http.get(url + "/small")
+        with HttpClient(tls=TlsOptions(ca_file=ca), request_timeout=60) as http:
+            assert http.get(url + "/small").http_version == "2"
             t0 = time.perf_counter()
             for _ in range(batches):
                 rs = http.gather([("GET", url + "/small")] * 100)
@@ -128,19 +128,19 @@ def download(client: str, url: str, ca: str) -> float:
     size = 10 * 1024 * 1024
     t0 = time.perf_counter()
     if client == "boomnet-h2":
-        from boomnet.http.auto import AutoClient
+        from boomnet.http import HttpClient
         from boomnet.stream.options import TlsOptions
 
-        with AutoClient(tls=TlsOptions(ca_file=ca), timeout=60) as http:
-            http.get(url + "/small")  # warm: connection, TLS, imports (the same for every client)
+        with HttpClient(tls=TlsOptions(ca_file=ca), request_timeout=60) as http:
+            assert http.get(url + "/small").http_version == "2"  # warm: connection, TLS, imports (the same for every client)
             t0 = time.perf_counter()
             body = http.get(url + "/10mb.bin").body
     elif client == "boomnet-h1":
         from boomnet.http import HttpClient
         from boomnet.stream.options import TlsOptions
 
-        with HttpClient(tls=TlsOptions(ca_file=ca), request_timeout=60) as http:
-            http.get(url + "/small")
+        with HttpClient(tls=TlsOptions(ca_file=ca), request_timeout=60, http2="off") as http:
+            assert http.get(url + "/small").http_version == "1.1"
             t0 = time.perf_counter()
             body = http.get(url + "/10mb.bin").body
     else:

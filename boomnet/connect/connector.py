@@ -15,8 +15,7 @@ pooling): a proxy CONNECT, a socket option, a custom recording.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from ..errors import LocalError
 from ..stream import TcpStream, UnixStream
@@ -27,9 +26,9 @@ from ..url import Url, host_port, parse_url
 __all__ = ["Origin", "Connector", "TcpConnector", "UnixConnector", "TlsConnector", "RecordingConnector"]
 
 
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Where a connection goes: scheme, host, port (RFC 6454's origin)."""
+class Origin(NamedTuple):
+    """Where a connection goes: scheme, host, port (RFC 6454's origin). A named tuple: pools
+    key by it on every request, and a tuple hashes in C (a dataclass's ``__hash__`` is Python)."""
 
     scheme: str
     host: str

@@ -88,13 +88,16 @@ class Pool(Generic[K, C]):
         self.stats = PoolStats()
 
     def acquire(self, key: K) -> C:
-        slot = self._slots.setdefault(key, _Slot())
+        slot = self._slots.get(key)
+        if slot is None:  # not setdefault: that would build a _Slot on every call
+            slot = self._slots[key] = _Slot()
         # a shared connection (HTTP/2) with room first: one connection carries the concurrency
-        for cid, (conn, users) in list(slot.busy.items()):
-            if conn.reusable() and conn.capacity() > 0:
-                slot.busy[cid] = (conn, users + 1)
-                self.stats.shared += 1
-                return conn
+        if slot.busy:
+            for cid, (conn, users) in list(slot.busy.items()):
+                if conn.reusable() and conn.capacity() > 0:
+                    slot.busy[cid] = (conn, users + 1)
+                    self.stats.shared += 1
+                    return conn
         now = self._clock()
         while slot.idle:
             conn, since = slot.idle.pop() if self.order == "lifo" else slot.idle.popleft()
@@ -152,13 +155,24 @@ class Pool(Generic[K, C]):
         self.stats.expired += n
         return n
 
-    def idle(self, key: K) -> int:
+    def idle(self, key: K | None = None) -> int:
+        """Idle connections for ``key`` (every key: ``None``)."""
+        if key is None:
+            return sum(len(slot.idle) for slot in self._slots.values())
         slot = self._slots.get(key)
         return len(slot.idle) if slot is not None else 0
 
-    def in_use(self, key: K) -> int:
+    def in_use(self, key: K | None = None) -> int:
+        """Connections acquired and not yet released for ``key`` (every key: ``None``)."""
+        if key is None:
+            return sum(len(slot.busy) for slot in self._slots.values())
         slot = self._slots.get(key)
         return len(slot.busy) if slot is not None else 0
+
+    def idle_connections(self, key: K) -> list[C]:
+        """The idle connections for ``key``, the next one :meth:`acquire` takes (LIFO) last."""
+        slot = self._slots.get(key)
+        return [conn for conn, _ in slot.idle] if slot is not None else []
 
     def close(self) -> None:
         for slot in self._slots.values():

@@ -1,8 +1,10 @@
-"""HTTP/1.1 client over any boomnet stream.
+"""HTTP/1.1 and HTTP/2 clients over any boomnet stream, the protocol chosen per origin.
 
 Layers: :class:`ResponseParser` (sans-I/O, one reusable buffer) -> :class:`HttpConnection`
-(non-blocking, any stream; pipelining optional) -> :class:`ConnectionPool` (keep-alive reuse
-per scheme/host/port/TLS key) -> :class:`HttpClient` / :func:`request` (blocking convenience).
+(HTTP/1.1, non-blocking, any stream; pipelining optional) and :mod:`boomnet.http.h2` (HTTP/2 over
+the ``h2`` package) -> :mod:`~boomnet.http.negotiate` (ALPN / prior knowledge decides which) ->
+:class:`HttpClient` / :func:`request` (blocking, over connector stacks and the one generic
+:class:`boomnet.connect.Pool`) and :class:`HttpEndpoint` (the IOService endpoint).
 """
 
 from ..errors import InvalidHttpRequest
@@ -13,7 +15,6 @@ from .headers import Headers, header_pairs
 from .limits import DEFAULT_LIMITS, HttpLimits
 from .options import DEFAULT_OPTIONS, HttpOptions
 from .parser import ResponseParser
-from .pool import ConnectionPool
 from .request import encode_request
 from .response import Response
 
@@ -22,7 +23,6 @@ __all__ = [
     "HttpClient",
     "Session",
     "HttpConnection",
-    "ConnectionPool",
     "ResponseParser",
     "Response",
     "Headers",

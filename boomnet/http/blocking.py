@@ -11,10 +11,16 @@ import select
 import time
 
 from ..errors import ConnectTimeout, DeadlineExceeded
+from typing import TYPE_CHECKING
+
+from ..stream.base import Stream
 from .connection import HttpConnection
 from .response import Response
 
-__all__ = ["establish", "exchange"]
+if TYPE_CHECKING:  # the h2 package is an extra: imported only where HTTP/2 is spoken
+    from .h2 import H2Connection, H2Request
+
+__all__ = ["establish", "establish_stream", "exchange", "wait_h2"]
 
 _POLLIN, _POLLOUT = select.POLLIN, select.POLLOUT
 #: while a handshake's direction is unknown, re-try ``establish`` at least this often (s)
@@ -52,15 +58,23 @@ def _waiter(conn: HttpConnection) -> _Waiter | None:
 
 def establish(conn: HttpConnection, deadline: float) -> None:
     """Drive connect and TLS handshake to completion, waiting on the descriptor in between."""
+    establish_stream(conn.stream, deadline, conn.host)
+
+
+def establish_stream(stream: Stream, deadline: float, what: str) -> None:
+    """:func:`establish` for a bare stream (before its protocol is known: ALPN decides it)."""
     spins = 0
-    while not conn.establish():
+    waiter: _Waiter | None = None
+    while not stream.establish():
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            conn.close()
-            raise ConnectTimeout(f"connecting to {conn.host} missed the deadline")
-        waiter = _waiter(conn)
-        if waiter is None:
+            stream.close()
+            raise ConnectTimeout(f"connecting to {what} missed the deadline")
+        fd = stream.fileno()
+        if fd < 0:
             continue
+        if waiter is None or waiter.fd != fd:
+            waiter = _Waiter(fd)
         # A connect wants POLLOUT, a handshake mostly POLLIN; once writability alone did not
         # finish the job, wait for input in short slices (establish is re-tried after each).
         if spins < 2:
@@ -68,7 +82,31 @@ def establish(conn: HttpConnection, deadline: float) -> None:
             if events & _POLLOUT and not events & _POLLIN:
                 spins += 1
         else:
-            waiter.wait(_POLLIN | (_POLLOUT if conn.stream.pending else 0), min(remaining, _HANDSHAKE_SLICE))
+            waiter.wait(_POLLIN | (_POLLOUT if stream.pending else 0), min(remaining, _HANDSHAKE_SLICE))
+
+
+def wait_h2(conn: H2Connection, stream: Stream, requests: list[H2Request], deadline: float) -> None:
+    """Poll an HTTP/2 connection until every request in ``requests`` is done, waiting on its
+    descriptor in between. The requests carry ``deadline`` themselves: the connection fails
+    (and resets) a late stream on the first poll after it, so this returns with every request
+    done; :class:`DeadlineExceeded` only if that somehow did not happen a second later."""
+    waiter: _Waiter | None = None
+    while True:
+        conn.poll()
+        if all(r.done for r in requests):
+            return
+        now = time.monotonic()
+        if now > deadline + 1.0:  # pragma: no cover - the connection expires its streams itself
+            raise DeadlineExceeded(f"{sum(not r.done for r in requests)} HTTP/2 requests not done in time")
+        if stream.buffered() or stream.closed:
+            continue  # bytes (or an end) held inside the stream: poll again at once
+        fd = stream.fileno()
+        if fd < 0:
+            continue
+        if waiter is None or waiter.fd != fd:
+            waiter = _Waiter(fd)
+        # just past the deadline, so the poll that follows sees the streams as late
+        waiter.wait(_POLLIN | (_POLLOUT if stream.pending else 0), max(deadline - now, 0.0) + 0.001)
 
 
 def exchange(conn: HttpConnection, method: str, head: bytes, body: bytes, deadline: float) -> Response:

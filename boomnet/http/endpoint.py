@@ -1,5 +1,7 @@
 """HTTP as an IOService endpoint kind: non-blocking requests with callbacks, one keep-alive
-connection per endpoint, kept warm and re-made by the service.
+connection per endpoint, kept warm and re-made by the service; HTTP/2 or HTTP/1.1 as the
+server's ALPN answer decides (:mod:`boomnet.http.negotiate`: ``http2="alpn"`` by default,
+``"off"``, ``"require"``; ``h2c=True`` for prior knowledge on ``http://``).
 
     class Prices(HttpEndpoint):
         def on_connected(self, conn, ctx):
@@ -13,6 +15,14 @@ connection per endpoint, kept warm and re-made by the service.
 and written as soon as the connection can take it (immediately if it is idle). Responses are
 handed to the request's ``on_response`` (or :meth:`HttpEndpoint.on_response`); failures to its
 ``on_error``. Deadlines and the ``Expect: 100-continue`` wait are checked by an endpoint timer.
+Every response says which protocol carried it (``response.http_version``: ``"2"``, ``"1.1"``).
+
+Over HTTP/2 (:mod:`boomnet.http.h2.driver`) every queued request goes on the one connection at
+once (beyond the server's ``MAX_CONCURRENT_STREAMS`` they wait inside it, in order); a late or
+failed stream is reset alone; after a graceful GOAWAY the requests the server never processed go
+out again on the next connection, made once the old one has drained; requests in flight on a
+connection that died may have been processed: idempotent ones are re-sent once, others fail
+with ``ConnectionClosed``. Over HTTP/1.1:
 
 When a connection ends, what it did is decided per request (RFC 9112 9.3.2, 9.6):
 
@@ -35,7 +45,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import ConnectionClosed, DeadlineExceeded, NetworkError
 from ..service.endpoint import Address, C, Disconnect, DisconnectKind, StreamEndpoint
@@ -43,12 +53,19 @@ from ..service.options import Backoff
 from ..stream.base import Stream
 from ..stream.options import TcpOptions, TlsOptions
 from ..url import parse_url
-from .transport import http_tls
 from .connection import HttpConnection
 from .headers import header_pairs
+from .negotiate import check_http2, tls_with_alpn
 from .options import HttpOptions, http_options, split_overrides
+from .pending import HttpRequest
 from .request import IDEMPOTENT_METHODS, BodyArg, HeadersArg, encode_request
 from .response import Response
+from .target import HttpTarget
+from .transport import DEFAULT_TLS
+
+if TYPE_CHECKING:
+    from .h2.connection import H2Request
+    from .h2.driver import H2Driver
 
 __all__ = ["HttpEndpoint", "HttpRequest"]
 
@@ -59,51 +76,9 @@ _FRESH = 1.0
 HTTP_SCHEMES = frozenset({"http", "https"})
 
 
-class HttpRequest:
-    """A request submitted to an :class:`HttpEndpoint`; ends with ``response`` or ``error`` set."""
-
-    __slots__ = (
-        "method", "target", "head", "body", "on_response", "on_error", "deadline", "sends", "response", "error",
-        "pipelinable", "blamed",
-    )
-
-    def __init__(
-        self,
-        method: str,
-        target: str,
-        head: bytes,
-        body: bytes,
-        on_response: Callable[[Response], Any] | None,
-        on_error: Callable[[BaseException], Any] | None,
-        deadline: float,
-    ) -> None:
-        self.method = method
-        self.target = target
-        self.head = head
-        self.body = body
-        self.on_response = on_response
-        self.on_error = on_error
-        self.deadline = deadline
-        #: how many times it went out (re-sends after a connection ended count too)
-        self.sends = 0
-        self.response: Response | None = None
-        self.error: BaseException | None = None
-        #: connections that died silently with this request first in line (it may be the cause)
-        self.blamed = 0
-        #: may share the wire with other requests: idempotent and not waiting for 100 Continue
-        self.pipelinable = method in IDEMPOTENT_METHODS and b"\r\nexpect:" not in head.lower()
-
-    @property
-    def done(self) -> bool:
-        return self.response is not None or self.error is not None
-
-    def __repr__(self) -> str:
-        state = "done" if self.done else "pending"
-        return f"<HttpRequest {self.method} {self.target} {state}>"
-
-
-class HttpEndpoint(StreamEndpoint[HttpConnection, C]):
-    """An endpoint whose target is an :class:`HttpConnection` to the origin of ``url``.
+class HttpEndpoint(StreamEndpoint[HttpTarget, C]):
+    """An endpoint whose target is an :class:`~boomnet.http.target.HttpTarget` to the origin of
+    ``url`` (``target.h1``: an :class:`HttpConnection`, or ``target.h2``: an HTTP/2 connection).
 
     ``url``'s path (if any) prefixes every request path. ``tcp`` / ``tls``: the transport's
     options (:class:`~boomnet.stream.options.TcpOptions`, :class:`~boomnet.stream.options.TlsOptions`;
@@ -129,10 +104,11 @@ class HttpEndpoint(StreamEndpoint[HttpConnection, C]):
     ) -> None:
         http_changes, tcp_changes, tls_changes = split_overrides(type(self).__name__, overrides)
         options = http_options(http, http_changes)
+        check_http2(options)
         parsed = parse_url(url, HTTP_SCHEMES)
         # ALPN set here, so the context StreamEndpoint.prepare() builds off the loop is the one used
         super().__init__(
-            parsed.host, parsed.port, secure=parsed.secure, tcp=tcp, tls=http_tls(tls),
+            parsed.host, parsed.port, secure=parsed.secure, tcp=tcp, tls=tls_with_alpn(tls or DEFAULT_TLS, options),
             auto_disconnect=auto_disconnect, backoff=backoff, **tcp_changes, **tls_changes,
         )
         self.url = url
@@ -146,7 +122,11 @@ class HttpEndpoint(StreamEndpoint[HttpConnection, C]):
         self.default_headers = list(options.headers)
         self._queue: deque[HttpRequest] = deque()  # not yet written
         self._in_flight: deque[HttpRequest] = deque()  # written, response not complete
-        self._http: HttpConnection | None = None  # the connected target, if any
+        self._http: HttpConnection | None = None  # the connected HTTP/1.1 connection, if any
+        self._h2: H2Driver | None = None  # or the HTTP/2 one
+        self.scheme = parsed.scheme
+        #: connections made so far
+        self.connections = 0
         self._closing: HttpConnection | None = None  # the target we asked the service to drop
         # re-sent requests go out one at a time until the new connection answered one
         self._probation = False
@@ -171,10 +151,12 @@ class HttpEndpoint(StreamEndpoint[HttpConnection, C]):
             headers = self.default_headers + header_pairs(headers)
         head, payload = encode_request(method, target, self.host_header, headers, body)
         deadline = time.monotonic() + (self.request_timeout if timeout is None else timeout)
-        req = HttpRequest(method, target, head, payload, on_response, on_error, deadline)
+        req = HttpRequest(method, target, head, payload, on_response, on_error, deadline, header_pairs(headers))
         self._queue.append(req)
         if self._http is not None:
             self._pump(self._http)
+        elif self._h2 is not None:
+            self._pump_h2(self._h2)
         return req
 
     def get(self, path: str, headers: HeadersArg = None, **kw: Any) -> HttpRequest:
@@ -191,7 +173,12 @@ class HttpEndpoint(StreamEndpoint[HttpConnection, C]):
     @property
     def in_flight(self) -> int:
         """Requests written whose responses are not complete."""
-        return len(self._in_flight)
+        return self._h2.in_flight if self._h2 is not None else len(self._in_flight)
+
+    @property
+    def http_version(self) -> str | None:
+        """The protocol of the current connection (``"2"``, ``"1.1"``), ``None`` if none."""
+        return "2" if self._h2 is not None else "1.1" if self._http is not None else None
 
     # --- outcome hooks (override, or pass per-request callbacks) ---------------------------------
 
@@ -209,20 +196,38 @@ class HttpEndpoint(StreamEndpoint[HttpConnection, C]):
 
     # --- the endpoint protocol --------------------------------------------------------------------
 
-    def create_target(self, addr: Address | None, ctx: C) -> HttpConnection:
-        return HttpConnection(self.create_stream(addr), self.host_header, self.options)
+    def create_target(self, addr: Address | None, ctx: C) -> HttpTarget:
+        return self._target(self.create_stream(addr), self.secure)
 
-    def create_replay_target(self, stream: Stream, ctx: C) -> HttpConnection:
-        return HttpConnection(stream, self.host_header, self.options)
+    def create_replay_target(self, stream: Stream, ctx: C) -> HttpTarget:
+        return self._target(stream, False)  # a recording is plaintext: h2c if the options say so
 
-    def on_connected(self, conn: HttpConnection, ctx: C) -> None:
+    def _target(self, stream: Stream, secure: bool) -> HttpTarget:
+        return HttpTarget(stream, secure=secure, authority=self.host_header, scheme=self.scheme, options=self.options)
+
+    def on_connected(self, target: HttpTarget, ctx: C) -> None:
         """The connection is up: queued requests go out. Subclasses: call ``super()`` first."""
+        self.connections += 1
+        if target.h2 is not None:
+            from .h2.driver import H2Driver
+
+            self._h2 = H2Driver(target.h2)
+            self._pump_h2(self._h2)
+            return
+        conn = target.h1
+        assert conn is not None  # established: one of the two
         self._http = conn
         # re-sent requests go one at a time until this connection has answered one (9112 9.3.2)
         self._probation = any(req.sends for req in self._queue)
         self._pump(conn)
 
-    def poll(self, conn: HttpConnection, ctx: C) -> None:
+    def poll(self, target: HttpTarget, ctx: C) -> None:
+        if self._h2 is not None:
+            self._poll_h2(self._h2, ctx)
+            return
+        conn = target.h1
+        if conn is None:
+            return
         try:
             responses = conn.poll()
         except ConnectionClosed:
@@ -252,6 +257,9 @@ class HttpEndpoint(StreamEndpoint[HttpConnection, C]):
 
     def on_disconnect(self, reason: Disconnect, ctx: C) -> bool:
         """Re-queue what the dead connection never answered (see the module docstring); fail the rest."""
+        if self._h2 is not None:
+            self._end_h2(self._h2, reason, ctx)
+            self._h2 = None
         conn = self._http or self._closing
         self._http = self._closing = None
         now = time.monotonic()
@@ -322,9 +330,10 @@ class HttpEndpoint(StreamEndpoint[HttpConnection, C]):
             self._closing, self._http = self._http, None
         self.disconnect("requested")  # REQUESTED: reconnects without back-off
 
-    def _check_timers(self, conn: HttpConnection, ctx: C) -> None:
+    def _check_timers(self, target: HttpTarget, ctx: C) -> None:
         now = time.monotonic()
-        if conn.waiting_for_continue:
+        conn = target.h1
+        if conn is not None and conn.waiting_for_continue:
             conn.check_continue(now)  # the server never answered Expect: 100-continue
         if self._queue and any(req.deadline <= now for req in self._queue):
             keep: deque[HttpRequest] = deque()
@@ -338,3 +347,54 @@ class HttpEndpoint(StreamEndpoint[HttpConnection, C]):
             # a late response would desynchronise the connection: drop it; on_disconnect fails
             # the expired requests and re-sends the others
             self._reconnect()
+        if self._h2 is not None and self._h2.in_flight:
+            self._poll_h2(self._h2, ctx)  # late streams are reset (alone) even when nothing arrives
+
+    # --- HTTP/2 (the driver's module doc) ----------------------------------------------------------
+
+    def _pump_h2(self, driver: H2Driver) -> None:
+        queue = self._queue
+        if queue and driver.conn.available:
+            self._queue = deque()
+            driver.submit(req for req in queue if not req.done)
+
+    def _poll_h2(self, driver: H2Driver, ctx: C) -> None:
+        again: list[HttpRequest] = []
+        for req, h2req in driver.poll():
+            self._h2_outcome(driver, req, h2req, None, again, ctx)
+        self._queue.extendleft(reversed(again))
+        conn = driver.conn
+        if conn.closed_error is not None:
+            raise conn.closed_error
+        if driver.drained:
+            if not driver.answered:  # GOAWAY before answering anything: let the service back off
+                raise ConnectionClosed("the server ended a fresh HTTP/2 connection (GOAWAY) unanswered")
+            self._reconnect()  # drained after a graceful GOAWAY: the rest go on a new connection
+        elif self._queue:
+            self._pump_h2(driver)
+
+    def _end_h2(self, driver: H2Driver, reason: Disconnect, ctx: C) -> None:
+        again: list[HttpRequest] = []
+        lost = reason.error or ConnectionClosed(f"connection lost ({reason.kind.value})")
+        for req, h2req in driver.end():
+            self._h2_outcome(driver, req, h2req, lost, again, ctx)
+        self._queue.extendleft(reversed(again))
+
+    def _h2_outcome(self, driver: H2Driver, req: HttpRequest, h2req: H2Request, lost: BaseException | None,
+                    again: list[HttpRequest], ctx: C) -> None:
+        """Deliver, re-queue (into ``again``) or fail one request whose stream ended."""
+        dead = driver.conn.closed_error
+        if h2req.response is not None:
+            req.response = h2req.response
+            self.on_response(req, h2req.response, ctx)
+        elif driver.again(h2req):
+            again.append(req)  # the server never processed it: next connection
+        elif h2req.error is not None and h2req.error is not dead:
+            self._fail(req, h2req.error, ctx)  # this stream alone: reset, a limit, its deadline
+        elif req.method in IDEMPOTENT_METHODS and not req.blamed and req.deadline > time.monotonic():
+            # in flight when the connection died: it may have been processed, which an
+            # idempotent request may be twice -- once (it may be what killed the connection)
+            req.blamed += 1
+            again.append(req)
+        else:
+            self._fail(req, dead or lost or ConnectionClosed("HTTP/2 connection lost"), ctx)

@@ -32,10 +32,18 @@ class HttpOptions:
     anyway after this many seconds without an answer (RFC 9110 10.1.1; default 1, as curl).
     ``headers``: sent with every request, before the request's own.
     ``pipelining`` / ``max_pipeline`` (endpoint and connection): let up to ``max_pipeline``
-    idempotent requests share the wire before their responses (off by default).
+    idempotent requests share the wire before their responses (off by default; HTTP/1.1 only:
+    HTTP/2 multiplexes). ``expect_continue_timeout`` is HTTP/1.1's too.
     ``check_interval`` (endpoint): how often deadlines and the 100-continue wait are checked.
     ``max_per_key`` / ``idle_timeout`` (client): keep-alive pool size per origin and how long
     an idle connection is kept.
+    ``http2``: ``"alpn"`` (default: over TLS offer h2 and http/1.1, speak what the server
+    picked), ``"off"`` (HTTP/1.1 only) or ``"require"`` (HTTP/2 only; another ALPN answer is an
+    error); see :mod:`boomnet.http.negotiate`.
+    ``h2c``: plain ``http://`` origins speak HTTP/2 with prior knowledge (RFC 9113 3.3).
+    ``retries``: how many times a request the server certainly did not process (an HTTP/2
+    stream above a GOAWAY's last stream id, or refused with ``REFUSED_STREAM``) is sent again on
+    another connection (requests never written at all do not count).
     """
 
     limits: HttpLimits = DEFAULT_LIMITS
@@ -47,6 +55,9 @@ class HttpOptions:
     check_interval: float = 0.05
     max_per_key: int = 10
     idle_timeout: float = 30.0
+    http2: str = "alpn"
+    h2c: bool = False
+    retries: int = 2
 
     def __post_init__(self) -> None:
         if not isinstance(self.limits, HttpLimits):
@@ -59,8 +70,13 @@ class HttpOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise LocalError(f"{name} must be an int >= 1, not {value!r}")
-        if not isinstance(self.pipelining, bool):
-            raise LocalError(f"pipelining must be a bool, not {self.pipelining!r}")
+        for name in ("pipelining", "h2c"):
+            if not isinstance(getattr(self, name), bool):
+                raise LocalError(f"{name} must be a bool, not {getattr(self, name)!r}")
+        if self.http2 not in ("alpn", "off", "require"):
+            raise LocalError(f"http2 must be 'alpn', 'off' or 'require', not {self.http2!r}")
+        if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
+            raise LocalError(f"retries must be an int >= 0, not {self.retries!r}")
         headers: HeadersArg = self.headers  # any HeadersArg is accepted; stored as a tuple of pairs
         object.__setattr__(self, "headers", tuple(header_pairs(headers)))
 

@@ -1,9 +1,11 @@
-"""Opening the stream an HTTP/1.1 connection runs over, from typed TCP/TLS option objects.
+"""Opening the stream a bare HTTP/1.1 connection runs over (:func:`~boomnet.http.open_connection`),
+from typed TCP/TLS option objects, and the defaults the client and endpoint start from.
 
-The blocking client takes :class:`~boomnet.stream.options.TcpOptions` and
-:class:`~boomnet.stream.options.TlsOptions` (board contract 1) and passes them down here, the one
-place it touches the stream layer. (:class:`~boomnet.http.HttpEndpoint` connects through
-``StreamEndpoint.create_stream`` instead, which builds its TLS context off the loop thread.)
+:class:`~boomnet.http.HttpClient` builds its connections through a connector stack
+(:mod:`boomnet.connect`) and :class:`~boomnet.http.HttpEndpoint` through
+``StreamEndpoint.create_stream`` (TLS context built off the loop thread); both offer the ALPN
+protocols :mod:`boomnet.http.negotiate` decides. ``http_tls`` / ``wrap_tls`` here offer
+``http/1.1`` only: what they open is an HTTP/1.1 connection.
 """
 
 from __future__ import annotations

@@ -126,6 +126,12 @@ class Stream:
     def closed(self) -> bool:  # pragma: no cover - overridden
         return False
 
+    @property
+    def alpn_protocol(self) -> str | None:
+        """The ALPN protocol the TLS layer under (or at) this stream negotiated; ``None`` for a
+        stream without TLS (wrappers forward it, so a protocol sees it through a recorder)."""
+        return None
+
     def __enter__(self) -> Stream:
         return self
 

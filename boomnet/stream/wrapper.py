@@ -41,6 +41,10 @@ class WrappingStream(Stream):
     def closed(self) -> bool:
         return self.inner.closed
 
+    @property
+    def alpn_protocol(self) -> str | None:
+        return self.inner.alpn_protocol
+
     def close(self) -> None:
         self.inner.close()
 

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from boomnet.connect import Origin
 from boomnet.errors import BodyTooLarge, ConnectError, ConnectionClosed, DeadlineExceeded, InvalidState
 from boomnet.http import HttpClient, HttpConnection, HttpLimits, InvalidHttpRequest, request
 from boomnet.stream import TcpStream
@@ -26,7 +27,7 @@ def test_one_shot_request(aio_server):
 
 def test_keep_alive_reuses_one_connection(client, aio_server):
     ports = {client.get(aio_server.url("/peer")).text() for _ in range(5)}
-    assert len(ports) == 1 and client.connections_opened == 1 and client.pool.reused == 4
+    assert len(ports) == 1 and client.connections_opened == 1 and client.pool.stats.reused == 4
 
 
 def test_chunked(client, aio_server):
@@ -41,7 +42,7 @@ def test_body_ended_by_close(client, aio_server):
     resp = client.get(aio_server.url("/eof"))
     assert "content-length" not in resp.headers and "transfer-encoding" not in resp.headers
     assert resp.body == b"part0;part1;part2;" and not resp.keep_alive
-    assert client.pool.idle_count() == 0  # not pooled: it ended with the connection
+    assert client.pool.idle() == 0  # not pooled: it ended with the connection
     assert client.get(aio_server.url("/hello")).body == b"hello"
     assert client.connections_opened == 2
 
@@ -70,7 +71,8 @@ def test_post_echo(client, aio_server):
 def test_expect_100_continue(client, aio_server):
     resp = client.post(aio_server.url("/echo"), b"the body", {"Expect": "100-continue"})
     assert resp.status == 200 and resp.body == b"the body" and resp.headers["x-expect"] == "100-continue"
-    (conn,) = next(iter(client.pool._idle.values()))
+    (pooled,) = client.pool.idle_connections(Origin.of(aio_server.url("/")))
+    conn = pooled.h1
     assert conn.parser.interim_total == 1  # the body went out after the server's 100 Continue
     assert client.get(aio_server.url("/hello")).body == b"hello"
     assert client.connections_opened == 1
@@ -105,21 +107,21 @@ def test_response_deadline(client, aio_server):
     assert time.monotonic() - started < 1.0  # generous: the point is that it did not wait for the server
     with pytest.raises(DeadlineExceeded):  # headers came, the body stalls
         client.get(aio_server.url("/slow-body?delay=1"), timeout=0.2)
-    assert client.pool.idle_count() == 0  # a connection abandoned mid-response is never pooled
+    assert client.pool.idle() == 0  # a connection abandoned mid-response is never pooled
     assert client.get(aio_server.url("/hello")).body == b"hello"
 
 
 def test_server_connection_close_header(client, aio_server):
     resp = client.get(aio_server.url("/close"))
     assert resp.headers["connection"] == "close" and not resp.keep_alive
-    assert client.pool.idle_count() == 0
+    assert client.pool.idle() == 0
     client.get(aio_server.url("/hello"))
     assert client.connections_opened == 2
 
 
 def test_client_connection_close_header(client, aio_server):
     client.get(aio_server.url("/hello"), {"Connection": "close"})
-    assert client.pool.idle_count() == 0
+    assert client.pool.idle() == 0
 
 
 def test_stale_pooled_connection_is_retried_once(client, aio_server):
@@ -140,13 +142,13 @@ def test_idle_connection_closed_by_server_is_never_handed_out(aio_idle_close_ser
     server = aio_idle_close_server
     with HttpClient(request_timeout=5) as c:
         first = c.get(server.url("/peer")).text()
-        conn = c.pool._idle[next(iter(c.pool._idle))][0]
+        (conn,) = c.pool.idle_connections(Origin.of(server.url("/")))
         # wait (bounded) until the server's FIN has arrived on the pooled socket
         p = select.poll()
         p.register(conn.fileno(), select.POLLIN)
         assert p.poll(3000), "server did not close the idle connection"
         second = c.get(server.url("/peer")).text()
-        assert first != second and c.pool.discarded_dead == 1 and c.connections_opened == 2
+        assert first != second and c.pool.stats.discarded == 1 and c.connections_opened == 2
 
 
 def test_idle_expiry_on_client_side(aio_server):
@@ -157,9 +159,9 @@ def test_idle_expiry_on_client_side(aio_server):
         c.get(aio_server.url("/hello"))
         now[0] = 11.0
         c.get(aio_server.url("/hello"))
-        assert c.pool.discarded_expired == 1 and c.connections_opened == 2
+        assert c.pool.stats.expired == 1 and c.connections_opened == 2
         now[0] = 30.0
-        assert c.pool.prune() == 1 and c.pool.idle_count() == 0
+        assert c.pool.expire() == 1 and c.pool.idle() == 0
 
 
 def test_refused_connection(client):

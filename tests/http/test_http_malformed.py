@@ -47,7 +47,7 @@ def test_malformed_response(client, raw_server, name, keep_open):
     url = raw_server.route(f"/{name}-{keep_open}", CASES[name], close=not keep_open)
     with pytest.raises(HttpProtocolError):
         client.get(url)
-    assert client.pool.idle_count() == 0 and not client.pool._open  # discarded, not pooled
+    assert client.pool.idle() == 0 and client.pool.in_use() == 0  # discarded, not pooled
 
 
 def test_truncated_body_then_close(client, raw_server):

@@ -7,6 +7,7 @@ import select
 
 import pytest
 
+from boomnet.connect import Origin
 from boomnet.errors import CertificateError, TlsError
 from boomnet.http import HttpClient, request
 from boomnet.stream.options import TlsOptions
@@ -54,7 +55,7 @@ def test_head_and_conditional_get(client, nginx):
 
 def test_keep_alive_reuses_the_same_connection(client, nginx):
     ports = {client.get(nginx.url("/peer")).text() for _ in range(10)}
-    assert len(ports) == 1 and client.pool.reused == 9
+    assert len(ports) == 1 and client.pool.stats.reused == 9
 
 
 def test_keepalive_requests_limit_is_handled(client, nginx):
@@ -67,12 +68,12 @@ def test_keepalive_requests_limit_is_handled(client, nginx):
 def test_server_idle_close_detected_before_reuse(client, nginx):
     url = nginx.url("/peer", port=nginx.idle_port)
     first = client.get(url).text()
-    (conn,) = [c for conns in client.pool._idle.values() for c in conns]
+    (conn,) = client.pool.idle_connections(Origin.of(url))
     p = select.poll()
     p.register(conn.fileno(), select.POLLIN)
     assert p.poll(3000), "nginx did not close the idle connection"
     assert client.get(url).text() != first
-    assert client.pool.discarded_dead == 1 and client.connections_opened == 2
+    assert client.pool.stats.discarded == 1 and client.connections_opened == 2
 
 
 def test_pool_keys_separate_plain_and_tls(client, nginx):
@@ -80,7 +81,7 @@ def test_pool_keys_separate_plain_and_tls(client, nginx):
     client.get(nginx.url("/small.txt", tls=True))
     client.get(nginx.url("/small.txt"))
     client.get(nginx.url("/small.txt", tls=True))
-    assert client.connections_opened == 2 and client.pool.idle_count() == 2
+    assert client.connections_opened == 2 and client.pool.idle() == 2
 
 
 def test_tls_verification_is_on_by_default(nginx):

@@ -76,11 +76,11 @@ def test_options_objects_and_overrides_compose():
     assert base.headers == (("X-A", "1"),)  # any HeadersArg, stored as pairs
     ep = HttpEndpoint("https://example.test/api", http=base, max_pipeline=3, ca_file="/tmp/ca.pem", connect_timeout=2.0)
     assert ep.options.pipelining and ep.options.max_pipeline == 3
-    assert ep.tls.ca_file == "/tmp/ca.pem" and ep.tls.alpn == ("http/1.1",) and ep.tls.verify
+    assert ep.tls.ca_file == "/tmp/ca.pem" and ep.tls.alpn == ("h2", "http/1.1") and ep.tls.verify
     assert ep.tcp.connect_timeout == 2.0 and ep.prefix == "/api"
     client = HttpClient(tcp=TcpOptions(connect_timeout=1.0), tls=TlsOptions(verify=False), request_timeout=4)
     assert client.timeout == 4 and client.tcp.connect_timeout == 1.0 and client.tls.verify is False
-    assert client.tls.alpn == ("http/1.1",)
+    assert client.tls.alpn == ("h2", "http/1.1")  # ALPN: HTTP/2 first, HTTP/1.1 as the fallback
     client.close()
 
 
@@ -89,3 +89,24 @@ def test_defaults_are_safe():
     assert options.pipelining is False and options.limits == HttpLimits()
     ep = HttpEndpoint("https://example.test")
     assert ep.tls.verify is True  # verification on unless asked otherwise
+    # the documented protocol defaults: ALPN decides (h2 first), no h2c guess, two retries of
+    # requests the server certainly did not process
+    assert (options.http2, options.h2c, options.retries) == ("alpn", False, 2)
+    assert ep.tls.alpn == ("h2", "http/1.1")
+    assert HttpEndpoint("https://example.test", http2="off").tls.alpn == ("http/1.1",)
+    assert HttpEndpoint("https://example.test", http2="require").tls.alpn == ("h2",)
+
+
+def test_without_the_h2_package_only_http11_is_offered(monkeypatch):
+    from boomnet.errors import MissingExtra
+    from boomnet.http import negotiate
+
+    monkeypatch.setattr(negotiate, "H2_AVAILABLE", False)
+    client = HttpClient()
+    assert client.tls.alpn == ("http/1.1",)  # the server can still answer; responses say 1.1
+    client.close()
+    for changes in ({"h2c": True}, {"http2": "require"}):
+        with pytest.raises(MissingExtra):
+            HttpClient(**changes)
+        with pytest.raises(MissingExtra):
+            HttpEndpoint("https://example.test", **changes)

@@ -1,4 +1,5 @@
-"""HTTP/2 servers: hypercorn (an ASGI app, TLS + ALPN h2) and nginx with http2 (TLS and h2c)."""
+"""HTTP/2 servers: hypercorn (an ASGI app, TLS + ALPN h2) and nginx with http2 (TLS and h2c);
+and an HTTP/1.1-only TLS server (aiohttp, no h2 in its ALPN) for the fallback."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,11 +38,21 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 15.0) 
 
 @pytest.fixture(scope="module")
 def hypercorn_url(cert_files: tuple[str, str]) -> Iterator[str]:
+    yield from _hypercorn(cert_files)
+
+
+@pytest.fixture(scope="module")
+def hypercorn_idle_close_url(cert_files: tuple[str, str]) -> Iterator[str]:
+    """hypercorn closing connections idle for 1 s (its --keep-alive)."""
+    yield from _hypercorn(cert_files, "--keep-alive", "1")
+
+
+def _hypercorn(cert_files: tuple[str, str], *extra: str) -> Iterator[str]:
     port = free_port()
     chain, key = cert_files
     proc = subprocess.Popen(
         [sys.executable, "-m", "hypercorn", "--certfile", chain, "--keyfile", key, "--bind", f"127.0.0.1:{port}",
-         "--log-level", "warning", "tests.http2.asgi_app:app"],
+         "--log-level", "warning", *extra, "tests.http2.asgi_app:app"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(Path(__file__).resolve().parents[2]),
     )
     try:
@@ -107,3 +121,47 @@ def nginx_h2(cert_files: tuple[str, str], tmp_path_factory: pytest.TempPathFacto
             proc.wait()
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def h1_only_tls(server_cert: Any) -> Iterator[str]:
+    """aiohttp over TLS, its ALPN answering http/1.1 only. ``/`` says "h1"; ``/peer`` the client's port."""
+    import asyncio
+
+    from aiohttp import web
+
+    server_ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_cert.configure_cert(server_ssl_context)
+    server_ssl_context.set_alpn_protocols(["http/1.1"])
+
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    holder: dict[str, Any] = {}
+
+    async def hello(request: web.Request) -> web.Response:
+        return web.Response(text="h1")
+
+    async def peer(request: web.Request) -> web.Response:
+        return web.Response(text=str(request.transport.get_extra_info("peername")[1]))  # type: ignore[union-attr]
+
+    async def start() -> None:
+        app = web.Application()
+        app.router.add_get("/", hello)
+        app.router.add_get("/peer", peer)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_ssl_context)
+        await site.start()
+        holder["runner"] = runner
+        holder["port"] = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        ready.set()
+
+    t = threading.Thread(target=lambda: (loop.run_until_complete(start()), loop.run_forever()), daemon=True)
+    t.start()
+    assert ready.wait(10)
+    try:
+        yield f"https://localhost:{holder['port']}"
+    finally:
+        asyncio.run_coroutine_threadsafe(holder["runner"].cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        t.join(5)

@@ -1,0 +1,77 @@
+"""``HttpTarget``: one HTTP connection whose version is decided when its stream is up.
+
+Before the TLS handshake nobody knows whether the server will speak HTTP/2 or HTTP/1.1, so the
+:class:`~boomnet.http.HttpEndpoint` target (and each connection of the blocking client's pool)
+starts as a bare connecting stream. :meth:`HttpTarget.establish` drives it, then asks
+:func:`~boomnet.http.negotiate.choose` (ALPN's answer, or prior knowledge on plain TCP) and
+builds the protocol connection over the same stream: ``h1`` (:class:`HttpConnection`) or ``h2``
+(:class:`~boomnet.http.h2.H2Connection`, imported only then: h2 is an extra). It is a
+:class:`~boomnet.service.target.Target` throughout.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..stream.base import Stream
+from .connection import HttpConnection
+from .negotiate import choose
+from .options import HttpOptions
+
+if TYPE_CHECKING:
+    from .h2 import H2Connection
+
+__all__ = ["HttpTarget"]
+
+
+class HttpTarget:
+    """``stream`` to an origin (``secure``: TLS, so ALPN decides); ``authority``: the ``Host`` /
+    ``:authority`` value; ``h1`` / ``h2``: the protocol connection once established."""
+
+    __slots__ = ("stream", "secure", "authority", "scheme", "options", "h1", "h2")
+
+    def __init__(self, stream: Stream, *, secure: bool, authority: str, scheme: str, options: HttpOptions) -> None:
+        self.stream = stream
+        self.secure = secure
+        self.authority = authority
+        self.scheme = scheme
+        self.options = options
+        self.h1: HttpConnection | None = None
+        self.h2: H2Connection | None = None
+
+    @property
+    def http_version(self) -> str | None:
+        """``"1.1"``, ``"2"``, or ``None`` while connecting."""
+        return "1.1" if self.h1 is not None else "2" if self.h2 is not None else None
+
+    def establish(self) -> bool:
+        if self.h1 is not None:
+            return True
+        if self.h2 is not None:
+            return self.h2.establish()
+        if not self.stream.establish():
+            return False
+        if choose(self.stream, self.secure, self.options) == "2":
+            from .h2 import H2Connection
+
+            self.h2 = H2Connection(self.stream, self.authority, scheme=self.scheme, limits=self.options.limits)
+            return self.h2.establish()  # the stream is up: this sends the connection preface
+        self.h1 = HttpConnection(self.stream, self.authority, self.options)
+        return True
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    def read_hint(self) -> int:
+        conn = self.h1 or self.h2
+        return conn.read_hint() if conn is not None else self.stream.read_hint()
+
+    def close(self) -> None:
+        conn = self.h1 or self.h2
+        if conn is not None:
+            conn.close()
+        else:
+            self.stream.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.scheme}://{self.authority} HTTP/{self.http_version or '?'}>"
