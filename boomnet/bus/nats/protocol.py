@@ -141,14 +141,13 @@ _PING, _PONG, _OK = Ping(), Pong(), Ok()
 class NatsParser:
     """Incremental parser of server->client traffic over one reusable buffer."""
 
-    __slots__ = ("_buf", "_start", "_end", "_error", "_limits", "max_payload")
+    __slots__ = ("_buf", "_start", "_end", "_limits", "max_payload")
 
     def __init__(self, limits: NatsLimits = NatsLimits()) -> None:
         self._limits = limits
         self._buf = bytearray(limits.initial_buffer)
         self._start = 0  # first unparsed byte
         self._end = 0  # end of received bytes
-        self._error: NatsProtocolError | None = None  # found after events that were returned first
         self.max_payload = limits.max_payload
 
     @property
@@ -185,9 +184,8 @@ class NatsParser:
     def parse(self) -> list[Event]:
         """Every whole event buffered now, in order. Raises NatsProtocolError on garbage, but
         only once the events before it have been returned: a call that finds garbage after
-        some events returns those, and the next call raises (and so does every call after)."""
-        if self._error is not None:
-            raise self._error
+        some events returns those and stays at the bad line, so the next call raises (and so
+        does every call after: the bad bytes are never consumed)."""
         out: list[Event] = []
         buf, pos, end = self._buf, self._start, self._end
         mv = memoryview(buf)
@@ -256,9 +254,8 @@ class NatsParser:
             return out
         finally:
             self._start = pos
-        self._error = error
         if out:
-            return out  # delivered first; the next call raises
+            return out  # delivered first; the next call meets the same bad line and raises
         raise error
 
     def _size(self, field: bytes | bytearray) -> int:
