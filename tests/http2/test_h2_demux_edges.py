@@ -125,3 +125,12 @@ def test_data_on_stream_zero_is_a_protocol_error() -> None:
     deliver(client, stream, data(0, b"x"))
     assert client.closed_error is not None and "protocol error" in str(client.closed_error).lower()
     assert req.error is not None
+
+
+def test_all_31_bits_of_the_stream_id_count() -> None:
+    # stream 1 + 2**24 shares its low three bytes with stream 1: it must not be taken for it
+    client, stream, [req], [sid], _ = setup()
+    deliver(client, stream, data(sid, b"mine") + data(sid + (1 << 24), b"NOT") + data(sid, b"", end=True))
+    # h2 sees a DATA frame on a stream that was never opened: a connection error
+    assert client.closed_error is not None and "16777217" in str(client.closed_error)
+    assert req.response is None and req.error is not None
