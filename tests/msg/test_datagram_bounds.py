@@ -113,6 +113,8 @@ def test_which_error_when_two_fields_are_bad() -> None:
 
 def test_decode_partial_frames_wait() -> None:
     codec = DatagramCodec()
+    for smallest in range(9):  # the smallest frame (size 5) waits too, whatever part of it is here
+        assert decode(codec, GOOD + dg(5, 1, 3, b"z")[:smallest]) == ([(9, b"g")], 9)
     frame = dg(7, 1, 3, b"abc")
     for cut in range(len(frame)):
         assert decode(codec, GOOD + frame[:cut]) == ([(9, b"g")], 9)
