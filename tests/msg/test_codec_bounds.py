@@ -330,6 +330,7 @@ def test_lines_encode_refusals_leave_out_untouched() -> None:
         (Lines(max_line=4), memoryview(array("H", [1, 2, 3]))),  # 3 items but 6 bytes
         (Lines(b"|||"), b"a||"),
         (Lines(b"|||"), b"|"),
+        (Lines(b"||"), b"a|"),  # "a|" + "||": "||" would be found at 1 (a 2-byte delimiter)
         (Lines(b"aba"), b"xab"),  # "xab" + "aba": "aba" would be found at 1 (needs both tail bytes)
         (Lines(strip_cr=True), b"a\r"),
         (Lines(strip_cr=True), bytearray(b"\r")),
