@@ -99,6 +99,7 @@ def test_control_line_at_max_control_line() -> None:
     p = NatsParser(limits)
     p.feed(GOOD + line)
     assert [shape(e) for e in p.parse()] == [OK_MSG]
+    assert p.parse() == [] and p.buffered == 64  # no error waits behind the message: it just waits
     p.feed(b"\r")
     assert p.parse() == [] and p.buffered == 65
     p.feed(b"\n")
