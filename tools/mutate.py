@@ -85,6 +85,10 @@ SELECTOR = ("tests/service/test_selectors.py", "tests/service/test_wait.py")
 TLS = ("tests/stream/test_tls_engines.py", "tests/stream/test_tls.py", "tests/stream/test_tls_guards.py",
        "tests/stream/test_tls_close.py", "tests/stream/test_contract.py")
 
+# the codec files first: the boundary tests fail fast (-x), the properties only catch the rest
+MSG_UNIT = ("tests/msg/test_codec_bounds.py", "tests/msg/test_datagram_bounds.py", "tests/msg/test_codecs.py",
+            "tests/msg/test_properties.py")
+
 TARGETS: tuple[Target, ...] = (
     Target("tls_identity", "boomnet/stream/tls.py", ("TlsStream.__init__",), TLS),
     Target("tls_engines", "boomnet/stream/tls_engines.py", (), TLS),
@@ -104,12 +108,14 @@ TARGETS: tuple[Target, ...] = (
     Target("record_sink", "boomnet/stream/record_sink.py", (), RECORD),
     Target("service_scheduler", "boomnet/service/scheduler.py", (), SCHEDULER),
     Target("service_select_base", "boomnet/service/select/base.py", (), SELECTOR),
-    Target("msg_codecs", "boomnet/msg/codec.py", (), ("tests/msg/test_codecs.py", "tests/msg/test_properties.py"), PURE),
-    Target("msg_datagram", "boomnet/msg/datagram.py", (), ("tests/msg/test_codecs.py", "tests/msg/test_properties.py"), PURE),
-    Target("fix_parser", "boomnet/fix/parser.py", (), ("tests/fix/test_codec.py", "tests/fix/test_codec_props.py"), PURE),
-    Target("nats_protocol", "boomnet/bus/nats/protocol.py", (), ("tests/bus/test_nats_protocol.py",)),
-    Target("rpc_protocol", "boomnet/rpc/protocol.py", (), ("tests/rpc/test_rpc_protocol.py",)),
-    Target("h2_demux", "boomnet/http/h2/demux.py", (), ("tests/http2/test_h2_frames.py",)),
+    Target("msg_codecs", "boomnet/msg/codec.py", (), MSG_UNIT, PURE),
+    Target("msg_datagram", "boomnet/msg/datagram.py", (), MSG_UNIT, PURE),
+    Target("fix_parser", "boomnet/fix/parser.py", (), ("tests/fix/test_parser_bounds.py", "tests/fix/test_codec.py",
+                                                       "tests/fix/test_codec_props.py"), PURE),
+    Target("nats_protocol", "boomnet/bus/nats/protocol.py", (), ("tests/bus/test_nats_protocol_bounds.py",
+                                                                 "tests/bus/test_nats_protocol.py")),
+    Target("rpc_protocol", "boomnet/rpc/protocol.py", (), ("tests/rpc/test_rpc_envelope_bounds.py", "tests/rpc/test_rpc_protocol.py")),
+    Target("h2_demux", "boomnet/http/h2/demux.py", (), ("tests/http2/test_h2_fastpath.py", "tests/http2/test_h2_demux_edges.py", "tests/http2/test_h2_frames.py")),
 )
 
 _CMP = {

@@ -12,7 +12,8 @@ delimited any further: the messages before the bad one are still returned, and `
 :class:`~boomnet.errors.FixGarbled` for the caller (the session disconnects; a resend after
 reconnecting recovers the data). A message whose frame is sound but whose standard header is not
 (no SenderCompID, TargetCompID, MsgSeqNum or SendingTime, a MsgSeqNum that is not a number) is
-returned with ``msg.error`` set, so the session can answer it with a Reject.
+returned with ``msg.error`` set, so the session can answer it with a Reject (a MsgSeqNum of more
+than 18 digits counts as not a number: it could not be held in 64 bits).
 
 Why not simplefix: it splits every field into a new ``bytes`` (the allocation this module avoids),
 does not verify BodyLength or CheckSum, and has no repeating-group access.
@@ -110,19 +111,19 @@ class FixParser:
         data_tag = self._data_tag
         n = len(data)
         pos = 0
-        while pos < n:
+        while True:  # ends at the first byte that is not a whole message (pos == n included)
             if not startswith(prefix, pos):
-                if n - pos < plen and prefix.startswith(data[pos:]):
-                    break  # the start of a header; wait for the rest
+                if prefix.startswith(data[pos:]):
+                    break  # nothing left, or the start of a header: wait for the rest
                 self._garbled("expected the start of a message (8=...) at a message boundary")
                 break
-            len_end = find(b"\x01", pos + plen, pos + plen + 9)
-            if len_end < 0:
+            len_end = find(b"\x01", pos + plen, pos + plen + 9)  # at most 8 digits, then SOH
+            if len_end == -1:
                 if n - pos - plen >= 9:
                     self._garbled("BodyLength is not terminated")
                 break
             digits = data[pos + plen : len_end]
-            if not digits.isdigit() or len(digits) > 8:
+            if not digits.isdigit():
                 self._garbled("BodyLength is not a number")
                 break
             length = int(digits)
@@ -148,14 +149,14 @@ class FixParser:
             if not startswith(b"35=", len_end + 1):
                 self._garbled("MsgType(35) is not the third field")
                 break
-            type_end = find(b"\x01", len_end + 4, cs)
-            msg = FixMessage(data, pos, end, len_end, data[len_end + 4 : type_end])
+            type_start = len_end + 4  # after SOH "35="
+            msg = FixMessage(data, pos, end, len_end, data[type_start : find(b"\x01", type_start, cs)])
             self._header(msg, data, len_end, cs)
             if data_tag(data, len_end, cs) is not None:
                 msg._has_data = True
             append(msg)
             pos = end + 1
-        self._tail = data[pos:] if pos < n and self.error is None else b""
+        self._tail = data[pos:] if self.error is None else b""
         return out
 
     def _feed_c(self, data: bytes) -> list[FixMessage]:
@@ -178,21 +179,21 @@ class FixParser:
             self.error = FixMessageTooLarge(error) if too_large else FixGarbled(error)
             self._tail = b""
         else:
-            self._tail = data[pos:] if pos < len(data) else b""
+            self._tail = data[pos:]
         return out
 
     def _header(self, msg: FixMessage, data: bytes, start: int, end: int) -> None:
         find = data.find
         i = find(b"\x0134=", start, end)
-        if i >= 0:  # the number first: a Reject of a message with another defect must refer to it
+        if i != -1:  # the number first: a Reject of a message with another defect must refer to it
             i += 4
-            seq = data[i : find(b"\x01", i, end + 1)]
-            if not seq.isdigit():
+            seq = data[i : find(b"\x01", i, end)]  # data[end - 1] is the SOH before CheckSum
+            if not seq.isdigit() or len(seq) > 18:  # as the C scan: more would not fit 64 bits
                 msg.error = FixError("MsgSeqNum is not a number")
                 return
             msg.seq_num = int(seq)
         for required in _REQUIRED:
-            if find(required, start, end) < 0:
+            if find(required, start, end) == -1:
                 msg.error = FixError(f"required header field {required[1:-1].decode()} missing")
                 return
         if not msg.msg_type:

@@ -67,8 +67,9 @@ split_lp(PyObject *self, PyObject *args)
 {
     PyObject *view, *out;
     int width, big;
-    Py_ssize_t adj, limit;
-    if (!PyArg_ParseTuple(args, "O!iinnO!", &PyMemoryView_Type, &view, &width, &big, &adj, &limit,
+    Py_ssize_t adj;
+    unsigned long long limit; /* up to 2**64 - 1 (an 8-byte length's maximum): not an ssize_t */
+    if (!PyArg_ParseTuple(args, "O!iinKO!", &PyMemoryView_Type, &view, &width, &big, &adj, &limit,
                           &PyList_Type, &out))
         return NULL;
     Py_buffer *vb = PyMemoryView_GET_BUFFER(view);
@@ -87,10 +88,10 @@ split_lp(PyObject *self, PyObject *args)
         if (raw < (unsigned long long)adj)
             return Py_BuildValue("niK", pos, 2, raw);
         unsigned long long size = raw - (unsigned long long)adj;
-        if (size > (unsigned long long)limit)
+        if (size > limit)
             return Py_BuildValue("niK", pos, 1, size);
         Py_ssize_t start = pos + width;
-        if ((Py_ssize_t)size > n - start)
+        if (size > (unsigned long long)(n - start)) /* unsigned: a size >= 2**63 must not wrap */
             break;
         PyObject *m = narrowed(view, start, (Py_ssize_t)size);
         if (m == NULL)
@@ -108,9 +109,10 @@ static PyObject *
 pack_lp(PyObject *self, PyObject *args)
 {
     PyObject *msgs, *out;
-    Py_ssize_t start, adj, limit, vmin;
+    Py_ssize_t start, adj, vmin;
+    unsigned long long limit; /* as in split_lp */
     int width, big;
-    if (!PyArg_ParseTuple(args, "OnO!iinnn", &msgs, &start, &PyByteArray_Type, &out, &width, &big, &adj,
+    if (!PyArg_ParseTuple(args, "OnO!iinKn", &msgs, &start, &PyByteArray_Type, &out, &width, &big, &adj,
                           &limit, &vmin))
         return NULL;
     if (!PyList_Check(msgs) && !PyTuple_Check(msgs)) {
@@ -122,6 +124,10 @@ pack_lp(PyObject *self, PyObject *args)
         return NULL;
     }
     Py_ssize_t count = PySequence_Fast_GET_SIZE(msgs);
+    if (start < 0) {
+        PyErr_SetString(PyExc_ValueError, "start must not be negative");
+        return NULL;
+    }
     PyObject **items = PySequence_Fast_ITEMS(msgs);
     /* first pass: how far the fast path goes, and how many bytes it adds */
     Py_ssize_t i, total = 0;
@@ -134,7 +140,7 @@ pack_lp(PyObject *self, PyObject *args)
             len = PyByteArray_GET_SIZE(m);
         else
             break;
-        if (len > limit || len >= vmin)
+        if ((unsigned long long)len > limit || len >= vmin)
             break;
         total += width + len;
     }

@@ -85,19 +85,14 @@ DEFAULT = _Default()
 _LENGTH_FORMATS = {1: "B", 2: "H", 4: "I", 8: "Q"}
 
 
-def _payload_of(msg: object) -> memoryview:
-    try:
-        view = memoryview(msg)  # type: ignore[arg-type]
-    except TypeError:
-        raise InvalidMessage(f"a payload must be bytes-like, not {type(msg).__name__}") from None
-    if not view.contiguous:
-        raise InvalidMessage("a payload must be a contiguous buffer")
-    return view.cast("B") if view.format != "B" or view.ndim != 1 else view
-
-
 def owned(payload: Buffer) -> Buffer:
     """``payload`` if immutable, else a copy (queued payloads must not change under us)."""
-    return payload if type(payload) is bytes else bytes(payload)
+    if type(payload) is bytes:
+        return payload
+    try:
+        return memoryview(payload).tobytes()  # not bytes(): that would encode a str, or zero-fill for an int
+    except TypeError:
+        raise InvalidMessage(f"a payload must be bytes-like, not {type(payload).__name__}") from None
 
 
 class LengthPrefixed:
@@ -153,8 +148,10 @@ class LengthPrefixed:
         if _split_lp is not None:
             pos, status, value = _split_lp(data if type(data) is memoryview else memoryview(data),
                                            self.width, self.byteorder == "big", self._adj, self.max_size, out)
+            if status == 1:
+                raise self._too_large(value)
             if status:
-                raise self._bad(value if status == 1 else value - self._adj)
+                raise self._too_small(value)
             return int(pos)
         return self._decode_py(data, out)
 
@@ -168,9 +165,12 @@ class LengthPrefixed:
         unpack = self._unpack
         append = out.append
         while n - pos >= hs:
-            size = unpack(data, pos)[0] - adj
-            if size > limit or size < 0:
-                raise self._bad(size)
+            (size,) = unpack(data, pos)
+            size -= adj
+            if size > limit:
+                raise self._too_large(size)
+            if size < 0:
+                raise self._too_small(size + adj)
             start = pos + hs
             end = start + size
             if end > n:
@@ -179,18 +179,22 @@ class LengthPrefixed:
             pos = end
         return pos
 
-    def _bad(self, size: int) -> FramingError:
-        if size < 0:
-            return FramingError(f"length field {size + self._adj} is smaller than the {self.width}-byte length itself")
+    def _too_large(self, size: int) -> FrameTooLarge:
         return FrameTooLarge(f"frame of {size} bytes exceeds max_size={self.max_size}")
+
+    def _too_small(self, raw: int) -> FramingError:
+        return FramingError(f"length field {raw} is smaller than the {self.width}-byte length itself")
 
     def frame_size(self, data: memoryview) -> int:
         hs = self.width
         if len(data) < hs:
             return hs
-        size = self._unpack(data, 0)[0] - self._adj
-        if size > self.max_size or size < 0:
-            raise self._bad(size)
+        (raw,) = self._unpack(data, 0)
+        size = raw - self._adj
+        if size > self.max_size:
+            raise self._too_large(size)
+        if size < 0:
+            raise self._too_small(raw)
         return int(hs + size)
 
     def encode_many(self, msgs: Sequence[Buffer], start: int, out: bytearray) -> int:
@@ -207,12 +211,13 @@ class LengthPrefixed:
         view_type = memoryview
 
         def encode(msg: Buffer, out: bytearray) -> Sequence[Buffer] | None:
-            if type(msg) is view_type and msg.itemsize != 1:
-                msg = _payload_of(msg)  # len() of a wide view counts items, not bytes
-            try:
-                size = len(msg)
-            except TypeError:
-                raise InvalidMessage(f"a payload must be bytes-like, not {type(msg).__name__}") from None
+            if type(msg) is view_type:
+                size = msg.nbytes  # len() of a wide or multi-dimensional view counts items, not bytes
+            else:
+                try:
+                    size = len(msg)
+                except TypeError:
+                    raise InvalidMessage(f"a payload must be bytes-like, not {type(msg).__name__}") from None
             if size > limit:
                 raise InvalidMessage(f"payload of {size} bytes exceeds max_size={limit}")
             if size >= vmin:
@@ -220,7 +225,7 @@ class LengthPrefixed:
             out += pack(size + adj)
             try:
                 out += msg
-            except TypeError:  # len() worked but it is no buffer (a str): undo the header
+            except TypeError:  # no contiguous buffer (a str, a strided view): undo the header
                 del out[-width:]
                 raise InvalidMessage(f"a payload must be bytes-like, not {type(msg).__name__}") from None
             return None
@@ -278,27 +283,25 @@ class Lines:
         return len(data) + 1
 
     def encode(self, msg: Buffer, out: bytearray) -> Sequence[Buffer] | None:
-        try:
-            size = len(msg)
-        except TypeError:
-            raise InvalidMessage(f"a line must be bytes-like, not {type(msg).__name__}") from None
+        if type(msg) is memoryview:
+            if not msg.c_contiguous:
+                raise InvalidMessage("a line must be a contiguous buffer")
+            msg = msg.cast("B")  # one-byte items: len(), slices and msg[-1] then count bytes
+        elif not isinstance(msg, (bytes, bytearray)):  # a str would fail in re below
+            raise InvalidMessage(f"a line must be bytes-like, not {type(msg).__name__}")
+        size = len(msg)
         if size > self.max_line:
             raise InvalidMessage(f"line of {size} bytes exceeds max_line={self.max_line}")
-        if not isinstance(msg, (bytes, bytearray, memoryview)):  # a str would fail in re below
-            raise InvalidMessage(f"a line must be bytes-like, not {type(msg).__name__}")
         if self._search(msg) is not None:
             raise InvalidMessage(f"a line must not contain the delimiter {self.delimiter!r}")
         dlen = self._dlen
-        if dlen > 1 and size:
+        if dlen > 1:  # equivalent-mutant: Gt -> GtE, 1 -> 0: a 1-byte delimiter makes the edge the whole line, which holds no delimiter (refused just above)
             # e.g. b"a|" + b"||": the delimiter would be found one byte early
-            edge = bytes(msg[-(dlen - 1) :]) + self.delimiter
+            edge = bytes(msg[-(dlen - 1) :]) + self.delimiter  # equivalent-mutant: Sub -> Add, 1 -> 0: a longer tail gives the same verdict: msg holds no delimiter (refused above), so an early match straddles the end of msg and uses at most its last dlen - 1 bytes
             if edge.find(self.delimiter) < len(edge) - dlen:
                 raise InvalidMessage(f"a line must not end in a prefix of the delimiter {self.delimiter!r}")
-        if self.strip_cr and size and msg[-1] in (13, b"\r"):
+        if self.strip_cr and size and msg[-1] == 13:
             raise InvalidMessage("a line must not end in \\r when strip_cr is on (it would be stripped)")
-        try:
-            out += msg
-        except TypeError:
-            raise InvalidMessage(f"a line must be bytes-like, not {type(msg).__name__}") from None
+        out += msg
         out += self.delimiter
         return None

@@ -61,11 +61,11 @@ class DatagramCodec:
         if _split_dg is not None:
             pos, status, value = _split_dg(data if type(data) is memoryview else memoryview(data), self.max_payload, out, Datagram)
             if status == 1:
-                raise _bad(value + 4, VERSION, self.max_payload)
+                raise _too_large(value, self.max_payload)
             if status == 2:
-                raise _bad(value, VERSION, self.max_payload)
-            if status == 3:
-                raise _bad(5, value, self.max_payload)
+                raise _too_small(value)
+            if status:
+                raise _bad_version(value)
             return int(pos)
         return self._decode_py(data, out)
 
@@ -77,36 +77,44 @@ class DatagramCodec:
         append = out.append
         while n - pos >= 8:
             size, version, tag = unpack(data, pos)
-            if size > top or size < 5 or version != VERSION:
-                raise _bad(size, version, self.max_payload)
+            if size > top:
+                raise _too_large(size - 4, self.max_payload)
+            if size < 5:
+                raise _too_small(size)
+            if version != VERSION:
+                raise _bad_version(version)
             end = pos + 4 + size
             if end > n:
                 break
             append(Datagram(tag, data[pos + 8 : end]))
             pos = end
         if n - pos >= 4:  # a size alone is enough to refuse a hostile frame before buffering it
-            size = _SIZE.unpack_from(data, pos)[0]
-            if size > top or size < 5:
-                raise _bad(size, VERSION, self.max_payload)
+            (size,) = _SIZE.unpack_from(data, pos)
+            if size > top:
+                raise _too_large(size - 4, self.max_payload)
+            if size < 5:
+                raise _too_small(size)
         return pos
 
     def frame_size(self, data: memoryview) -> int:
-        if len(data) < 8:
-            if len(data) >= 4:
-                size = _SIZE.unpack_from(data, 0)[0]
-                if size > self.max_payload + 4 or size < 5:
-                    raise _bad(size, VERSION, self.max_payload)
-                return int(4 + size)
+        n = len(data)
+        if n < 4:
             return 8
-        size, version, _ = _HEADER.unpack_from(data, 0)
-        if size > self.max_payload + 4 or size < 5 or version != VERSION:
-            raise _bad(size, version, self.max_payload)
+        (size,) = _SIZE.unpack_from(data, 0)
+        if size > self.max_payload + 4:
+            raise _too_large(size - 4, self.max_payload)
+        if size < 5:
+            raise _too_small(size)
+        if n >= 8:
+            _, version, _ = _HEADER.unpack_from(data, 0)
+            if version != VERSION:
+                raise _bad_version(version)
         return int(4 + size)
 
     def encode(self, msg: Datagram, out: bytearray) -> Sequence[Buffer] | None:
         try:
             tag, payload = msg
-            size = len(payload)
+            size = payload.nbytes if type(payload) is memoryview else len(payload)  # bytes, not items
         except (TypeError, ValueError):
             raise InvalidMessage(f"expected Datagram(tag, data), not {type(msg).__name__}") from None
         if type(tag) is not int or not 0 <= tag <= 0xFFFF:
@@ -125,9 +133,13 @@ class DatagramCodec:
         return None
 
 
-def _bad(size: int, version: int, max_payload: int) -> FramingError:
-    if size > max_payload + 4:
-        return FrameTooLarge(f"datagram payload of {size - 4} bytes exceeds max_payload={max_payload}")
-    if size < 5:
-        return FramingError(f"datagram size {size} is below the minimum 5 (an empty payload)")
+def _too_large(payload: int, max_payload: int) -> FrameTooLarge:
+    return FrameTooLarge(f"datagram payload of {payload} bytes exceeds max_payload={max_payload}")
+
+
+def _too_small(size: int) -> FramingError:
+    return FramingError(f"datagram size {size} is below the minimum 5 (an empty payload)")
+
+
+def _bad_version(version: int) -> FramingError:
     return FramingError(f"datagram version {version} is not {VERSION}")

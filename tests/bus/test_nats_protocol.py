@@ -126,11 +126,13 @@ def test_limits_are_checked_before_buffering() -> None:
 def test_events_before_garbage_are_not_lost() -> None:
     p = NatsParser()
     p.feed(b"MSG a 1 2\r\nok\r\nGARBAGE\r\n")
-    with pytest.raises(NatsProtocolError):
-        p.parse()
-    # the message before it was consumed into the failed call's list; a driver that wants it
-    # parses per line: here the parser's position stayed after the message
-    assert p.buffered == len(b"GARBAGE\r\n")
+    events = p.parse()  # the message before the garbage is returned first ...
+    assert [(type(e), bytes(e.payload)) for e in events if isinstance(e, Msg)] == [(Msg, b"ok")] and len(events) == 1
+    assert p.buffered == len(b"GARBAGE\r\n")  # ... the parser stays at the bad line ...
+    with pytest.raises(NatsProtocolError, match="unknown server operation"):
+        p.parse()  # ... and the next call raises
+    with pytest.raises(NatsProtocolError, match="unknown server operation"):
+        p.parse()  # as every later one does
 
 
 @settings(max_examples=300, deadline=None)

@@ -262,3 +262,14 @@ def test_repr_never_shows_the_password() -> None:
     [logon] = FixParser().feed(enc.encode("A", 1, [(98, 0), (108, 30), (553, "me"), (554, "hunter2"), (925, "new-pw")]))
     text = repr(logon)
     assert "hunter2" not in text and "new-pw" not in text and "554=***" in text and "553=me" in text
+
+
+def test_pure_python_switch_really_disables_the_c_path() -> None:
+    import os
+
+    from boomnet.fix import parser as parser_mod
+
+    if os.environ.get("BOOMNET_PURE_PYTHON"):  # what the mutation run and the CI's pure leg rely on
+        assert parser_mod._c_scan is None and parser_mod.checksum is parser_mod._py_checksum
+    else:
+        assert (parser_mod._c_scan is None) is (parser_mod.checksum is parser_mod._py_checksum)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
+import importlib
 from typing import Iterator
 
 import pytest
@@ -41,3 +42,22 @@ def client_ssl_context(tls_ca: trustme.CA) -> ssl.SSLContext:
     ctx = ssl.create_default_context()
     tls_ca.configure_trust(ctx)
     return ctx
+
+
+@pytest.fixture(params=["python", "c"])
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Run a codec test on the pure-Python path and on the C fast path, whatever
+    BOOMNET_PURE_PYTHON says (the C module is imported directly and patched in)."""
+    from boomnet.msg import codec as codec_mod
+    from boomnet.msg import datagram as datagram_mod
+
+    c = None
+    if request.param == "c":
+        try:
+            c = importlib.import_module("boomnet.msg._speedups")
+        except ImportError:
+            pytest.skip("boomnet.msg._speedups is not built")  # a failure under BOOMNET_STRICT
+    monkeypatch.setattr(codec_mod, "_split_lp", c and c.split_lp)
+    monkeypatch.setattr(codec_mod, "_pack_lp", c and c.pack_lp)
+    monkeypatch.setattr(datagram_mod, "_split_dg", c and c.split_dg)
+    yield request.param

@@ -232,3 +232,16 @@ def test_typed_wrong_shape_is_a_framing_error_after_good_messages() -> None:
     assert out == [Order(1, "b", 1.0)]
     with pytest.raises(InvalidMessage):
         codec.encode(object(), bytearray())  # type: ignore[arg-type]
+
+
+def test_pure_python_switch_really_disables_the_c_path() -> None:
+    import os
+
+    from boomnet.msg import codec as codec_mod
+    from boomnet.msg import datagram as datagram_mod
+
+    assert codec_mod.SPEEDUPS is (codec_mod._split_lp is not None)
+    assert (datagram_mod._split_dg is None) is (not codec_mod.SPEEDUPS)
+    if os.environ.get("BOOMNET_PURE_PYTHON"):  # what the mutation run and the CI's pure leg rely on
+        assert codec_mod.SPEEDUPS is False
+        assert codec_mod._split_lp is None and codec_mod._pack_lp is None and datagram_mod._split_dg is None

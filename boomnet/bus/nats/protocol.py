@@ -182,24 +182,27 @@ class NatsParser:
         self.commit(len(data))
 
     def parse(self) -> list[Event]:
-        """Every whole event buffered now, in order. Raises NatsProtocolError on garbage,
-        after the events before it have been returned by an earlier call (see below)."""
+        """Every whole event buffered now, in order. Raises NatsProtocolError on garbage, but
+        only once the events before it have been returned: a call that finds garbage after
+        some events returns those and stays at the bad line, so the next call raises (and so
+        does every call after: the bad bytes are never consumed)."""
         out: list[Event] = []
         buf, pos, end = self._buf, self._start, self._end
         mv = memoryview(buf)
         max_line = self._limits.max_control_line
         try:
-            while pos < end:
+            while True:  # ends at the first byte that is not a whole event (pos == end included)
                 eol = buf.find(_CRLF, pos, end)
                 if eol < 0:
-                    if end - pos > max_line:
+                    # too long already? (a last CR may be the start of the CRLF that ends the line)
+                    if end - pos - (buf[end - 1] == 13) > max_line:
                         raise NatsProtocolError(f"control line longer than {max_line} bytes")
                     break
                 if eol - pos > max_line:
                     raise NatsProtocolError(f"control line longer than {max_line} bytes")
                 op = buf[pos : pos + 4].upper()
                 if op == b"MSG ":
-                    args = buf[pos + 4 : eol].split()
+                    args = buf[pos + 4 : eol].split()  # equivalent-mutant: 4 -> 3: buf[pos + 3] is the space op matched, and split() drops it
                     if len(args) == 3:
                         subject, sid, size = args
                         reply = None
@@ -216,8 +219,8 @@ class NatsParser:
                         raise NatsProtocolError("MSG payload not followed by CRLF")
                     out.append(Msg(subject.decode(), int(sid), reply, None, mv[body : body + n]))
                     pos = body + n + 2
-                elif op == b"HMSG":
-                    args = buf[pos + 5 : eol].split()
+                elif op == b"HMSG" and buf[pos + 4] == 32:  # "HMSG" then a space (not "HMSGX ...")
+                    args = buf[pos + 5 : eol].split()  # equivalent-mutant: 5 -> 4: buf[pos + 4] is the space checked above, and split() drops it
                     if len(args) == 4:
                         subject, sid, hsize, size = args
                         reply = None
@@ -235,7 +238,7 @@ class NatsParser:
                     if buf[body + n : body + n + 2] != _CRLF:
                         raise NatsProtocolError("HMSG payload not followed by CRLF")
                     headers = mv[body : body + h]
-                    if not bytes(headers[:9]) == b"NATS/1.0\r" and not bytes(headers[:8]) == b"NATS/1.0":
+                    if bytes(headers[:8]) != b"NATS/1.0":
                         raise NatsProtocolError("HMSG headers do not start with NATS/1.0")
                     out.append(Msg(subject.decode(), int(sid), reply, headers, mv[body + h : body + n]))
                     pos = body + n + 2
@@ -244,10 +247,16 @@ class NatsParser:
                     out.append(self._control(line))
                     pos = eol + 2
         except (ValueError, UnicodeDecodeError) as exc:
-            raise NatsProtocolError(f"malformed server line: {exc}") from None
+            error = NatsProtocolError(f"malformed server line: {exc}")
+        except NatsProtocolError as exc:
+            error = exc
+        else:
+            return out
         finally:
             self._start = pos
-        return out
+        if out:
+            return out  # delivered first; the next call meets the same bad line and raises
+        raise error
 
     def _size(self, field: bytes | bytearray) -> int:
         if not field.isdigit():
@@ -258,7 +267,8 @@ class NatsParser:
         return n
 
     def _control(self, line: bytes) -> Event:
-        word = line.split(b" ", 1)[0].upper()
+        word, _, rest = line.partition(b" ")
+        word = word.upper()
         if word == b"PING":
             return _PING
         if word == b"PONG":
@@ -266,10 +276,10 @@ class NatsParser:
         if word == b"+OK":
             return _OK
         if word == b"-ERR":
-            return Err(line[4:].strip().strip(b"'").decode("utf-8", "replace"))
+            return Err(rest.strip().strip(b"'").decode("utf-8", "replace"))
         if word == b"INFO":
             try:
-                data = json.loads(line[5:])
+                data = json.loads(rest)
             except ValueError as exc:
                 raise NatsProtocolError(f"INFO is not JSON: {exc}") from None
             if not isinstance(data, dict):
@@ -287,9 +297,10 @@ def check_subject(subject: str, *, wildcards: bool = False) -> bytes:
     """The subject as bytes; :class:`InvalidMessage` for empty tokens, whitespace or controls,
     or wildcards where they are not allowed (publishing)."""
     raw = subject.encode()
-    if not raw or any(c <= 0x20 or c == 0x7F for c in raw) or b"" in raw.split(b"."):
+    tokens = raw.split(b".")  # b"" splits into [b""]: an empty subject is an empty token
+    if b"" in tokens or any(c <= 0x20 or c == 0x7F for c in raw):
         raise InvalidMessage(f"invalid NATS subject {subject!r}")
-    if not wildcards and (b"*" in raw.split(b".") or b">" in raw.split(b".")):
+    if not wildcards and (b"*" in tokens or b">" in tokens):
         raise InvalidMessage(f"wildcards are not allowed when publishing: {subject!r}")
     return raw
 
