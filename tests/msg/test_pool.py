@@ -183,7 +183,7 @@ def test_unread_input_is_never_pooled(peer: Peer) -> None:
         clt = pool.acquire(where)
         clt.send(b"twice")
         end = time.monotonic() + 5
-        while len(clt._ready) + 1 < 2:  # read until both replies were read: one handed out, one kept
+        while len(clt._ready) < 2:  # read until both replies were read; recv hands one out, one stays kept
             clt._ready.extend(clt.conn.read_batch())
             assert time.monotonic() < end
         assert bytes(clt.recv(timeout=5)) == b"eciwt" and len(clt._ready) == 1
