@@ -66,7 +66,7 @@ class ReplayStream(Stream):
         if len(wildcard) != 1:
             raise LocalError(f"wildcard must be one byte, got {wildcard!r}")
         #: the recorded byte that matches any written byte (redacted recordings only)
-        self.wildcard = wildcard[0] if recording.redacted_out else None
+        self.wildcard = wildcard[0] if recording.redacted_out else None  # equivalent-mutant: 0 -> -1: wildcard is exactly one byte (checked above), so [0] and [-1] are the same byte
         self.name = name
         self._i = 0  # next record to deliver
         self._offset = 0  # bytes of record _i already delivered
