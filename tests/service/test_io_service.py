@@ -140,7 +140,8 @@ def test_healthy_connection_resets_backoff(service_factory):
         peer.close()
 
 
-def test_auto_disconnect_recycles_with_injected_clock(service_factory, tcp_peer):
+def test_auto_disconnect_recycles_with_injected_clock(service_factory, tcp_peer, caplog):
+    caplog.set_level(logging.INFO, logger="boomnet")
     clock = FakeClock()
     ttls = [100.0, 50.0, 1000.0]
     ep = LineEndpoint("127.0.0.1", tcp_peer.port, auto_disconnect=lambda: ttls.pop(0))
@@ -154,6 +155,9 @@ def test_auto_disconnect_recycles_with_injected_clock(service_factory, tcp_peer)
     # recycled and reconnected at once: no back-off for a planned disconnect
     poll_until(svc, lambda: ep.connects == 2, what="recycle")
     assert [r.kind for r in ep.reasons] == [DisconnectKind.EXPIRED]
+    # the log says how long the connection lived, on the service's clock
+    assert [r.getMessage().split(": ", 1)[1] for r in caplog.records if "auto-disconnect" in r.getMessage()] \
+        == ["auto-disconnect after 100.5s"]
     wait_for(lambda: tcp_peer.eofs == 1, what="the server to see the recycled connection end")
     clock.now += 50.5  # the supplier gave 50 s for the second connection
     poll_until(svc, lambda: ep.connects == 3)

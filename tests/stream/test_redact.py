@@ -287,6 +287,19 @@ def test_every_frame_of_a_compressed_message_is_masked_whole_then_plain_again(pe
     assert unmask_frame(out[pos:]) == masked(masked(LOGON, b"K3y-0f-the-acc0unt"), b"S1gn4ture")
 
 
+def test_control_frames_between_compressed_fragments_keep_the_deflate_state() -> None:
+    """A ping, or even a close (a client must not send data after it, but the recording must fail
+    closed whatever it is given), between the fragments of a compressed message: the control
+    frames are read as usual and the continuation after them is still masked whole."""
+    first, cont = _compressed_message([b"deflated", b'"apiKey":"K3y-after-a-control-frame"'])
+    ping = encode_frame(9, b"are you there", True, os.urandom(4))
+    close = encode_frame(8, b"\x03\xe8bye", True, os.urandom(4))
+    for control in (ping, close):
+        out = run_after([first, control, cont])
+        assert unmask_frame(out[len(first) : len(first) + len(control)]) == unmask_frame(control)
+        assert unmask_frame(out[len(first) + len(control) :]) == b"*" * (len(cont) - 6)
+
+
 def test_an_uncompressed_message_after_a_compressed_one_ends_the_deflate_state() -> None:
     frames = _compressed_message([b"only"])  # a whole compressed message (FIN): nothing continues
     plain = encode_frame(1, b'{"op":"subscribe"}', True, os.urandom(4))
