@@ -227,8 +227,11 @@ def test_recording_connector_records_an_http2_exchange(nginx_h2: tuple[str, str,
                                directory=str(tmp_path))
     with HttpClient(connector=stack) as http:
         assert http.get(f"{tls_url}/small").http_version == "2"
-    files = list(tmp_path.iterdir())
-    assert files and any(b"PRI * HTTP/2.0" in f.read_bytes() for f in files if f.is_file())
+    from boomnet.stream.recorded import wait_finishing
+
+    assert wait_finishing(None, 10.0)  # recordings are written by a background thread: let them finish
+    files = [f for f in tmp_path.iterdir() if f.is_file()]
+    assert files and any(b"PRI * HTTP/2.0" in f.read_bytes() for f in files)
 
 
 def test_autoclient_is_a_deprecated_alias(nginx_h2: tuple[str, str, Path], ca_file: str) -> None:
