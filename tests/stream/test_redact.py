@@ -14,6 +14,7 @@ from boomnet.stream.redact import (
     DEFAULT_RULES,
     RedactionRules,
     RuleRedactor,
+    _needles,
     _unmask,
 )
 from boomnet.ws.encoder import encode_frame
@@ -298,6 +299,36 @@ def test_control_frames_between_compressed_fragments_keep_the_deflate_state() ->
         out = run_after([first, control, cont])
         assert unmask_frame(out[len(first) : len(first) + len(control)]) == unmask_frame(control)
         assert unmask_frame(out[len(first) + len(control) :]) == b"*" * (len(cont) - 6)
+
+
+def test_a_compressed_frame_with_a_64_bit_length_is_masked_whole() -> None:
+    """65,536 bytes and more use the 64-bit length: still the shortest encoding, so still proof."""
+    for size in (65_536, 70_000):
+        frame = _compressed_message([b"z" * size])[0]
+        out = R.redact_out(frame)
+        assert out[:14] == frame[:14] and unmask_frame(out) == b"*" * size
+
+
+def test_an_empty_compressed_frame_is_returned_as_it_is() -> None:
+    """Nothing to mask: the contract says the very same object comes back."""
+    first, last = _compressed_message([b"", b""])
+    assert R.redact_out(first) is first
+    red, context = R.redact_out_after(b"", first)
+    assert red is first
+    assert R.redact_out_after(context, last)[0] is last
+
+
+def test_the_prefilter_needles_cover_every_name_and_are_minimal() -> None:
+    """The fast path skips the rules when no needle occurs: every rule's name must contain a
+    needle (or a secret would be skipped), and no needle contains another (a shorter one finds
+    the same writes)."""
+    rules = DEFAULT_RULES
+    names = {n.lower().encode() for n in rules.headers + rules.query_params + rules.json_fields + rules.json_auth_ops}
+    names |= {b"%d=" % t for t in rules.fix_tags}
+    needles = _needles(rules)
+    assert needles and set(needles) <= names
+    assert all(any(k in n for k in needles) for n in names)
+    assert not any(a != b and a in b for a in needles for b in needles)
 
 
 def test_an_uncompressed_message_after_a_compressed_one_ends_the_deflate_state() -> None:
