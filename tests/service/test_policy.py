@@ -790,3 +790,72 @@ def test_connect_timeout_is_exact_at_its_deadline() -> None:
         assert isinstance(ep.reasons[0].error, ConnectTimeout)
     finally:
         svc.close()
+
+
+class _Paired:
+    """A target on one end of a socketpair whose handshake the test scripts."""
+
+    def __init__(self, sock: socket.socket, establish) -> None:
+        self.sock, self._establish = sock, establish
+
+    def establish(self) -> bool:
+        return self._establish()
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def read_hint(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_a_disconnect_then_a_failed_handshake_in_one_pass_is_one_disconnect(service_factory, selector_kind) -> None:
+    """B is asked to disconnect (from A's on_connected) while its handshake is under way, and the
+    same housekeeping pass then sees B's handshake fail: B is torn down once, not twice (the
+    disconnect request left behind is stale by then and must be ignored)."""
+    pairs = [socket.socketpair() for _ in range(2)]
+    state = {"b_tries": 0, "asked": False}
+    reasons: list = []
+    handles: dict = {}
+
+    def a_ready() -> bool:
+        return state["b_tries"] >= 1  # A connects only once B is surely in its handshake
+
+    def b_handshake() -> bool:
+        state["b_tries"] += 1
+        if state["asked"]:
+            raise ConnectionRefusedError("refused after the disconnect request")
+        return False
+
+    class A(Endpoint):
+        def create_target(self, addr, ctx):
+            return _Paired(pairs[0][0], a_ready)
+
+        def on_connected(self, target, ctx) -> None:
+            svc.disconnect(handles["b"])
+            state["asked"] = True
+
+        def poll(self, target, ctx) -> None:
+            pass
+
+    class B(Endpoint):
+        def create_target(self, addr, ctx):
+            return _Paired(pairs[1][0], b_handshake)
+
+        def on_disconnect(self, reason, ctx) -> bool:
+            reasons.append(reason)
+            return True  # stays registered (a removed record would hide a second teardown)
+
+    svc = service_factory(connect_timeout=30.0, backoff=Backoff(5.0, 2.0, 10.0))  # no retry within the test
+    try:
+        handles["a"] = svc.register(A())
+        handles["b"] = svc.register(B())
+        poll_until(svc, lambda: reasons, what="B torn down")
+        poll_for(svc, 0.05)
+        assert len(reasons) == 1, reasons
+    finally:
+        for x, y in pairs:
+            x.close()
+            y.close()
