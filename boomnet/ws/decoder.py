@@ -235,7 +235,8 @@ class Decoder(ReceiveBuffer):
         key = self._stream_offset + (pos - self._head)  # identifies this frame across compactions
         if self._partial_key != key:
             checker = _Utf8Decoder()
-            if op == 0 and self._frag_utf8 is not None:
+            if op == 0:  # the caller checks only the continuations of an open text message
+                assert self._frag_utf8 is not None
                 checker.setstate(self._frag_utf8.getstate())  # continue the message, do not disturb it
             self._partial_utf8, self._partial_done, self._partial_key = checker, 0, key
         assert self._partial_utf8 is not None
