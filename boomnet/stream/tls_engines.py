@@ -202,18 +202,20 @@ class StdlibEngine:
             pass
 
     def _translate(self, e: BaseException) -> NetworkError:
+        # ``reason`` is set by the C layer; an SSLError built in Python has none (no AttributeError here)
+        reason = getattr(e, "reason", None)
         if isinstance(e, ssl.SSLCertVerificationError):
-            return CertificateError(f"certificate for {self._host!r} rejected: {e.verify_message or e.reason}")
+            return CertificateError(f"certificate for {self._host!r} rejected: {e.verify_message or reason}")
         if isinstance(e, ssl.SSLZeroReturnError):
             return ConnectionClosed(f"TLS peer {self._host!r} sent close_notify")
         if isinstance(e, (ssl.SSLEOFError, ssl.SSLSyscallError)) or (
-            isinstance(e, ssl.SSLError) and e.reason == "UNEXPECTED_EOF_WHILE_READING"
+            isinstance(e, ssl.SSLError) and reason == "UNEXPECTED_EOF_WHILE_READING"
         ):
             if self._handshaking:
                 return TlsError(f"peer closed the connection during the TLS handshake with {self._host!r}")
             return TruncatedStream(f"TLS peer {self._host!r} closed the connection without close_notify")
         if isinstance(e, ssl.SSLError):
-            return TlsError(f"TLS failure with {self._host!r}: {e.reason or e}")
+            return TlsError(f"TLS failure with {self._host!r}: {reason or e}")
         if isinstance(e, OSError):
             if self._handshaking:
                 return TlsError(f"connection lost during the TLS handshake with {self._host!r}: {e}")

@@ -77,6 +77,18 @@ def test_stdlib_read_into_zero_bytes_is_close_notify_unless_the_buffer_is_empty(
         engine.read_into(bytearray(16))
 
 
+def test_stdlib_read_into_translates_a_tls_failure() -> None:
+    class Broken:
+        def read(self, n: int, buf: object) -> int:
+            raise ssl.SSLError(1, "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC] bad record mac")
+
+    engine = stdlib_engine()
+    engine._obj = Broken()
+    with pytest.raises(TlsError) as caught:
+        engine.read_into(bytearray(16))
+    assert isinstance(caught.value.__cause__, ssl.SSLError)
+
+
 # --- pyOpenSSL: a failed read is an answer, never None -----------------------------------------
 
 
