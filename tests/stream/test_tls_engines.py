@@ -161,3 +161,37 @@ def test_stdlib_ssl_error_with_a_reason_names_it() -> None:
     raw.reason = "WRONG_VERSION_NUMBER"
     err = engine._translate(raw)
     assert str(err).endswith(": WRONG_VERSION_NUMBER"), err
+
+
+def test_stdlib_fill_raises_an_end_found_before_any_byte_and_returns_one_found_after() -> None:
+    """``fill`` reports an end with the bytes read before it; with none, it raises the end."""
+
+    class Script:
+        def __init__(self, *steps) -> None:
+            self.steps = list(steps)
+
+        def read(self, n: int, buf) -> int:
+            step = self.steps.pop(0)
+            if isinstance(step, BaseException):
+                raise step
+            buf[: len(step)] = step
+            return len(step)
+
+    engine = stdlib_engine()
+    bad_mac = ssl.SSLError(1, "bad record mac")
+    engine._obj = Script(bad_mac)
+    with pytest.raises(TlsError) as caught:
+        engine.fill(bytearray(16))
+    assert caught.value.__cause__ is bad_mac
+    engine._obj = Script(b"abc", bad_mac)
+    buf = bytearray(16)
+    n, end = engine.fill(buf)
+    assert (n, bytes(buf[:3]), type(end)) == (3, b"abc", TlsError) and end.__cause__ is bad_mac
+    engine._obj = Script(b"")  # close_notify before any byte
+    with pytest.raises(ConnectionClosed, match="close_notify"):
+        engine.fill(bytearray(16))
+    engine._obj = Script(b"xy", b"")
+    n, end = engine.fill(bytearray(16))
+    assert n == 2 and type(end) is ConnectionClosed
+    engine._obj = Script(b"x", ssl.SSLWantReadError())
+    assert engine.fill(bytearray(16)) == (1, None)
