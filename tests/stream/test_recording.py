@@ -102,6 +102,11 @@ def test_a_write_spanning_recorded_writes_is_compared_piece_by_piece(tmp_path) -
     ok.write(memoryview(wide))
     with pytest.raises(RecordingError, match="more than were recorded"):
         ok.write(b"!")
+    # a write that starts inside a recorded write and runs into the next
+    again = ReplayStream.from_file("span", directory=tmp_path, compare_writes=True)
+    again.write(b"01234")
+    again.write(b"56789abcde")
+    again.write(b"fghij\x01\x00\x02\x00")
 
 
 def test_wildcard_applies_to_redacted_recordings_only(tmp_path) -> None:
