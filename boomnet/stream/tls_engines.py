@@ -139,7 +139,7 @@ class StdlibEngine:
         total = 0
         try:
             while total < size:
-                n: int = read(size - total, view[total:])
+                n: int = read(size - total, view[total:])  # equivalent-mutant: Sub -> Add: CPython's SSLObject.read(n, buffer) reads at most len(buffer) (a larger n is cut to it)
                 if not n:  # close_notify (see _read_into)
                     end: NetworkError = ConnectionClosed(f"TLS peer {self._host!r} sent close_notify")
                     if not total:

@@ -70,6 +70,20 @@ def test_a_64_bit_length_one_byte_short_is_not_completed_from_stale_bytes(have: 
     assert frames_of(dec) == [(Opcode.BINARY, True, b"q" * limit)] and dec.error is None
 
 
+@pytest.mark.parametrize("lead", [b"", b"\x82\x00"], ids=["first", "after-a-frame"])
+@pytest.mark.parametrize("have", [2, 3])
+def test_a_16_bit_length_one_byte_short_is_not_completed_from_stale_bytes(have: int, lead: bytes) -> None:
+    """The same for the 16-bit form: a frame of exactly ``max_frame_size`` bytes (length 00 c8),
+    its header cut before the length's last byte, with a stale 0xff behind it."""
+    limit = 200
+    dec = decoder_with_stale(wire.frame(wire.BINARY, b"\xff" * 20), max_frame_size=limit)
+    frame = wire.frame(wire.BINARY, b"q" * limit)
+    dec.feed(lead + frame[:have])
+    assert frames_of(dec) == ([(Opcode.BINARY, True, b"")] if lead else []) and dec.error is None
+    dec.feed(frame[have:])
+    assert frames_of(dec) == [(Opcode.BINARY, True, b"q" * limit)] and dec.error is None
+
+
 def test_64_bit_length_top_bit_is_a_protocol_error_the_bit_below_is_too_big() -> None:
     """RFC 6455 §5.2: the most significant bit of a 64-bit length must be 0 (1002); any other
     length above the limit is a too-big message (1009). Both decided from the header alone."""
