@@ -179,7 +179,7 @@ class RecordedStream(WrappingStream):
             if self._in is not None:
                 payload, self._in_ctx = self._redacted(self._in, self._in_ctx, bytes(payload))
             self._add(IN, now, payload)
-            if now - self._last_flush >= self.flush_interval_ns:
+            if now - self._last_flush >= self.flush_interval_ns:  # equivalent-mutant: GtE -> Gt: at an elapsed time equal to the interval to the nanosecond, the hand-over only moves to the next read or write: the same blocks, in the same order
                 self._hand_over(now)
         elif self._zero_reads:
             self._zero_reads += 1
@@ -205,7 +205,7 @@ class RecordedStream(WrappingStream):
         except ConnectionClosed as e:
             self._finish(e)
             raise
-        if now and now - self._last_flush >= self.flush_interval_ns:
+        if now and now - self._last_flush >= self.flush_interval_ns:  # equivalent-mutant: GtE -> Gt: at an elapsed time equal to the interval to the nanosecond, the hand-over only moves to the next read or write: the same blocks, in the same order
             self._hand_over(now)
 
     def read_hint(self) -> int:
@@ -256,7 +256,7 @@ class RecordedStream(WrappingStream):
             return
         self._sink = None
         self._zero_reads = 0
-        self._writer = RecordWriter(0)  # release the block buffer
+        self._writer = RecordWriter(0)  # release the block buffer  # equivalent-mutant: 0 -> 1: the writer is never used again (_add returns at once once _sink is None); only its buffer's size changes
         self._out_ctx = self._in_ctx = b""  # and the carried lines (they may hold secrets)
         sink.fail(reason)
         sink.close()

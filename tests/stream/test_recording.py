@@ -955,3 +955,22 @@ def test_recording_defaults_are_the_documented_ones(tmp_path) -> None:
     finally:
         rec.close()
         assert rec.wait_closed()
+
+
+def test_a_gap_longer_than_a_u32_is_recorded_as_the_largest_count(tmp_path) -> None:
+    """A GAP record counts the empty reads of a run in 32 bits: a longer run (about 4 billion
+    empty polls, hours of busy polling) is recorded as 0xFFFFFFFF, never wrapped or refused."""
+    from boomnet.stream.recording import GAP, GAP_COUNT, parse
+
+    rec = RecordedStream(Scripted([b"", b"x"]), "gap", directory=tmp_path)
+    buf = bytearray(16)
+    assert rec.recv_into(buf) == 0  # opens the run of empty reads
+    rec._zero_reads = 0xFFFFFFFF + 5  # as if the run had gone on that long
+    assert rec.recv_into(buf) == 1  # data ends the run: its GAP record is written
+    rec.close()
+    ReplayStream.from_file("gap", directory=tmp_path)  # waits for the file to be finished
+    recording = parse((tmp_path / "gap.bnrec").read_bytes())
+    gaps = [i for i, kind in enumerate(recording.kinds) if kind == GAP]
+    assert len(gaps) == 1
+    at = recording.offsets[gaps[0]]
+    assert GAP_COUNT.unpack_from(recording.data, at) == (0xFFFFFFFF,)
