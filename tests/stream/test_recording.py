@@ -974,3 +974,22 @@ def test_a_gap_longer_than_a_u32_is_recorded_as_the_largest_count(tmp_path) -> N
     assert len(gaps) == 1
     at = recording.offsets[gaps[0]]
     assert GAP_COUNT.unpack_from(recording.data, at) == (0xFFFFFFFF,)
+
+
+def test_a_record_that_opens_a_new_block_keeps_its_time(tmp_path) -> None:
+    """When a record does not fit the current block, the block is handed over and the record goes
+    into the next one, with its time relative to the recording's start like any other."""
+    from boomnet.stream.recording import OUT, parse
+
+    rec = RecordedStream(Scripted([]), "blocks", directory=tmp_path, flush_bytes=4096)
+    started = time.monotonic()
+    for i in range(6):
+        rec.write(bytes([65 + i]) * 3000)  # each one fills most of a block
+    rec.close()
+    elapsed_ns = (time.monotonic() - started) * 1e9
+    ReplayStream.from_file("blocks", directory=tmp_path)  # waits for the file to be finished
+    recording = parse((tmp_path / "blocks.bnrec").read_bytes())
+    outs = [i for i, kind in enumerate(recording.kinds) if kind == OUT]
+    assert len(outs) == 6
+    times = [recording.times[i] for i in outs]
+    assert times == sorted(times) and all(0 <= t <= elapsed_ns + 1e6 for t in times)
