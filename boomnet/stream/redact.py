@@ -336,7 +336,7 @@ class RuleRedactor:
         if deflating:
             context = b""
         for fin, rsv1, opcode, key_at, start, end in spans:
-            if opcode < 8:
+            if opcode < 8:  # equivalent-mutant: 8 -> 7: _masked_frames refuses the reserved opcodes 3-7, so no frame here has opcode 7
                 if opcode:  # a message's first frame decides whether the message is compressed
                     deflating = rsv1
                 if deflating:
@@ -410,7 +410,7 @@ def _masked_frames(data: bytes) -> list[tuple[bool, bool, int, int, int, int]] |
             if at + 8 > size:  # equivalent-mutant: Gt -> GtE, 8 -> 9: at + 8 == size leaves no room for the mask key: the key check below returns None too
                 return None
             (n,) = _U64.unpack_from(data, at)
-            strict = strict and 1 << 16 <= n < 1 << 63  # equivalent-mutant: Lt -> LtE, 63 -> 64, 63 -> 62: a frame of 2**62 bytes or more cannot end where the write ends, so strict (which needs pos == size) is false for it either way
+            strict = strict and 1 << 16 <= n < 0x8000000000000000  # equivalent-mutant: Lt -> LtE, 9223372036854775808 -> 9223372036854775809, 9223372036854775808 -> 9223372036854775807: a frame of 2**63 - 1 bytes or more cannot end where the write ends, so strict (which needs pos == size) is false for it either way
             at += 8
         if at + 4 > size:
             return None

@@ -331,6 +331,15 @@ def test_the_prefilter_needles_cover_every_name_and_are_minimal() -> None:
     assert not any(a != b and a in b for a in needles for b in needles)
 
 
+def test_rsv1_on_a_continuation_is_no_proof_of_frames() -> None:
+    """RSV1 is legal on a message's first frame only (RFC 7692 §6.1): a write that is one
+    "continuation" with RSV1 is not taken as WebSocket frames (random binary passes that often),
+    so its payload is not unmasked and rewritten."""
+    frame = bytearray(encode_frame(0, b'{"apiKey":"K3y-0f-the-acc0unt"}', True, os.urandom(4)))
+    frame[0] |= 0x40
+    assert R.redact_out(bytes(frame)) == bytes(frame)
+
+
 def test_an_uncompressed_message_after_a_compressed_one_ends_the_deflate_state() -> None:
     frames = _compressed_message([b"only"])  # a whole compressed message (FIN): nothing continues
     plain = encode_frame(1, b'{"op":"subscribe"}', True, os.urandom(4))
