@@ -285,26 +285,30 @@ class Handshaking:
         self.sock.close()
 
 
-def test_wait_wakes_when_a_handshake_reply_arrives(service_factory, selector_kind) -> None:
-    """A target in its handshake is not in the selector, yet its descriptor wakes ``wait()``."""
-    a, b = socket.socketpair()
-
+def _a_handshake_reply_wakes_wait(service_factory, sock: socket.socket, peer: socket.socket) -> None:
     class Handshake(Endpoint):
         def create_target(self, addr, ctx):
-            return Handshaking(a)
+            return Handshaking(sock)
 
     # a long step: only the handshaking socket's readiness can end the sleep early
     svc = service_factory(busy_step=1.0)
     handle = svc.register(Handshake())
+    for _ in range(3):
+        svc.poll()
+    assert not svc.is_connected(handle)
+    threading.Timer(0.2, peer.send, args=(b"!",)).start()
+    started = time.monotonic()
+    svc.wait(LONG)
+    assert time.monotonic() - started < 0.9  # woken by the reply, not by the 1 s step
+    poll_until(svc, lambda: svc.is_connected(handle), what="the handshake")
+    svc.close()  # closes the target's descriptor now (the fd-0 case puts stdin back after)
+
+
+def test_wait_wakes_when_a_handshake_reply_arrives(service_factory, selector_kind) -> None:
+    """A target in its handshake is not in the selector, yet its descriptor wakes ``wait()``."""
+    a, b = socket.socketpair()
     try:
-        for _ in range(3):
-            svc.poll()
-        assert not svc.is_connected(handle)
-        threading.Timer(0.2, b.send, args=(b"!",)).start()
-        started = time.monotonic()
-        svc.wait(LONG)
-        assert time.monotonic() - started < 0.9  # woken by the reply, not by the 1 s step
-        poll_until(svc, lambda: svc.is_connected(handle), what="the handshake")
+        _a_handshake_reply_wakes_wait(service_factory, a, b)
     finally:
         b.close()
 
@@ -319,22 +323,7 @@ def test_a_handshake_on_descriptor_0_wakes_wait_too(service_factory, selector_ki
         os.dup2(a.fileno(), 0)
         a.close()
         zero = socket.socket(fileno=0)
-
-        class Handshake(Endpoint):
-            def create_target(self, addr, ctx):
-                return Handshaking(zero)
-
-        svc = service_factory(busy_step=1.0)
-        handle = svc.register(Handshake())
-        for _ in range(3):
-            svc.poll()
-        assert not svc.is_connected(handle)
-        threading.Timer(0.2, b.send, args=(b"!",)).start()
-        started = time.monotonic()
-        svc.wait(LONG)
-        assert time.monotonic() - started < 0.9  # woken by the reply on fd 0, not by the 1 s step
-        poll_until(svc, lambda: svc.is_connected(handle), what="the handshake")
-        svc.close()  # closes fd 0 (the target) before stdin is put back
+        _a_handshake_reply_wakes_wait(service_factory, zero, b)
     finally:
         b.close()
         if zero is not None and zero.fileno() != -1:
