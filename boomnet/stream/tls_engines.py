@@ -53,8 +53,6 @@ class Engine(Protocol):
     name: str
     #: ``True`` on a socket (direct mode), ``False`` over memory BIOs
     direct: bool
-    #: read decrypted bytes into a buffer: ``> 0`` bytes, ``0`` nothing now; raises at the end
-    read_into: Callable[[Buffer], int]
     #: decrypted bytes held inside the TLS object
     pending: Callable[[], int]
 
@@ -90,7 +88,7 @@ class StdlibEngine:
     """Engine over the stdlib ``_ssl`` object (the C object under ``SSLSocket``/``SSLObject``)."""
 
     name = "stdlib"
-    __slots__ = ("_handshaking", "_host", "_in", "_obj", "_out", "direct", "pending", "read_into")
+    __slots__ = ("_handshaking", "_host", "_in", "_obj", "_out", "direct", "pending")
 
     def __init__(self, ctx: ssl.SSLContext, server_hostname: str | None, sock: socket.socket | None):
         host = server_hostname
@@ -113,21 +111,6 @@ class StdlibEngine:
             obj = ctx._wrap_bio(self._in, self._out, False, host)  # type: ignore[attr-defined]
         self._obj = obj
         self.pending: Callable[[], int] = obj.pending
-        self.read_into: Callable[[Buffer], int] = self._read_into
-
-    # The hot path: one C call per record; want-read is the normal "nothing now" answer.
-    def _read_into(self, buf: Buffer) -> int:
-        try:
-            n: int = self._obj.read(len(buf), buf)
-        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
-            return 0
-        except (ssl.SSLError, OSError) as e:
-            raise self._translate(e) from e
-        if n or not len(buf):
-            return n
-        # CPython's _ssl returns 0 bytes (no exception) for SSL_ERROR_ZERO_RETURN: the peer's
-        # close_notify. Want-read raises above, so 0 here is the clean end of the stream.
-        raise ConnectionClosed(f"TLS peer {self._host!r} sent close_notify")
 
     def fill(self, buf: Buffer) -> tuple[int, NetworkError | None]:
         # The bulk read path: one C call per record and no Python frame per record (at ~1 GB/s a
@@ -140,7 +123,9 @@ class StdlibEngine:
         try:
             while total < size:
                 n: int = read(size - total, view[total:])  # equivalent-mutant: Sub -> Add: CPython's SSLObject.read(n, buffer) reads at most len(buffer) (a larger n is cut to it)
-                if not n:  # close_notify (see _read_into)
+                # CPython's _ssl returns 0 bytes (no exception) for SSL_ERROR_ZERO_RETURN, the
+                # peer's close_notify; want-read raises, so 0 here is the clean end of the stream
+                if not n:
                     end: NetworkError = ConnectionClosed(f"TLS peer {self._host!r} sent close_notify")
                     if not total:
                         raise end

@@ -161,7 +161,6 @@ class _ServerEngine(StdlibEngine):
             self._obj = ctx._wrap_bio(self._in, self._out, True, None, owner=owner)  # type: ignore[attr-defined]
         owner.obj = self._obj
         self.pending = self._obj.pending
-        self.read_into = self._read_into
 
     def peer_certificate(self) -> dict[str, Any] | None:
         cert = self._obj.getpeercert()

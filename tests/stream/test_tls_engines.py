@@ -59,36 +59,6 @@ def test_pyopenssl_has_outgoing_sees_a_single_waiting_byte() -> None:
     assert not engine.has_outgoing()
 
 
-# --- stdlib: 0 bytes from a read is close_notify, unless nothing was asked for ------------------
-
-
-def test_stdlib_read_into_zero_bytes_is_close_notify_unless_the_buffer_is_empty() -> None:
-    """CPython's _ssl returns 0 (no exception) for the peer's close_notify; an empty buffer also
-    reads 0 bytes, and that is not an end."""
-
-    class ClosedByPeer:
-        def read(self, n: int, buf: object) -> int:
-            return 0
-
-    engine = stdlib_engine()
-    engine._obj = ClosedByPeer()
-    assert engine.read_into(bytearray(0)) == 0
-    with pytest.raises(ConnectionClosed, match="close_notify"):
-        engine.read_into(bytearray(16))
-
-
-def test_stdlib_read_into_translates_a_tls_failure() -> None:
-    class Broken:
-        def read(self, n: int, buf: object) -> int:
-            raise ssl.SSLError(1, "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC] bad record mac")
-
-    engine = stdlib_engine()
-    engine._obj = Broken()
-    with pytest.raises(TlsError) as caught:
-        engine.read_into(bytearray(16))
-    assert isinstance(caught.value.__cause__, ssl.SSLError)
-
-
 # --- pyOpenSSL: a failed read is an answer, never None -----------------------------------------
 
 
