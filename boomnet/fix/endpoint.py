@@ -185,11 +185,10 @@ def _recorded_seqs(stream: Any) -> tuple[int, int]:
     if recording is None:
         return 1, 1
     out_seq = in_seq = 0
-    data = recording.data
-    for kind, offset, length in zip(recording.kinds, recording.offsets, recording.lengths, strict=False):
+    for i, kind in enumerate(recording.kinds):
         if kind not in (IN, OUT) or (kind == OUT and out_seq) or (kind == IN and in_seq):
             continue
-        chunk = bytes(data[offset : offset + length])
+        chunk = recording.payload(i)
         parser = FixParser(chunk[2 : chunk.find(b"\x01")].decode("latin-1") or "FIX.4.4", validate_checksum=False)
         try:
             msgs = parser.feed(chunk)

@@ -52,13 +52,13 @@ import struct
 import zlib
 from array import array
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from ..errors import RecordingError
 
 __all__ = [
     "MAGIC", "VERSION", "IN", "OUT", "GAP", "EOF", "END", "REDACTED_OUT", "REDACTED_IN",
-    "RecordWriter", "Recording", "parse", "seal_block",
+    "RecordWriter", "Recording", "RecordSource", "parse", "seal_block",
 ]
 
 MAGIC = b"BOOMREC\x01"  # version 3 and later
@@ -78,6 +78,9 @@ V1_CRC = struct.Struct("<I")
 RECORD_HEADER = struct.Struct("<BIQ")
 GAP_COUNT = struct.Struct("<I")
 SUFFIX = ".bnrec"
+
+#: what the parsers index: a whole file in memory, or a window of one
+Data = bytes | bytearray | memoryview
 
 
 def file_header(start_ns: int, flags: int = 0) -> bytes:
@@ -129,8 +132,77 @@ class RecordWriter:
         return block
 
 
+class RecordSource(Protocol):
+    """What a replay reads: the index of a validated recording and its bytes, by file offset.
+
+    Two sources: :class:`Recording` (the whole file in memory, from :func:`parse`) and
+    :class:`~boomnet.stream.recording_file.RecordingFile` (validated by streaming the file, read
+    through one reused window while the replay runs). Offsets are file offsets (``offsets[i]`` is
+    where record ``i``'s payload starts); every span a replay asks for lies inside one record.
+    """
+
+    @property
+    def start_ns(self) -> int: ...
+    @property
+    def kinds(self) -> array[int]: ...
+    @property
+    def times(self) -> array[int]: ...
+    @property
+    def offsets(self) -> array[int]: ...
+    @property
+    def lengths(self) -> array[int]: ...
+    @property
+    def complete(self) -> bool: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def flags(self) -> int: ...
+    @property
+    def redacted_out(self) -> bool: ...
+    @property
+    def redacted_in(self) -> bool: ...
+
+    def writes(self) -> Iterator[bytes]: ...
+
+    def payload(self, i: int) -> bytes:
+        """Record ``i``'s payload (a copy)."""
+        ...
+
+    def span(self, start: int, n: int) -> bytes:
+        """The ``n`` bytes at file offset ``start`` (a copy)."""
+        ...
+
+    def window(self, start: int, n: int) -> tuple[bytes | bytearray, int, int]:
+        """``(buffer, base, end)``: ``buffer[k]`` is the byte at file offset ``base + k`` for
+        ``k < end - base``, and ``[start, start + n)`` is inside. Valid until the next call."""
+        ...
+
+    def held(self) -> tuple[bytes | bytearray, int, int]:
+        """:meth:`window` as it is now, without reading anything."""
+        ...
+
+    def read_into(self, start: int, view: memoryview) -> None:
+        """Fill ``view`` with the bytes at file offset ``start`` (large reads, no window)."""
+        ...
+
+    def attach(self) -> None:
+        """A replay starts on this source (a file-backed one replays once)."""
+        ...
+
+    def finish(self) -> None:
+        """The replay reached its recorded end: RecordingError if the source changed; release it."""
+        ...
+
+    def close(self) -> None:
+        """Release the source (idempotent)."""
+        ...
+
+
 class Recording(NamedTuple):
-    """A parsed recording: parallel arrays of kind, time and payload span into ``data``."""
+    """A parsed in-memory recording: parallel arrays of kind, time and payload span into ``data``.
+
+    A :class:`RecordSource` whose window is all of ``data`` (``data`` starts at file offset 0).
+    """
 
     start_ns: int
     data: bytes
@@ -159,8 +231,33 @@ class Recording(NamedTuple):
             if kind == OUT:
                 yield data[offset : offset + length]
 
+    def payload(self, i: int) -> bytes:
+        offset = self.offsets[i]
+        return self.data[offset : offset + self.lengths[i]]
 
-def _header(data: bytes, source: str) -> tuple[int, int, int, int]:
+    def span(self, start: int, n: int) -> bytes:
+        return self.data[start : start + n]
+
+    def window(self, start: int, n: int) -> tuple[bytes, int, int]:
+        return self.data, 0, len(self.data)
+
+    def held(self) -> tuple[bytes, int, int]:
+        return self.data, 0, len(self.data)
+
+    def read_into(self, start: int, view: memoryview) -> None:  # never needed: the window is all
+        view[:] = memoryview(self.data)[start : start + len(view)]
+
+    def attach(self) -> None:
+        """Nothing to do: an in-memory recording may be replayed any number of times."""
+
+    def finish(self) -> None:
+        """Nothing to release."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def _header(data: Data, source: str) -> tuple[int, int, int, int]:
     """``(version, flags, start_ns, header size)``; RecordingError for any damage."""
     if len(data) < FILE_HEADER.size:
         raise RecordingError(f"{source}: truncated (no file header)")
@@ -205,7 +302,7 @@ def parse(data: bytes, *, allow_truncated: bool = False, source: str = "recordin
             break  # truncated block
         if zlib.crc32(view[start:end]) != crc:
             raise RecordingError(f"{source}: corrupt (checksum mismatch in block at offset {pos})")
-        if _index_block(data, start, end, source, kinds, times, offsets, lengths):
+        if _index_block(data, start, end, 0, source, kinds, times, offsets, lengths):
             if end != size:
                 raise RecordingError(f"{source}: corrupt ({size - end} bytes after the END record)")
             return Recording(start_ns, data, kinds, times, offsets, lengths, True, version, flags)
@@ -215,29 +312,33 @@ def parse(data: bytes, *, allow_truncated: bool = False, source: str = "recordin
     return Recording(start_ns, data, kinds, times, offsets, lengths, False, version, flags)
 
 
-def _index_block(data: bytes, pos: int, end: int, source: str, *arrays: array[int]) -> bool:
-    """Index the records of one verified block; ``True`` if it ends with the END record."""
+def _index_block(data: Data, pos: int, end: int, base: int, source: str, *arrays: array[int]) -> bool:
+    """Index the records of one verified block ``data[pos:end]``, where ``data[k]`` is the byte at
+    file offset ``base + k``; ``True`` if it ends with the END record."""
     kinds, times, offsets, lengths = arrays
     hsize = RECORD_HEADER.size
+    # bound once: this loop runs once per record of the file (hundreds of thousands)
+    unpack, known = RECORD_HEADER.unpack_from, KINDS
+    add_kind, add_time, add_offset, add_length = kinds.append, times.append, offsets.append, lengths.append
     while pos < end:
         if pos + hsize > end:
-            raise RecordingError(f"{source}: corrupt (record header overruns its block at offset {pos})")
-        kind, length, t_ns = RECORD_HEADER.unpack_from(data, pos)
+            raise RecordingError(f"{source}: corrupt (record header overruns its block at offset {pos + base})")
+        kind, length, t_ns = unpack(data, pos)
         body = pos + hsize
-        if kind not in KINDS:
-            raise RecordingError(f"{source}: corrupt (unknown record kind {kind} at offset {pos})")
+        if kind not in known:
+            raise RecordingError(f"{source}: corrupt (unknown record kind {kind} at offset {pos + base})")
         if body + length > end:
-            raise RecordingError(f"{source}: corrupt (record overruns its block at offset {pos})")
+            raise RecordingError(f"{source}: corrupt (record overruns its block at offset {pos + base})")
         if kind == END:
             if length:
-                raise RecordingError(f"{source}: corrupt (END record with a payload at offset {pos})")
+                raise RecordingError(f"{source}: corrupt (END record with a payload at offset {pos + base})")
             if body != end:
-                raise RecordingError(f"{source}: corrupt (records after END at offset {pos})")
+                raise RecordingError(f"{source}: corrupt (records after END at offset {pos + base})")
             return True
-        kinds.append(kind)
-        times.append(t_ns)
-        offsets.append(body)
-        lengths.append(length)
+        add_kind(kind)
+        add_time(t_ns)
+        add_offset(body + base)
+        add_length(length)
         pos = body + length
     return False
 
@@ -272,3 +373,7 @@ def _parse_v1(data: bytes, start_ns: int, allow_truncated: bool, source: str, *a
     if not allow_truncated:
         raise RecordingError(f"{source}: truncated at offset {pos} (no END record; was the stream closed?)")
     return Recording(start_ns, data, kinds, times, offsets, lengths, False, 1)
+
+
+def _is_a_source(recording: Recording) -> RecordSource:
+    return recording  # mypy checks here that Recording is a RecordSource

@@ -8,8 +8,18 @@ says so), a recorded ``wildcard`` byte (``*``, the redactors' fill) matches any 
 a request carrying a credential still matches its masked recording (and boundaries may still
 differ). Masked WebSocket client frames never compare: their masks are random.
 
-A replay has no descriptor (``fileno() == -1``) and ``read_hint()`` is always non-zero: a
-selector polls it on every pass until it reports its end.
+The recording is a :class:`~boomnet.stream.recording.RecordSource`: :meth:`ReplayStream.from_file`
+validates the whole file up front by streaming it (RecordingError for a missing, truncated or
+corrupt file before any byte is delivered) and keeps only its index; the bytes are read again
+from the open file while the replay runs, through one reused window or straight into the
+caller's buffer for large reads, so memory stays bounded whatever the file's size. A change to
+the file after validation is a RecordingError, never wrong bytes (what is detected, and when:
+:mod:`boomnet.stream.recording_file`). An in-memory :class:`~boomnet.stream.recording.Recording`
+(from :func:`~boomnet.stream.recording.parse`) replays the same way. The file is closed when the
+replay ends (its recorded end, or an error) and by :meth:`close`.
+
+A replay has no descriptor to wait on (``fileno() == -1``) and ``read_hint()`` is always
+non-zero: a selector polls it on every pass until it reports its end.
 """
 
 from __future__ import annotations
@@ -20,7 +30,8 @@ import time
 from ..errors import ConnectionClosed, ConnectionReset, LocalError, RecordingError, TruncatedStream
 from .base import Buffer, Stream
 from .recorded import recording_path, wait_finishing
-from .recording import GAP, IN, OUT, Recording, parse
+from .recording import GAP, IN, OUT, RecordSource
+from .recording_file import DIRECT, RecordingFile
 
 __all__ = ["ReplayStream"]
 
@@ -31,7 +42,7 @@ _ENDS: dict[bytes, type[ConnectionClosed]] = {
 
 
 class ReplayStream(Stream):
-    """A stream that replays a :class:`Recording`. Build it with :meth:`from_file`.
+    """A stream that replays a recording (any :class:`RecordSource`). Build it with :meth:`from_file`.
 
     ``speed``: ``None`` replays as fast as it is read; ``1.0`` paces reads at recorded times
     (``2.0`` twice as fast): before its time a record reads as 0 bytes.
@@ -44,6 +55,10 @@ class ReplayStream(Stream):
         "_out_i",
         "_out_offset",
         "_start",
+        "_wbase",
+        "_wend",
+        "_win",
+        "_wview",
         "compare_writes",
         "name",
         "recording",
@@ -53,7 +68,7 @@ class ReplayStream(Stream):
 
     def __init__(
         self,
-        recording: Recording,
+        recording: RecordSource,
         *,
         speed: float | None = None,
         compare_writes: bool = False,
@@ -74,6 +89,12 @@ class ReplayStream(Stream):
         self._out_offset = 0
         self._start = 0  # monotonic ns of the first read (pacing)
         self._closed = False
+        recording.attach()
+        # the source's window: _win[k] is the byte at file offset _wbase + k, up to _wend (an
+        # in-memory recording's is all of it; a file's, what validation read last)
+        self._win: bytes | bytearray
+        self._win, self._wbase, self._wend = recording.held()
+        self._wview = memoryview(self._win)
 
     @classmethod
     def from_file(
@@ -84,18 +105,17 @@ class ReplayStream(Stream):
         allow_truncated: bool = False,
         **options: object,
     ) -> ReplayStream:
-        """Load and validate ``<directory>/<name>.bnrec``; RecordingError if missing/truncated/corrupt.
-
-        A recording this process is still finishing (closed, its writer thread not done) is
+        """Validate ``<directory>/<name>.bnrec`` (all of it, streaming it: RecordingError if missing,
+        truncated or corrupt) and replay it from the open file. A recording this process is still finishing (closed, its writer thread not done) is
         waited for, up to 10 s."""
         path = recording_path(name, directory)
         wait_finishing(path, 10.0)
+        source: RecordSource = RecordingFile.open(path, allow_truncated=allow_truncated)
         try:
-            data = path.read_bytes()
-        except OSError as e:
-            raise RecordingError(f"cannot read recording {path}: {e}") from e
-        rec = parse(data, allow_truncated=allow_truncated, source=str(path))
-        return cls(rec, name=name, **options)  # type: ignore[arg-type]
+            return cls(source, name=name, **options)  # type: ignore[arg-type]
+        except BaseException:
+            source.close()
+            raise
 
     def recv_into(self, buf: Buffer) -> int:
         rec = self.recording
@@ -105,7 +125,9 @@ class ReplayStream(Stream):
             i += 1
         self._i = i
         if i == count:
-            self._closed = True
+            if not self._closed:
+                self._closed = True
+                rec.finish()  # RecordingError (instead of the end) if the file changed
             raise ConnectionClosed(f"replay {self.name!r} ended")
         kind = kinds[i]
         if self.speed is not None and not self._due(rec.times[i]):
@@ -114,7 +136,11 @@ class ReplayStream(Stream):
             start = rec.offsets[i] + self._offset
             left = rec.lengths[i] - self._offset
             n: int = min(left, len(buf))
-            buf[:n] = rec.data[start : start + n] if n < 4096 else memoryview(rec.data)[start : start + n]  # equivalent-mutant: Lt -> LtE, 4096 -> 4097, 4096 -> 4095: both branches copy the same bytes; the threshold only picks the cheaper copy (a small slice, or a view for big reads)
+            pos = start - self._wbase
+            if pos < 0 or start + n > self._wend:  # outside the window: never for a recording in memory
+                pos = self._refill(start, n, buf)
+            if pos >= 0:
+                buf[:n] = self._win[pos : pos + n] if n < 4096 else self._wview[pos : pos + n]  # equivalent-mutant: Lt -> LtE, 4096 -> 4097, 4096 -> 4095: both branches copy the same bytes; the threshold only picks the cheaper copy (a small slice, or a view for big reads)
             if n == left:
                 self._i, self._offset = i + 1, 0
             else:
@@ -125,12 +151,32 @@ class ReplayStream(Stream):
             return 0
         # EOF: parse() indexes IN, OUT, GAP and EOF records only, and the others are handled above
         self._closed = True
-        payload = rec.data[rec.offsets[i] : rec.offsets[i] + rec.lengths[i]]
+        try:
+            payload = rec.payload(i)
+            rec.finish()  # RecordingError (instead of the recorded end) if the file changed
+        finally:
+            rec.close()
         reason = payload[1:].decode("utf-8", "replace") or "peer closed"
         end = _ENDS.get(payload[:1])
         if end is None:
             raise RecordingError(f"replay {self.name!r}: unknown end of stream {payload[:1]!r}")
         raise end(f"replay {self.name!r}: {reason}")
+
+    def _refill(self, start: int, n: int, buf: Buffer) -> int:
+        """Bring file offset ``start`` into the window and return its window offset, or read a
+        large span straight into ``buf`` and return -1. Any error ends the replay."""
+        rec = self.recording
+        try:
+            if n >= DIRECT:
+                rec.read_into(start, memoryview(buf)[:n])
+                return -1
+            self._win, self._wbase, self._wend = rec.window(start, n)
+        except BaseException:
+            self._closed = True
+            rec.close()
+            raise
+        self._wview = memoryview(self._win)
+        return start - self._wbase
 
     def _due(self, t_ns: int) -> bool:
         now = time.monotonic_ns()
@@ -154,7 +200,7 @@ class ReplayStream(Stream):
                 raise RecordingError(f"replay {self.name!r}: wrote {len(data) - pos} bytes more than were recorded")
             start = rec.offsets[self._out_i] + self._out_offset
             n = min(rec.lengths[self._out_i] - self._out_offset, len(data) - pos)
-            recorded, written = rec.data[start : start + n], bytes(data[pos : pos + n])
+            recorded, written = rec.span(start, n), bytes(data[pos : pos + n])
             if recorded != written and not self._masked_equal(recorded, written):
                 raise RecordingError(f"replay {self.name!r}: written bytes differ from the recording")
             pos += n
@@ -195,6 +241,8 @@ class ReplayStream(Stream):
 
     def close(self) -> None:
         self._closed = True
+        self._i, self._offset = len(self.recording.kinds), 0  # later reads report the end
+        self.recording.close()
 
     def __repr__(self) -> str:
         return f"<ReplayStream {self.name!r} record {self._i}/{len(self.recording.kinds)}>"

@@ -20,7 +20,6 @@ from ..service.resolver import Address
 from ..service.stream_endpoint import StreamEndpoint
 from ..stream.base import Stream
 from ..stream.options import TcpOptions, TlsOptions
-from ..stream.recording import OUT
 from .client import WebSocket
 from .handshake import parse_ws_url
 from .options import WsOptions, build_options
@@ -130,13 +129,10 @@ def _recorded_ws_key(stream: Stream) -> str | None:
     recording = getattr(stream, "recording", None)
     if recording is None:
         return None
-    data = recording.data
-    for kind, offset, length in zip(recording.kinds, recording.offsets, recording.lengths, strict=True):
-        if kind != OUT:
-            continue
-        for line in bytes(data[offset : offset + length]).split(b"\r\n"):
+    for request in recording.writes():  # the first write is the upgrade request
+        for line in request.split(b"\r\n"):
             name, _, value = line.partition(b":")
             if name.strip().lower() == b"sec-websocket-key":
-                return value.strip().decode("ascii", "replace")
-        return None  # the first write is the upgrade request; it had no key
+                return str(value.strip().decode("ascii", "replace"))
+        return None  # it had no key
     return None

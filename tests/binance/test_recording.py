@@ -88,11 +88,13 @@ def test_invariants(symbol: str) -> None:
 def test_pongs_in_the_recording_copy_each_ping_payload() -> None:
     """The recording holds both directions: every ping the exchange sent got a pong with the same
     payload from boomnet's WebSocket (outbound frames are masked; unmask to compare)."""
-    rec = ReplayStream.from_file("binance-sim-btcusdt", str(RECORDINGS)).recording
+    replay = ReplayStream.from_file("binance-sim-btcusdt", str(RECORDINGS))
+    rec = replay.recording
     chunks = {IN: [], OUT: []}
-    for kind, offset, length in zip(rec.kinds, rec.offsets, rec.lengths, strict=False):
+    for i, kind in enumerate(rec.kinds):
         if kind in chunks:
-            chunks[kind].append(bytes(rec.data[offset : offset + length]))
+            chunks[kind].append(rec.payload(i))
+    replay.close()
     inbound = b"".join(chunks[IN])
     decoder = Decoder()
     decoder.feed(inbound[inbound.index(b"\r\n\r\n") + 4 :])

@@ -65,12 +65,9 @@ def test_vwap_and_mid_on_a_replay() -> None:
 def independent_totals(name: str) -> tuple[Decimal, Decimal]:
     """Notional and volume from the recorded inbound bytes with the stdlib json: no WebSocket
     decoder, no orjson, no endpoint code."""
-    rec = ReplayStream.from_file(name, str(RECORDINGS)).recording
-    data = b"".join(
-        bytes(rec.data[offset : offset + length])
-        for kind, offset, length in zip(rec.kinds, rec.offsets, rec.lengths, strict=False)
-        if kind == IN
-    )
+    replay = ReplayStream.from_file(name, str(RECORDINGS))
+    data = b"".join(replay.recording.payload(i) for i, kind in enumerate(replay.recording.kinds) if kind == IN)
+    replay.close()
     notional = volume = Decimal(0)
     start = 0
     marker = b'{"stream":"btcusdt@trade","data":'

@@ -1,0 +1,337 @@
+"""RecordingFile: a recording validated by streaming its file, then replayed from the open file.
+
+:meth:`RecordingFile.open` checks the whole file before a replay starts, exactly what
+:func:`~boomnet.stream.recording.parse` checks (header and its checksum, every block's checksum,
+every record's kind and bounds, the END record and nothing after it; versions 1, 2 and 3), and
+raises :class:`~boomnet.errors.RecordingError` for a missing, truncated or corrupt file. It reads
+the file once, in large reads into one reused buffer (the *window*), and keeps only the index:
+kind, time, payload offset and length per record (21 bytes a record), never the data. Memory is
+the index plus the window (:data:`WINDOW`), whatever the file's size.
+
+The replay then reads the bytes again from the same open descriptor: through the window (one
+large read serves many small records), or, for a read of at least :data:`DIRECT` bytes, straight
+into the caller's buffer (one copy, one syscall per read). Never one syscall per small record.
+
+The file can change under a replay. What is detected, and when:
+
+* the descriptor is held from validation to the end, so a file replaced by ``rename`` or deleted
+  is no change at all: the replay goes on reading the bytes it validated;
+* every read from the file (validation's, each window refill, each direct read) is followed by an
+  ``os.fstat``: a different size, ``st_mtime_ns`` or ``st_ctime_ns`` than at validation's start
+  raises RecordingError naming the file, before any byte of that read is delivered; the same
+  check runs when the replay reaches its recorded end (:meth:`finish`), before that end is raised;
+* a read that comes back short (the file was truncated) raises RecordingError naming the file.
+
+Not detected: an in-place rewrite that leaves the size and both timestamps as they were. The
+kernel stamps times with a coarse clock (commonly a scheduler tick, a few ms), so a same-size
+write in the same tick as the file's previous change goes unnoticed; writes through a shared
+``mmap`` update the times only when written back. Bytes are not re-checksummed during the replay:
+the timestamps are the guard. Bytes delivered before a change are the validated ones.
+
+The descriptor is closed by :meth:`close`, by :meth:`finish`, and on any error. A RecordingFile
+replays once, in one stream (it owns the window): open the file again for a second replay.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from array import array
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import LocalError, RecordingError
+from .recording import (
+    BLOCK_HEADER, END, HEADER_SIZE, KINDS, OUT, RECORD_HEADER, REDACTED_IN, REDACTED_OUT, V1_CRC,
+    _header, _index_block,
+)
+
+__all__ = ["RecordingFile", "WINDOW", "DIRECT"]
+
+#: the reused buffer: validation reads the file through it, the replay reads small records
+#: through it. Twice the recorder's default block (1 MiB), so a whole block fits with room.
+WINDOW = 2 << 20
+#: a replayed read of at least this many bytes goes straight into the caller's buffer
+DIRECT = 32 << 10
+
+
+class RecordingFile:
+    """The index of a validated recording file and the open descriptor it replays from.
+
+    A :class:`~boomnet.stream.recording.RecordSource`; build it with :meth:`open`.
+    """
+
+    __slots__ = (
+        "_attached", "_base", "_end", "_file", "_size", "_stamp", "_stop", "_view", "_win",
+        "complete", "flags", "kinds", "lengths", "offsets", "path", "start_ns", "times", "version",
+    )
+
+    def __init__(self, path: Path, window: int = WINDOW):
+        if window < 2 * DIRECT:
+            raise LocalError(f"a recording window must be at least {2 * DIRECT} bytes, got {window}")
+        self.path = path
+        self._win = bytearray(window)
+        self._view = memoryview(self._win)
+        self._base = self._end = 0  # the window holds file offsets [_base, _end)
+        self._attached = False
+        self.kinds, self.times, self.offsets, self.lengths = array("B"), array("Q"), array("Q"), array("I")
+        self.start_ns = self.version = self.flags = self._stop = 0
+        self.complete = False
+        self._file = open(path, "rb", buffering=0)
+        try:
+            self._stamp = self._fstat()
+        except BaseException:
+            self._file.close()
+            raise
+        self._size = self._stamp[0]
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, allow_truncated: bool = False, window: int = WINDOW) -> RecordingFile:
+        """Open and validate the recording at ``path``; RecordingError if missing, truncated or
+        corrupt (the file is closed again then). ``window``: the reused buffer's size."""
+        path = Path(path)
+        try:
+            rec = cls(path, window)
+        except OSError as e:
+            raise RecordingError(f"cannot read recording {path}: {e}") from e
+        try:
+            rec._validate(allow_truncated)
+        except BaseException:
+            rec.close()
+            raise
+        return rec
+
+    # --- the RecordSource side ----------------------------------------------------------------
+
+    @property
+    def redacted_out(self) -> bool:
+        """The outbound bytes were redacted when recorded (secrets overwritten)."""
+        return bool(self.flags & REDACTED_OUT)
+
+    @property
+    def redacted_in(self) -> bool:
+        """The inbound bytes were redacted when recorded."""
+        return bool(self.flags & REDACTED_IN)
+
+    @property
+    def closed(self) -> bool:
+        return self._file.closed
+
+    def writes(self) -> Iterator[bytes]:
+        """The outbound chunks (each ``write()`` call's bytes, as recorded), in order."""
+        for kind, offset, length in zip(self.kinds, self.offsets, self.lengths, strict=True):
+            if kind == OUT:
+                yield self.span(offset, length)
+
+    def payload(self, i: int) -> bytes:
+        return self.span(self.offsets[i], self.lengths[i])
+
+    def span(self, start: int, n: int) -> bytes:
+        off = start - self._base
+        if off >= 0 and start + n <= self._end:
+            return bytes(self._view[off : off + n])
+        out = bytearray(n)  # outside the window: read it without moving the window
+        self.read_into(start, memoryview(out))
+        return bytes(out)
+
+    def window(self, start: int, n: int) -> tuple[bytearray, int, int]:
+        self._ensure(start, n)
+        return self._win, self._base, self._end
+
+    def held(self) -> tuple[bytearray, int, int]:
+        return self._win, self._base, self._end
+
+    def read_into(self, start: int, view: memoryview) -> None:
+        self._read(view, start)
+
+    def attach(self) -> None:
+        if self._attached:
+            raise LocalError(f"{self.path} is already being replayed: open the file again for a second replay")
+        self._attached = True
+
+    def finish(self) -> None:
+        """The replay reached its recorded end: RecordingError if the file changed; close it."""
+        try:
+            if not self._file.closed:
+                self._check()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._file.closed else "open"
+        return f"<RecordingFile {str(self.path)!r} {len(self.kinds)} records, {state}>"
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def _fstat(self) -> tuple[int, int, int]:
+        st = os.fstat(self._file.fileno())
+        return st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+    def _check(self) -> None:
+        try:
+            stamp = self._fstat()
+        except OSError as e:
+            self.close()
+            raise RecordingError(f"{self.path}: cannot check the recording: {e}") from e
+        if stamp != self._stamp:
+            self.close()
+            was, now = self._stamp, stamp
+            raise RecordingError(
+                f"{self.path}: the recording changed since it was validated "
+                f"(size {was[0]} -> {now[0]}, mtime_ns {was[1]} -> {now[1]}, ctime_ns {was[2]} -> {now[2]})"
+            )
+
+    def _read(self, view: memoryview, at: int) -> None:
+        """Fill ``view`` with the file's bytes from offset ``at``; RecordingError if it is shorter
+        or changed since validation started. Closes the file on any error."""
+        if self._file.closed:
+            raise RecordingError(f"{self.path}: the recording is closed")
+        fd, want, got = self._file.fileno(), len(view), 0
+        try:
+            while got < want:
+                n = os.preadv(fd, [view[got:]], at + got)
+                if not n:
+                    self.close()
+                    raise RecordingError(
+                        f"{self.path}: the recording is shorter than when it was validated "
+                        f"(ends at offset {at + got}, {self._size} bytes were validated)"
+                    )
+                got += n
+        except OSError as e:
+            self.close()
+            raise RecordingError(f"cannot read recording {self.path}: {e}") from e
+        self._check()
+
+    def _ensure(self, pos: int, n: int) -> int:
+        """The window offset of file offset ``pos``, with ``[pos, pos + n)`` in the window
+        (``n <= WINDOW``, ``pos + n <= size``): refills from ``pos``, keeping the bytes already read."""
+        off = pos - self._base
+        if off >= 0 and pos + n <= self._end:
+            return off
+        view, end = self._view, self._end
+        keep = end - pos if self._base <= pos < end else 0
+        if keep:
+            view[:keep] = view[off:off + keep]  # memoryview assignment moves (memmove): overlap is safe
+        fill = min(len(view), self._size - pos)
+        self._base, self._end = pos, pos  # nothing valid while reading (an error leaves it empty)
+        self._read(view[keep:fill], pos + keep)
+        self._end = pos + fill
+        return 0
+
+    # --- validation ---------------------------------------------------------------------------
+
+    def _validate(self, allow_truncated: bool) -> None:
+        source, size = str(self.path), self._size
+        head = min(size, HEADER_SIZE)
+        off = self._ensure(0, head)
+        self.version, self.flags, self.start_ns, pos = _header(self._view[off : off + head], source)
+        if self.version == 1:
+            self._validate_v1(pos, source)
+        else:
+            self._validate_blocks(pos, source)
+        if not self.complete and not allow_truncated:
+            raise RecordingError(f"{source}: truncated at offset {self._stop} (no END record; was the stream closed?)")
+        self._check()  # the file did not change while it was read
+
+    def _validate_blocks(self, pos: int, source: str) -> None:
+        size, hsize, win = self._size, BLOCK_HEADER.size, len(self._view)
+        arrays = self.kinds, self.times, self.offsets, self.lengths
+        unpack, crc32, ensure = BLOCK_HEADER.unpack_from, zlib.crc32, self._ensure
+        while pos + hsize <= size:  # else the end, or a truncated block header
+            off = ensure(pos, hsize)
+            block_len, crc = unpack(self._win, off)
+            start = pos + hsize
+            end = start + block_len
+            if end > size:
+                break  # truncated block
+            if hsize + block_len <= win:  # the usual case: the whole block in the window at once
+                off = ensure(pos, hsize + block_len) + hsize
+                if crc32(self._view[off : off + block_len]) != crc:
+                    raise RecordingError(f"{source}: corrupt (checksum mismatch in block at offset {pos})")
+                done = _index_block(self._win, off, off + block_len, self._base, source, *arrays)
+            else:  # a block larger than the window (one big record): checksum it piece by piece
+                if self._crc(start, end) != crc:
+                    raise RecordingError(f"{source}: corrupt (checksum mismatch in block at offset {pos})")
+                done = self._index_large(start, end, source)
+            if done:
+                if end != size:
+                    raise RecordingError(f"{source}: corrupt ({size - end} bytes after the END record)")
+                self.complete = True
+                return
+            pos = end
+        self._stop = pos
+
+    def _crc(self, pos: int, end: int, crc: int = 0) -> int:
+        """zlib.crc32 of the file's bytes ``[pos, end)``, read through the window."""
+        step = len(self._view)
+        while pos < end:
+            n = min(step, end - pos)
+            off = self._ensure(pos, n)
+            crc = zlib.crc32(self._view[off : off + n], crc)
+            pos += n
+        return crc
+
+    def _index_large(self, pos: int, end: int, source: str) -> bool:
+        """:func:`_index_block` (same checks, same messages) for a verified block larger than the
+        window: each record header is brought into the window, the payloads are skipped."""
+        hsize, unpack = RECORD_HEADER.size, RECORD_HEADER.unpack_from
+        while pos < end:
+            if pos + hsize > end:
+                raise RecordingError(f"{source}: corrupt (record header overruns its block at offset {pos})")
+            kind, length, t_ns = unpack(self._win, self._ensure(pos, hsize))
+            body = pos + hsize
+            if kind not in KINDS:
+                raise RecordingError(f"{source}: corrupt (unknown record kind {kind} at offset {pos})")
+            if body + length > end:
+                raise RecordingError(f"{source}: corrupt (record overruns its block at offset {pos})")
+            if kind == END:
+                if length:
+                    raise RecordingError(f"{source}: corrupt (END record with a payload at offset {pos})")
+                if body != end:
+                    raise RecordingError(f"{source}: corrupt (records after END at offset {pos})")
+                return True
+            self._add(kind, t_ns, body, length)
+            pos = body + length
+        return False
+
+    def _validate_v1(self, pos: int, source: str) -> None:
+        """Version 1 (:func:`~boomnet.stream.recording._parse_v1`'s checks): records back to back,
+        each followed by the crc32 of its header and payload."""
+        size, hsize, csize, win = self._size, RECORD_HEADER.size, V1_CRC.size, len(self._view)
+        unpack, ensure = RECORD_HEADER.unpack_from, self._ensure
+        while pos + hsize <= size:
+            kind, length, t_ns = unpack(self._win, ensure(pos, hsize))
+            if kind not in KINDS:
+                raise RecordingError(f"{source}: corrupt (unknown record kind {kind} at offset {pos})")
+            body = pos + hsize
+            end = body + length
+            if end + csize > size:
+                break
+            if end + csize - pos <= win:
+                off = ensure(pos, end + csize - pos)
+                crc = zlib.crc32(self._view[off : off + hsize + length])
+                (recorded,) = V1_CRC.unpack_from(self._win, off + hsize + length)
+            else:
+                crc = self._crc(pos, end)
+                (recorded,) = V1_CRC.unpack_from(self._win, ensure(end, csize))
+            if crc != recorded:
+                raise RecordingError(f"{source}: corrupt (checksum mismatch in record at offset {pos})")
+            if kind == END:
+                if length:
+                    raise RecordingError(f"{source}: corrupt (END record with a payload at offset {pos})")
+                if end + csize != size:
+                    raise RecordingError(f"{source}: corrupt (bytes after the END record)")
+                self.complete = True
+                return
+            self._add(kind, t_ns, body, length)
+            pos = end + csize
+        self._stop = pos
+
+    def _add(self, kind: int, t_ns: int, offset: int, length: int) -> None:
+        self.kinds.append(kind)
+        self.times.append(t_ns)
+        self.offsets.append(offset)
+        self.lengths.append(length)
