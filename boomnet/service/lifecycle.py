@@ -134,7 +134,12 @@ class Lifecycle:
             try:
                 from ..stream import ReplayStream
 
-                target = ep.create_replay_target(ReplayStream.from_file(*ep._replay), ctx)
+                stream = ReplayStream.from_file(*ep._replay)
+                try:
+                    target = ep.create_replay_target(stream, ctx)
+                except BaseException:
+                    stream.close()  # the recording's descriptor is not left to the GC
+                    raise
             except Exception as exc:
                 self._connect_failed(record, exc, ctx, now)
                 return

@@ -35,7 +35,6 @@ replays once, in one stream (it owns the window): open the file again for a seco
 from __future__ import annotations
 
 import os
-import zlib
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,14 +42,14 @@ from pathlib import Path
 from ..errors import LocalError, RecordingError
 from .recording import (
     BLOCK_HEADER, END, HEADER_SIZE, KINDS, OUT, RECORD_HEADER, REDACTED_IN, REDACTED_OUT, V1_CRC,
-    _header, _index_block,
+    _header, _index_block, crc32,
 )
 
 __all__ = ["RecordingFile", "WINDOW", "DIRECT"]
 
 #: the reused buffer: validation reads the file through it, the replay reads small records
-#: through it. Twice the recorder's default block (1 MiB), so a whole block fits with room.
-WINDOW = 2 << 20
+#: through it. A default block (at most 1 MiB, the recorder's ``flush_bytes``) and its header fit.
+WINDOW = (1 << 20) + (64 << 10)
 #: a replayed read of at least this many bytes goes straight into the caller's buffer
 DIRECT = 32 << 10
 
@@ -239,7 +238,7 @@ class RecordingFile:
     def _validate_blocks(self, pos: int, source: str) -> None:
         size, hsize, win = self._size, BLOCK_HEADER.size, len(self._view)
         arrays = self.kinds, self.times, self.offsets, self.lengths
-        unpack, crc32, ensure = BLOCK_HEADER.unpack_from, zlib.crc32, self._ensure
+        unpack, ensure = BLOCK_HEADER.unpack_from, self._ensure
         while pos + hsize <= size:  # else the end, or a truncated block header
             off = ensure(pos, hsize)
             block_len, crc = unpack(self._win, off)
@@ -249,7 +248,7 @@ class RecordingFile:
                 break  # truncated block
             if hsize + block_len <= win:  # the usual case: the whole block in the window at once
                 off = ensure(pos, hsize + block_len) + hsize
-                if crc32(self._view[off : off + block_len]) != crc:
+                if crc32(self._view[off : off + block_len], 0) != crc:
                     raise RecordingError(f"{source}: corrupt (checksum mismatch in block at offset {pos})")
                 done = _index_block(self._win, off, off + block_len, self._base, source, *arrays)
             else:  # a block larger than the window (one big record): checksum it piece by piece
@@ -265,12 +264,12 @@ class RecordingFile:
         self._stop = pos
 
     def _crc(self, pos: int, end: int, crc: int = 0) -> int:
-        """zlib.crc32 of the file's bytes ``[pos, end)``, read through the window."""
+        """The crc32 of the file's bytes ``[pos, end)``, read through the window."""
         step = len(self._view)
         while pos < end:
             n = min(step, end - pos)
             off = self._ensure(pos, n)
-            crc = zlib.crc32(self._view[off : off + n], crc)
+            crc = crc32(self._view[off : off + n], crc)
             pos += n
         return crc
 
@@ -312,7 +311,7 @@ class RecordingFile:
                 break
             if end + csize - pos <= win:
                 off = ensure(pos, end + csize - pos)
-                crc = zlib.crc32(self._view[off : off + hsize + length])
+                crc = crc32(self._view[off : off + hsize + length], 0)
                 (recorded,) = V1_CRC.unpack_from(self._win, off + hsize + length)
             else:
                 crc = self._crc(pos, end)
