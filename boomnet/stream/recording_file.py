@@ -17,16 +17,21 @@ The file can change under a replay. What is detected, and when:
 * the descriptor is held from validation to the end, so a file replaced by ``rename`` or deleted
   is no change at all: the replay goes on reading the bytes it validated;
 * every read from the file (validation's, each window refill, each direct read) is followed by an
-  ``os.fstat``: a different size, ``st_mtime_ns`` or ``st_ctime_ns`` than at validation's start
-  raises RecordingError naming the file, before any byte of that read is delivered; the same
-  check runs when the replay reaches its recorded end (:meth:`finish`), before that end is raised;
+  ``os.fstat``: a different size or ``st_mtime_ns`` than at validation's start raises
+  RecordingError naming the file, before any byte of that read is delivered; so does a different
+  ``st_ctime_ns`` (a write whose mtime was set back with ``utime``) unless the link count, mode
+  or owner changed too (a rename over the file, its deletion, chmod/chown also move ctime and
+  leave the bytes alone). The same check runs when the replay reaches its recorded end
+  (:meth:`finish`), before that end is raised;
 * a read that comes back short (the file was truncated) raises RecordingError naming the file.
 
-Not detected: an in-place rewrite that leaves the size and both timestamps as they were. The
+Not detected: an in-place rewrite that leaves the size and the timestamps as they were. The
 kernel stamps times with a coarse clock (commonly a scheduler tick, a few ms), so a same-size
 write in the same tick as the file's previous change goes unnoticed; writes through a shared
-``mmap`` update the times only when written back. Bytes are not re-checksummed during the replay:
-the timestamps are the guard. Bytes delivered before a change are the validated ones.
+``mmap`` update the times only when written back; a rewrite together with a chmod hides behind
+the chmod's ctime. Bytes are not re-checksummed during the replay: the stamps are the guard.
+Bytes held in the window since validation (all of a file smaller than the window) are the
+validated bytes whatever happens to the file; a change is still reported at the end.
 
 The descriptor is closed by :meth:`close`, by :meth:`finish`, and on any error. A RecordingFile
 replays once, in one stream (it owns the window): open the file again for a second replay.
@@ -127,7 +132,7 @@ class RecordingFile:
 
     def span(self, start: int, n: int) -> bytes:
         off = start - self._base
-        if off >= 0 and start + n <= self._end:
+        if off >= 0 and start + n <= self._end and not self._file.closed:
             return bytes(self._view[off : off + n])
         out = bytearray(n)  # outside the window: read it without moving the window
         self.read_into(start, memoryview(out))
@@ -165,19 +170,21 @@ class RecordingFile:
 
     # --- reading ------------------------------------------------------------------------------
 
-    def _fstat(self) -> tuple[int, int, int]:
+    def _fstat(self) -> tuple[int, ...]:
         st = os.fstat(self._file.fileno())
-        return st.st_size, st.st_mtime_ns, st.st_ctime_ns
+        return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_nlink, st.st_mode, st.st_uid, st.st_gid
 
     def _check(self) -> None:
         try:
-            stamp = self._fstat()
+            now = self._fstat()
         except OSError as e:
             self.close()
             raise RecordingError(f"{self.path}: cannot check the recording: {e}") from e
-        if stamp != self._stamp:
+        was = self._stamp
+        # ctime also moves when the file is renamed over, deleted, chmod-ed or chown-ed (no
+        # change to its bytes): it counts only when none of that explains it
+        if now[:2] != was[:2] or (now[2] != was[2] and now[3:] == was[3:]):
             self.close()
-            was, now = self._stamp, stamp
             raise RecordingError(
                 f"{self.path}: the recording changed since it was validated "
                 f"(size {was[0]} -> {now[0]}, mtime_ns {was[1]} -> {now[1]}, ctime_ns {was[2]} -> {now[2]})"

@@ -150,7 +150,7 @@ class ReplayStream(Stream):
         if kind == GAP:
             return 0
         # EOF: parse() indexes IN, OUT, GAP and EOF records only, and the others are handled above
-        self._closed = True
+        self._closed, self._i = True, count  # the recorded end is the end: later reads report it
         try:
             payload = rec.payload(i)
             rec.finish()  # RecordingError (instead of the recorded end) if the file changed
@@ -172,7 +172,7 @@ class ReplayStream(Stream):
                 return -1
             self._win, self._wbase, self._wend = rec.window(start, n)
         except BaseException:
-            self._closed = True
+            self._closed, self._i, self._offset = True, len(rec.kinds), 0  # later reads: ConnectionClosed
             rec.close()
             raise
         self._wview = memoryview(self._win)
