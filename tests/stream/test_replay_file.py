@@ -19,7 +19,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from boomnet.errors import ConnectionClosed, LocalError, RecordingError
@@ -70,17 +70,24 @@ def encode(version: int, records: list[tuple[int, bytes]], capacity: int, end: b
 
 
 def record_lists() -> st.SearchStrategy[list[tuple[int, bytes]]]:
-    payload = st.one_of(
-        st.binary(max_size=300),
-        st.tuples(st.integers(DIRECT - 2, 200_000), st.integers(0, 99)).map(lambda a: blob(*a)),  # large reads
-    )
+    """Small reads, writes and gaps, up to three large reads (up to 3 small windows) among them,
+    and maybe an EOF record last."""
     record = st.one_of(
-        payload.map(lambda p: (IN, p)),
+        st.binary(max_size=300).map(lambda p: (IN, p)),
         st.binary(max_size=200).map(lambda p: (OUT, p)),
         st.integers(1, 2**32 - 1).map(lambda n: (GAP, struct.pack("<I", n))),
     )
+    large = st.tuples(st.integers(0, 25), st.integers(DIRECT - 2, 3 * SMALL), st.integers(0, 99), st.sampled_from([IN, OUT]))
     end = st.one_of(st.just([]), st.tuples(st.integers(0, 3), st.binary(max_size=20)).map(lambda e: [(EOF, bytes([e[0]]) + e[1])]))
-    return st.tuples(st.lists(record, max_size=25), end).map(lambda r: r[0] + r[1])
+
+    def build(parts: tuple[list[tuple[int, bytes]], list[tuple[int, int, int, int]], list[tuple[int, bytes]]]) -> list[tuple[int, bytes]]:
+        records, bigs, last = parts
+        records = list(records)
+        for at, n, seed, kind in bigs:
+            records.insert(at % (len(records) + 1), (kind, blob(n, seed)))
+        return records + last
+
+    return st.tuples(st.lists(record, max_size=25), st.lists(large, max_size=3), end).map(build)
 
 
 def outcome(stream: ReplayStream, sizes: list[int]) -> list[object]:
@@ -179,6 +186,77 @@ def test_validation_matches_parse_on_damaged_files(version, records, end, capaci
             got.close()
 
 
+def same_outcome(tmp_path: Path, data: bytes, window: int = SMALL, allow_truncated: bool = False) -> object:
+    """parse() and RecordingFile.open() agree on ``data``: the error message, or the index."""
+    path = tmp_path / "same.bnrec"
+    path.write_bytes(data)
+    try:
+        expected: object = index(parse(data, allow_truncated=allow_truncated, source=str(path)))
+    except RecordingError as e:
+        expected = str(e)
+    try:
+        rec = RecordingFile.open(path, allow_truncated=allow_truncated, window=window)
+    except RecordingError as e:
+        got: object = str(e)
+    else:
+        got = index(rec)
+        rec.close()
+    assert got == expected
+    return got
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("at", [0.0, 0.3, 0.999])
+def test_damage_inside_a_record_larger_than_the_window_is_found(tmp_path, version: int, at: float) -> None:
+    """A block (version 1: a record) larger than the window is checksummed piece by piece."""
+    records = [(IN, b"abc"), (IN, blob(3 * SMALL, 1)), (OUT, b"x")]
+    data = bytearray(encode(version, records, 4096))
+    start = data.index(records[1][1])
+    data[start + int(at * len(records[1][1]))] ^= 0x40
+    assert "checksum mismatch" in str(same_outcome(tmp_path, bytes(data)))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(
+    big=st.integers(0, 3 * SMALL),
+    records=st.lists(
+        st.tuples(st.sampled_from([IN, OUT, GAP, EOF, END, 0, 9]), st.integers(0, 40), st.sampled_from([0, 0, 1, -1, 10**6])),
+        max_size=6,
+    ),
+    cut=st.integers(0, 60),
+    window=st.sampled_from([SMALL, None]),
+)
+@example(big=3 * SMALL, records=[(END, 0, 0), (IN, 5, 0)], cut=0, window=SMALL)  # records after END
+@example(big=3 * SMALL, records=[(END, 3, 0)], cut=0, window=SMALL)  # END with a payload
+@example(big=3 * SMALL, records=[(IN, 3, 10**6)], cut=0, window=SMALL)  # a record overruns its block
+@example(big=3 * SMALL, records=[(9, 3, 0)], cut=0, window=SMALL)  # an unknown kind
+@example(big=3 * SMALL, records=[(IN, 3, 0)], cut=5, window=SMALL)  # a cut record header
+def test_bad_structure_with_right_checksums_is_found_as_parse_finds_it(tmp_path, big, records, cut, window) -> None:
+    """Blocks whose checksums are right but whose records are not (unknown kinds, lengths that
+    overrun the block, a cut header, END with a payload or not last), small and larger than the
+    window."""
+    body = bytearray()
+    for t, (kind, length, lie) in enumerate([(IN, big, 0), *records]):
+        body += RECORD_HEADER.pack(kind, max(0, length + lie), t) + bytes(length)
+    if cut % 2:
+        del body[len(body) - min(cut, len(body)) :]
+    tail = RECORD_HEADER.pack(END, 0, 0)
+    data = file_header(7) + seal_block(body) + bytes(body) + seal_block(tail) + tail
+    same_outcome(tmp_path, data, window or WINDOW)
+
+
+def test_a_short_read_is_a_recording_error_even_if_the_stamp_looks_the_same(tmp_path, monkeypatch) -> None:
+    """The short-read guard on its own (the size check would also catch a truncation)."""
+    path, data, records = many_reads(tmp_path)
+    source = RecordingFile.open(path, window=SMALL)
+    replay = ReplayStream(source)
+    monkeypatch.setattr(RecordingFile, "_check", lambda self: None)
+    os.truncate(path, len(data) // 2)
+    got, end = read_all(replay)
+    assert isinstance(end, RecordingError) and "shorter than when it was validated" in str(end)
+    assert b"".join(p for _, p in records).startswith(got) and source.closed
+
+
 @pytest.mark.parametrize("name", sorted(p.stem for p in RECORDINGS.glob("*.bnrec")))
 @pytest.mark.parametrize("window", [SMALL, None])
 def test_committed_recordings_replay_the_same_from_the_file(name: str, window: int | None) -> None:
@@ -269,10 +347,13 @@ def test_a_file_rewritten_in_place_after_validation_is_a_recording_error(tmp_pat
 
 
 @pytest.mark.parametrize("change", ["append", "rewrite"])
-def test_a_change_to_a_file_held_whole_is_reported_at_its_end(tmp_path, change: str) -> None:
+@pytest.mark.parametrize("eof", [True, False])
+def test_a_change_to_a_file_held_whole_is_reported_at_its_end(tmp_path, change: str, eof: bool) -> None:
     """A small file is held whole in the window since validation: its bytes are the validated
-    ones; the change is reported instead of the recorded end."""
+    ones; the change is reported instead of the recorded end (an EOF record, or none)."""
     path, data, records = many_reads(tmp_path, "small", 100)
+    if not eof:
+        path.write_bytes(encode(3, records, 20_000))
     assert len(data) < WINDOW
     replay = ReplayStream(RecordingFile.open(path))  # the default window holds all of it
     st_before = os.stat(path)
