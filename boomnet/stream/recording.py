@@ -39,6 +39,14 @@ checksum and file write happen on a writer thread (both release the GIL). A file
 an END record is *truncated*; a bad magic, version, kind, length or checksum is *corrupt*. Both
 raise :class:`~boomnet.errors.RecordingError`.
 
+A replay reads a recording through :class:`~boomnet.stream.replay.RecordSource`: a
+:class:`Recording` is a whole file in memory, validated and indexed by :func:`parse` (tests,
+tools, small files); :class:`~boomnet.stream.recording_file.RecordingFile` (what
+``ReplayStream.from_file`` uses) checks exactly what :func:`parse` checks while streaming the file
+through one reused buffer, and keeps only the index. Checksums are zlib's CRC-32, computed with
+zlib-ng's implementation when the ``zlib-ng`` package is installed (same values, several times
+faster), else with :func:`zlib.crc32`.
+
 Older files are still read: both start with the 20-byte header ``magic b"BOOMREC\\x00", version
 u16, flags u16 (0), start_ns u64`` and have **no header checksum** (a flipped byte in their
 start time goes unnoticed). Version 2 has the blocks above; version 1 has no blocks, each
@@ -53,13 +61,13 @@ import struct
 import zlib
 from array import array
 from collections.abc import Callable, Iterator
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 from ..errors import RecordingError
 
 __all__ = [
     "MAGIC", "VERSION", "IN", "OUT", "GAP", "EOF", "END", "REDACTED_OUT", "REDACTED_IN",
-    "RecordWriter", "Recording", "RecordSource", "crc32", "parse", "seal_block",
+    "RecordWriter", "Recording", "crc32", "parse", "seal_block",
 ]
 
 MAGIC = b"BOOMREC\x01"  # version 3 and later
@@ -148,76 +156,11 @@ class RecordWriter:
         return block
 
 
-class RecordSource(Protocol):
-    """What a replay reads: the index of a validated recording and its bytes, by file offset.
-
-    Two sources: :class:`Recording` (the whole file in memory, from :func:`parse`) and
-    :class:`~boomnet.stream.recording_file.RecordingFile` (validated by streaming the file, read
-    through one reused window while the replay runs). Offsets are file offsets (``offsets[i]`` is
-    where record ``i``'s payload starts); every span a replay asks for lies inside one record.
-    """
-
-    @property
-    def start_ns(self) -> int: ...
-    @property
-    def kinds(self) -> array[int]: ...
-    @property
-    def times(self) -> array[int]: ...
-    @property
-    def offsets(self) -> array[int]: ...
-    @property
-    def lengths(self) -> array[int]: ...
-    @property
-    def complete(self) -> bool: ...
-    @property
-    def version(self) -> int: ...
-    @property
-    def flags(self) -> int: ...
-    @property
-    def redacted_out(self) -> bool: ...
-    @property
-    def redacted_in(self) -> bool: ...
-
-    def writes(self) -> Iterator[bytes]: ...
-
-    def payload(self, i: int) -> bytes:
-        """Record ``i``'s payload (a copy)."""
-        ...
-
-    def span(self, start: int, n: int) -> bytes:
-        """The ``n`` bytes at file offset ``start`` (a copy)."""
-        ...
-
-    def window(self, start: int, n: int) -> tuple[bytes | bytearray, int, int]:
-        """``(buffer, base, end)``: ``buffer[k]`` is the byte at file offset ``base + k`` for
-        ``k < end - base``, and ``[start, start + n)`` is inside. Valid until the next call."""
-        ...
-
-    def held(self) -> tuple[bytes | bytearray, int, int]:
-        """:meth:`window` as it is now, without reading anything."""
-        ...
-
-    def read_into(self, start: int, view: memoryview) -> None:
-        """Fill ``view`` with the bytes at file offset ``start`` (large reads, no window)."""
-        ...
-
-    def attach(self) -> None:
-        """A replay starts on this source (a file-backed one replays once)."""
-        ...
-
-    def finish(self) -> None:
-        """The replay reached its recorded end: RecordingError if the source changed; release it."""
-        ...
-
-    def close(self) -> None:
-        """Release the source (idempotent)."""
-        ...
-
-
 class Recording(NamedTuple):
     """A parsed in-memory recording: parallel arrays of kind, time and payload span into ``data``.
 
-    A :class:`RecordSource` whose window is all of ``data`` (``data`` starts at file offset 0).
+    A :class:`~boomnet.stream.replay.RecordSource` whose window is all of ``data`` (``data[k]`` is
+    the file's byte ``k``).
     """
 
     start_ns: int
@@ -389,7 +332,3 @@ def _parse_v1(data: bytes, start_ns: int, allow_truncated: bool, source: str, *a
     if not allow_truncated:
         raise RecordingError(f"{source}: truncated at offset {pos} (no END record; was the stream closed?)")
     return Recording(start_ns, data, kinds, times, offsets, lengths, False, 1)
-
-
-def _is_a_source(recording: Recording) -> RecordSource:
-    return recording  # mypy checks here that Recording is a RecordSource

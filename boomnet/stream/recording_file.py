@@ -62,7 +62,7 @@ DIRECT = 32 << 10
 class RecordingFile:
     """The index of a validated recording file and the open descriptor it replays from.
 
-    A :class:`~boomnet.stream.recording.RecordSource`; build it with :meth:`open`.
+    A :class:`~boomnet.stream.replay.RecordSource`; build it with :meth:`open`.
     """
 
     __slots__ = (

@@ -2,21 +2,24 @@
 
 Each recorded read comes back with the same size (split only if the caller's buffer is smaller),
 each GAP record as one read returning 0, and the recorded end as what the stream raised
-(``ConnectionClosed``, ``ConnectionReset`` or ``TruncatedStream``). Writes are accepted and discarded, or compared with the recorded outbound
-bytes when ``compare_writes=True``. If the recording's outbound side was redacted (its header
+(``ConnectionClosed``, ``ConnectionReset`` or ``TruncatedStream``). Writes are accepted and
+discarded, or compared with the recorded outbound bytes when ``compare_writes=True``. If the recording's outbound side was redacted (its header
 says so), a recorded ``wildcard`` byte (``*``, the redactors' fill) matches any written byte, so
 a request carrying a credential still matches its masked recording (and boundaries may still
 differ). Masked WebSocket client frames never compare: their masks are random.
 
-The recording is a :class:`~boomnet.stream.recording.RecordSource`: :meth:`ReplayStream.from_file`
+The recording is a :class:`RecordSource`: :meth:`ReplayStream.from_file`
 validates the whole file up front by streaming it (RecordingError for a missing, truncated or
 corrupt file before any byte is delivered) and keeps only its index; the bytes are read again
 from the open file while the replay runs, through one reused window or straight into the
 caller's buffer for large reads, so memory stays bounded whatever the file's size. A change to
 the file after validation is a RecordingError, never wrong bytes (what is detected, and when:
 :mod:`boomnet.stream.recording_file`). An in-memory :class:`~boomnet.stream.recording.Recording`
-(from :func:`~boomnet.stream.recording.parse`) replays the same way. The file is closed when the
-replay ends (its recorded end, or an error) and by :meth:`close`.
+(from :func:`~boomnet.stream.recording.parse`) replays the same way, any number of times. The
+file is closed when the replay ends (its recorded end, or an error) and by :meth:`close`; after
+that, reads report the end (``ConnectionClosed``) and the recording's bytes
+(``recording.writes()``, ``payload(i)``) can no longer be read: read them before, or open the
+file again.
 
 A replay has no descriptor to wait on (``fileno() == -1``) and ``read_hint()`` is always
 non-zero: a selector polls it on every pass until it reports its end.
@@ -26,19 +29,89 @@ from __future__ import annotations
 
 import os
 import time
+from array import array
+from collections.abc import Iterator
+from typing import Protocol
 
 from ..errors import ConnectionClosed, ConnectionReset, LocalError, RecordingError, TruncatedStream
 from .base import Buffer, Stream
 from .recorded import recording_path, wait_finishing
-from .recording import GAP, IN, OUT, RecordSource
+from .recording import GAP, IN, OUT, Recording
 from .recording_file import DIRECT, RecordingFile
 
-__all__ = ["ReplayStream"]
+__all__ = ["ReplayStream", "RecordSource"]
 
 #: the EOF record's first byte -> what the recorded stream raised
 _ENDS: dict[bytes, type[ConnectionClosed]] = {
     b"\x00": ConnectionClosed, b"\x01": ConnectionReset, b"\x02": TruncatedStream,
 }
+
+
+class RecordSource(Protocol):
+    """What a replay reads: the index of a validated recording and its bytes, by file offset.
+
+    Two sources: :class:`~boomnet.stream.recording.Recording` (the whole file in memory, from
+    :func:`~boomnet.stream.recording.parse`) and :class:`~boomnet.stream.recording_file.RecordingFile`
+    (validated by streaming the file, read through one reused window while the replay runs).
+    Offsets are file offsets (``offsets[i]`` is where record ``i``'s payload starts); every span a
+    replay asks for lies inside one record. Reads of a closed file source raise RecordingError.
+    """
+
+    @property
+    def start_ns(self) -> int: ...
+    @property
+    def kinds(self) -> array[int]: ...
+    @property
+    def times(self) -> array[int]: ...
+    @property
+    def offsets(self) -> array[int]: ...
+    @property
+    def lengths(self) -> array[int]: ...
+    @property
+    def complete(self) -> bool: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def flags(self) -> int: ...
+    @property
+    def redacted_out(self) -> bool: ...
+    @property
+    def redacted_in(self) -> bool: ...
+
+    def writes(self) -> Iterator[bytes]: ...
+
+    def payload(self, i: int) -> bytes:
+        """Record ``i``'s payload (a copy)."""
+        ...
+
+    def span(self, start: int, n: int) -> bytes:
+        """The ``n`` bytes at file offset ``start`` (a copy)."""
+        ...
+
+    def window(self, start: int, n: int) -> tuple[bytes | bytearray, int, int]:
+        """``(buffer, base, end)``: ``buffer[k]`` is the byte at file offset ``base + k`` for
+        ``k < end - base``, and ``[start, start + n)`` is inside. Valid until the next call."""
+        ...
+
+    def held(self) -> tuple[bytes | bytearray, int, int]:
+        """:meth:`window` as it is now, without reading anything."""
+        ...
+
+    def read_into(self, start: int, view: memoryview) -> None:
+        """Fill ``view`` with the bytes at file offset ``start`` (large reads, no window)."""
+        ...
+
+    def attach(self) -> None:
+        """A replay starts on this source (a file-backed one replays once)."""
+        ...
+
+    def finish(self) -> None:
+        """The replay reached its recorded end: RecordingError if the source changed; release it."""
+        ...
+
+    def close(self) -> None:
+        """Release the source (idempotent)."""
+        ...
 
 
 class ReplayStream(Stream):
@@ -246,3 +319,7 @@ class ReplayStream(Stream):
 
     def __repr__(self) -> str:
         return f"<ReplayStream {self.name!r} record {self._i}/{len(self.recording.kinds)}>"
+
+
+def _sources(memory: Recording, file: RecordingFile) -> tuple[RecordSource, RecordSource]:
+    return memory, file  # mypy checks here that both are RecordSources
