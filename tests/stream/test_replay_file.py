@@ -514,3 +514,20 @@ def test_the_checksum_is_zlib_crc32(data: bytes, start: int) -> None:
 
     assert crc32(data, start) == zlib.crc32(data, start)
     assert crc32(memoryview(data)[1:], 0) == zlib.crc32(data[1:])
+
+
+def test_the_checksum_falls_back_to_zlib(monkeypatch) -> None:
+    """Without zlib-ng, or with one that does not compute CRC-32 (never trusted unchecked), zlib's."""
+    import importlib
+    import types
+
+    from boomnet.stream import recording
+
+    def missing(name: str) -> types.ModuleType:
+        raise ImportError(name)
+
+    monkeypatch.setattr(importlib, "import_module", missing)
+    assert recording._crc32() is zlib.crc32
+    wrong = types.SimpleNamespace(crc32=lambda data, value=0: zlib.adler32(data, value))
+    monkeypatch.setattr(importlib, "import_module", lambda name: wrong)
+    assert recording._crc32() is zlib.crc32
