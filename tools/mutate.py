@@ -80,6 +80,7 @@ WS_PROTOCOL = (*WS_UNIT, "tests/ws/test_client_faults.py", "tests/ws/test_server
 SERVICE = ("tests/service/test_options.py", "tests/service/test_io_service.py", "tests/service/test_ws_endpoint.py", "tests/service/test_selectors.py",
            "tests/service/test_policy.py", "tests/service/test_wait.py")
 RECORD = ("tests/stream/test_recording.py", "tests/stream/test_redact.py", "tests/stream/test_redact_peers.py")
+REPLAY = ("tests/stream/test_recording.py", "tests/stream/test_replay_file.py", "tests/stream/test_redact_peers.py")
 SCHEDULER = ("tests/service/test_scheduler.py", "tests/service/test_policy.py", "tests/service/test_io_service.py")
 SELECTOR = ("tests/service/test_selectors.py", "tests/service/test_wait.py")
 TLS = ("tests/stream/test_tls_engines.py", "tests/stream/test_tls.py", "tests/stream/test_tls_guards.py",
@@ -101,10 +102,11 @@ TARGETS: tuple[Target, ...] = (
     # the back-off moved from service/conn.py to service/options.py in the refactor
     Target("service_backoff", "boomnet/service/options.py", ("Backoff.__post_init__", "Backoff.next"), SERVICE),
     Target("service_lifecycle", "boomnet/service/lifecycle.py", (), SERVICE),
-    Target("recording", "boomnet/stream/recording.py", (), ("tests/stream/test_recording.py",)),
+    Target("recording", "boomnet/stream/recording.py", (), ("tests/stream/test_recording.py", "tests/stream/test_replay_file.py")),
+    Target("recording_file", "boomnet/stream/recording_file.py", (), ("tests/stream/test_replay_file.py", "tests/stream/test_recording.py")),
     Target("redact", "boomnet/stream/redact.py", (), ("tests/stream/test_redact.py",)),
     Target("recorded", "boomnet/stream/recorded.py", (), RECORD),
-    Target("replay", "boomnet/stream/replay.py", (), RECORD),
+    Target("replay", "boomnet/stream/replay.py", (), REPLAY),
     Target("record_sink", "boomnet/stream/record_sink.py", (), RECORD),
     Target("service_scheduler", "boomnet/service/scheduler.py", (), SCHEDULER),
     Target("service_select_base", "boomnet/service/select/base.py", (), SELECTOR),
