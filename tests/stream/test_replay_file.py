@@ -254,6 +254,7 @@ def test_a_short_read_is_a_recording_error_even_if_the_stamp_looks_the_same(tmp_
     os.truncate(path, len(data) // 2)
     got, end = read_all(replay)
     assert isinstance(end, RecordingError) and "shorter than when it was validated" in str(end)
+    assert f"(ends at offset {len(data) // 2}, {len(data)} bytes were validated)" in str(end)
     assert b"".join(p for _, p in records).startswith(got) and source.closed
 
 
@@ -368,6 +369,9 @@ def test_a_change_to_a_file_held_whole_is_reported_at_its_end(tmp_path, change: 
     got, end = read_all(replay)
     assert got == b"".join(p for _, p in records)
     assert isinstance(end, RecordingError) and "changed since it was validated" in str(end)
+    was, now = st_before, os.stat(path)
+    assert f"(size {was.st_size} -> {now.st_size}, mtime_ns {was.st_mtime_ns} -> {now.st_mtime_ns}, " in str(end)
+    assert f"ctime_ns {was.st_ctime_ns} -> {now.st_ctime_ns})" in str(end)
 
 
 def test_a_file_replaced_by_rename_is_not_a_change(tmp_path) -> None:
@@ -409,13 +413,23 @@ def test_a_rewrite_with_its_mtime_set_back_is_caught_by_ctime(tmp_path) -> None:
     assert b"".join(p for _, p in records).startswith(got)
 
 
-def test_chmod_is_not_a_change(tmp_path) -> None:
+@pytest.mark.parametrize("write", [False, True])
+def test_chmod_is_not_a_change_but_a_write_with_it_is(tmp_path, write: bool) -> None:
     path, data, records = many_reads(tmp_path)
     replay = ReplayStream(RecordingFile.open(path, window=SMALL))
+    st_before = os.stat(path)
     next_ctime_tick(path)
-    os.chmod(path, 0o400)
+    if write:
+        with open(path, "r+b") as f:
+            f.seek(len(data) // 2)
+            f.write(bytes(10))
+        os.utime(path, ns=(st_before.st_atime_ns, st_before.st_mtime_ns + 10**9))
+    os.chmod(path, 0o400)  # the chmod explains ctime: only the mtime tells the write
     got, end = read_all(replay)
-    assert got == b"".join(p for _, p in records) and type(end) is ConnectionClosed
+    if write:
+        assert isinstance(end, RecordingError) and b"".join(p for _, p in records).startswith(got)
+    else:
+        assert got == b"".join(p for _, p in records) and type(end) is ConnectionClosed
 
 
 # --- descriptors ------------------------------------------------------------------------------------
@@ -531,3 +545,73 @@ def test_the_checksum_falls_back_to_zlib(monkeypatch) -> None:
     wrong = types.SimpleNamespace(crc32=lambda data, value=0: zlib.adler32(data, value))
     monkeypatch.setattr(importlib, "import_module", lambda name: wrong)
     assert recording._crc32() is zlib.crc32
+
+
+# --- random access into a file source ---------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(
+    calls=st.lists(st.tuples(st.sampled_from(["window", "span"]), st.integers(0, 10**7), st.integers(0, DIRECT - 1)), min_size=1, max_size=40),
+)
+def test_window_and_span_return_the_file_s_bytes_wherever_they_are_asked(tmp_path, calls) -> None:
+    """``window(start, n)`` holds the bytes ``[start, start + n)`` at ``start - base``; ``span``
+    returns them, inside the window, across its edges or outside it."""
+    path, data, _ = many_reads(tmp_path, "random", 200)
+    source = RecordingFile.open(path, window=SMALL)
+    for how, start, n in calls:
+        start %= len(data)
+        n = min(n, len(data) - start)
+        if how == "window":
+            buf, base, end = source.window(start, n)
+            assert base <= start and start + n <= end <= base + len(buf)
+            assert bytes(buf[start - base : start - base + n]) == data[start : start + n]
+        else:
+            assert source.span(start, n) == data[start : start + n]
+        held, base, end = source.held()
+        assert bytes(held[: end - base]) == data[base:end]
+    source.close()
+
+
+def test_the_smallest_window(tmp_path) -> None:
+    path, data, records = many_reads(tmp_path, "w", 20)
+    with pytest.raises(LocalError, match="at least"):
+        RecordingFile.open(path, window=SMALL - 1)
+    got, end = read_all(ReplayStream(RecordingFile.open(path, window=SMALL)))
+    assert got == b"".join(p for _, p in records)
+
+
+def test_os_errors_while_reading_or_checking_are_recording_errors(tmp_path, monkeypatch) -> None:
+    import errno
+
+    path, data, _ = many_reads(tmp_path)
+    for name in ("preadv", "fstat"):
+        source = RecordingFile.open(path, window=SMALL)
+        replay = ReplayStream(source)
+
+        def failing(*args: object, **kwargs: object) -> object:
+            raise OSError(errno.EIO, "disk gone")
+
+        with monkeypatch.context() as m:
+            m.setattr(os, name, failing)
+            got, end = read_all(replay)
+        assert isinstance(end, RecordingError) and "disk gone" in str(end) and str(path) in str(end)
+        assert source.closed
+
+
+@pytest.mark.parametrize("version", [1, 3])
+@pytest.mark.parametrize("delta", [-1, 0, 1])
+@pytest.mark.parametrize("lead", [0, 1, 9, 30])
+def test_records_and_blocks_the_size_of_the_window(tmp_path, version: int, delta: int, lead: int) -> None:
+    """A block (version 3) or a record with its checksum (version 1) of exactly the window's size,
+    one byte less or more, after a small record that shifts where window refills fall."""
+    overhead = RECORD_HEADER.size + (4 if version == 1 else 8)
+    size = SMALL - overhead + delta
+    records = [(IN, blob(lead, 1)), (IN, blob(size, 2)), (OUT, blob(size, 3)), (IN, b"z")]
+    data = encode(version, records, size + RECORD_HEADER.size)  # version 3: one record a block
+    assert "truncated" not in str(same_outcome(tmp_path, data))
+    source = RecordingFile.open(tmp_path / "same.bnrec", window=SMALL)
+    assert outcome(ReplayStream(source), [SMALL // 3]) == outcome(ReplayStream(parse(data)), [SMALL // 3])
+    damaged = bytearray(data)
+    damaged[data.index(records[2][1]) + size - 1] ^= 1  # the last payload byte of the second large one
+    assert "checksum mismatch" in str(same_outcome(tmp_path, bytes(damaged)))
