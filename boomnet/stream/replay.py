@@ -210,7 +210,7 @@ class ReplayStream(Stream):
             left = rec.lengths[i] - self._offset
             n: int = min(left, len(buf))
             pos = start - self._wbase
-            if pos < 0 or start + n > self._wend:  # outside the window: never for a recording in memory
+            if pos < 0 or start + n > self._wend:  # outside the window: never for a recording in memory  # equivalent-mutant: Lt -> LtE, Gt -> GtE, 0 -> 1: a refill of a span the window holds reads the same bytes again
                 pos = self._refill(start, n, buf)
             if pos >= 0:
                 buf[:n] = self._win[pos : pos + n] if n < 4096 else self._wview[pos : pos + n]  # equivalent-mutant: Lt -> LtE, 4096 -> 4097, 4096 -> 4095: both branches copy the same bytes; the threshold only picks the cheaper copy (a small slice, or a view for big reads)
@@ -240,7 +240,7 @@ class ReplayStream(Stream):
         large span straight into ``buf`` and return -1. Any error ends the replay."""
         rec = self.recording
         try:
-            if n >= DIRECT:
+            if n >= DIRECT:  # equivalent-mutant: GtE -> Gt: a direct read and the window deliver the same bytes
                 rec.read_into(start, memoryview(buf)[:n])
                 return -1
             self._win, self._wbase, self._wend = rec.window(start, n)

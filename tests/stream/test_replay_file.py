@@ -300,6 +300,7 @@ def many_reads(tmp_path: Path, name: str = "big", count: int = 500) -> tuple[Pat
     data = encode(3, [*records, (EOF, b"\x00done")], 20_000)
     path = tmp_path / f"{name}.bnrec"
     path.write_bytes(data)
+    os.utime(path, ns=(10**18, 10**18))  # an mtime unlike its ctime: messages and checks must not mix them up
     return path, data, records
 
 
@@ -550,17 +551,29 @@ def test_the_checksum_falls_back_to_zlib(monkeypatch) -> None:
 # --- random access into a file source ---------------------------------------------------------------
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(
-    calls=st.lists(st.tuples(st.sampled_from(["window", "span"]), st.integers(0, 10**7), st.integers(0, DIRECT - 1)), min_size=1, max_size=40),
+    calls=st.lists(
+        st.tuples(
+            st.sampled_from(["window", "span"]),
+            st.sampled_from(["base", "end", "anywhere"]),
+            st.integers(-3, 3),
+            st.integers(0, 10**7),
+            st.one_of(st.integers(0, 5), st.integers(0, DIRECT - 1)),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
 )
 def test_window_and_span_return_the_file_s_bytes_wherever_they_are_asked(tmp_path, calls) -> None:
     """``window(start, n)`` holds the bytes ``[start, start + n)`` at ``start - base``; ``span``
-    returns them, inside the window, across its edges or outside it."""
+    returns them, inside the window, across either of its edges or outside it."""
     path, data, _ = many_reads(tmp_path, "random", 200)
     source = RecordingFile.open(path, window=SMALL)
-    for how, start, n in calls:
-        start %= len(data)
+    for how, anchor, delta, anywhere, n in calls:
+        _, base, end = source.held()
+        start = {"base": base + delta, "end": end + delta, "anywhere": anywhere % len(data)}[anchor]
+        start = min(max(start, 0), len(data))
         n = min(n, len(data) - start)
         if how == "window":
             buf, base, end = source.window(start, n)
@@ -573,9 +586,27 @@ def test_window_and_span_return_the_file_s_bytes_wherever_they_are_asked(tmp_pat
     source.close()
 
 
+def test_a_replay_whose_window_starts_after_its_next_read_refills_it(tmp_path) -> None:
+    """The replay's window test at its edges: a read starting one byte before the window, and
+    one ending exactly at the window's end."""
+    path, data, records = many_reads(tmp_path, "edges", 200)
+    expected = b"".join(p for _, p in records)
+    memory = parse(data)
+    first = memory.offsets[0]
+    for base in (first + 1, first - 5):
+        source = RecordingFile.open(path, window=SMALL)
+        source.window(base, 0)  # the window now starts at base: held() is what the replay starts with
+        got, end = read_all(ReplayStream(source), 1000)
+        assert got == expected and type(end) is ConnectionClosed
+    source = RecordingFile.open(path, window=SMALL)
+    _, _, wend = source.window(first, 100)
+    got, end = read_all(ReplayStream(source), wend - first)  # the first read ends at the window's end
+    assert got == expected
+
+
 def test_the_smallest_window(tmp_path) -> None:
     path, data, records = many_reads(tmp_path, "w", 20)
-    with pytest.raises(LocalError, match="at least"):
+    with pytest.raises(LocalError, match=f"at least {SMALL} bytes, got {SMALL - 1}"):
         RecordingFile.open(path, window=SMALL - 1)
     got, end = read_all(ReplayStream(RecordingFile.open(path, window=SMALL)))
     assert got == b"".join(p for _, p in records)
@@ -615,3 +646,25 @@ def test_records_and_blocks_the_size_of_the_window(tmp_path, version: int, delta
     damaged = bytearray(data)
     damaged[data.index(records[2][1]) + size - 1] ^= 1  # the last payload byte of the second large one
     assert "checksum mismatch" in str(same_outcome(tmp_path, bytes(damaged)))
+
+
+def test_version_1_records_cut_by_window_ends_at_every_place(tmp_path) -> None:
+    """Small version 1 records across many window ends: a record's checksum, header or payload
+    falls on a window's edge somewhere (the record is then brought whole into the window)."""
+    rnd = random.Random(7)
+    records = [(IN, rnd.randbytes(rnd.randint(0, 40))) for _ in range(40_000)]
+    data = encode(1, records, 0)
+    assert len(data) > 20 * SMALL
+    same_outcome(tmp_path, data)
+    source = RecordingFile.open(tmp_path / "same.bnrec", window=SMALL)
+    assert [source.payload(i) for i in range(0, len(records), 97)] == [p for _, p in records[::97]]
+    source.close()
+
+
+def test_a_file_chmod_ed_before_validation_is_not_a_change(tmp_path) -> None:
+    """ctime later than mtime at validation (a chmod then): an unchanged file replays to its end."""
+    path, data, records = many_reads(tmp_path)
+    next_ctime_tick(path)
+    os.chmod(path, 0o600)
+    got, end = read_all(ReplayStream(RecordingFile.open(path, window=SMALL)))
+    assert got == b"".join(p for _, p in records) and type(end) is ConnectionClosed
