@@ -7,12 +7,19 @@ starts as a bare connecting stream. :meth:`HttpTarget.establish` drives it, then
 builds the protocol connection over the same stream: ``h1`` (:class:`HttpConnection`) or ``h2``
 (:class:`~boomnet.http.h2.H2Connection`, imported only then: h2 is an extra). It is a
 :class:`~boomnet.service.target.Target` throughout.
+
+:meth:`HttpTarget.detach` moves the live connection into a new target and leaves this one an
+empty shell (closing it does nothing, its ``fileno()`` is -1): how
+:class:`~boomnet.http.HttpEndpoint` lets an HTTP/2 connection finish its streams after a GOAWAY
+under another registration while the service replaces the endpoint's own (see
+:mod:`boomnet.http.h2.handover`).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..errors import InvalidState
 from ..stream.base import Stream
 from .connection import HttpConnection
 from .negotiate import choose
@@ -28,7 +35,7 @@ class HttpTarget:
     """``stream`` to an origin (``secure``: TLS, so ALPN decides); ``authority``: the ``Host`` /
     ``:authority`` value; ``h1`` / ``h2``: the protocol connection once established."""
 
-    __slots__ = ("stream", "secure", "authority", "scheme", "options", "h1", "h2")
+    __slots__ = ("stream", "secure", "authority", "scheme", "options", "h1", "h2", "detached")
 
     def __init__(self, stream: Stream, *, secure: bool, authority: str, scheme: str, options: HttpOptions) -> None:
         self.stream = stream
@@ -38,13 +45,29 @@ class HttpTarget:
         self.options = options
         self.h1: HttpConnection | None = None
         self.h2: H2Connection | None = None
+        #: the connection was moved to another target (:meth:`detach`): this one owns nothing
+        self.detached = False
 
     @property
     def http_version(self) -> str | None:
         """``"1.1"``, ``"2"``, or ``None`` while connecting."""
         return "1.1" if self.h1 is not None else "2" if self.h2 is not None else None
 
+    def detach(self) -> HttpTarget:
+        """A new target owning this one's stream and connection; this one is left empty (its
+        ``close()`` does nothing, ``fileno()`` is -1, ``establish()`` is ``False``)."""
+        if self.detached:
+            raise InvalidState(f"{self!r} was already detached")
+        other = HttpTarget(self.stream, secure=self.secure, authority=self.authority, scheme=self.scheme,
+                           options=self.options)
+        other.h1, other.h2 = self.h1, self.h2
+        self.h1 = self.h2 = None
+        self.detached = True
+        return other
+
     def establish(self) -> bool:
+        if self.detached:
+            return False
         if self.h1 is not None:
             return True
         if self.h2 is not None:
@@ -60,13 +83,17 @@ class HttpTarget:
         return True
 
     def fileno(self) -> int:
-        return self.stream.fileno()
+        return -1 if self.detached else self.stream.fileno()
 
     def read_hint(self) -> int:
+        if self.detached:
+            return 0
         conn = self.h1 or self.h2
         return conn.read_hint() if conn is not None else self.stream.read_hint()
 
     def close(self) -> None:
+        if self.detached:
+            return  # the stream belongs to the target detach() returned
         conn = self.h1 or self.h2
         if conn is not None:
             conn.close()
