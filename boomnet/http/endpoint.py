@@ -374,6 +374,9 @@ class HttpEndpoint(StreamEndpoint[HttpTarget, C]):
         self._queue.extendleft(reversed(settle(self, driver, driver.poll(), None, ctx)))
         conn = driver.conn
         if conn.closed_error is not None:
+            if conn.draining and driver.answered:
+                self._reconnect()  # closed after its GOAWAY (nginx does, once drained): a normal end
+                return
             raise conn.closed_error
         if conn.draining:
             if not driver.in_flight:

@@ -35,18 +35,31 @@ class HttpTarget:
     """``stream`` to an origin (``secure``: TLS, so ALPN decides); ``authority``: the ``Host`` /
     ``:authority`` value; ``h1`` / ``h2``: the protocol connection once established."""
 
-    __slots__ = ("stream", "secure", "authority", "scheme", "options", "h1", "h2", "detached")
+    __slots__ = ("_stream", "secure", "authority", "scheme", "options", "h1", "h2")
 
     def __init__(self, stream: Stream, *, secure: bool, authority: str, scheme: str, options: HttpOptions) -> None:
-        self.stream = stream
+        self._stream: Stream | None = stream
         self.secure = secure
         self.authority = authority
         self.scheme = scheme
         self.options = options
         self.h1: HttpConnection | None = None
         self.h2: H2Connection | None = None
-        #: the connection was moved to another target (:meth:`detach`): this one owns nothing
-        self.detached = False
+
+    @property
+    def stream(self) -> Stream:
+        """The stream underneath. A detached shell has none: ``AttributeError`` (the service
+        closes ``getattr(target, "stream", None)`` with a target, so a shell must not expose the
+        stream it gave away)."""
+        stream = self._stream
+        if stream is None:
+            raise AttributeError(f"{self!r} has no stream: detach() moved it to another target")
+        return stream
+
+    @property
+    def detached(self) -> bool:
+        """The connection was moved to another target (:meth:`detach`): this one owns nothing."""
+        return self._stream is None
 
     @property
     def http_version(self) -> str | None:
@@ -56,49 +69,50 @@ class HttpTarget:
     def detach(self) -> HttpTarget:
         """A new target owning this one's stream and connection; this one is left empty (its
         ``close()`` does nothing, ``fileno()`` is -1, ``establish()`` is ``False``)."""
-        if self.detached:
+        stream = self._stream
+        if stream is None:
             raise InvalidState(f"{self!r} was already detached")
-        other = HttpTarget(self.stream, secure=self.secure, authority=self.authority, scheme=self.scheme,
+        other = HttpTarget(stream, secure=self.secure, authority=self.authority, scheme=self.scheme,
                            options=self.options)
         other.h1, other.h2 = self.h1, self.h2
         self.h1 = self.h2 = None
-        self.detached = True
+        self._stream = None
         return other
 
     def establish(self) -> bool:
-        if self.detached:
+        stream = self._stream
+        if stream is None:
             return False
         if self.h1 is not None:
             return True
         if self.h2 is not None:
             return self.h2.establish()
-        if not self.stream.establish():
+        if not stream.establish():
             return False
-        if choose(self.stream, self.secure, self.options) == "2":
+        if choose(stream, self.secure, self.options) == "2":
             from .h2 import H2Connection
 
-            self.h2 = H2Connection(self.stream, self.authority, scheme=self.scheme, limits=self.options.limits)
+            self.h2 = H2Connection(stream, self.authority, scheme=self.scheme, limits=self.options.limits)
             return self.h2.establish()  # the stream is up: this sends the connection preface
-        self.h1 = HttpConnection(self.stream, self.authority, self.options)
+        self.h1 = HttpConnection(stream, self.authority, self.options)
         return True
 
     def fileno(self) -> int:
-        return -1 if self.detached else self.stream.fileno()
+        return -1 if self._stream is None else self._stream.fileno()
 
     def read_hint(self) -> int:
-        if self.detached:
-            return 0
         conn = self.h1 or self.h2
-        return conn.read_hint() if conn is not None else self.stream.read_hint()
+        if conn is not None:
+            return conn.read_hint()
+        return 0 if self._stream is None else self._stream.read_hint()
 
     def close(self) -> None:
-        if self.detached:
-            return  # the stream belongs to the target detach() returned
         conn = self.h1 or self.h2
         if conn is not None:
             conn.close()
-        else:
-            self.stream.close()
+        elif self._stream is not None:  # (a detached shell owns nothing to close)
+            self._stream.close()
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.scheme}://{self.authority} HTTP/{self.http_version or '?'}>"
+        state = "detached" if self._stream is None else f"HTTP/{self.http_version or '?'}"
+        return f"<{type(self).__name__} {self.scheme}://{self.authority} {state}>"

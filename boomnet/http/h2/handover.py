@@ -157,10 +157,10 @@ class Draining(Endpoint[HttpTarget, C]):
         outcomes = driver.poll()
         if outcomes:
             parent._requeue(settle(parent, driver, outcomes, None, ctx))
-        error = driver.conn.closed_error
-        if error is not None:
-            raise error  # the service drops this registration: on_disconnect settles the rest
-        if not driver.in_flight:
+        dead = driver.conn.closed_error
+        if dead is not None and any(h2req.error is dead for _, h2req in outcomes):
+            raise dead  # it died with streams in flight (settled above): the service logs it, drops us
+        if dead is not None or not driver.in_flight:  # (servers close once drained: nothing lost)
             log.debug("%r: drained", self)
             self.disconnect("drained")
 
