@@ -415,3 +415,84 @@ def test_a_draining_connection_dropped_before_the_service_took_it_is_closed(ngin
         assert not sockets & _open_sockets()
     finally:
         io.close()
+
+
+class _Recording(HttpEndpoint[Any]):
+    """Records each connection's stream as ``conn<n>`` (what a replay plays back)."""
+
+    def __init__(self, url: str, directory: Path) -> None:
+        super().__init__(url, h2c=True, check_interval=0.02)
+        self.directory = directory
+        self.made = 0
+
+    def create_stream(self, addr: Any, alpn: Any = None) -> Any:
+        self.made += 1
+        return super().create_stream(addr, alpn).into_recorded(f"conn{self.made}", directory=self.directory)
+
+
+def test_a_replayed_goaway_drains_in_place(nginx_goaway: Nginx, tmp_path: Path) -> None:
+    """A replay has one recorded connection and no second: the streams it still owes after the
+    recorded GOAWAY are delivered from it (never handed to a draining side that dies with the
+    replay)."""
+    from boomnet.stream.recorded import wait_finishing
+
+    key = f"replay-{uuid.uuid4().hex[:8]}"
+    live = _Recording(nginx_goaway.h2c_url, tmp_path)
+    io: IOService[Any] = IOService()
+    io.register(live)
+    try:
+        (hold,), quick = _goaway_with_hold(io, live, nginx_goaway, ("GET", key))
+        nginx_goaway.upstream.release(key)
+        spin(io, lambda: hold.done and live.draining == 0, 10, "the live hold")
+    finally:
+        nginx_goaway.upstream.release(key)
+        io.close()
+    assert wait_finishing(None, 10.0)
+    answers = [(r.response.status, r.response.body) for r in [hold, *quick] if r.response is not None and r.sends == 1]
+    first = [r for r in [hold, *quick] if r.sends == 1]  # what the first connection carried
+
+    replayed: HttpEndpoint[Any] = HttpEndpoint(nginx_goaway.h2c_url, h2c=True, check_interval=0.02)
+    reqs = [replayed.get(r.target) for r in first]  # the same requests in the same order: the same stream ids
+    io = IOService()
+    io.register(replayed.replay("conn1", str(tmp_path)))
+    try:
+        spin(io, lambda: all(r.done for r in reqs), 10, "the replayed requests")
+    finally:
+        io.close()
+    assert [r.error for r in reqs] == [None] * len(reqs)
+    assert [(r.response.status, r.response.body) for r in reqs if r.response is not None] == answers
+    assert reqs[0].response is not None and reqs[0].response.body == key.encode()  # owed after the GOAWAY
+
+
+def test_a_goaway_before_any_answer_drains_in_place_until_the_first_answer(nginx_goaway: Nginx,
+                                                                           ca_file: str) -> None:
+    """A connection that answered nothing before its GOAWAY is not trusted with a quick
+    reconnect (the service's back-off rule for servers ending fresh connections): it drains in
+    place, and hands over only once it has answered one."""
+    io: IOService[Any] = IOService()
+    ep: HttpEndpoint[Any] = HttpEndpoint(nginx_goaway.tls_url, tls=TlsOptions(ca_file=ca_file), check_interval=0.02)
+    keys = [f"fresh-{i}-{uuid.uuid4().hex[:8]}" for i in range(PER_CONNECTION)]
+    holds = [ep.get(f"/hold/{k}") for k in keys]  # all go out at once on connect: nginx's GOAWAY follows
+    handle = io.register(ep)
+
+    def goaway_seen() -> bool:
+        target = io.target(handle)
+        return target is not None and target.h2 is not None and target.h2.draining
+
+    try:
+        spin(io, goaway_seen, 10, "the GOAWAY on the fresh connection")
+        late = ep.get("/small?late")
+        assert ep.draining == 0 and ep.connections == 1 and ep.queued == 1  # nothing answered: no hand-over
+        nginx_goaway.upstream.release(keys[0])
+        spin(io, lambda: late.done, 10, "the late request, once the old connection answered one")
+        assert holds[0].done and not any(h.done for h in holds[1:]) and ep.connections == 2
+        assert _conn(late) != _conn(holds[0])
+        for k in keys[1:]:
+            nginx_goaway.upstream.release(k)
+        spin(io, lambda: all(h.done for h in holds) and ep.draining == 0, 10, "the other holds")
+        assert {_conn(h) for h in holds} == {_conn(holds[0])}
+        assert [h.response.body for h in holds if h.response is not None] == [k.encode() for k in keys]
+    finally:
+        for k in keys:
+            nginx_goaway.upstream.release(k)
+        io.close()
