@@ -455,10 +455,17 @@ def test_a_replayed_goaway_drains_in_place(nginx_goaway: Nginx, tmp_path: Path) 
     reqs = [replayed.get(r.target) for r in first]  # the same requests in the same order: the same stream ids
     io = IOService()
     io.register(replayed.replay("conn1", str(tmp_path)))
+    sides: list[int] = []  # draining connections seen after each poll: a replay never makes one
+
+    def replayed_all() -> bool:
+        sides.append(replayed.draining)
+        return all(r.done for r in reqs)
+
     try:
-        spin(io, lambda: all(r.done for r in reqs), 10, "the replayed requests")
+        spin(io, replayed_all, 10, "the replayed requests")
     finally:
         io.close()
+    assert set(sides) == {0} and len(sides) >= 3  # (the GOAWAY and the hold's answer: separate reads)
     assert [r.error for r in reqs] == [None] * len(reqs)
     assert [(r.response.status, r.response.body) for r in reqs if r.response is not None] == answers
     assert reqs[0].response is not None and reqs[0].response.body == key.encode()  # owed after the GOAWAY
@@ -495,4 +502,31 @@ def test_a_goaway_before_any_answer_drains_in_place_until_the_first_answer(nginx
     finally:
         for k in keys:
             nginx_goaway.upstream.release(k)
+        io.close()
+
+
+def test_a_callback_failing_on_the_draining_connection_ends_it_and_the_rest_go_again(
+        nginx_goaway: Nginx, ca_file: str, caplog: pytest.LogCaptureFixture) -> None:
+    """An ``on_response`` that raises while the draining side delivers ends that connection (as
+    it would the endpoint's own): its other idempotent streams go out again, on the new one."""
+    io: IOService[Any] = IOService()
+    ep: HttpEndpoint[Any] = HttpEndpoint(nginx_goaway.tls_url, tls=TlsOptions(ca_file=ca_file), check_interval=0.02)
+    a, b = f"bug-a-{uuid.uuid4().hex[:8]}", f"bug-b-{uuid.uuid4().hex[:8]}"
+    io.register(ep)
+
+    def buggy(response: Any) -> None:
+        raise RuntimeError("a bug in the application's callback")
+
+    try:
+        (hold_a, hold_b), _ = _goaway_with_hold(io, ep, nginx_goaway, ("GET", a), ("GET", b))
+        hold_a.on_response = buggy
+        nginx_goaway.upstream.release(a)
+        spin(io, lambda: nginx_goaway.upstream.seen[b] == 2, 10, "the other stream sent again")
+        assert "a bug in the application's callback" in caplog.text and ep.draining == 0
+        nginx_goaway.upstream.release(b)
+        spin(io, lambda: hold_b.done, 10, "the re-sent stream")
+        assert hold_b.response is not None and hold_b.sends == 2 and hold_b.response.body == b.encode()
+    finally:
+        nginx_goaway.upstream.release(a)
+        nginx_goaway.upstream.release(b)
         io.close()
