@@ -268,7 +268,10 @@ class HttpEndpoint(StreamEndpoint[HttpTarget, C]):
     def on_disconnect(self, reason: Disconnect, ctx: C) -> bool:
         """Re-queue what the dead connection never answered (see the module docstring); fail the rest."""
         if self._h2 is not None:
-            self._end_h2(self._h2, reason, ctx)
+            from .h2.handover import settle
+
+            lost = reason.error or ConnectionClosed(f"connection lost ({reason.kind.value})")
+            self._queue.extendleft(reversed(settle(self, self._h2, self._h2.end(), lost, ctx)))
             self._h2 = None
         conn = self._http or self._closing
         self._http = self._closing = None
@@ -373,33 +376,17 @@ class HttpEndpoint(StreamEndpoint[HttpTarget, C]):
 
         self._queue.extendleft(reversed(settle(self, driver, driver.poll(), None, ctx)))
         conn = driver.conn
-        if conn.closed_error is not None:
-            if conn.draining and driver.answered:
-                self._reconnect()  # closed after its GOAWAY (nginx does, once drained): a normal end
-                return
+        if conn.draining and driver.answered and (conn.closed_error is not None or not driver.in_flight):
+            self._reconnect()  # drained after a graceful GOAWAY (or closed then, as nginx does): a new one
+        elif conn.closed_error is not None:
             raise conn.closed_error
-        if conn.draining:
-            if not driver.in_flight:
-                if not driver.answered:  # GOAWAY before answering anything: let the service back off
-                    raise ConnectionClosed("the server ended a fresh HTTP/2 connection (GOAWAY) unanswered")
-                self._reconnect()  # drained after a graceful GOAWAY: the rest go on a new connection
-            elif driver.answered and self._replay is None:
-                # the old connection finishes its streams on the side; a new one is made now. (Not
-                # for a replay: it has no second connection; nor for a connection that answered
-                # nothing: it drains here, keeping the back-off rule above.)
-                draining = hand_over(self, target, driver)
-                if draining is not None:
-                    self._draining.append(draining)
-                    self._h2 = None
-                    self._reconnect()
+        elif conn.draining and not driver.in_flight:  # GOAWAY before answering anything: the service backs off
+            raise ConnectionClosed("the server ended a fresh HTTP/2 connection (GOAWAY) unanswered")
+        elif conn.draining and driver.answered and self._replay is None and hand_over(self, target, driver):
+            self._h2 = None  # it finishes its streams on the side (h2/handover.py): connect again now
+            self._reconnect()
         elif self._queue:
             self._pump_h2(driver)
-
-    def _end_h2(self, driver: H2Driver, reason: Disconnect, ctx: C) -> None:
-        from .h2.handover import settle
-
-        lost = reason.error or ConnectionClosed(f"connection lost ({reason.kind.value})")
-        self._queue.extendleft(reversed(settle(self, driver, driver.end(), lost, ctx)))
 
     def _requeue(self, again: list[HttpRequest]) -> None:
         """Requests a draining connection never got processed: first in line on the current one."""
@@ -411,7 +398,3 @@ class HttpEndpoint(StreamEndpoint[HttpTarget, C]):
         elif self._http is not None:
             self._probation = True  # re-sent requests go one at a time (as after on_connected)
             self._pump(self._http)
-
-    def _forget_draining(self, draining: Draining[C]) -> None:
-        if draining in self._draining:
-            self._draining.remove(draining)

@@ -409,8 +409,8 @@ def test_a_draining_connection_dropped_before_the_service_took_it_is_closed(ngin
             pass
         assert target.h2 is not None
         sockets = _socket_inodes([target.fileno()])
-        draining = hand_over(ep, target, H2Driver(target.h2))
-        assert draining is not None and len(io) == 2 and target.fileno() == -1  # the old target: a shell
+        assert hand_over(ep, target, H2Driver(target.h2))
+        assert len(io) == 2 and ep.draining == 1 and target.fileno() == -1  # the old target: a shell
         io.close()
         assert not sockets & _open_sockets()
     finally:

@@ -106,7 +106,7 @@ class Draining(Endpoint[HttpTarget, C]):
     def control(self, value: EndpointControl | None) -> None:
         self._control = value
         if value is None:
-            self.parent._forget_draining(self)
+            self._leave()
             if self._target is not None:
                 self._target.close()
                 self._target = None
@@ -141,10 +141,15 @@ class Draining(Endpoint[HttpTarget, C]):
         elif outcomes:
             lost = reason.error or ConnectionClosed(f"draining connection lost ({reason.kind.value})")
             parent._requeue(settle(parent, self.driver, outcomes, lost, ctx))
-        parent._forget_draining(self)
+        self._leave()
         return False
 
     # --- internals ------------------------------------------------------------------------------
+
+    def _leave(self) -> None:
+        """No longer counted by the endpoint (it added us in :func:`hand_over`)."""
+        if self in self.parent._draining:
+            self.parent._draining.remove(self)
 
     def _tick(self, target: HttpTarget, ctx: C) -> None:
         self._advance(ctx)  # late streams are reset even when nothing arrives
@@ -165,12 +170,14 @@ class Draining(Endpoint[HttpTarget, C]):
             self.disconnect("drained")
 
 
-def hand_over(parent: HttpEndpoint[Any], target: HttpTarget, driver: H2Driver) -> Draining[Any] | None:
+def hand_over(parent: HttpEndpoint[Any], target: HttpTarget, driver: H2Driver) -> bool:
     """Move ``target``'s draining connection to a new :class:`Draining` registered beside
-    ``parent``; ``None`` (nothing moved) when ``parent`` is not registered."""
+    ``parent`` (and counted by it); ``False`` (nothing moved) when ``parent`` is not registered.
+    The caller decides when: a connection that answered nothing, or a replay's, drains in place."""
     control = parent.control
     if control is None:
-        return None
+        return False
     draining: Draining[Any] = Draining(parent, target.detach(), driver)
+    parent._draining.append(draining)
     control.register(draining)
-    return draining
+    return True
