@@ -530,3 +530,33 @@ def test_a_callback_failing_on_the_draining_connection_ends_it_and_the_rest_go_a
         nginx_goaway.upstream.release(a)
         nginx_goaway.upstream.release(b)
         io.close()
+
+
+def test_a_detached_target_is_an_empty_shell_and_the_new_one_carries_on(nginx_goaway: Nginx) -> None:
+    from boomnet.errors import InvalidState
+    from boomnet.service.registry import close_quietly
+
+    ep: HttpEndpoint[Any] = HttpEndpoint(nginx_goaway.h2c_url, h2c=True)
+    stream = TcpStream.connect("127.0.0.1", int(nginx_goaway.h2c_url.rsplit(":", 1)[1]))
+    shell = HttpTarget(stream, secure=False, authority="127.0.0.1", scheme="http", options=ep.options)
+    deadline = time.monotonic() + 5
+    while not shell.establish() and time.monotonic() < deadline:
+        pass
+    fd = shell.fileno()
+    moved = shell.detach()
+    try:
+        assert shell.detached and not moved.detached and moved.h2 is not None and shell.h2 is None
+        assert (shell.fileno(), shell.read_hint(), shell.establish()) == (-1, 0, False)
+        assert getattr(shell, "stream", None) is None  # what the service closes with a target: nothing
+        with pytest.raises(InvalidState):
+            shell.detach()
+        close_quietly(shell, "test")  # the service's teardown of the endpoint's old target
+        assert moved.fileno() == fd and moved.stream is stream
+        req = moved.h2.request("GET", "/small")
+        while not req.done and time.monotonic() < deadline:
+            moved.h2.poll()
+        assert req.response is not None and req.response.status == 200  # the connection lives on
+        assert "detached" in repr(shell)
+    finally:
+        moved.close()
+    assert stream.closed
