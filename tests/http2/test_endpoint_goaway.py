@@ -560,3 +560,27 @@ def test_a_detached_target_is_an_empty_shell_and_the_new_one_carries_on(nginx_go
     finally:
         moved.close()
     assert stream.closed
+
+
+def test_requests_a_dead_draining_connection_gives_back_go_out_on_an_http11_successor(
+        nginx_goaway: Nginx, relay: Relay, h1_only_tls: str, ca_file: str) -> None:
+    """The next connection may speak HTTP/1.1 (the relay sends it to an HTTP/1.1-only server):
+    what the draining side gives back goes out there, by the HTTP/1.1 rules."""
+    io: IOService[Any] = IOService()
+    tls = TlsOptions(ca_file=ca_file, server_hostname="localhost")
+    ep: HttpEndpoint[Any] = HttpEndpoint(f"https://localhost:{relay.port}", tls=tls, check_interval=0.02)
+    key = f"h1-{uuid.uuid4().hex[:8]}"
+    io.register(ep)
+    try:
+        spin(io, lambda: ep.http_version == "2", 10, "the first connection, to nginx")
+        relay.target = int(h1_only_tls.rsplit(":", 1)[1])  # every later connection: HTTP/1.1 only
+        (hold,), _ = _goaway_with_hold(io, ep, nginx_goaway, ("GET", key))
+        spin(io, lambda: ep.http_version == "1.1", 10, "the HTTP/1.1 successor")
+        relay.cut(0)
+        spin(io, lambda: hold.done, 10, "the GET, re-sent on the HTTP/1.1 connection")
+        assert hold.response is not None and hold.sends == 2
+        assert (hold.response.http_version, hold.response.status) == ("1.1", 404)  # (no /hold there)
+        assert ep.draining == 0 and ep.in_flight == 0
+    finally:
+        nginx_goaway.upstream.release(key)
+        io.close()
