@@ -21,8 +21,8 @@ Over HTTP/2 (:mod:`boomnet.http.h2.driver`) every queued request goes on the one
 once (beyond the server's ``MAX_CONCURRENT_STREAMS`` they wait inside it, in order); a late or
 failed stream is reset alone; after a graceful GOAWAY the requests the server never processed go
 out again on a new connection, made at once: the old one finishes its streams on the side
-(:mod:`boomnet.http.h2.handover`) while new requests use the new one (a connection that answered
-nothing before its GOAWAY drains first, and an unanswered one gets the service's back-off);
+(:mod:`boomnet.http.h2.handover`) while new requests use the new one (one that has answered
+nothing drains in place until it does, and gets the service's back-off if it ends unanswered);
 requests in flight on a connection that died may have been processed: idempotent ones are
 re-sent once, others fail with ``ConnectionClosed``. Over HTTP/1.1:
 
