@@ -186,8 +186,7 @@ class HttpEndpoint(StreamEndpoint[HttpTarget, C]):
 
     @property
     def http_version(self) -> str | None:
-        """The protocol of the current connection (``"2"``, ``"1.1"``), ``None`` if none (a
-        draining one is not current: new requests wait for the next)."""
+        """The protocol of the current connection (``"2"``, ``"1.1"``), ``None`` if none (yet)."""
         return "2" if self._h2 is not None else "1.1" if self._http is not None else None
 
     # --- outcome hooks (override, or pass per-request callbacks) ---------------------------------
@@ -372,26 +371,28 @@ class HttpEndpoint(StreamEndpoint[HttpTarget, C]):
             driver.submit(req for req in queue if not req.done)
 
     def _poll_h2(self, target: HttpTarget, driver: H2Driver, ctx: C) -> None:
-        from .h2.handover import hand_over, settle
-
-        self._queue.extendleft(reversed(settle(self, driver, driver.poll(), None, ctx)))
+        outcomes = driver.poll()
+        if outcomes:  # (most polls of a download finish nothing: no import, no call)
+            from .h2.handover import settle
+            self._queue.extendleft(reversed(settle(self, driver, outcomes, None, ctx)))
         conn = driver.conn
-        if conn.draining and driver.answered and (conn.closed_error is not None or not driver.in_flight):
+        if conn.available:  # neither draining nor dead: the usual case
+            if self._queue:
+                self._pump_h2(driver)
+        elif conn.draining and driver.answered and (conn.closed_error is not None or not driver.in_flight):
             self._reconnect()  # drained after a graceful GOAWAY (or closed then, as nginx does): a new one
         elif conn.closed_error is not None:
             raise conn.closed_error
-        elif conn.draining and not driver.in_flight:  # GOAWAY before answering anything: the service backs off
+        elif not driver.in_flight:  # GOAWAY before answering anything: the service backs off
             raise ConnectionClosed("the server ended a fresh HTTP/2 connection (GOAWAY) unanswered")
-        elif conn.draining and driver.answered and self._replay is None and hand_over(self, target, driver):
-            self._h2 = None  # it finishes its streams on the side (h2/handover.py): connect again now
-            self._reconnect()
-        elif self._queue:
-            self._pump_h2(driver)
+        elif driver.answered and self._replay is None:
+            from .h2.handover import hand_over
+            if hand_over(self, target, driver):  # it finishes its streams on the side: connect again now
+                self._h2 = None
+                self._reconnect()
 
     def _requeue(self, again: list[HttpRequest]) -> None:
         """Requests a draining connection never got processed: first in line on the current one."""
-        if not again:
-            return
         self._queue.extendleft(reversed(again))
         if self._h2 is not None:
             self._pump_h2(self._h2)

@@ -140,7 +140,9 @@ class Draining(Endpoint[HttpTarget, C]):
                     parent._fail(req, gone, ctx)
         elif outcomes:
             lost = reason.error or ConnectionClosed(f"draining connection lost ({reason.kind.value})")
-            parent._requeue(settle(parent, self.driver, outcomes, lost, ctx))
+            again = settle(parent, self.driver, outcomes, lost, ctx)
+            if again:
+                parent._requeue(again)
         self._leave()
         return False
 
@@ -161,7 +163,9 @@ class Draining(Endpoint[HttpTarget, C]):
             return
         outcomes = driver.poll()
         if outcomes:
-            parent._requeue(settle(parent, driver, outcomes, None, ctx))
+            again = settle(parent, driver, outcomes, None, ctx)
+            if again:
+                parent._requeue(again)
         dead = driver.conn.closed_error
         if dead is not None and any(h2req.error is dead for _, h2req in outcomes):
             raise dead  # it died with streams in flight (settled above): the service logs it, drops us
