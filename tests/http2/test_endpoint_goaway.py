@@ -584,3 +584,72 @@ def test_requests_a_dead_draining_connection_gives_back_go_out_on_an_http11_succ
     finally:
         nginx_goaway.upstream.release(key)
         io.close()
+
+
+@pytest.fixture
+def goaway_at_once() -> Iterator[str]:
+    """An h2c server (h2's server role, on asyncio) that answers every connection's first bytes
+    with GOAWAY(NO_ERROR, last stream 0): it processes nothing, ever."""
+    import h2.config
+    import h2.connection
+
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    holder: dict[str, Any] = {}
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        conn.initiate_connection()
+        try:
+            data = await reader.read(65536)
+            if data:
+                conn.receive_data(data)
+            conn.close_connection(last_stream_id=0)
+            writer.write(conn.data_to_send())
+            await writer.drain()
+            await reader.read()  # until the client gives up on it
+        except (OSError, h2.exceptions.ProtocolError):
+            pass
+        finally:
+            writer.close()
+
+    async def start() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        holder["server"] = server
+        holder["port"] = server.sockets[0].getsockname()[1]
+        ready.set()
+
+    t = threading.Thread(target=lambda: (loop.run_until_complete(start()), loop.run_forever()), daemon=True)
+    t.start()
+    assert ready.wait(10)
+    try:
+        yield f"http://127.0.0.1:{holder['port']}"
+    finally:
+        loop.call_soon_threadsafe(lambda: (holder["server"].close(), loop.stop()))
+        t.join(5)
+
+
+def test_a_server_that_goaways_every_connection_unanswered_gets_back_off(goaway_at_once: str) -> None:
+    from boomnet.service import Backoff
+    from boomnet.service.endpoint import Disconnect, DisconnectKind
+
+    class Watched(HttpEndpoint[Any]):
+        def __init__(self, *args: Any, **kw: Any) -> None:
+            super().__init__(*args, **kw)
+            self.reasons: list[Disconnect] = []
+
+        def on_disconnect(self, reason: Disconnect, ctx: Any) -> bool:
+            self.reasons.append(reason)
+            return super().on_disconnect(reason, ctx)
+
+    ep = Watched(goaway_at_once, h2c=True, backoff=Backoff(0.01, 2.0, 0.05), request_timeout=30)
+    req = ep.get("/never")
+    io: IOService[Any] = IOService()
+    io.register(ep)
+    try:
+        spin(io, lambda: len(ep.reasons) >= 3, 10, "three connections ended")
+        assert {r.kind for r in ep.reasons} == {DisconnectKind.CLOSED}  # not REQUESTED: the service backs off
+        assert all("unanswered" in str(r.error) for r in ep.reasons)
+        assert ep.draining == 0 and not req.done and req.sends >= 3  # never processed: still waiting, never failed
+    finally:
+        io.close()
