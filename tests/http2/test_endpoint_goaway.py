@@ -5,7 +5,8 @@ while new requests go out on a new connection at once.
 The peers: nginx; behind its ``/hold/<key>`` an aiohttp server that answers only when the test
 releases that key (so a stream can be kept in flight across a GOAWAY without any sleep); for
 the "connection dies while draining" cases a byte relay between the client and nginx that the
-test can cut (TLS stays end to end). nginx's ``$connection`` (the ``x-conn`` header, the
+test can cut (TLS stays end to end); for the back-off rule, h2's server role on asyncio sending
+GOAWAY(last stream 0) to every connection. nginx's ``$connection`` (the ``x-conn`` header, the
 ``/small`` body) says which connection answered; its access log counts what it processed.
 """
 
