@@ -36,12 +36,14 @@ from boomnet.service.select import DirectSelector, EpollSelector, Selector
 from boomnet.stream import TcpStream
 from boomnet.stream.options import TlsOptions
 from tests.conftest import free_port, spin
+from tests.service.conftest import io_uring_or_skip
 from tests.http2.conftest import NGINX, _wait_port
 
 #: requests nginx serves on one connection before its GOAWAY
 PER_CONNECTION = 8
 
-SELECTORS: dict[str, Callable[[], Selector]] = {"epoll": EpollSelector, "direct": DirectSelector}
+SELECTORS: dict[str, Callable[[], Selector]] = {"epoll": EpollSelector, "direct": DirectSelector,
+                                                "io_uring": io_uring_or_skip}
 
 CONF = """
 daemon off;
