@@ -158,3 +158,30 @@ def test_server_tls_over_a_non_socket_stream_uses_memory_bios(cert_files, ca_fil
         server.send(b"and back")
         assert bytes(clt.recv(timeout=5)) == b"and back"
         clt.close(), server.close()
+
+
+@pytest.mark.parametrize("memory_bio", [True, False])
+def test_server_tls_on_a_socket_runs_the_mode_its_options_say(cert_files, ca_file, memory_bio: bool) -> None:
+    """On a socket the server runs memory BIOs by default, direct with ``memory_bio=False``."""
+    from boomnet.msg.clt import open_stream
+    from boomnet.stream.listener import TcpListener
+    from boomnet.stream.tls_server import TlsServerStream
+
+    with TcpListener.bind() as lst:
+        clt = Clt(open_stream("127.0.0.1", lst.address[1], tls=TlsOptions(ca_file=ca_file, server_hostname="localhost")), LengthPrefixed())
+        end = time.monotonic() + 10
+        accepted = None
+        while accepted is None:
+            clt.conn.establish()
+            accepted = lst.accept()
+            assert time.monotonic() < end
+        server_stream = TlsServerStream(accepted, TlsServerOptions(*cert_files, memory_bio=memory_bio))
+        server = Clt(server_stream, LengthPrefixed())
+        while not (clt.conn.establish() & server.conn.establish()):
+            assert time.monotonic() < end
+        assert server_stream.direct is not memory_bio
+        clt.send(b"ping")
+        assert bytes(server.recv(timeout=5)) == b"ping"
+        server.send(b"pong")
+        assert bytes(clt.recv(timeout=5)) == b"pong"
+        clt.close(), server.close()
