@@ -125,6 +125,17 @@ class Upstream:
         asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+
+async def _cancel_the_rest() -> None:
+    """Cancel every other task of the running loop and wait for them (their transports close)."""
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.sleep(0)  # one more turn: the aborted transports' connection_lost callbacks
 
 
 class Relay:
@@ -176,15 +187,18 @@ class Relay:
         assert done.wait(5)
 
     def close(self) -> None:
-        def stop() -> None:
+        async def stop() -> None:
             for pair in self.pairs:
                 for w in pair:
                     w.transport.abort()
             self._server.close()
-            self.loop.stop()
+            await _cancel_the_rest()
 
-        self.loop.call_soon_threadsafe(stop)
+        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
+        if not self._thread.is_alive():
+            self.loop.close()
 
 
 class Nginx:
@@ -628,8 +642,15 @@ def goaway_at_once() -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{holder['port']}"
     finally:
-        loop.call_soon_threadsafe(lambda: (holder["server"].close(), loop.stop()))
+        async def stop() -> None:
+            holder["server"].close()
+            await _cancel_the_rest()
+
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
         t.join(5)
+        if not t.is_alive():
+            loop.close()
 
 
 def test_a_server_that_goaways_every_connection_unanswered_gets_back_off(goaway_at_once: str) -> None:
