@@ -1,6 +1,6 @@
 """Profile the 10 MB download paths against the bench's nginx (see :mod:`perf.h2_bench`).
 
-    .venv/bin/python -m perf.h2_profile [--client boomnet-h2|boomnet-h1|boomnet-h2-bulk|boomnet-h1-bulk|urllib3|curl-h2|curl-h1] [--downloads 5] [--cprofile]
+    .venv/bin/python -m perf.h2_profile [--client boomnet-h2|boomnet-h1|boomnet-h2-direct|boomnet-h1-direct|urllib3|curl-h2|curl-h1] [--downloads 5] [--cprofile]
 
 Prints MB/s, wall and CPU time (this process, and nginx's: tick-granular, 10 ms) per download, then per-download counts: TLS reads (``SSL_read`` calls that returned
 data, and the empty ones), HTTP/2 DATA frames, polls, and Python-level function calls (from
@@ -23,19 +23,19 @@ from perf.h2_bench import SIZE, serve
 
 
 def _get(client: str, url: str, ca: str):
-    bulk = client.endswith("-bulk")  # TlsOptions(memory_bio=True)
+    direct = client.endswith("-direct")  # TlsOptions(memory_bio=False)
     if client.startswith("boomnet-h2"):
         from boomnet.http import HttpClient
         from boomnet.stream.options import TlsOptions
 
-        http = HttpClient(tls=TlsOptions(ca_file=ca, memory_bio=bulk), request_timeout=60)
+        http = HttpClient(tls=TlsOptions(ca_file=ca, memory_bio=not direct), request_timeout=60)
         http.get(url + "/10mb.sha256")
         return http, lambda: http.get(url + "/10mb.bin").body
     if client.startswith("boomnet-h1"):
         from boomnet.http import HttpClient
         from boomnet.stream.options import TlsOptions
 
-        http1 = HttpClient(tls=TlsOptions(ca_file=ca, memory_bio=bulk), request_timeout=60, http2="off")
+        http1 = HttpClient(tls=TlsOptions(ca_file=ca, memory_bio=not direct), request_timeout=60, http2="off")
         http1.get(url + "/10mb.sha256")
         return http1, lambda: http1.get(url + "/10mb.bin").body
     import urllib3

@@ -27,7 +27,7 @@ CORES = [
     "boomnet/ws/decoder.py",
     "boomnet/ws/encoder.py",
     "boomnet/ws/frame.py",
-    "boomnet/ws/buffer.py",
+    "boomnet/buffer.py",
     "boomnet/http/head.py",
     "boomnet/http/parser.py",
     "boomnet/http/request.py",

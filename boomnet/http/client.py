@@ -267,7 +267,7 @@ class HttpClient:
                 p = todo[i]
                 pooled.uses += 1
                 started.append((i, conn.request(p.method, p.parsed.target, p.headers, p.body, deadline=deadline)))
-            wait_h2(conn, pooled.stream, [r for _, r in started], deadline)
+            wait_h2(conn, [r for _, r in started], deadline, grace=1.0)
         except BaseException:
             self._release(pooled, clean=False)  # streams may still be open: never reuse it
             raise

@@ -20,9 +20,11 @@ Every response says which protocol carried it (``response.http_version``: ``"2"`
 Over HTTP/2 (:mod:`boomnet.http.h2.driver`) every queued request goes on the one connection at
 once (beyond the server's ``MAX_CONCURRENT_STREAMS`` they wait inside it, in order); a late or
 failed stream is reset alone; after a graceful GOAWAY the requests the server never processed go
-out again on the next connection, made once the old one has drained; requests in flight on a
-connection that died may have been processed: idempotent ones are re-sent once, others fail
-with ``ConnectionClosed``. Over HTTP/1.1:
+out again on a new connection, made at once: the old one finishes its streams on the side
+(:mod:`boomnet.http.h2.handover`) while new requests use the new one (one that has answered
+nothing drains in place until it does, and gets the service's back-off if it ends unanswered);
+requests in flight on a connection that died may have been processed: idempotent ones are
+re-sent once, others fail with ``ConnectionClosed``. Over HTTP/1.1:
 
 When a connection ends, what it did is decided per request (RFC 9112 9.3.2, 9.6):
 
@@ -64,8 +66,8 @@ from .target import HttpTarget
 from .transport import DEFAULT_TLS
 
 if TYPE_CHECKING:
-    from .h2.connection import H2Request
     from .h2.driver import H2Driver
+    from .h2.handover import Draining
 
 __all__ = ["HttpEndpoint", "HttpRequest"]
 
@@ -124,6 +126,7 @@ class HttpEndpoint(StreamEndpoint[HttpTarget, C]):
         self._in_flight: deque[HttpRequest] = deque()  # written, response not complete
         self._http: HttpConnection | None = None  # the connected HTTP/1.1 connection, if any
         self._h2: H2Driver | None = None  # or the HTTP/2 one
+        self._draining: list[Draining[C]] = []  # old HTTP/2 connections finishing after a GOAWAY
         self.scheme = parsed.scheme
         #: connections made so far
         self.connections = 0
@@ -172,12 +175,18 @@ class HttpEndpoint(StreamEndpoint[HttpTarget, C]):
 
     @property
     def in_flight(self) -> int:
-        """Requests written whose responses are not complete."""
-        return self._h2.in_flight if self._h2 is not None else len(self._in_flight)
+        """Requests written whose responses are not complete (on draining connections too)."""
+        own = self._h2.in_flight if self._h2 is not None else len(self._in_flight)
+        return own + sum(d.in_flight for d in self._draining) if self._draining else own
+
+    @property
+    def draining(self) -> int:
+        """Old HTTP/2 connections still finishing their streams after a GOAWAY."""
+        return len(self._draining)
 
     @property
     def http_version(self) -> str | None:
-        """The protocol of the current connection (``"2"``, ``"1.1"``), ``None`` if none."""
+        """The protocol of the current connection (``"2"``, ``"1.1"``), ``None`` if none (yet)."""
         return "2" if self._h2 is not None else "1.1" if self._http is not None else None
 
     # --- outcome hooks (override, or pass per-request callbacks) ---------------------------------
@@ -223,7 +232,7 @@ class HttpEndpoint(StreamEndpoint[HttpTarget, C]):
 
     def poll(self, target: HttpTarget, ctx: C) -> None:
         if self._h2 is not None:
-            self._poll_h2(self._h2, ctx)
+            self._poll_h2(target, self._h2, ctx)
             return
         conn = target.h1
         if conn is None:
@@ -258,7 +267,10 @@ class HttpEndpoint(StreamEndpoint[HttpTarget, C]):
     def on_disconnect(self, reason: Disconnect, ctx: C) -> bool:
         """Re-queue what the dead connection never answered (see the module docstring); fail the rest."""
         if self._h2 is not None:
-            self._end_h2(self._h2, reason, ctx)
+            from .h2.handover import settle
+
+            lost = reason.error or ConnectionClosed(f"connection lost ({reason.kind.value})")
+            self._queue.extendleft(reversed(settle(self, self._h2, self._h2.end(), lost, ctx)))
             self._h2 = None
         conn = self._http or self._closing
         self._http = self._closing = None
@@ -348,7 +360,7 @@ class HttpEndpoint(StreamEndpoint[HttpTarget, C]):
             # the expired requests and re-sends the others
             self._reconnect()
         if self._h2 is not None and self._h2.in_flight:
-            self._poll_h2(self._h2, ctx)  # late streams are reset (alone) even when nothing arrives
+            self._poll_h2(target, self._h2, ctx)  # late streams are reset (alone) even when nothing arrives
 
     # --- HTTP/2 (the driver's module doc) ----------------------------------------------------------
 
@@ -358,43 +370,32 @@ class HttpEndpoint(StreamEndpoint[HttpTarget, C]):
             self._queue = deque()
             driver.submit(req for req in queue if not req.done)
 
-    def _poll_h2(self, driver: H2Driver, ctx: C) -> None:
-        again: list[HttpRequest] = []
-        for req, h2req in driver.poll():
-            self._h2_outcome(driver, req, h2req, None, again, ctx)
-        self._queue.extendleft(reversed(again))
+    def _poll_h2(self, target: HttpTarget, driver: H2Driver, ctx: C) -> None:
+        outcomes = driver.poll()
+        if outcomes:  # (most polls of a download finish nothing: no import, no call)
+            from .h2.handover import settle
+            self._queue.extendleft(reversed(settle(self, driver, outcomes, None, ctx)))
         conn = driver.conn
-        if conn.closed_error is not None:
+        if conn.available:  # neither draining nor dead: the usual case
+            if self._queue:
+                self._pump_h2(driver)
+        elif conn.draining and driver.answered and (conn.closed_error is not None or not driver.in_flight):
+            self._reconnect()  # drained after a graceful GOAWAY (or closed then, as nginx does): a new one
+        elif conn.closed_error is not None:
             raise conn.closed_error
-        if driver.drained:
-            if not driver.answered:  # GOAWAY before answering anything: let the service back off
-                raise ConnectionClosed("the server ended a fresh HTTP/2 connection (GOAWAY) unanswered")
-            self._reconnect()  # drained after a graceful GOAWAY: the rest go on a new connection
-        elif self._queue:
-            self._pump_h2(driver)
+        elif not driver.in_flight:  # GOAWAY before answering anything: the service backs off
+            raise ConnectionClosed("the server ended a fresh HTTP/2 connection (GOAWAY) unanswered")
+        elif driver.answered and self._replay is None:
+            from .h2.handover import hand_over
+            if hand_over(self, target, driver):  # it finishes its streams on the side: connect again now
+                self._h2 = None
+                self._reconnect()
 
-    def _end_h2(self, driver: H2Driver, reason: Disconnect, ctx: C) -> None:
-        again: list[HttpRequest] = []
-        lost = reason.error or ConnectionClosed(f"connection lost ({reason.kind.value})")
-        for req, h2req in driver.end():
-            self._h2_outcome(driver, req, h2req, lost, again, ctx)
+    def _requeue(self, again: list[HttpRequest]) -> None:
+        """Requests a draining connection never got processed: first in line on the current one."""
         self._queue.extendleft(reversed(again))
-
-    def _h2_outcome(self, driver: H2Driver, req: HttpRequest, h2req: H2Request, lost: BaseException | None,
-                    again: list[HttpRequest], ctx: C) -> None:
-        """Deliver, re-queue (into ``again``) or fail one request whose stream ended."""
-        dead = driver.conn.closed_error
-        if h2req.response is not None:
-            req.response = h2req.response
-            self.on_response(req, h2req.response, ctx)
-        elif driver.again(h2req):
-            again.append(req)  # the server never processed it: next connection
-        elif h2req.error is not None and h2req.error is not dead:
-            self._fail(req, h2req.error, ctx)  # this stream alone: reset, a limit, its deadline
-        elif req.method in IDEMPOTENT_METHODS and not req.blamed and req.deadline > time.monotonic():
-            # in flight when the connection died: it may have been processed, which an
-            # idempotent request may be twice -- once (it may be what killed the connection)
-            req.blamed += 1
-            again.append(req)
-        else:
-            self._fail(req, dead or lost or ConnectionClosed("HTTP/2 connection lost"), ctx)
+        if self._h2 is not None:
+            self._pump_h2(self._h2)
+        elif self._http is not None:
+            self._probation = True  # re-sent requests go one at a time (as after on_connected)
+            self._pump(self._http)

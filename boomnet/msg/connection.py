@@ -20,7 +20,7 @@ from typing import TypeVar
 from ..errors import ConnectionClosed, InvalidState, PeerTimeout, ProtocolError
 from ..stream.base import Stream
 from ..stream.socket_stream import SocketStream
-from .buffer import RecvBuffer
+from ..buffer import ReceiveBuffer
 from .codec import Codec
 from .observe import Observer
 from .options import MsgOptions
@@ -78,7 +78,7 @@ class Connection(Sender[M]):
         self.name = name or getattr(stream, "description", "") or f"conn-{self.id}"
         #: the observer chain (see :mod:`boomnet.msg.observe`); may be changed between batches
         self.observers: list[Observer[M]] = list(observers)
-        self._rbuf = RecvBuffer(opts.buffer_size)
+        self._rbuf = ReceiveBuffer(opts.buffer_size)
         self._decode = codec.decode
         self._init_sender(codec, opts.send_budget, opts.threadsafe_budget)
         self._ready = False

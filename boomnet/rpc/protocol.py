@@ -57,6 +57,10 @@ def encode(call_id: int, control: int, payload: bytes | bytearray | memoryview =
     """One envelope as bytes (``method`` already UTF-8, and only with REQUEST)."""
     if not 0 <= call_id <= _MAX_ID:
         raise InvalidMessage(f"call id {call_id} is not a u64")
+    if control not in _CONTROLS:  # a peer would refuse it as an RpcProtocolError: say it here
+        raise InvalidMessage(f"unknown RPC control code {control!r}")
+    if method and control != Control.REQUEST:
+        raise InvalidMessage(f"a method name on a {Control(control).name} envelope")
     if len(method) > 0xFFFF:
         raise InvalidMessage("method name longer than 65,535 bytes")
     return b"".join((_HEADER.pack(VERSION, control, len(method), call_id), method, payload))

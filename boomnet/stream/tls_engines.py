@@ -68,6 +68,11 @@ class Engine(Protocol):
 
     def feed(self, data: memoryview) -> None: ...
 
+    def held(self) -> int:
+        """Memory mode: ciphertext fed but not yet taken by the TLS object (``1`` when the engine
+        cannot tell: then a read is always tried); ``0`` in direct mode."""
+        ...
+
     def has_outgoing(self) -> bool:
         """Memory mode: whether ciphertext waits to be sent (not asked in direct mode)."""
         ...
@@ -120,8 +125,12 @@ class StdlibEngine:
         view = memoryview(buf)
         size = len(view)
         total = 0
+        # Memory mode: read only while the BIO holds ciphertext or the object decrypted bytes --
+        # a read of an empty BIO can only raise want-read, and that exception is the dearest
+        # part of a small read (~1 us). Direct mode cannot know: it reads until want-read.
+        bio, pending = self._in, self.pending
         try:
-            while total < size:
+            while total < size and (bio is None or bio.pending or pending()):
                 n: int = read(size - total, view[total:])  # equivalent-mutant: Sub -> Add: CPython's SSLObject.read(n, buffer) reads at most len(buffer) (a larger n is cut to it)
                 # CPython's _ssl returns 0 bytes (no exception) for SSL_ERROR_ZERO_RETURN, the
                 # peer's close_notify; want-read raises, so 0 here is the clean end of the stream
@@ -163,6 +172,10 @@ class StdlibEngine:
     def feed(self, data: memoryview) -> None:
         if self._in is not None:
             self._in.write(data)
+
+    def held(self) -> int:
+        bio = self._in
+        return bio.pending if bio is not None else 0
 
     def has_outgoing(self) -> bool:
         out = self._out
@@ -338,6 +351,12 @@ class PyOpenSslEngine:
     def has_outgoing(self) -> bool:
         bio_pending = self._bio_pending
         return bio_pending is None or bio_pending(self._conn._from_ssl) > 0
+
+    def held(self) -> int:
+        if self.direct:
+            return 0
+        bio_pending = self._bio_pending
+        return 1 if bio_pending is None else int(bio_pending(self._conn._into_ssl))
 
     def feed(self, data: memoryview) -> None:
         bio_write = self._bio_write

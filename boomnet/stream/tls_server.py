@@ -3,7 +3,8 @@
 :class:`TlsServerStream` is :class:`~boomnet.stream.tls.TlsStream` with a server-mode engine
 (its ``_new_engine`` hook):
 the same non-blocking handshake across ``establish()`` calls, the same record-batching reads,
-the same lossless pending writes, direct on a socket stream (memory BIOs over anything else).
+the same lossless pending writes; memory BIOs by default, or direct on a socket stream with
+``memory_bio=False`` (the client's trade-off: :mod:`boomnet.stream.tls`).
 Contexts are built once per distinct :class:`TlsServerOptions` and shared (thread-safe cache).
 
 Client certificates: ``client_ca_file`` makes the server ask for one and verify it against that
@@ -51,7 +52,9 @@ class TlsServerOptions:
     client's SNI (others get the default pair). ``client_ca_file``: ask for and verify client
     certificates against it; ``require_client_cert``: refuse clients without one (default: on
     when ``client_ca_file`` is set). ``alpn``: protocols the server accepts, in preference order.
-    ``handshake_timeout``: seconds. ``minimum_version``: TLS 1.2 by default.
+    ``handshake_timeout``: seconds. ``minimum_version``: TLS 1.2 by default. ``memory_bio``: as
+    :class:`~boomnet.stream.options.TlsOptions` (default ``True``; ``False``: the engine owns the
+    socket).
     """
 
     certfile: str
@@ -63,6 +66,7 @@ class TlsServerOptions:
     alpn: tuple[str, ...] | None = None
     handshake_timeout: float = 10.0
     minimum_version: ssl.TLSVersion = ssl.TLSVersion.TLSv1_2
+    memory_bio: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.certfile, str) or not self.certfile:
@@ -183,7 +187,8 @@ class TlsServerStream(TlsStream):
         peer = getattr(inner, "description", "") or "client"
         # verify=True with a name: the client-side checks are not used by a server engine, and the
         # "verification disabled" warning must not fire for a server.
-        super().__init__(inner, f"client {peer}", TlsOptions(handshake_timeout=options.handshake_timeout))
+        tls = TlsOptions(handshake_timeout=options.handshake_timeout, memory_bio=options.memory_bio)
+        super().__init__(inner, f"client {peer}", tls)
         self.server_options = options
         self._context = server_context(options)
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from ..errors import InvalidUtf8, MessageTooBig, WebSocketProtocolError
 from . import _native
 from . import encoder as _encoder  # by module: tests swap its mask_payload for the pure one
-from .buffer import DEFAULT_BUFFER_SIZE, ReceiveBuffer
+from ..buffer import DEFAULT_BUFFER_SIZE, ReceiveBuffer
 from .deflate import Inflater
 from .frame import Frame, Opcode, is_valid_close_code
 from .options import DEFAULT_LIMITS
@@ -126,7 +126,7 @@ class Decoder(ReceiveBuffer):
         # server (its frames are all masked and unmasked into a copy on the slow path)
         fast_b1 = 0 if require_masked else 0x80
         scan = None if require_masked else _scan
-        self._need = 0
+        self.need = 0
         while True:
             if scan is not None and not frag:
                 # C loop over the run of whole text/binary frames; Python handles whatever stops it.
@@ -141,7 +141,7 @@ class Decoder(ReceiveBuffer):
             if length < 126:
                 start = pos + 2
             elif length == 126:
-                if end - pos < 4:  # equivalent-mutant: Lt -> LtE, 4 -> 5: at exactly 4 bytes no payload byte is here yet; stopping a step early only leaves _need unset until the next decode() (write_view keeps MIN_FREE free, so that read comes): same frames, same verdicts
+                if end - pos < 4:  # equivalent-mutant: Lt -> LtE, 4 -> 5: at exactly 4 bytes no payload byte is here yet; stopping a step early only leaves need unset until the next decode() (write_view keeps MIN_FREE free, so that read comes): same frames, same verdicts
                     break
                 length = (buf[pos + 2] << 8) | buf[pos + 3]
                 start = pos + 4
@@ -166,7 +166,7 @@ class Decoder(ReceiveBuffer):
                     self._fail_big(f"frame of {length} bytes exceeds the frame/message size limit {max_frame}")
                 break
             if stop > end:
-                self._need = stop - pos
+                self.need = stop - pos
                 # a text frame (or a text message's continuation) still arriving: check its UTF-8 so
                 # far; masked payloads are checked once unmasked, compressed ones once inflated. A
                 # new text frame inside an unfinished message is not checked: it is a protocol

@@ -168,3 +168,4 @@ def test_header_injection_is_refused() -> None:
         encode_headers({"A": "1\r\nB: 2"})
     with pytest.raises(InvalidMessage):
         encode_headers({"A:B": "1"})
+

@@ -35,7 +35,7 @@ from boomnet.bus.nats.protocol import (
     encode_unsub,
     parse_headers,
 )
-from boomnet.errors import InvalidMessage, LimitExceeded, NatsProtocolError
+from boomnet.errors import InvalidMessage, LocalError, NatsProtocolError
 
 
 def parse(data: bytes, limits: NatsLimits | None = None) -> list[object]:
@@ -82,8 +82,8 @@ def test_documented_limit_defaults() -> None:
 
 def test_limit_ranges() -> None:
     NatsLimits(max_control_line=64, max_payload=1, initial_buffer=1024)  # the smallest allowed
-    for kwargs in ({"max_control_line": 63}, {"max_payload": 0}, {"initial_buffer": 1023}):
-        with pytest.raises(LimitExceeded):
+    for kwargs in ({"max_control_line": 63}, {"max_payload": 0}, {"initial_buffer": 1023}, {"max_payload": "1"}):
+        with pytest.raises(LocalError, match=next(iter(kwargs))):  # the caller's error, naming the field
             NatsLimits(**kwargs)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         NatsLimits(max_line=100)  # type: ignore[call-arg]

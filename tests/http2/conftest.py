@@ -165,3 +165,5 @@ def h1_only_tls(server_cert: Any) -> Iterator[str]:
         asyncio.run_coroutine_threadsafe(holder["runner"].cleanup(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         t.join(5)
+        if not t.is_alive():
+            loop.close()

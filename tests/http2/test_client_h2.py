@@ -105,7 +105,7 @@ def test_http2_connection_is_shared_until_its_stream_limit(hypercorn_url: str, c
         assert c is not a and http.pool.stats.created == 2
         from boomnet.http.blocking import wait_h2
 
-        wait_h2(a.h2, a.stream, reqs, deadline=__import__("time").monotonic() + 20)
+        wait_h2(a.h2, reqs, deadline=__import__("time").monotonic() + 20)
         assert all(r.response is not None and r.response.body == b"slow" for r in reqs)
         for p in (a, a, c):
             http._release(p, clean=True)
@@ -138,7 +138,7 @@ def test_interrupted_http2_request_closes_its_connection(hypercorn_url: str, ca_
         (pooled,) = http.pool.idle_connections(Origin.of(hypercorn_url))
         real = client_module.wait_h2
 
-        def interrupted(conn, stream, requests, deadline):  # type: ignore[no-untyped-def]
+        def interrupted(conn, requests, deadline, grace=0.0):  # type: ignore[no-untyped-def]
             conn.poll()  # the request is out; then ^C, its stream still open
             raise Interrupt
 

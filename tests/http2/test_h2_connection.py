@@ -154,3 +154,29 @@ def test_alpn_without_h2_is_a_clear_error(ca_file: str, cert_files: tuple[str, s
         t.join(timeout=5)
         srv.close()
 
+
+
+def test_connect_h2_gives_up_at_its_timeout_when_the_handshake_never_ends() -> None:
+    """A server that accepts and never speaks TLS: ConnectTimeout at ``timeout``, socket closed."""
+    import socket
+    import time
+
+    from boomnet.errors import ConnectTimeout
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        start = time.monotonic()
+        with pytest.raises(ConnectTimeout):
+            connect_h2(f"https://localhost:{port}", timeout=0.3)
+        assert 0.25 < time.monotonic() - start < 5
+
+
+def test_run_until_done_raises_at_its_timeout(hypercorn_url: str, ca_file: str) -> None:
+    conn = connect_h2(hypercorn_url, ca_file=ca_file)
+    try:
+        slow = conn.request("GET", "/slow/2000")
+        with pytest.raises(DeadlineExceeded):
+            run_until_done(conn, [slow], timeout=0.1)
+        assert not slow.done  # the request keeps its own (later) deadline; only the wait gave up
+    finally:
+        conn.close()

@@ -7,7 +7,7 @@ import pytest
 
 from boomnet.errors import FrameTooLarge, FramingError, InvalidMessage, LocalError
 from boomnet.msg import Datagram, DatagramCodec, LengthPrefixed, Lines, Typed
-from boomnet.msg.buffer import RecvBuffer
+from boomnet.buffer import ReceiveBuffer
 
 
 def decode_all(codec, data: bytes) -> tuple[list, int]:
@@ -67,7 +67,7 @@ def test_datagram_hostile_size_is_refused_from_the_size_field_alone() -> None:
 
 def test_receive_buffer_never_grows_for_a_hostile_size() -> None:
     codec = DatagramCodec(max_payload=1000)
-    buf = RecvBuffer(64 * 1024)
+    buf = ReceiveBuffer(64 * 1024)
     buf.feed(bytes.fromhex("7fffffff00010001"))
     with pytest.raises(FrameTooLarge):
         codec.decode(buf.peek(), [])

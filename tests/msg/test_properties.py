@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from boomnet.errors import BoomnetError, FramingError
 from boomnet.msg import Datagram, DatagramCodec, LengthPrefixed, Lines, Typed
-from boomnet.msg.buffer import RecvBuffer
+from boomnet.buffer import ReceiveBuffer
 
 from .test_codecs import enc
 
@@ -29,8 +29,8 @@ def norm(msg: object) -> object:
 
 
 def decode_in_pieces(codec, wire: bytes, cuts: list[int]) -> list:
-    """Feed ``wire`` through a RecvBuffer in the pieces ``cuts`` makes, as a connection does."""
-    buf = RecvBuffer(2048)
+    """Feed ``wire`` through a ReceiveBuffer in the pieces ``cuts`` makes, as a connection does."""
+    buf = ReceiveBuffer(2048)
     out: list = []
     bounds = sorted({c % (len(wire) + 1) for c in cuts} | {0, len(wire)})
     for a, b in zip(bounds, bounds[1:]):

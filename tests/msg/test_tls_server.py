@@ -6,14 +6,16 @@ import asyncio
 import ssl
 import struct
 import time
+from collections.abc import Callable
 
 import pytest
 import trustme
 
 from boomnet.errors import CertificateError, LocalError, TlsError
 from boomnet.msg import Clt, LengthPrefixed, Svc
+from boomnet.stream.base import Stream
 from boomnet.stream.options import TlsOptions
-from boomnet.stream.tls_server import TlsServerOptions
+from boomnet.stream.tls_server import TlsServerOptions, TlsServerStream
 
 from .peers import LoopThread
 
@@ -133,12 +135,11 @@ def test_server_options_are_validated(cert_files, tmp_path) -> None:
         Svc.bind("127.0.0.1", 0, codec=LengthPrefixed(), tls=TlsServerOptions(str(bogus)))
 
 
-def test_server_tls_over_a_non_socket_stream_uses_memory_bios(cert_files, ca_file) -> None:
-    """TlsServerStream over a wrapper stream (not a socket): the memory-BIO engine path."""
+def _server_pair(ca_file: str, server_stream: Callable[[Stream], TlsServerStream]) -> tuple[Clt, Clt, TlsServerStream]:
+    """A TLS client and the server side of its accepted connection (``server_stream`` wraps the
+    accepted socket stream), both established; the listener is closed again."""
     from boomnet.msg.clt import open_stream
-    from boomnet.stream import BufferedStream
     from boomnet.stream.listener import TcpListener
-    from boomnet.stream.tls_server import TlsServerStream
 
     with TcpListener.bind() as lst:
         clt = Clt(open_stream("127.0.0.1", lst.address[1], tls=TlsOptions(ca_file=ca_file, server_hostname="localhost")), LengthPrefixed())
@@ -148,13 +149,33 @@ def test_server_tls_over_a_non_socket_stream_uses_memory_bios(cert_files, ca_fil
             clt.conn.establish()
             accepted = lst.accept()
             assert time.monotonic() < end
-        server_stream = TlsServerStream(BufferedStream(accepted), TlsServerOptions(*cert_files))
-        server = Clt(server_stream, LengthPrefixed())
+        tls = server_stream(accepted)
+        server = Clt(tls, LengthPrefixed())
         while not (clt.conn.establish() & server.conn.establish()):
             assert time.monotonic() < end
-        assert not server_stream.direct
-        clt.send(b"via memory bios")
-        assert bytes(server.recv(timeout=5)) == b"via memory bios"
-        server.send(b"and back")
-        assert bytes(clt.recv(timeout=5)) == b"and back"
-        clt.close(), server.close()
+    return clt, server, tls
+
+
+def _exchange(clt: Clt, server: Clt, there: bytes, back: bytes) -> None:
+    clt.send(there)
+    assert bytes(server.recv(timeout=5)) == there
+    server.send(back)
+    assert bytes(clt.recv(timeout=5)) == back
+    clt.close(), server.close()
+
+
+def test_server_tls_over_a_non_socket_stream_uses_memory_bios(cert_files, ca_file) -> None:
+    """TlsServerStream over a wrapper stream (not a socket): the memory-BIO engine path."""
+    from boomnet.stream import BufferedStream
+
+    clt, server, tls = _server_pair(ca_file, lambda s: TlsServerStream(BufferedStream(s), TlsServerOptions(*cert_files)))
+    assert not tls.direct
+    _exchange(clt, server, b"via memory bios", b"and back")
+
+
+@pytest.mark.parametrize("memory_bio", [True, False])
+def test_server_tls_on_a_socket_runs_the_mode_its_options_say(cert_files, ca_file, memory_bio: bool) -> None:
+    """On a socket the server runs memory BIOs by default, direct with ``memory_bio=False``."""
+    clt, server, tls = _server_pair(ca_file, lambda s: TlsServerStream(s, TlsServerOptions(*cert_files, memory_bio=memory_bio)))
+    assert tls.direct is not memory_bio
+    _exchange(clt, server, b"ping", b"pong")

@@ -89,3 +89,15 @@ def test_decode_takes_any_buffer_and_returns_a_view() -> None:
     data[12] = ord("A")
     assert bytes(e.payload) == b"Abc"  # a view into the caller's buffer, no copy
     assert bytes(decode(memoryview(bytes(data))).payload) == b"Abc"
+
+
+@pytest.mark.parametrize("control", [-1, 0x7F, 256, max(int(c) for c in Control) + 1])
+def test_an_unknown_control_code_is_refused_before_it_is_sent(control: int) -> None:
+    with pytest.raises(InvalidMessage):
+        encode(1, control, b"p")
+
+
+def test_a_method_name_goes_only_with_a_request() -> None:
+    encode(1, Control.REQUEST, b"", b"m")
+    with pytest.raises(InvalidMessage):
+        encode(1, Control.REPLY, b"", b"m")

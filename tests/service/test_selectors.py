@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import threading
 import time
 
 import pytest
@@ -504,3 +505,43 @@ def test_poll_soon_brings_back_only_its_own_token(selector, pairs):
     got = selector.select()
     assert ta in got and tb not in got
     assert ta not in select_until(selector, lambda r: False, timeout=0.02)  # once only
+
+
+def test_a_wake_is_seen_by_the_next_select_and_by_the_ones_after(selector, pairs):
+    ((a, b),) = pairs(1)
+    tok = Tok(SockTarget(a))
+    selector.register(tok)
+    selector.select()
+    threading_timer = threading.Timer(0.05, lambda: b.send(b"x"))
+    threading_timer.start()
+    try:
+        selector.wait(5.0)
+        assert tok in selector.select()
+        assert tok in selector.select()  # level-triggered: still unread, still ready
+        assert tok.target.drain() == b"x"
+    finally:
+        threading_timer.join(5)
+
+
+def test_epoll_asks_the_kernel_once_per_wake():
+    """The events the blocking wait found serve the select() after it: one epoll_wait per wake."""
+    from boomnet.service.select import EpollSelector
+
+    a, b = socket.socketpair()
+    sel = EpollSelector()
+    try:
+        tok = Tok(SockTarget(a))
+        sel.register(tok)
+        sel.select()
+        calls = []
+        real = sel._epoll_poll
+        sel._epoll_poll = lambda *args: calls.append(args) or real(*args)
+        b.send(b"x")
+        sel.wait(5.0)
+        assert tok in sel.select()
+        assert len(calls) == 1, calls
+        assert tok in sel.select() and len(calls) == 2  # the next select asks the kernel again
+    finally:
+        sel.close()
+        a.close()
+        b.close()

@@ -1,6 +1,7 @@
 """How a TLS stream ends: close_notify is a clean ConnectionClosed, a cut without it a
-TruncatedStream, a reset a ConnectionReset; always after every earlier byte. Both engines, direct
-(TLS on the socket) and memory (TLS over a wrapper) modes, against a stdlib ``ssl`` server."""
+TruncatedStream, a reset a ConnectionReset; always after every earlier byte. Both engines in
+three modes -- direct (``memory_bio=False``: the engine owns the socket), socket (the default:
+memory BIOs on a socket) and memory (over a wrapping stream) -- against a stdlib ``ssl`` server."""
 
 from __future__ import annotations
 
@@ -20,9 +21,11 @@ PAYLOAD = os.urandom(100_000)  # several TLS records, all of which must arrive b
 
 
 CASES = [
-    ("stdlib", "direct"),
-    ("stdlib", "memory"),
+    ("stdlib", "direct"),  # memory_bio=False on a socket: the engine owns the descriptor
+    ("stdlib", "socket"),  # the default on a socket: memory BIOs
+    ("stdlib", "memory"),  # over a wrapping stream: memory BIOs whatever the option says
     ("pyopenssl", "direct"),
+    ("pyopenssl", "socket"),
     ("pyopenssl", "memory"),
     ("pyopenssl", "public-api"),
     ("pyopenssl", "public-api-memory"),
@@ -57,12 +60,17 @@ def mode(case) -> str:
     return case[1]
 
 
+def make(tcp: TcpStream, mode: str, **options) -> TlsStream:
+    """The TLS stream of ``mode`` over ``tcp`` (direct modes ask for ``memory_bio=False``)."""
+    direct = mode in ("direct", "public-api")
+    inner = WrappingStream(tcp) if mode.endswith("memory") else tcp
+    return TlsStream(inner, "localhost", memory_bio=not direct, **options)
+
+
 def connect(peer: Peer, ca_file: str, backend: str, mode: str) -> TlsStream:
-    tcp = TcpStream.connect("127.0.0.1", peer.port)
-    memory = mode.endswith("memory")
-    s = TlsStream(WrappingStream(tcp) if memory else tcp, "localhost", ca_file=ca_file, backend=backend)
+    s = make(TcpStream.connect("127.0.0.1", peer.port), mode, ca_file=ca_file, backend=backend)
     wait_established(s)
-    assert s.direct is not memory
+    assert s.direct is (mode in ("direct", "public-api"))
     return s
 
 
@@ -234,9 +242,7 @@ def test_our_close_sends_close_notify(server_ssl_context, ca_file, backend, mode
 
 def test_recv_before_the_handshake_drives_it(server_ssl_context, ca_file, backend, mode) -> None:
     with Peer(lambda c: (c.sendall(b"early"), c.recv(1)), ssl_context=server_ssl_context) as peer:
-        tcp = TcpStream.connect("127.0.0.1", peer.port)
-        memory = mode.endswith("memory")
-        s = TlsStream(WrappingStream(tcp) if memory else tcp, "localhost", ca_file=ca_file, backend=backend)
+        s = make(TcpStream.connect("127.0.0.1", peer.port), mode, ca_file=ca_file, backend=backend)
         assert s.tls_version is None
         got = bytearray()
         buf = bytearray(10)
@@ -259,12 +265,10 @@ def test_a_full_buffer_hints_that_more_may_follow(server_ssl_context, ca_file, b
         import time
 
         end = time.monotonic() + 5
-        while s.buffered() == 0 and time.monotonic() < end:  # wait until the record is readable
-            buf = bytearray(16)
-            n = s.recv_into(buf)
-            if n:
-                assert n == 16
-                break
+        n = 0
+        while not n and time.monotonic() < end:  # until the record is readable
+            n = s.recv_into(bytearray(16))
+        assert n == 16
         assert s.buffered() >= 1  # the buffer was full
         rest = bytearray(200)
         total = 0
@@ -279,9 +283,7 @@ def test_a_full_buffer_hints_that_more_may_follow(server_ssl_context, ca_file, b
 
 def test_peer_closing_during_the_handshake_is_a_tls_error(backend, mode) -> None:
     with Peer(lambda c: c.recv(10)) as peer:  # takes part of the ClientHello, then closes
-        tcp = TcpStream.connect("127.0.0.1", peer.port)
-        memory = mode.endswith("memory")
-        s = TlsStream(WrappingStream(tcp) if memory else tcp, "localhost", backend=backend)
+        s = make(TcpStream.connect("127.0.0.1", peer.port), mode, backend=backend)
         with pytest.raises(TlsError) as info:
             wait_established(s)
         assert not isinstance(info.value, ConnectionClosed)

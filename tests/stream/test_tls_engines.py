@@ -148,6 +148,7 @@ def test_stdlib_fill_raises_an_end_found_before_any_byte_and_returns_one_found_a
             return len(step)
 
     engine = stdlib_engine()
+    engine._in = None  # as in direct mode: fill reads until the object says want-read
     bad_mac = ssl.SSLError(1, "bad record mac")
     engine._obj = Script(bad_mac)
     with pytest.raises(TlsError) as caught:
@@ -165,3 +166,35 @@ def test_stdlib_fill_raises_an_end_found_before_any_byte_and_returns_one_found_a
     assert n == 2 and type(end) is ConnectionClosed
     engine._obj = Script(b"x", ssl.SSLWantReadError())
     assert engine.fill(bytearray(16)) == (1, None)
+
+
+def test_stdlib_memory_fill_reads_only_while_something_is_held() -> None:
+    """Memory mode: no read of an empty BIO (it could only raise want-read); a read while the BIO
+    holds ciphertext or the object holds decrypted bytes; the loop stops when both are empty."""
+
+    class Script:
+        def __init__(self, engine: StdlibEngine, *steps: bytes) -> None:
+            self.engine, self.steps, self.reads, self.left = engine, list(steps), 0, 0
+
+        def read(self, n: int, buf) -> int:
+            self.reads += 1
+            step, self.left = self.steps.pop(0)
+            buf[: len(step)] = step
+            self.engine._in.read()  # the object took the ciphertext
+            return len(step)
+
+        def pending(self) -> int:
+            return self.left
+
+    engine = stdlib_engine()
+    script = Script(engine, (b"abc", 0), (b"de", 4), (b"fghi", 0))
+    engine._obj, engine.pending = script, script.pending
+    assert engine.fill(bytearray(16)) == (0, None) and script.reads == 0  # nothing held: no read
+    assert engine.held() == 0
+    engine.feed(memoryview(b"\x17\x03\x03"))
+    assert engine.held() == 3
+    buf = bytearray(16)
+    assert engine.fill(buf) == (3, None) and script.reads == 1 and bytes(buf[:3]) == b"abc"
+    engine.feed(memoryview(b"x"))  # then decrypted bytes left inside the object: read on, BIO empty
+    n, end = engine.fill(buf)
+    assert (script.reads, n, end, bytes(buf[:n])) == (3, 6, None, b"defghi")

@@ -15,7 +15,7 @@ import pytest
 import boomnet.ws.decoder as decoder_module
 from boomnet.errors import InvalidUtf8, MessageTooBig, WebSocketProtocolError
 from boomnet.ws import Decoder, Opcode
-from boomnet.ws.buffer import MIN_FREE
+from boomnet.buffer import MIN_FREE
 
 from . import wire
 from .drive import skip_without_c_path

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ...errors import InvalidMessage, LimitExceeded, NatsProtocolError
+from ...errors import InvalidMessage, LocalError, NatsProtocolError
 
 __all__ = [
     "NatsLimits",
@@ -58,8 +58,12 @@ class NatsLimits:
     initial_buffer: int = 256 * 1024
 
     def __post_init__(self) -> None:
-        if self.max_control_line < 64 or self.max_payload < 1 or self.initial_buffer < 1024:
-            raise LimitExceeded(f"invalid {self!r}")
+        # the caller's mistake, said at construction and naming the field (a LocalError, like
+        # every other out-of-range option)
+        for name, least in (("max_control_line", 64), ("max_payload", 1), ("initial_buffer", 1024)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < least:
+                raise LocalError(f"NatsLimits.{name} must be an int >= {least}, not {value!r}")
 
 
 @dataclass(frozen=True, slots=True)

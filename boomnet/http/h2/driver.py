@@ -13,6 +13,9 @@ it must go out again:
   ``REFUSED_STREAM``, or never written (still queued inside the connection when it ended);
 * when a connection ends otherwise, the requests it had written may have been processed: the
   endpoint re-sends idempotent ones once and fails the others, as over HTTP/1.1.
+
+What the endpoint does with each outcome, and how a draining connection finishes its streams
+on the side while the endpoint connects again: :mod:`boomnet.http.h2.handover`.
 """
 
 from __future__ import annotations
@@ -42,11 +45,6 @@ class H2Driver:
     @property
     def in_flight(self) -> int:
         return len(self._pairs)
-
-    @property
-    def drained(self) -> bool:
-        """Draining after a GOAWAY with nothing left in flight: time for a new connection."""
-        return self.conn.draining and not self._pairs
 
     def submit(self, requests: Iterable[HttpRequest]) -> None:
         """Put ``requests`` on the connection (the caller checked ``conn.available``)."""

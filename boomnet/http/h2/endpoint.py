@@ -12,8 +12,9 @@ The same endpoint as ``HttpEndpoint(url, http2="require")`` -- ALPN offers ``h2`
 server that does not pick it is a clear :class:`~boomnet.errors.HttpProtocolError`; ``http://``
 needs ``prior_knowledge=True`` (h2c) -- with the keywords this class always had. Everything
 else (requests made while disconnected wait and go out in order, GOAWAY, deadlines) is
-``HttpEndpoint``'s: see :mod:`boomnet.http.endpoint` and :mod:`boomnet.http.h2.driver`. For an
-origin that may speak either version, use ``HttpEndpoint`` itself (ALPN decides).
+``HttpEndpoint``'s: see :mod:`boomnet.http.endpoint`, :mod:`boomnet.http.h2.driver` and
+:mod:`boomnet.http.h2.handover`. For an origin that may speak either version, use
+``HttpEndpoint`` itself (ALPN decides).
 """
 
 from __future__ import annotations

@@ -30,6 +30,8 @@ class EpollSelector(Selector):
             self._epoll: Any = _select.epoll()
             self._epoll_poll = self._epoll.poll  # bound once: select() is the hot path
             self._mask = _select.EPOLLIN
+            #: what the blocking wait found, for the select() right after it
+            self._woken: list[tuple[int, int]] = []
             self._sel: selectors.BaseSelector | None = None
         else:  # pragma: no cover - non-Linux
             self._epoll = None
@@ -72,14 +74,21 @@ class EpollSelector(Selector):
             if also:  # the epoll descriptor is itself readable while events are ready
                 self._poll_fds([self._epoll.fileno(), *also], timeout)
             else:
-                self._epoll.poll(timeout, 1)
+                # the events found are kept for the next select(): one epoll_wait per wake, not
+                # two (level-triggered: anything that became ready since is reported by the one
+                # after; a stale event only costs a poll that reads nothing)
+                self._woken = self._epoll_poll(timeout, self._max_events)
         elif self._sel is not None:  # pragma: no cover - non-Linux
             self._sel.select(timeout)
 
     def select(self) -> list[Token]:
         if self._epoll is None:  # pragma: no cover - non-Linux
             return self._select_portable()
-        events = self._epoll_poll(0, self._max_events)
+        events = self._woken
+        if events:
+            self._woken = []
+        else:
+            events = self._epoll_poll(0, self._max_events)
         prev = self._ready
         if not events and not prev and not self._always:
             return prev  # idle: the previous (empty) result is the answer
