@@ -15,6 +15,10 @@
   body's length and SHA-256 are checked (outside the timing). The median MB/s of a run counts;
   the client's CPU time per download is reported too (steadier than MB/s on a loaded machine).
   nginx keeps its defaults for HTTP/2 (8 KiB DATA frames, ``http2_chunk_size``) and TLS records.
+  ``--warm N`` makes N untimed downloads first. It matters: in a fresh process every client's
+  first few 10 MB bodies are fresh memory (page faults: ~12 ms of CPU where the steady state needs
+  ~6-8), and glibc only starts recycling such blocks after a few have been freed; ``--warm 8``
+  measures the steady state a long-running process sees.
 
 Each client runs in its own process; clients alternate round by round; medians. The server is
 one nginx worker (``master_process off``), started and stopped here (:func:`serve`, also
@@ -134,7 +138,7 @@ def concurrent(client: str, url: str, ca: str, batches: int) -> float:
     return runner(run_httpx() if client == "httpx-h2" else run_aiohttp())
 
 
-def download(client: str, url: str, ca: str, downloads: int) -> tuple[float, float]:
+def download(client: str, url: str, ca: str, downloads: int, warm: int = 0) -> tuple[float, float]:
     """The median MB/s of ``downloads`` 10 MB downloads on one warm connection, and the median
     CPU time (ms, this process: user + system) per download -- on a loaded machine the CPU time
     is the steadier figure (nginx needs ~4 ms of CPU per 10 MB: the client is the bottleneck).
@@ -165,6 +169,8 @@ def download(client: str, url: str, ca: str, downloads: int) -> tuple[float, flo
     digest = bytes(first.data if client == "urllib3" else first.body).decode()
     rates, cpus = [], []
     try:
+        for _ in range(warm):  # untimed: the allocator's steady state (see the module doc)
+            _check(get(), digest)
         for _ in range(downloads):
             t0, c0 = time.perf_counter(), time.process_time()
             body = get()
@@ -225,6 +231,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--batches", type=int, default=20, help="concurrent job: batches of 100 GETs per client run")
     ap.add_argument("--downloads", type=int, default=3, help="download job: downloads per client run (median)")
+    ap.add_argument("--warm", type=int, default=0,
+                    help="download job: untimed downloads first (0: a fresh process; 8: the steady state)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--job", choices=("conc", "down"), help="run only this job (default: both)")
     ap.add_argument("--client", help=argparse.SUPPRESS)  # a child process: one client, one job
@@ -235,7 +243,7 @@ def main() -> int:
         if a.job == "conc":
             print(concurrent(a.client, a.url, a.ca, a.batches))
         else:
-            print(*download(a.client, a.url, a.ca, a.downloads))  # MB/s, CPU ms per download
+            print(*download(a.client, a.url, a.ca, a.downloads, a.warm))  # MB/s, CPU ms per download
         return 0
     jobs = [(j, c) for j, c in (("conc", CLIENTS_CONC), ("down", CLIENTS_DOWN)) if a.job in (None, j)]
     res: dict[str, list[float]] = {}
@@ -246,7 +254,7 @@ def main() -> int:
                 for c in clients if r % 2 == 0 else tuple(reversed(clients)):
                     out = subprocess.run([sys.executable, "-m", "perf.h2_bench", "--client", c, "--job", job,
                                           "--url", url, "--ca", ca, "--batches", str(a.batches),
-                                          "--downloads", str(a.downloads)],
+                                          "--downloads", str(a.downloads), "--warm", str(a.warm)],
                                          capture_output=True, text=True, timeout=300)
                     if out.returncode:
                         print(f"{job} {c} failed: {out.stderr[-800:]}", file=sys.stderr)
@@ -271,7 +279,8 @@ def main() -> int:
                 print(f"| {c} | {med[f'conc:{c}']:,.0f} | {med[f'conc:{c}'] / med.get('conc:httpx-h2', float('nan')):.2f}x |")
     if a.job in (None, "down"):
         print()
-        print(f"| 10 MB download (median of {a.downloads} per run) | MB/s | vs urllib3 | client CPU ms | urllib3 CPU / this |")
+        after = f", after {a.warm} untimed" if a.warm else ", a fresh process"
+        print(f"| 10 MB download (median of {a.downloads} per run{after}) | MB/s | vs urllib3 | client CPU ms | urllib3 CPU / this |")
         print("|---|---:|---:|---:|---:|")
         nan = float("nan")
         for c in CLIENTS_DOWN:

@@ -2,7 +2,7 @@
 flow-control credit that never stalls a large download, the body limit at its exact boundary on
 a frame cut by a read, padded frames and the reserved bit, interleaved streams. The server is
 h2's own server role (an independent implementation of the framing and of the flow-control
-accounting), driven by hand."""
+accounting), driven by hand. Every test runs on both DATA run loops (C and pure Python)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,18 @@ import h2.events
 import pytest
 
 from boomnet.errors import BodyTooLarge, DeadlineExceeded, HttpProtocolError
-from boomnet.http.h2 import H2Connection
+from boomnet.http.h2 import H2Connection, demux
 from boomnet.http.limits import HttpLimits
+
+
+@pytest.fixture(autouse=True, params=["c", "python"])
+def run_loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test on both DATA run loops: the C one (when built) and the pure-Python reference."""
+    if request.param == "python":
+        monkeypatch.setattr(demux, "_data_run", None)
+    elif not demux.SPEEDUPS:
+        pytest.skip("n/a: the C run loop is not built here")
+    return str(request.param)
 
 
 class CutStream:
