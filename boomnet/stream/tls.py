@@ -392,10 +392,22 @@ class TlsStream(Stream):
             if not self._direct:  # close_notify, or the alert of a failure (bad record, bad cert)
                 try:
                     self._send_outgoing(flush=True)
+                    self._discard_unread()
                 except NetworkError:
                     pass
         self._state = _CLOSED
         self.inner.close()
+
+    def _discard_unread(self) -> None:
+        # A socket closed with unread input makes the kernel send RST and drop what it had not
+        # yet sent -- our last writes and the close_notify. A TLS 1.3 server's session tickets
+        # come after the handshake and a client that only sends never reads them. In direct mode
+        # the engine's shutdown reads them off the socket; here they are read and dropped
+        # (bounded, never blocking: this is close()).
+        view = self._cipher_view
+        for _ in range(16):
+            if not len(view) or not self.inner.recv_into(view):
+                return
 
     def __repr__(self) -> str:
         state = ("handshaking", "ready", "closed")[self._state]

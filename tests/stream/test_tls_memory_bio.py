@@ -12,6 +12,7 @@ import os
 import socket
 import ssl
 import termios
+import threading
 import time
 
 import pytest
@@ -252,3 +253,44 @@ def test_a_later_close_notify_is_raised_never_returned_as_nothing(server_ssl_con
         assert type(end.value) is ConnectionClosed
         peer.join()
         s.close()
+
+
+@pytest.mark.parametrize("memory_bio", [True, False])
+def test_a_client_that_only_sends_loses_nothing_at_close(server_ssl_context: ssl.SSLContext, ca_file: str,
+                                                         memory_bio: bool) -> None:
+    """A TLS 1.3 server's session tickets come after the handshake, and a client that only sends
+    never reads them: closing a socket with unread input makes the kernel send RST and drop what
+    it had not sent yet. Every byte written and flushed before close() must still arrive, then
+    close_notify -- in both modes."""
+    burst = os.urandom(1 << 20)
+    closed = threading.Event()
+    got = bytearray()
+    ends: list[BaseException | None] = []
+
+    def read_after_close(conn: ssl.SSLSocket) -> None:
+        closed.wait(10)  # everything is in the kernel's buffers (or lost) by now
+        conn.settimeout(10)
+        try:
+            while chunk := conn.recv(1 << 16):
+                got.extend(chunk)
+            ends.append(None)  # close_notify
+        except (OSError, ssl.SSLError) as e:
+            ends.append(e)
+
+    with Peer(read_after_close, ssl_context=server_ssl_context) as peer:
+        s = _connect(peer, ca_file, "stdlib", memory_bio)
+        assert s.tls_version == "TLSv1.3"
+        sock = s.inner.socket
+        queued, deadline = array.array("i", [0]), time.monotonic() + 5
+        while not queued[0] and time.monotonic() < deadline:  # the tickets have arrived, unread
+            fcntl.ioctl(sock, termios.FIONREAD, queued)
+            time.sleep(0.001)
+        assert queued[0], "no session ticket came"
+        s.write(burst)
+        while not s.flush():
+            assert time.monotonic() < deadline + 5
+            time.sleep(0.001)
+        s.close()
+        closed.set()
+        peer.join()
+    assert ends == [None] and bytes(got) == burst
