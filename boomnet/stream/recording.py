@@ -271,6 +271,24 @@ def parse(data: bytes, *, allow_truncated: bool = False, source: str = "recordin
     return Recording(start_ns, data, kinds, times, offsets, lengths, False, version, flags)
 
 
+def end_of_block(kind: int, length: int, body: int, end: int, source: str, at: int) -> bool:
+    """The checks of one record whose payload starts at ``body`` in a block ending at ``end``
+    (``at``: the record's file offset, for the message): ``True`` for the END record that ends
+    the block, ``False`` for a record to index; raises :class:`RecordingError` if it is corrupt.
+    The one place these checks live (the in-memory and the file indexers call it)."""
+    if kind not in KINDS:
+        raise RecordingError(f"{source}: corrupt (unknown record kind {kind} at offset {at})")
+    if body + length > end:
+        raise RecordingError(f"{source}: corrupt (record overruns its block at offset {at})")
+    if kind != END:
+        return False
+    if length:
+        raise RecordingError(f"{source}: corrupt (END record with a payload at offset {at})")
+    if body != end:
+        raise RecordingError(f"{source}: corrupt (records after END at offset {at})")
+    return True
+
+
 def _index_block(data: Data, pos: int, end: int, base: int, source: str, *arrays: array[int]) -> bool:
     """Index the records of one verified block ``data[pos:end]``, where ``data[k]`` is the byte at
     file offset ``base + k``; ``True`` if it ends with the END record."""
@@ -284,15 +302,9 @@ def _index_block(data: Data, pos: int, end: int, base: int, source: str, *arrays
             raise RecordingError(f"{source}: corrupt (record header overruns its block at offset {pos + base})")
         kind, length, t_ns = unpack(data, pos)
         body = pos + hsize
-        if kind not in known:
-            raise RecordingError(f"{source}: corrupt (unknown record kind {kind} at offset {pos + base})")
-        if body + length > end:
-            raise RecordingError(f"{source}: corrupt (record overruns its block at offset {pos + base})")
-        if kind == END:
-            if length:
-                raise RecordingError(f"{source}: corrupt (END record with a payload at offset {pos + base})")
-            if body != end:
-                raise RecordingError(f"{source}: corrupt (records after END at offset {pos + base})")
+        # one combined test on the common path; the exact verdict (and its message) is end_of_block's
+        if (kind == END or kind not in known or body + length > end) and end_of_block(
+                kind, length, body, end, source, pos + base):
             return True
         add_kind(kind)
         add_time(t_ns)

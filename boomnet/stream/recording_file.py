@@ -47,7 +47,7 @@ from pathlib import Path
 from ..errors import LocalError, RecordingError
 from .recording import (
     BLOCK_HEADER, END, HEADER_SIZE, KINDS, OUT, RECORD_HEADER, REDACTED_IN, REDACTED_OUT, V1_CRC,
-    _header, _index_block, crc32,
+    _header, _index_block, crc32, end_of_block,
 )
 
 __all__ = ["RecordingFile", "WINDOW", "DIRECT"]
@@ -289,15 +289,7 @@ class RecordingFile:
                 raise RecordingError(f"{source}: corrupt (record header overruns its block at offset {pos})")
             kind, length, t_ns = unpack(self._win, self._ensure(pos, hsize))
             body = pos + hsize
-            if kind not in KINDS:
-                raise RecordingError(f"{source}: corrupt (unknown record kind {kind} at offset {pos})")
-            if body + length > end:
-                raise RecordingError(f"{source}: corrupt (record overruns its block at offset {pos})")
-            if kind == END:
-                if length:
-                    raise RecordingError(f"{source}: corrupt (END record with a payload at offset {pos})")
-                if body != end:
-                    raise RecordingError(f"{source}: corrupt (records after END at offset {pos})")
+            if end_of_block(kind, length, body, end, source, pos):
                 return True
             self._add(kind, t_ns, body, length)
             pos = body + length
