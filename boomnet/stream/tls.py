@@ -1,18 +1,13 @@
 """TLS over any stream (kernel TLS: :mod:`boomnet.stream.ktls`).
 
 :class:`TlsStream` verifies by default (certifi bundle + system store, host name check, SNI).
-By default ciphertext moves through memory BIOs (``TlsOptions(memory_bio=True)``): one ``recv``
-takes every record that has arrived (32 KiB at first, up to 256 KiB once a transfer fills the
-buffer), the engine decrypts from memory, and no call is made that can only answer "nothing"
-(an empty BIO is not read; a recv that did not fill the buffer emptied the socket). An idle
-poll is one ``recv``; a small message one ``recv`` and one ``SSL_read``. With
-``memory_bio=False`` on a socket stream the engine owns the descriptor instead (direct mode:
-OpenSSL reads each record's header and body with two ``recv`` calls and reads until want-read,
-one more ``recv`` per call); kTLS (:class:`~boomnet.stream.ktls.KtlsStream`) always runs direct.
-Measured on loopback (``perf/run.py``, ``perf/h2_bench.py``): memory mode has the lower echo
-latency, the higher TLS WebSocket rate and ~15% less client CPU per 10 MB download. The handshake advances inside
-non-blocking :meth:`TlsStream.establish` calls, after the inner stream's own ``establish``.
-Contexts come from :func:`tls_context` (built once per configuration, cached, thread-safe).
+Ciphertext moves through memory BIOs by default: one ``recv`` takes every record that arrived
+(into 32 KiB, doubling up to 256 KiB while a transfer fills it), and no call is made that can
+only say "nothing" (an empty BIO is not read; a recv that did not fill the buffer emptied the
+socket). ``memory_bio=False`` gives the socket to the engine (two ``recv`` per record, one more
+per read); kTLS always runs so. Memory mode measured better for latency, idle polls and bulk
+alike (``perf/tls_modes.py``, ``perf/run.py``, ``perf/h2_bench.py``). The handshake advances in
+non-blocking :meth:`TlsStream.establish` calls; contexts come from :func:`tls_context` (cached).
 
 The end of a TLS stream is reported in three ways (all after every byte before it was read):
 
@@ -30,14 +25,7 @@ import socket
 import time
 from typing import Any
 
-from ..errors import (
-    ConnectionClosed,
-    ConnectTimeout,
-    LocalError,
-    NetworkError,
-    TlsError,
-    TruncatedStream,
-)
+from ..errors import ConnectionClosed, ConnectTimeout, LocalError, NetworkError, TlsError, TruncatedStream
 from .base import Buffer, Bytes, Stream
 from .options import TlsOptions
 from .socket_stream import SocketStream
