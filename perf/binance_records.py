@@ -434,14 +434,19 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(row), flush=True)
             if server is not None:
                 server.close()
-    print(f"\nload: {load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end (1-min average)")
+    _report(results, load_start, "")
+    return 0
+
+
+def _report(results: list[dict[str, Any]], load_start: float, how: str) -> None:
+    """The summary table and the targets (``how``: a note on how the scenarios were run)."""
+    print(f"\nload: {load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end (1-min average){how}")
     print(f"{'scenario':10} {'variant':30} {'records/s':>12}")
     for row in results:
         print(f"{row['scenario']:10} {row['variant']:30} {row['records_per_s']:>12,}")
     print()
     for line in targets(results):
         print(line)
-    return 0
 
 
 def _per_scenario_processes(args: argparse.Namespace, scenarios: list[str]) -> int:
@@ -462,14 +467,7 @@ def _per_scenario_processes(args: argparse.Namespace, scenarios: list[str]) -> i
             if line.startswith("{"):
                 print(line, flush=True)
                 results.append(json.loads(line))
-    print(f"\nload: {load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end (1-min average); "
-          "each scenario in its own process")
-    print(f"{'scenario':10} {'variant':30} {'records/s':>12}")
-    for row in results:
-        print(f"{row['scenario']:10} {row['variant']:30} {row['records_per_s']:>12,}")
-    print()
-    for line in targets(results):
-        print(line)
+    _report(results, load_start, "; each scenario in its own process")
     return 0
 
 
