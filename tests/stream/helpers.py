@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from boomnet.errors import ConnectionClosed
 from boomnet.stream import Stream
 
 DEADLINE = 5.0
@@ -36,6 +37,23 @@ def read_exactly(stream: Stream, n: int, timeout: float = DEADLINE, chunk: int =
                 raise AssertionError(f"read {len(out)} of {n} bytes before the deadline")
             time.sleep(0.0002)
     return bytes(out)
+
+
+def read_to_end(stream: Stream, size: int = 256 * 1024, timeout: float = 10.0) -> tuple[bytes, ConnectionClosed]:
+    """Everything until the stream ends, and how it ended: reads of ``size`` bytes busy-polled
+    (with a tiny sleep) until the end is raised or the deadline passes (an AssertionError)."""
+    out = bytearray()
+    view = memoryview(bytearray(size))
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            n = stream.recv_into(view)
+        except ConnectionClosed as e:
+            return bytes(out), e
+        out += view[:n]
+        if not n:
+            time.sleep(0.0002)
+    raise AssertionError(f"no end of stream after {len(out)} bytes: the close was not seen")
 
 
 def flush_all(stream: Stream, timeout: float = DEADLINE) -> None:

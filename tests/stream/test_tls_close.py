@@ -15,9 +15,10 @@ import pytest
 from boomnet.errors import ConnectionClosed, ConnectionReset, TlsError, TruncatedStream
 from boomnet.stream import TcpStream, TlsStream, WrappingStream
 
-from .helpers import Peer, wait_established
+from .helpers import Peer, read_to_end, wait_established
 
 PAYLOAD = os.urandom(100_000)  # several TLS records, all of which must arrive before the end
+CUT = 7000  # the read size: not a multiple of the record size, so reads end mid-record too
 
 
 CASES = [
@@ -74,24 +75,6 @@ def connect(peer: Peer, ca_file: str, backend: str, mode: str) -> TlsStream:
     return s
 
 
-def read_to_end(s: TlsStream) -> tuple[bytes, ConnectionClosed]:
-    """Everything until the stream ends, and how it ended (bounded)."""
-    import time
-
-    out = bytearray()
-    buf = bytearray(7000)  # not a multiple of the record size: reads end mid-record too
-    end = time.monotonic() + 5
-    while time.monotonic() < end:
-        try:
-            n = s.recv_into(buf)
-        except ConnectionClosed as e:
-            return bytes(out), e
-        out += buf[:n]
-        if not n:
-            time.sleep(0.0005)
-    raise AssertionError(f"no end of stream after {len(out)} bytes: the close was not seen")
-
-
 def test_close_notify_is_a_clean_close_and_is_answered(server_ssl_context, ca_file, backend, mode) -> None:
     answered: list[socket.socket] = []
 
@@ -101,7 +84,7 @@ def test_close_notify_is_a_clean_close_and_is_answered(server_ssl_context, ca_fi
 
     with Peer(send_then_unwrap, ssl_context=server_ssl_context) as peer:
         s = connect(peer, ca_file, backend, mode)
-        data, end = read_to_end(s)
+        data, end = read_to_end(s, CUT, timeout=5)
         assert data == PAYLOAD
         assert type(end) is ConnectionClosed and "close_notify" in str(end)
         assert s.closed
@@ -123,7 +106,7 @@ def test_tcp_cut_without_close_notify_is_truncated(server_ssl_context, ca_file, 
 
     with Peer(send_then_cut, ssl_context=server_ssl_context) as peer:
         s = connect(peer, ca_file, backend, mode)
-        data, end = read_to_end(s)
+        data, end = read_to_end(s, CUT, timeout=5)
         assert data == PAYLOAD  # every byte before the cut was delivered first
         assert isinstance(end, TruncatedStream) and isinstance(end, ConnectionClosed)
         assert "without close_notify" in str(end)
@@ -154,7 +137,7 @@ def test_reset_is_connection_reset(server_ssl_context, ca_file, backend, mode) -
         s.write(b"!")
         s.flush()
         peer.join()
-        _, how = read_to_end(s)
+        _, how = read_to_end(s, CUT, timeout=5)
         if backend == "stdlib" and mode == "direct" or mode == "public-api":
             # CPython's _ssl reports ECONNRESET inside SSL_read as SSLEOFError ("EOF occurred in
             # violation of protocol"): a reset reads as a truncation, never as a clean close.

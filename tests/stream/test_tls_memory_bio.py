@@ -22,7 +22,7 @@ from boomnet.stream import TcpStream, TlsStream
 from boomnet.stream.ktls import KtlsStream
 from boomnet.stream.options import TlsOptions
 
-from .helpers import Peer, wait_established
+from .helpers import Peer, read_to_end, wait_established
 
 BULK = os.urandom(3 * 1024 * 1024 + 12_345)  # hundreds of records; reads end mid-record
 
@@ -32,22 +32,6 @@ def _connect(peer: Peer, ca_file: str, backend: str, memory_bio: bool) -> TlsStr
                                                             memory_bio=memory_bio)
     wait_established(s)
     return s
-
-
-def _read_to_end(s: TlsStream, size: int = 256 * 1024) -> tuple[bytes, ConnectionClosed]:
-    out = bytearray()
-    buf = bytearray(size)
-    view = memoryview(buf)
-    end = time.monotonic() + 10
-    while time.monotonic() < end:
-        try:
-            n = s.recv_into(view)
-        except ConnectionClosed as e:
-            return bytes(out), e
-        out += view[:n]
-        if not n:
-            time.sleep(0.0002)
-    raise AssertionError(f"no end of stream after {len(out)} bytes")
 
 
 def test_the_default_is_memory_bios_and_ktls_stays_on_the_socket(server_ssl_context: ssl.SSLContext,
@@ -94,7 +78,7 @@ def test_the_ciphertext_buffer_starts_small_and_grows_for_a_bulk_transfer(server
             fcntl.ioctl(sock, termios.FIONREAD, queued)
             time.sleep(0.001)
         assert queued[0] >= 600 * 1024, queued[0]
-        data, end = _read_to_end(s)  # recvs that fill the buffer double it, up to its cap
+        data, end = read_to_end(s)  # recvs that fill the buffer double it, up to its cap
         assert data == BULK and type(end) is ConnectionClosed
         assert len(s._cipher_view) == 256 * 1024
         s.close()
@@ -111,7 +95,7 @@ def test_bulk_bytes_then_close_notify(server_ssl_context: ssl.SSLContext, ca_fil
     with Peer(send_then_unwrap, ssl_context=server_ssl_context) as peer:
         s = _connect(peer, ca_file, backend, memory_bio)
         assert s.direct is not memory_bio
-        data, end = _read_to_end(s)
+        data, end = read_to_end(s)
         assert hashlib.sha256(data).digest() == hashlib.sha256(BULK).digest()
         assert type(end) is ConnectionClosed and "close_notify" in str(end)
         s.close()
@@ -127,7 +111,7 @@ def test_a_cut_without_close_notify_is_truncated_after_every_byte(server_ssl_con
 
     with Peer(send_then_cut, ssl_context=server_ssl_context) as peer:
         s = _connect(peer, ca_file, backend, True)
-        data, end = _read_to_end(s, 7_000)  # small reads: the end is found inside a later call
+        data, end = read_to_end(s, 7_000)  # small reads: the end is found inside a later call
         assert data == BULK
         assert isinstance(end, TruncatedStream)
         with pytest.raises(TruncatedStream):
@@ -176,7 +160,7 @@ def test_close_notify_then_fin_at_once_is_still_a_clean_close(server_ssl_context
     with Peer(send_notify_close, ssl_context=server_ssl_context) as peer:
         s = _connect(peer, ca_file, backend, True)
         peer.join()  # the server's socket is closed: on loopback its FIN is already queued to us
-        data, end = _read_to_end(s)
+        data, end = read_to_end(s)
         assert data == BULK
         assert type(end) is ConnectionClosed and "close_notify" in str(end)
         s.close()
