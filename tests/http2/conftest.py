@@ -3,6 +3,7 @@ and an HTTP/1.1-only TLS server (aiohttp, no h2 in its ALPN) for the fallback.""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -106,12 +107,21 @@ def nginx_h2(cert_files: tuple[str, str], tmp_path_factory: pytest.TempPathFacto
     tls, h2c = free_port(), free_port()
     chain, key = cert_files
     (d / "nginx.conf").write_text(NGINX_CONF.format(dir=d, tls=tls, h2c=h2c, chain=chain, key=key))
+    with running_nginx(d, tls, h2c):
+        yield f"https://localhost:{tls}", f"http://127.0.0.1:{h2c}", d
+
+
+@contextlib.contextmanager
+def running_nginx(d: Path, *ports: int) -> Iterator[None]:
+    """nginx on ``d/nginx.conf`` (prefix ``d``) until the block ends: up once every port listens;
+    stopped gracefully (SIGQUIT), killed if it has not gone 10 s later."""
+    assert NGINX is not None
     proc = subprocess.Popen([NGINX, "-c", str(d / "nginx.conf"), "-p", str(d)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     try:
-        _wait_port(tls, proc)
-        _wait_port(h2c, proc)
-        yield f"https://localhost:{tls}", f"http://127.0.0.1:{h2c}", d
+        for port in ports:
+            _wait_port(port, proc)
+        yield
     finally:
         proc.send_signal(signal.SIGQUIT)
         try:

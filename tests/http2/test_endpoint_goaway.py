@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
 import threading
 import time
 import uuid
@@ -37,7 +35,7 @@ from boomnet.stream import TcpStream
 from boomnet.stream.options import TlsOptions
 from tests.conftest import free_port, spin
 from tests.service.conftest import io_uring_or_skip
-from tests.http2.conftest import NGINX, _wait_port
+from tests.http2.conftest import NGINX, running_nginx
 
 #: requests nginx serves on one connection before its GOAWAY
 PER_CONNECTION = 8
@@ -224,19 +222,10 @@ def nginx_goaway(cert_files: tuple[str, str], tmp_path_factory: pytest.TempPathF
     chain, key = cert_files
     (d / "nginx.conf").write_text(CONF.format(dir=d, per=PER_CONNECTION, tls=tls, h2c=h2c, up=upstream.port,
                                               chain=chain, key=key))
-    proc = subprocess.Popen([NGINX, "-c", str(d / "nginx.conf"), "-p", str(d)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
     try:
-        _wait_port(tls, proc)
-        _wait_port(h2c, proc)
-        yield Nginx(d, tls, h2c, upstream)
+        with running_nginx(d, tls, h2c):
+            yield Nginx(d, tls, h2c, upstream)
     finally:
-        proc.send_signal(signal.SIGQUIT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
         upstream.close()
 
 
