@@ -61,7 +61,7 @@ import struct
 import zlib
 from array import array
 from collections.abc import Callable, Iterator
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import RecordingError
 
@@ -156,22 +156,20 @@ class RecordWriter:
         return block
 
 
-class Recording(NamedTuple):
-    """A parsed in-memory recording: parallel arrays of kind, time and payload span into ``data``.
+class Indexed:
+    """What a recording source derives from its flags and index alone, once for both sources
+    (:class:`Recording` in memory, :class:`~boomnet.stream.recording_file.RecordingFile` on disk):
+    each supplies the fields and :meth:`span`."""
 
-    A :class:`~boomnet.stream.replay.RecordSource` whose window is all of ``data`` (``data[k]`` is
-    the file's byte ``k``).
-    """
+    __slots__ = ()
+    if TYPE_CHECKING:  # the sources' own fields (a NamedTuple's, or slots)
+        flags: int
+        kinds: array[int]
+        offsets: array[int]
+        lengths: array[int]
 
-    start_ns: int
-    data: bytes
-    kinds: array[int]
-    times: array[int]
-    offsets: array[int]
-    lengths: array[int]
-    complete: bool  # an END record was found
-    version: int = VERSION
-    flags: int = 0  # REDACTED_OUT / REDACTED_IN
+    def span(self, start: int, n: int) -> bytes:  # pragma: no cover - every source has its own
+        raise NotImplementedError
 
     @property
     def redacted_out(self) -> bool:
@@ -185,14 +183,36 @@ class Recording(NamedTuple):
 
     def writes(self) -> Iterator[bytes]:
         """The outbound chunks (each ``write()`` call's bytes, as recorded), in order."""
-        data = self.data
+        span = self.span
         for kind, offset, length in zip(self.kinds, self.offsets, self.lengths, strict=True):
             if kind == OUT:
-                yield data[offset : offset + length]
+                yield span(offset, length)
 
     def payload(self, i: int) -> bytes:
-        offset = self.offsets[i]
-        return self.data[offset : offset + self.lengths[i]]
+        """Record ``i``'s payload (a copy)."""
+        return self.span(self.offsets[i], self.lengths[i])
+
+
+class _Fields(NamedTuple):
+    start_ns: int
+    data: bytes
+    kinds: array[int]
+    times: array[int]
+    offsets: array[int]
+    lengths: array[int]
+    complete: bool  # an END record was found
+    version: int = VERSION
+    flags: int = 0  # REDACTED_OUT / REDACTED_IN
+
+
+class Recording(_Fields, Indexed):
+    """A parsed in-memory recording: parallel arrays of kind, time and payload span into ``data``.
+
+    A :class:`~boomnet.stream.replay.RecordSource` whose window is all of ``data`` (``data[k]`` is
+    the file's byte ``k``).
+    """
+
+    __slots__ = ()
 
     def span(self, start: int, n: int) -> bytes:
         return self.data[start : start + n]

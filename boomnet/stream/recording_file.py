@@ -41,13 +41,12 @@ from __future__ import annotations
 
 import os
 from array import array
-from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import LocalError, RecordingError
 from .recording import (
-    BLOCK_HEADER, END, HEADER_SIZE, KINDS, OUT, RECORD_HEADER, REDACTED_IN, REDACTED_OUT, V1_CRC,
-    _header, _index_block, crc32, end_of_block,
+    BLOCK_HEADER, END, HEADER_SIZE, KINDS, RECORD_HEADER, V1_CRC,
+    Indexed, _header, _index_block, crc32, end_of_block,
 )
 
 __all__ = ["RecordingFile", "WINDOW", "DIRECT"]
@@ -59,7 +58,7 @@ WINDOW = (1 << 20) + (64 << 10)  # equivalent-mutant: Add -> Sub, 1 -> 2, 20 -> 
 DIRECT = 32 << 10  # equivalent-mutant: 32 -> 33, 32 -> 31, 10 -> 11, 10 -> 9: a tuning choice: a direct read and the window deliver the same bytes
 
 
-class RecordingFile:
+class RecordingFile(Indexed):
     """The index of a validated recording file and the open descriptor it replays from.
 
     A :class:`~boomnet.stream.replay.RecordSource`; build it with :meth:`open`.
@@ -108,27 +107,8 @@ class RecordingFile:
     # --- the RecordSource side ----------------------------------------------------------------
 
     @property
-    def redacted_out(self) -> bool:
-        """The outbound bytes were redacted when recorded (secrets overwritten)."""
-        return bool(self.flags & REDACTED_OUT)
-
-    @property
-    def redacted_in(self) -> bool:
-        """The inbound bytes were redacted when recorded."""
-        return bool(self.flags & REDACTED_IN)
-
-    @property
     def closed(self) -> bool:
         return self._file.closed
-
-    def writes(self) -> Iterator[bytes]:
-        """The outbound chunks (each ``write()`` call's bytes, as recorded), in order."""
-        for kind, offset, length in zip(self.kinds, self.offsets, self.lengths, strict=True):
-            if kind == OUT:
-                yield self.span(offset, length)
-
-    def payload(self, i: int) -> bytes:
-        return self.span(self.offsets[i], self.lengths[i])
 
     def span(self, start: int, n: int) -> bytes:
         off = start - self._base
