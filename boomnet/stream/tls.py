@@ -392,9 +392,9 @@ class TlsStream(Stream):
         # come after the handshake and a client that only sends never reads them. In direct mode
         # the engine's shutdown reads them off the socket; here they are read and dropped
         # (bounded, never blocking: this is close()).
-        view = self._cipher_view
+        view = self._cipher_view  # set when memory mode started (close() calls this only then)
         for _ in range(16):
-            if not len(view) or not self.inner.recv_into(view):
+            if not self.inner.recv_into(view):
                 return
 
     def __repr__(self) -> str:
