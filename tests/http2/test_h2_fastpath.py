@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import sys
 
 import h2.config
 import h2.connection
@@ -305,3 +306,49 @@ def test_interleaved_streams_each_get_their_own_bytes_and_credit(cut: int) -> No
     p.to_client()
     assert [r.error for r in reqs] == [None, None, None]
     assert [r.response.body for r in reqs if r.response is not None] == bodies
+
+
+@pytest.mark.parametrize("cut", [7_001, 1 << 20])
+def test_a_declared_body_ends_exactly_full_with_no_slack(cut: int) -> None:
+    # capacity grows by doubling up to the declared length and never past it: the body handed
+    # out is its buffer, with no over-allocation kept for its life (bytearray += keeps up to 1/8)
+    p = Pair(cut=cut)
+    req = p.client.request("GET", "/")
+    (sid,) = p.to_server()
+    size = 3 * 1024 * 1024 + 12_345
+    body = random.Random(11).randbytes(size)
+    p.server.send_headers(sid, [(":status", "200"), ("content-length", str(size))])
+    p.to_client()
+    for i in range(0, size, 16_384):
+        p.server.send_data(sid, body[i : i + 16_384], end_stream=i + 16_384 >= size)
+        if i % (1 << 20) == 0:
+            p.to_client()
+            p.to_server()
+    p.to_client()
+    assert req.response is not None and req.response.body == body
+    got = req.response.body
+    assert isinstance(got, bytearray)
+    slack = sys.getsizeof(got) - sys.getsizeof(bytearray()) - len(got)
+    assert slack <= 1  # CPython keeps one byte for a trailing NUL
+
+
+@pytest.mark.parametrize("cut", [1_000, 1 << 20])
+def test_data_past_the_content_length_fails_that_stream_at_once(cut: int) -> None:
+    p = Pair(cut=cut)
+    req = p.client.request("GET", "/")
+    (sid,) = p.to_server()
+    p.server.send_headers(sid, [(":status", "200"), ("content-length", "20000")])
+    p.to_client()
+    p.server.send_data(sid, bytes(16_384))
+    p.server.send_data(sid, bytes(16_384), end_stream=True)  # 32,768 bytes: past the declared 20,000
+    p.to_client()
+    p.to_server()
+    assert req.response is None and isinstance(req.error, HttpProtocolError)
+    assert "content-length" in str(req.error) and not isinstance(req.error, BodyTooLarge)
+    assert sid in p.resets and p.client.closed_error is None  # that stream only
+    ok = p.client.request("GET", "/ok")
+    (sid2,) = p.to_server()
+    p.server.send_headers(sid2, [(":status", "200"), ("content-length", "2")])
+    p.server.send_data(sid2, b"ok", end_stream=True)
+    p.to_client()
+    assert ok.response is not None and ok.response.body == b"ok"

@@ -47,9 +47,9 @@ except ImportError as exc:  # pragma: no cover - h2 is the http2 extra
 
 from ...errors import BodyTooLarge, ConnectionClosed, DeadlineExceeded, HeaderTooLarge, HttpProtocolError
 from ...stream.base import Stream
+from ..body import Body
 from ..headers import Headers
 from ..limits import DEFAULT_LIMITS, HttpLimits
-from ..parser import SMALL_BODY
 from ..response import Response
 from .demux import FrameDemux
 from .request import H2Request
@@ -155,7 +155,7 @@ class H2Connection:
                                                                           "transfer-encoding", "upgrade")]
         if body and not any(k == "content-length" for k, _ in hdrs):
             hdrs.append(("content-length", str(len(body))))
-        req = H2Request(method, path, hdrs, body, deadline, on_done)
+        req = H2Request(method, path, hdrs, body, deadline, on_done, Body(self.limits.max_body_size))
         self._queued.append(req)
         self._start_queued()
         self._write()
@@ -233,19 +233,21 @@ class H2Connection:
 
     # --- the demultiplexer's sink (see :mod:`.demux`) -----------------------------------------
 
-    def body_for(self, sid: int) -> tuple[bytearray, int] | None:
+    def body_for(self, sid: int, most: int) -> tuple[Body, int] | None:
         req = self._open.get(sid)
         if req is None or not req.status or req.response is not None or req.error is not None:
             return None
         if not req.fast:
             req.fast = True
             # h2 counts DATA bytes against content-length, and these bypass it: the length is
-            # checked here instead, when the stream ends (_complete)
+            # checked here instead (the body's ``most``, and when the stream ends: _complete)
             stream = self._h2.streams.get(sid)
             if stream is not None:
                 stream._expected_content_length = None
-        data = req.data
-        return data, self.limits.max_body_size - len(data)
+        body = req.received
+        room = body.most - body.filled
+        body.reserve(min(most, room))
+        return body, room
 
     def to_h2(self, data: bytes) -> None:
         self._events(self._h2.receive_data(data))
@@ -253,7 +255,12 @@ class H2Connection:
     def over_limit(self, sid: int) -> None:
         req = self._open.get(sid)
         if req is not None:
-            self._fail(req, BodyTooLarge(f"HTTP/2 body over {self.limits.max_body_size} bytes"), reset=True)
+            declared = req.received.most
+            if declared < self.limits.max_body_size:  # bound by the response's content-length
+                error: BaseException = HttpProtocolError(f"HTTP/2 DATA past the content-length {declared}")
+            else:
+                error = BodyTooLarge(f"HTTP/2 body over {self.limits.max_body_size} bytes")
+            self._fail(req, error, reset=True)
 
     def consumed(self, sid: int, n: int) -> None:
         # flow control for bytes h2 never saw: give the credit back ourselves, in big steps (one
@@ -287,10 +294,10 @@ class H2Connection:
                 h2c.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
                 if req is None:
                     continue
-                if len(req.data) + len(ev.data) > limits.max_body_size:
+                if req.received.filled + len(ev.data) > limits.max_body_size:
                     self._fail(req, BodyTooLarge(f"HTTP/2 body over {limits.max_body_size} bytes"), reset=True)
                     continue
-                req.data += ev.data
+                req.received.append(ev.data)
             elif isinstance(ev, h2.events.ResponseReceived):
                 req = self._open.get(ev.stream_id)
                 if req is not None:
@@ -333,20 +340,21 @@ class H2Connection:
                 req.status = int(v)
             elif not name.startswith(":"):
                 out.append((name, v.decode("latin-1")))
+                if name == "content-length" and not trailers and v.isdigit():
+                    # the body never takes more (nor more capacity); a mismatch fails in _complete
+                    req.received.most = min(int(v), req.received.most)
 
     def _complete(self, req: H2Request) -> None:
         headers = Headers(req.resp_headers)
         length = headers.get("content-length")
+        got = req.received.filled
         if length is not None and req.method != "HEAD" and req.status not in (204, 304) and (
-                not length.isdigit() or int(length) != len(req.data)):
-            self._fail(req, HttpProtocolError(f"HTTP/2 body of {len(req.data)} bytes, content-length {length}"),
-                       reset=False)
+                not length.isdigit() or int(length) != got):
+            self._fail(req, HttpProtocolError(f"HTTP/2 body of {got} bytes, content-length {length}"), reset=False)
             return
         # as HTTP/1.1 does: small bodies as bytes, large ones as the bytearray they were received
         # into (no second copy of a 10 MB download)
-        data = req.data
-        body = bytes(data) if len(data) <= SMALL_BODY else data
-        req.response = Response(req.status, "", "2", headers, body, req.method, True)
+        req.response = Response(req.status, "", "2", headers, req.received.take(), req.method, True)
         self.requests_done += 1
         self._finished.append(req)
 

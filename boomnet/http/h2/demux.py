@@ -2,23 +2,23 @@
 
 HTTP/2 frames are walked by their 9-byte headers as bytes arrive (any split). The DATA frames of
 a stream whose body the connection reads directly (its response headers are known; the sink's
-``body_for`` gives its body buffer and how many more bytes the body limit allows) are appended
-straight to that body — a download's bytes never pass through h2's per-frame machinery; an
-empty END_STREAM DATA frame is then handed to h2 so its stream state still ends. Every other
-frame (HEADERS, SETTINGS, WINDOW_UPDATE, RST_STREAM, padded DATA, ...) goes to h2 through
-``sink.to_h2(bytes)``, in order, and right after each GOAWAY frame (so h2's GOAWAY handling runs
-before it sees the frames that follow; see the connection's module doc). Frames for h2 that are
-waiting are always handed over before a directly-read DATA frame (and the stream's body is then
-asked for again: h2 may have ended the stream), so nothing of one stream can overtake another
-part of it.
+``body_for`` gives its :class:`~boomnet.http.body.Body`, with capacity for what this read can
+hold, and how many more bytes the body limit allows) are copied straight into that body -- a
+download's bytes never pass through h2's per-frame machinery; an empty END_STREAM DATA frame is
+then handed to h2 so its stream state still ends. Every other frame (HEADERS, SETTINGS,
+WINDOW_UPDATE, RST_STREAM, padded DATA, ...) goes to h2 through ``sink.to_h2(bytes)``, in order,
+and right after each GOAWAY frame (so h2's GOAWAY handling runs before it sees the frames that
+follow; see the connection's module doc). Frames for h2 that are waiting are always handed over
+before a directly-read DATA frame (and the stream's body is then asked for again: h2 may have
+ended the stream), so nothing of one stream can overtake another part of it.
 
 Why it looks like this: at ~1 GB/s one 8 KiB DATA frame (nginx's default ``http2_chunk_size``)
 is a budget of ~8 µs, TLS included, so the common frame costs one ``struct`` unpack, one
-comparison and one ``bytearray +=`` in a local loop: the stream's body is bound once per read
-(not per frame), the body limit is checked per frame *before* its bytes are appended, and
-flow-control credit is reported once per read and stream (``sink.consumed``), never per frame.
-A binding lives for one :meth:`FrameDemux.feed` call only, so the connection may end a stream
-between reads without telling the demultiplexer.
+comparison and one slice copy in a local loop (the C run loop does the same, one call per
+read): the stream's body is bound once per read (not per frame), the body limit is checked per
+frame *before* its bytes are copied, and flow-control credit is reported once per read and
+stream (``sink.consumed``), never per frame. A binding lives for one :meth:`FrameDemux.feed`
+call only, so the connection may end a stream between reads without telling the demultiplexer.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ import struct
 from collections.abc import Callable
 from typing import Protocol
 
+from ..body import Body
+
 __all__ = ["FrameDemux", "Sink"]
 
 _DATA, _GOAWAY = 0x0, 0x7
@@ -36,7 +38,7 @@ _END_STREAM, _PADDED = 0x1, 0x8
 _HEAD = struct.Struct(">IBI")
 _TO_H2, _DIRECT, _DROP = 0, 1, 2  # where the payload of the frame being read goes
 
-_data_run: Callable[[memoryview, int, int, int, bytearray, int], int] | None
+_data_run: Callable[[memoryview, int, int, int, bytearray, int, int], tuple[int, int]] | None
 try:  # the optional C run loop (see _speedups.c); BOOMNET_PURE_PYTHON=1 forces pure Python
     if os.environ.get("BOOMNET_PURE_PYTHON"):
         raise ImportError("disabled by BOOMNET_PURE_PYTHON")
@@ -49,10 +51,10 @@ SPEEDUPS = _data_run is not None
 
 
 class Sink(Protocol):
-    def body_for(self, sid: int) -> tuple[bytearray, int] | None:
-        """Read stream ``sid``'s DATA directly? Its body buffer and the bytes it may still take
-        (the body limit), or ``None`` (its frames go to h2). Valid until :meth:`to_h2` is called
-        or the feed ends."""
+    def body_for(self, sid: int, most: int) -> tuple[Body, int] | None:
+        """Read stream ``sid``'s DATA directly? Its body, with capacity for ``most`` more bytes
+        (or all it may still take), and the bytes it may still take (the body limit), or ``None``
+        (its frames go to h2). Valid until :meth:`to_h2` is called or the feed ends."""
 
     def over_limit(self, sid: int) -> None:
         """A DATA frame of ``sid`` would take its body past the limit (nothing of it was appended)."""
@@ -99,12 +101,14 @@ class FrameDemux:
                     # asked again: the connection may have ended the stream between reads. The
                     # limit was checked for the whole frame at its header, and nothing else can
                     # add to this body before the frame's last byte.
-                    got = sink.body_for(sid)
+                    got = sink.body_for(sid, end)
                     if got is None:
                         mode = _DROP
                     else:
                         bsid, (body, room) = sid, got
-                        body += data[:step]
+                        filled = body.filled
+                        body.buf[filled : filled + step] = data[:step]
+                        body.filled = filled + step
                         room -= step
                 csid, credit = sid, step
             pos = step
@@ -116,24 +120,28 @@ class FrameDemux:
         while pos < end:  # equivalent-mutant: Lt -> LtE: at the end the header path below finds no byte and stops
             if body is not None and not out:
                 # a run of whole DATA frames of the bound stream (a download's bulk): the tightest
-                # loop. Any other frame (a cut one, END_STREAM, padding, over the limit) leaves it
-                # for the general path below, which judges it exactly.
-                start = len(body)
+                # loop. Any other frame (a cut one, END_STREAM, padding, over the limit or the
+                # capacity) leaves it for the general path below, which judges it exactly.
+                buf = body.buf
+                start = filled = body.filled
                 run = _data_run
                 if run is not None:  # the same loop in C: one call per read, not ~10 bytecodes a frame
-                    pos = run(data, pos, end, bsid, body, room)
-                    room -= len(body) - start
+                    pos, filled = run(data, pos, end, bsid, buf, filled, room)
                 else:
+                    fits = min(room, len(buf) - filled)
                     while end - pos >= 9:  # equivalent-mutant: GtE -> Gt, 9 -> 10: a lone 9-byte header is read below alike
                         lt, flags, sid = unpack(data, pos)
                         length = lt >> 8
                         stop = pos + 9 + length
-                        if lt & 0xFF or flags & 0x9 or sid != bsid or stop > end or length > room:  # equivalent-mutant: Gt -> GtE, 255 -> 256: leaving the loop early only hands the frame to the general path, which applies the exact checks
+                        if lt & 0xFF or flags & 0x9 or sid != bsid or stop > end or length > fits:  # equivalent-mutant: Gt -> GtE, 255 -> 256: leaving the loop early only hands the frame to the general path, which applies the exact checks
                             break
-                        body += data[pos + 9 : stop]
-                        room -= length
+                        buf[filled : filled + length] = data[pos + 9 : stop]
+                        filled += length
+                        fits -= length
                         pos = stop
-                credit += len(body) - start
+                body.filled = filled
+                room -= filled - start
+                credit += filled - start
             head = self._head
             if head or end - pos < 9:  # a header cut by a read: collect its 9 bytes  # equivalent-mutant: Lt -> LtE, 9 -> 10: a whole 9-byte header collected this way is the same header
                 take = 9 - len(head)
@@ -155,7 +163,7 @@ class FrameDemux:
                 if sid != bsid or out:
                     if out:
                         self.flush()  # h2's frames first: the stream's earlier parts may be among them
-                    got = sink.body_for(sid)
+                    got = sink.body_for(sid, end - pos)
                     if got is None:
                         bsid, body = 0, None
                     else:
@@ -180,7 +188,9 @@ class FrameDemux:
             else:
                 if mode == _DIRECT:
                     assert body is not None
-                    body += data[pos : pos + step]
+                    filled = body.filled
+                    body.buf[filled : filled + step] = data[pos : pos + step]  # within the capacity body_for gave
+                    body.filled = filled + step
                     room -= step
                 credit += step
             pos += step

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..body import Body
 from ..response import Response
 
 __all__ = ["H2Request"]
@@ -14,10 +15,10 @@ class H2Request:
     ``retry`` is ``True`` when the server certainly did not process it."""
 
     __slots__ = ("method", "path", "headers", "body", "sent", "stream_id", "deadline", "status", "resp_headers",
-                 "trailers", "data", "response", "error", "retry", "on_done", "header_bytes", "fast")
+                 "trailers", "received", "response", "error", "retry", "on_done", "header_bytes", "fast")
 
     def __init__(self, method: str, path: str, headers: list[tuple[str, str]], body: bytes, deadline: float | None,
-                 on_done: Callable[[H2Request], object] | None) -> None:
+                 on_done: Callable[[H2Request], object] | None, received: Body) -> None:
         self.method = method
         self.path = path
         self.headers = headers
@@ -28,7 +29,7 @@ class H2Request:
         self.status = 0
         self.resp_headers: list[tuple[str, str]] = []
         self.trailers: list[tuple[str, str]] = []
-        self.data = bytearray()
+        self.received = received  # the response body, received in place
         self.response: Response | None = None
         self.error: BaseException | None = None
         self.retry = False
