@@ -13,7 +13,12 @@
   per burst of records, up to 256 KiB) and (``-direct``) with ``TlsOptions(memory_bio=False)``
   (the engine reads the socket: two ``recv`` per TLS record), vs urllib3 (HTTP/1.1); every
   body's length and SHA-256 are checked (outside the timing). The median MB/s of a run counts;
-  the client's CPU time per download is reported too (steadier than MB/s on a loaded machine).
+  the client's CPU time per download is reported too (steadier than MB/s on a loaded machine),
+  and nginx's (the mean over the timed downloads, from ``/proc``: clock ticks of 10 ms summed
+  over all of them). ``curl-h2`` / ``curl-h1`` (libcurl with nghttp2, C, one process reusing
+  its connection, to ``/dev/null``) are the reference for what this server can deliver: nginx
+  itself spends ~2 ms more CPU per 10 MB serving HTTP/2 than HTTP/1.1, so with one nginx worker
+  and the client sharing two cores the HTTP/2 rows are bound by the server, whatever the client.
   nginx keeps its defaults for HTTP/2 (8 KiB DATA frames, ``http2_chunk_size``) and TLS records.
   ``--warm N`` makes N untimed downloads first. It matters: in a fresh process every client's
   first few 10 MB bodies are fresh memory (page faults: ~12 ms of CPU where the steady state needs
@@ -64,7 +69,7 @@ http {{
 """
 
 CLIENTS_CONC = ("boomnet-h2", "httpx-h2", "boomnet-h1-pipelined", "aiohttp-h1")
-CLIENTS_DOWN = ("boomnet-h2", "boomnet-h1", "boomnet-h2-direct", "boomnet-h1-direct", "urllib3")
+CLIENTS_DOWN = ("boomnet-h2", "boomnet-h1", "boomnet-h2-direct", "boomnet-h1-direct", "urllib3", "curl-h2", "curl-h1")
 SIZE = 10 * 1024 * 1024
 
 
@@ -138,11 +143,21 @@ def concurrent(client: str, url: str, ca: str, batches: int) -> float:
     return runner(run_httpx() if client == "httpx-h2" else run_aiohttp())
 
 
-def download(client: str, url: str, ca: str, downloads: int, warm: int = 0) -> tuple[float, float]:
-    """The median MB/s of ``downloads`` 10 MB downloads on one warm connection, and the median
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc; clock ticks)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def download(client: str, url: str, ca: str, downloads: int, warm: int = 0,
+             nginx_pid: int = 0) -> tuple[float, float, float]:
+    """The median MB/s of ``downloads`` 10 MB downloads on one warm connection, the median
     CPU time (ms, this process: user + system) per download -- on a loaded machine the CPU time
-    is the steadier figure (nginx needs ~4 ms of CPU per 10 MB: the client is the bottleneck).
-    Every body is checked (length and SHA-256). The warm-up request fetches the checksum."""
+    is the steadier figure -- and nginx's CPU time over the timed downloads (ms, total). Every
+    body is checked (length and SHA-256). The warm-up request fetches the checksum."""
+    if client.startswith("curl"):
+        return _curl(client, url, ca, downloads, warm, nginx_pid)
     direct = client.endswith("-direct")  # TlsOptions(memory_bio=False): the engine reads the socket itself
     if client.startswith("boomnet-h2"):
         from boomnet.http import HttpClient
@@ -168,19 +183,45 @@ def download(client: str, url: str, ca: str, downloads: int, warm: int = 0) -> t
         get, close = (lambda: pool.request("GET", url + "/10mb.bin").data), pool.clear
     digest = bytes(first.data if client == "urllib3" else first.body).decode()
     rates, cpus = [], []
+    server = 0.0
     try:
         for _ in range(warm):  # untimed: the allocator's steady state (see the module doc)
             _check(get(), digest)
         for _ in range(downloads):
+            s0 = process_cpu(nginx_pid) if nginx_pid else 0.0
             t0, c0 = time.perf_counter(), time.process_time()
             body = get()
             dt, dc = time.perf_counter() - t0, time.process_time() - c0
+            server += (process_cpu(nginx_pid) - s0) if nginx_pid else 0.0
             rates.append(SIZE / dt / 1e6)
             cpus.append(dc * 1e3)
             _check(body, digest)
     finally:
         close()
-    return statistics.median(rates), statistics.median(cpus)
+    return statistics.median(rates), statistics.median(cpus), server * 1e3
+
+
+def _curl(client: str, url: str, ca: str, downloads: int, warm: int, nginx_pid: int) -> tuple[float, float, float]:
+    """curl's own per-transfer speed (connection reused; the first transfers are the warm-up),
+    its CPU time per transfer (the whole process, handshake included, divided evenly), and
+    nginx's CPU time over the whole run scaled to the timed transfers."""
+    import resource
+
+    proto = "--http2" if client == "curl-h2" else "--http1.1"
+    n = warm + downloads
+    s0 = process_cpu(nginx_pid) if nginx_pid else 0.0
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(["curl", "-s", "-f", proto, "--cacert", ca, "-w", "%{speed_download} %{http_version}\\n"]
+                         + ["-o", "/dev/null", url + "/10mb.bin"] * n, capture_output=True, text=True, timeout=120,
+                         check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server = (process_cpu(nginx_pid) - s0) * downloads / n if nginx_pid else 0.0
+    lines = [line.split() for line in out.stdout.splitlines() if line.strip()]
+    want = "2" if client == "curl-h2" else "1.1"
+    assert len(lines) == n and all(v == want for _, v in lines), out.stdout[-300:]
+    rates = [float(speed) / 1e6 for speed, _ in lines[warm:]]
+    cpu = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / n
+    return statistics.median(rates), cpu * 1e3, server * 1e3
 
 
 def _check(body: bytes | bytearray, digest: str) -> None:
@@ -238,23 +279,26 @@ def main() -> int:
     ap.add_argument("--client", help=argparse.SUPPRESS)  # a child process: one client, one job
     ap.add_argument("--url", help=argparse.SUPPRESS)
     ap.add_argument("--ca", help=argparse.SUPPRESS)
+    ap.add_argument("--nginx-pid", type=int, default=0, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.client:
         if a.job == "conc":
             print(concurrent(a.client, a.url, a.ca, a.batches))
-        else:
-            print(*download(a.client, a.url, a.ca, a.downloads, a.warm))  # MB/s, CPU ms per download
+        else:  # MB/s, CPU ms per download, nginx CPU ms over the timed downloads
+            print(*download(a.client, a.url, a.ca, a.downloads, a.warm, a.nginx_pid))
         return 0
-    jobs = [(j, c) for j, c in (("conc", CLIENTS_CONC), ("down", CLIENTS_DOWN)) if a.job in (None, j)]
+    down = CLIENTS_DOWN if shutil.which("curl") else tuple(c for c in CLIENTS_DOWN if not c.startswith("curl"))
+    jobs = [(j, c) for j, c in (("conc", CLIENTS_CONC), ("down", down)) if a.job in (None, j)]
     res: dict[str, list[float]] = {}
     load0 = os.getloadavg()[0]
-    with serve() as (url, ca, _):
+    with serve() as (url, ca, nginx_pid):
         for r in range(a.rounds):
             for job, clients in jobs:
                 for c in clients if r % 2 == 0 else tuple(reversed(clients)):
                     out = subprocess.run([sys.executable, "-m", "perf.h2_bench", "--client", c, "--job", job,
                                           "--url", url, "--ca", ca, "--batches", str(a.batches),
-                                          "--downloads", str(a.downloads), "--warm", str(a.warm)],
+                                          "--downloads", str(a.downloads), "--warm", str(a.warm),
+                                          "--nginx-pid", str(nginx_pid)],
                                          capture_output=True, text=True, timeout=300)
                     if out.returncode:
                         print(f"{job} {c} failed: {out.stderr[-800:]}", file=sys.stderr)
@@ -263,8 +307,9 @@ def main() -> int:
                         v = float(out.stdout.split()[-1])
                         print(f"round {r + 1} {job} {c:22s} {v:10,.1f}", flush=True)
                     else:
-                        v, cpu = map(float, out.stdout.split()[-2:])
+                        v, cpu, server = map(float, out.stdout.split()[-3:])
                         res.setdefault(f"cpu:{c}", []).append(cpu)
+                        res.setdefault(f"nginx:{c}", []).append(server)
                         print(f"round {r + 1} {job} {c:22s} {v:10,.1f} MB/s {cpu:6.1f} ms CPU", flush=True)
                     res.setdefault(f"{job}:{c}", []).append(v)
     med = {k: statistics.median(v) for k, v in res.items()}
@@ -280,13 +325,16 @@ def main() -> int:
     if a.job in (None, "down"):
         print()
         after = f", after {a.warm} untimed" if a.warm else ", a fresh process"
-        print(f"| 10 MB download (median of {a.downloads} per run{after}) | MB/s | vs urllib3 | client CPU ms | urllib3 CPU / this |")
-        print("|---|---:|---:|---:|---:|")
+        print(f"| 10 MB download (median of {a.downloads} per run{after}) | MB/s | vs urllib3 | client CPU ms "
+              "| urllib3 CPU / this | nginx CPU ms |")
+        print("|---|---:|---:|---:|---:|---:|")
         nan = float("nan")
-        for c in CLIENTS_DOWN:
+        timed = a.downloads * a.rounds
+        for c in down:
             if f"down:{c}" in med:
+                server = sum(res[f"nginx:{c}"]) / timed  # ticks are 10 ms: only the sum is meaningful
                 print(f"| {c} | {med[f'down:{c}']:,.0f} | {med[f'down:{c}'] / med.get('down:urllib3', nan):.2f}x "
-                      f"| {med[f'cpu:{c}']:.1f} | {med.get('cpu:urllib3', nan) / med[f'cpu:{c}']:.2f}x |")
+                      f"| {med[f'cpu:{c}']:.1f} | {med.get('cpu:urllib3', nan) / med[f'cpu:{c}']:.2f}x | {server:.1f} |")
     return 0
 
 

@@ -20,6 +20,7 @@ import sys
 import time
 
 from perf.h2_bench import SIZE, serve
+from perf.h2_bench import process_cpu as _cpu
 
 
 def _get(client: str, url: str, ca: str):
@@ -43,13 +44,6 @@ def _get(client: str, url: str, ca: str):
     pool = urllib3.PoolManager(ca_certs=ca)
     pool.request("GET", url + "/10mb.sha256")
     return pool, lambda: pool.request("GET", url + "/10mb.bin").data
-
-
-def _cpu(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` so far (Linux /proc; clock ticks)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> int:
