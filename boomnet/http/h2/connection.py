@@ -327,22 +327,8 @@ class H2Connection:
                 self._goaway(ev)
 
     def _headers(self, req: H2Request, headers: list[tuple[bytes, bytes]], *, trailers: bool) -> None:
-        size = sum(len(k) + len(v) + 32 for k, v in headers)  # RFC 9113 §6.5.2 accounting
-        req.header_bytes += size
-        count = len(req.trailers if trailers else req.resp_headers) + len(headers)
-        if req.header_bytes > self.limits.max_header_bytes or count > self.limits.max_header_count:
+        if not req.take_headers(headers, trailers, self.limits):
             self._fail(req, HeaderTooLarge("HTTP/2 header block over the limit"), reset=True)
-            return
-        out = req.trailers if trailers else req.resp_headers
-        for k, v in headers:
-            name = k.decode("ascii", "replace")
-            if name == ":status":
-                req.status = int(v)
-            elif not name.startswith(":"):
-                out.append((name, v.decode("latin-1")))
-                if name == "content-length" and not trailers and v.isdigit():
-                    # the body never takes more (nor more capacity); a mismatch fails in _complete
-                    req.received.most = min(int(v), req.received.most)
 
     def _complete(self, req: H2Request) -> None:
         headers = Headers(req.resp_headers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..body import Body
+from ..limits import HttpLimits
 from ..response import Response
 
 __all__ = ["H2Request"]
@@ -36,6 +37,25 @@ class H2Request:
         self.on_done = on_done
         self.header_bytes = 0
         self.fast = False  # its DATA frames are read on the fast path
+
+    def take_headers(self, headers: list[tuple[bytes, bytes]], trailers: bool, limits: HttpLimits) -> bool:
+        """Add a decoded header block (the response's, or its trailers); ``False`` (nothing
+        added) when it takes the header bytes or count past ``limits``."""
+        self.header_bytes += sum(len(k) + len(v) + 32 for k, v in headers)  # RFC 9113 §6.5.2 accounting
+        out = self.trailers if trailers else self.resp_headers
+        if self.header_bytes > limits.max_header_bytes or len(out) + len(headers) > limits.max_header_count:
+            return False
+        received = self.received
+        for k, v in headers:
+            name = k.decode("ascii", "replace")
+            if name == ":status":
+                self.status = int(v)
+            elif not name.startswith(":"):
+                out.append((name, v.decode("latin-1")))
+                if name == "content-length" and not trailers and v.isdigit():
+                    # the body never takes more (nor more capacity); a mismatch fails on completion
+                    received.most = min(int(v), received.most)
+        return True
 
     @property
     def done(self) -> bool:
