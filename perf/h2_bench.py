@@ -9,17 +9,22 @@
   its connector's default pool). Requests/s over ``--batches`` batches.
 * **download**: ``--downloads`` 10 MB downloads (random bytes) on one warm connection (one small
   request first, the file's SHA-256: connect, TLS and imports are not counted): boomnet
-  ``HttpClient`` (HTTP/2 by ALPN) and ``HttpClient(http2="off")`` (HTTP/1.1), with default TLS options (memory BIOs: one ``recv``
-  per burst of records, up to 256 KiB) and (``-direct``) with ``TlsOptions(memory_bio=False)``
-  (the engine reads the socket: two ``recv`` per TLS record), vs urllib3 (HTTP/1.1); every
-  body's length and SHA-256 are checked (outside the timing). The median MB/s of a run counts;
-  the client's CPU time per download is reported too (steadier than MB/s on a loaded machine),
-  and nginx's (the mean over the timed downloads, from ``/proc``: clock ticks of 10 ms summed
-  over all of them). ``curl-h2`` / ``curl-h1`` (libcurl with nghttp2, C, one process reusing
-  its connection, to ``/dev/null``) are the reference for what this server can deliver: nginx
-  itself spends ~2 ms more CPU per 10 MB serving HTTP/2 than HTTP/1.1, so with one nginx worker
-  and the client sharing two cores the HTTP/2 rows are bound by the server, whatever the client.
-  nginx keeps its defaults for HTTP/2 (8 KiB DATA frames, ``http2_chunk_size``) and TLS records.
+  ``HttpClient`` (HTTP/2 by ALPN) and ``HttpClient(http2="off")`` (HTTP/1.1), with default TLS
+  options (memory BIOs: one ``recv`` per burst of records, up to 256 KiB) and (``-direct``) with
+  ``TlsOptions(memory_bio=False)`` (the engine reads the socket: two ``recv`` per TLS record), vs
+  urllib3 (HTTP/1.1) and httpx (``AsyncClient(http2=True)``, one ``get`` at a time on its own
+  event loop). Every body's length and SHA-256 are checked (outside the timing). The median MB/s
+  of a run counts; the client's CPU time per download is reported too (steadier than MB/s on a
+  loaded machine), and nginx's (the mean over the timed downloads, from ``/proc``: 10 ms clock
+  ticks summed over all of them). nginx keeps its defaults for HTTP/2 (8 KiB DATA frames,
+  ``http2_chunk_size``) and TLS records.
+
+  ``curl-h2`` / ``curl-h1`` (libcurl with nghttp2, C, one process reusing its connection, to
+  ``/dev/null``) show what this server can deliver: nginx itself spends ~1.5-2 ms more CPU per
+  10 MB serving HTTP/2 than HTTP/1.1 (and nghttpd, nghttp2's own server, no less), so with one
+  nginx worker and the client on two cores the HTTP/2 rows are bound by the server, whatever the
+  client -- curl's HTTP/2 download is slower than its HTTP/1.1 one by about as much as boomnet's.
+
   ``--warm N`` makes N untimed downloads first. It matters: in a fresh process every client's
   first few 10 MB bodies are fresh memory (page faults: ~12 ms of CPU where the steady state needs
   ~6-8), and glibc only starts recycling such blocks after a few have been freed; ``--warm 8``
@@ -69,7 +74,8 @@ http {{
 """
 
 CLIENTS_CONC = ("boomnet-h2", "httpx-h2", "boomnet-h1-pipelined", "aiohttp-h1")
-CLIENTS_DOWN = ("boomnet-h2", "boomnet-h1", "boomnet-h2-direct", "boomnet-h1-direct", "urllib3", "curl-h2", "curl-h1")
+CLIENTS_DOWN = ("boomnet-h2", "boomnet-h1", "boomnet-h2-direct", "boomnet-h1-direct", "urllib3", "httpx-h2", "curl-h2",
+                "curl-h1")
 SIZE = 10 * 1024 * 1024
 
 
@@ -175,13 +181,34 @@ def download(client: str, url: str, ca: str, downloads: int, warm: int = 0,
         first = h1.get(url + "/10mb.sha256")
         assert first.http_version == "1.1", first.http_version
         get, close = (lambda: h1.get(url + "/10mb.bin").body), h1.close
+    elif client == "httpx-h2":
+        import asyncio
+
+        import httpx
+
+        loop = asyncio.new_event_loop()
+        hx = httpx.AsyncClient(http2=True, verify=ca)
+        first = loop.run_until_complete(hx.get(url + "/10mb.sha256"))
+        assert first.http_version == "HTTP/2", first.http_version
+
+        def get_httpx() -> bytes:
+            return loop.run_until_complete(hx.get(url + "/10mb.bin")).content
+
+        def close_httpx() -> None:
+            loop.run_until_complete(hx.aclose())
+            loop.close()
+
+        get, close = get_httpx, close_httpx
     else:
         import urllib3
 
         pool = urllib3.PoolManager(ca_certs=ca)
         first = pool.request("GET", url + "/10mb.sha256")
         get, close = (lambda: pool.request("GET", url + "/10mb.bin").data), pool.clear
-    digest = bytes(first.data if client == "urllib3" else first.body).decode()
+    if client == "httpx-h2":
+        digest = first.content.decode()
+    else:
+        digest = bytes(first.data if client == "urllib3" else first.body).decode()
     rates, cpus = [], []
     server = 0.0
     try:
