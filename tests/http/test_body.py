@@ -44,6 +44,8 @@ def test_growth_never_passes_most_and_is_a_no_op_when_there_is_room() -> None:
     buf = bytearray(100)
     grow(buf, 10, 50, 1_000)
     assert len(buf) == 100
+    grow(buf, 50, 50, 1_000)  # exactly full: still no growth
+    assert len(buf) == 100
     grow(buf, 100, 10_000, 1_000)
     assert len(buf) == 1_000  # asked past most: gets most
 
@@ -89,3 +91,21 @@ def test_take_hands_out_a_full_body_without_a_copy() -> None:
     body.filled = 1_000_000
     buf = body.buf
     assert body.take() is buf
+
+
+def test_the_small_body_boundary() -> None:
+    for size, kind in ((SMALL_BODY, bytes), (SMALL_BODY + 1, bytearray)):
+        body = Body(size)
+        body.append(b"s" * size)
+        out = body.take()
+        assert type(out) is kind and out == b"s" * size
+
+
+def test_take_keeps_at_most_an_eighth_of_slack() -> None:
+    for capacity, copied in ((900_000, False), (900_001, True)):  # 100,000 spare of 800,000 is exactly 1/8
+        body = Body(10_000_000)
+        body.buf = bytearray(b"k" * capacity)
+        body.filled = 800_000
+        buf = body.buf
+        out = body.take()
+        assert (out is not buf) == copied and out == b"k" * 800_000

@@ -324,6 +324,8 @@ def test_a_declared_body_ends_exactly_full_with_no_slack(cut: int) -> None:
         if i % (1 << 20) == 0:
             p.to_client()
             p.to_server()
+            assert len(req.received.buf) <= size  # capacity never past the declared length
+            assert len(req.received.buf) - req.received.filled <= max(req.received.filled, 256 * 1024)
     p.to_client()
     assert req.response is not None and req.response.body == body
     got = req.response.body

@@ -128,7 +128,7 @@ class FrameDemux:
                 if run is not None:  # the same loop in C: one call per read, not ~10 bytecodes a frame
                     pos, filled = run(data, pos, end, bsid, buf, filled, room)
                 else:
-                    fits = min(room, len(buf) - filled)
+                    fits = min(room, len(buf) - filled)  # equivalent-mutant: Sub -> Add: body_for gave capacity for every byte of this read, so the capacity never binds here (past it, the slice assignment would grow the body with the same bytes)
                     while end - pos >= 9:  # equivalent-mutant: GtE -> Gt, 9 -> 10: a lone 9-byte header is read below alike
                         lt, flags, sid = unpack(data, pos)
                         length = lt >> 8
@@ -163,7 +163,7 @@ class FrameDemux:
                 if sid != bsid or out:
                     if out:
                         self.flush()  # h2's frames first: the stream's earlier parts may be among them
-                    got = sink.body_for(sid, end - pos)
+                    got = sink.body_for(sid, end - pos)  # equivalent-mutant: Sub -> Add: asking capacity for more than this read holds changes only how fast it grows, never past the body's most
                     if got is None:
                         bsid, body = 0, None
                     else:
