@@ -12,6 +12,7 @@ import sys
 
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 import pytest
 
@@ -319,6 +320,7 @@ def test_a_declared_body_ends_exactly_full_with_no_slack(cut: int) -> None:
     body = random.Random(11).randbytes(size)
     p.server.send_headers(sid, [(":status", "200"), ("content-length", str(size))])
     p.to_client()
+    buf = None
     for i in range(0, size, 16_384):
         p.server.send_data(sid, body[i : i + 16_384], end_stream=i + 16_384 >= size)
         if i % (1 << 20) == 0:
@@ -326,10 +328,12 @@ def test_a_declared_body_ends_exactly_full_with_no_slack(cut: int) -> None:
             p.to_server()
             assert len(req.received.buf) <= size  # capacity never past the declared length
             assert len(req.received.buf) - req.received.filled <= max(req.received.filled, 256 * 1024)
+            if req.response is None:
+                buf = req.received.buf  # (grown in place: the same object to the end)
     p.to_client()
     assert req.response is not None and req.response.body == body
     got = req.response.body
-    assert isinstance(got, bytearray)
+    assert got is buf  # the very buffer it was received into: it ended exactly full, nothing was copied
     slack = sys.getsizeof(got) - sys.getsizeof(bytearray()) - len(got)
     assert slack <= 1  # CPython keeps one byte for a trailing NUL
 
@@ -354,3 +358,26 @@ def test_data_past_the_content_length_fails_that_stream_at_once(cut: int) -> Non
     p.server.send_data(sid2, b"ok", end_stream=True)
     p.to_client()
     assert ok.response is not None and ok.response.body == b"ok"
+
+
+@pytest.mark.parametrize("cut", [1_000, 1 << 20])
+@pytest.mark.parametrize("first", [False, True])  # the stream's first DATA frame / after a normal one
+def test_a_data_frame_over_our_max_frame_size_fails_the_connection_with_frame_size_error(cut: int, first: bool) -> None:
+    p = Pair(cut=cut)
+    req = p.client.request("GET", "/")
+    (sid,) = p.to_server()
+    p.server.send_headers(sid, [(":status", "200"), ("content-length", "40000")])
+    p.to_client()
+    wire = bytearray()
+    if not first:
+        p.server.send_data(sid, bytes(4_000))
+        wire += p.server.data_to_send()
+    payload = bytes(20_000)  # we advertise the default SETTINGS_MAX_FRAME_SIZE, 16,384 (RFC 9113 4.2)
+    wire += len(payload).to_bytes(3, "big") + b"\x00\x00" + sid.to_bytes(4, "big") + payload
+    p.stream.wire += wire
+    for _ in range(30):
+        p.client.poll()
+    assert isinstance(p.client.closed_error, HttpProtocolError)
+    assert req.response is None and isinstance(req.error, HttpProtocolError)
+    goaway = [e for e in p.server.receive_data(bytes(p.stream.sent)) if isinstance(e, h2.events.ConnectionTerminated)]
+    assert goaway and goaway[0].error_code == h2.errors.ErrorCodes.FRAME_SIZE_ERROR

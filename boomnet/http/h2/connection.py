@@ -80,7 +80,7 @@ class H2Connection:
         self._queued: deque[H2Request] = deque()
         self._sending: dict[int, H2Request] = {}  # streams with body bytes still to send
         self._finished: list[H2Request] = []
-        self._demux = FrameDemux(self)
+        self._demux = FrameDemux(self, self._h2.local_settings.max_frame_size)
         self._unacked = 0  # connection-level bytes received on the fast path, not yet credited
         self._stream_unacked: dict[int, int] = {}
         self._started = False
@@ -218,6 +218,7 @@ class H2Connection:
             except ConnectionClosed as exc:
                 self._dead(exc)
             except h2.exceptions.ProtocolError as exc:
+                self._write()  # h2's GOAWAY (with its error code) first: the server learns why
                 self._dead(HttpProtocolError(f"HTTP/2 protocol error from {self.authority}: {exc}"))
             else:
                 if self._queued or self._sending:  # (a download's polls have neither: skip the call)

@@ -38,7 +38,7 @@ _END_STREAM, _PADDED = 0x1, 0x8
 _HEAD = struct.Struct(">IBI")
 _TO_H2, _DIRECT, _DROP = 0, 1, 2  # where the payload of the frame being read goes
 
-_data_run: Callable[[memoryview, int, int, int, bytearray, int, int], tuple[int, int]] | None
+_data_run: Callable[[memoryview, int, int, int, bytearray, int, int, int], tuple[int, int]] | None
 try:  # the optional C run loop (see _speedups.c); BOOMNET_PURE_PYTHON=1 forces pure Python
     if os.environ.get("BOOMNET_PURE_PYTHON"):
         raise ImportError("disabled by BOOMNET_PURE_PYTHON")
@@ -67,10 +67,13 @@ class Sink(Protocol):
 
 
 class FrameDemux:
-    __slots__ = ("_sink", "_left", "_mode", "_type", "_flags", "_sid", "_head", "_out")
+    __slots__ = ("_sink", "_max_frame", "_left", "_mode", "_type", "_flags", "_sid", "_head", "_out")
 
-    def __init__(self, sink: Sink) -> None:
+    def __init__(self, sink: Sink, max_frame: int = 16_384) -> None:
         self._sink = sink
+        # our SETTINGS_MAX_FRAME_SIZE: a larger DATA frame goes to h2, which fails the connection
+        # with FRAME_SIZE_ERROR (RFC 9113 4.2) as it does for every frame it reads
+        self._max_frame = max_frame
         # the frame whose payload is being read (split across reads)
         self._left = 0  # payload bytes still to come
         self._mode = _TO_H2
@@ -117,6 +120,7 @@ class FrameDemux:
             if not left:
                 self._frame_done(mode)
         unpack = _HEAD.unpack_from
+        max_frame = self._max_frame
         while pos < end:  # equivalent-mutant: Lt -> LtE: at the end the header path below finds no byte and stops
             if body is not None and not out:
                 # a run of whole DATA frames of the bound stream (a download's bulk): the tightest
@@ -126,14 +130,14 @@ class FrameDemux:
                 start = filled = body.filled
                 run = _data_run
                 if run is not None:  # the same loop in C: one call per read, not ~10 bytecodes a frame
-                    pos, filled = run(data, pos, end, bsid, buf, filled, room)
+                    pos, filled = run(data, pos, end, bsid, buf, filled, room, max_frame)
                 else:
                     fits = min(room, len(buf) - filled)  # equivalent-mutant: Sub -> Add: body_for gave capacity for every byte of this read, so the capacity never binds here (past it, the slice assignment would grow the body with the same bytes)
                     while end - pos >= 9:  # equivalent-mutant: GtE -> Gt, 9 -> 10: a lone 9-byte header is read below alike
                         lt, flags, sid = unpack(data, pos)
                         length = lt >> 8
                         stop = pos + 9 + length
-                        if lt & 0xFF or flags & 0x9 or sid != bsid or stop > end or length > fits:  # equivalent-mutant: Gt -> GtE, 255 -> 256: leaving the loop early only hands the frame to the general path, which applies the exact checks
+                        if lt & 0xFF or flags & 0x9 or sid != bsid or stop > end or length > fits or length > max_frame:  # equivalent-mutant: Gt -> GtE, 255 -> 256: leaving the loop early only hands the frame to the general path, which applies the exact checks
                             break
                         buf[filled : filled + length] = data[pos + 9 : stop]
                         filled += length
@@ -159,7 +163,7 @@ class FrameDemux:
             length = lt >> 8
             sid &= 0x7FFFFFFF
             mode = _TO_H2
-            if lt & 0xFF == _DATA and sid and not flags & _PADDED:
+            if lt & 0xFF == _DATA and sid and not flags & _PADDED and length <= max_frame:
                 if sid != bsid or out:
                     if out:
                         self.flush()  # h2's frames first: the stream's earlier parts may be among them
