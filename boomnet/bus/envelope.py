@@ -79,34 +79,32 @@ def decode_envelope(data: bytes | bytearray | memoryview) -> Envelope:
     return env
 
 
-class BatchEnvelope(msgspec.Struct, array_like=True, frozen=True):
+class _BatchHead(msgspec.Struct, array_like=True, frozen=True):
+    """The fields of a version-2 envelope before its ``records``: one list, for the two
+    layouts below (msgspec appends a subclass's fields after its base's, so both encode as the
+    same 10-element array)."""
+
+    v: int
+    venue: str
+    symbol: str
+    kind: str
+    publisher: str
+    epoch: int
+    seq: int
+    recv_ns: list[int]
+    exch_ns: list[int]
+
+
+class BatchEnvelope(_BatchHead, frozen=True):
     """A version-2 envelope as a consumer decodes it (``records`` still encoded: decode it into
     the kind's type, e.g. ``msgspec.msgpack.Decoder(list[Trade]).decode(batch.records)``)."""
 
-    v: int
-    venue: str
-    symbol: str
-    kind: str
-    publisher: str
-    epoch: int
-    seq: int
-    recv_ns: list[int]
-    exch_ns: list[int]
     records: msgspec.Raw
 
 
-class _BatchOut(msgspec.Struct, array_like=True):
+class _BatchOut(_BatchHead, frozen=True):
     """The same layout as the publisher encodes it (``records`` as values, one encode call)."""
 
-    v: int
-    venue: str
-    symbol: str
-    kind: str
-    publisher: str
-    epoch: int
-    seq: int
-    recv_ns: list[int]
-    exch_ns: list[int]
     records: list[object]
 
 
