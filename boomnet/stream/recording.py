@@ -309,6 +309,20 @@ def end_of_block(kind: int, length: int, body: int, end: int, source: str, at: i
     return True
 
 
+def end_of_v1(kind: int, length: int, after: int, size: int, source: str, at: int) -> bool:
+    """Version 1's checks of a record (of a known kind, its crc32 verified) whose crc32 ends at
+    ``after`` in a file of ``size`` bytes: ``True`` for the END record that ends the file,
+    ``False`` for a record to index; raises :class:`RecordingError` if it is corrupt. The one
+    place these checks live (the in-memory and the file parsers of version 1 call it)."""
+    if kind != END:
+        return False
+    if length:
+        raise RecordingError(f"{source}: corrupt (END record with a payload at offset {at})")
+    if after != size:
+        raise RecordingError(f"{source}: corrupt (bytes after the END record)")
+    return True
+
+
 def _index_block(data: Data, pos: int, end: int, base: int, source: str, *arrays: array[int]) -> bool:
     """Index the records of one verified block ``data[pos:end]``, where ``data[k]`` is the byte at
     file offset ``base + k``; ``True`` if it ends with the END record."""
@@ -350,11 +364,7 @@ def _parse_v1(data: bytes, start_ns: int, allow_truncated: bool, source: str, *a
         (crc,) = V1_CRC.unpack_from(data, end)
         if crc != crc32(view[body:end], crc32(view[pos:body], 0)):
             raise RecordingError(f"{source}: corrupt (checksum mismatch in record at offset {pos})")
-        if kind == END:
-            if length:
-                raise RecordingError(f"{source}: corrupt (END record with a payload at offset {pos})")
-            if end + csize != size:
-                raise RecordingError(f"{source}: corrupt (bytes after the END record)")
+        if end_of_v1(kind, length, end + csize, size, source, pos):
             return Recording(start_ns, data, kinds, times, offsets, lengths, True, 1)
         kinds.append(kind)
         times.append(t_ns)

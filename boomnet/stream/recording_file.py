@@ -45,8 +45,8 @@ from pathlib import Path
 
 from ..errors import LocalError, RecordingError
 from .recording import (
-    BLOCK_HEADER, END, HEADER_SIZE, KINDS, RECORD_HEADER, V1_CRC,
-    Indexed, _header, _index_block, crc32, end_of_block,
+    BLOCK_HEADER, HEADER_SIZE, KINDS, RECORD_HEADER, V1_CRC,
+    Indexed, _header, _index_block, crc32, end_of_block, end_of_v1,
 )
 
 __all__ = ["RecordingFile", "WINDOW", "DIRECT"]
@@ -297,11 +297,7 @@ class RecordingFile(Indexed):
                 (recorded,) = V1_CRC.unpack_from(self._win, ensure(end, csize))
             if crc != recorded:
                 raise RecordingError(f"{source}: corrupt (checksum mismatch in record at offset {pos})")
-            if kind == END:
-                if length:
-                    raise RecordingError(f"{source}: corrupt (END record with a payload at offset {pos})")
-                if end + csize != size:
-                    raise RecordingError(f"{source}: corrupt (bytes after the END record)")
+            if end_of_v1(kind, length, end + csize, size, source, pos):
                 self.complete = True
                 return
             self._add(kind, t_ns, body, length)
