@@ -36,6 +36,7 @@ from boomnet.stream.options import TlsOptions
 from tests.conftest import free_port, spin
 from tests.service.conftest import io_uring_or_skip
 from tests.http2.conftest import NGINX, running_nginx
+from tests.stream.helpers import open_descriptors
 
 #: requests nginx serves on one connection before its GOAWAY
 PER_CONNECTION = 8
@@ -243,13 +244,7 @@ def _socket_inodes(fds: list[int]) -> set[str]:
 
 
 def _open_sockets() -> set[str]:
-    out = set()
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            out.add(os.readlink(f"/proc/self/fd/{name}"))
-        except OSError:  # closed since listed
-            continue
-    return out
+    return set(open_descriptors())
 
 
 def _conn(resp_req: HttpRequest) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import threading
@@ -153,3 +154,15 @@ def recv_exactly(conn: socket.socket, n: int) -> bytes:
             break
         out += chunk
     return bytes(out)
+
+
+def open_descriptors() -> list[str]:
+    """What each descriptor of this process is open on (``/proc/self/fd`` link targets: a path,
+    or ``socket:[inode]``); one that closes while being listed is skipped."""
+    out = []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            out.append(os.readlink(f"/proc/self/fd/{name}"))
+        except OSError:  # closed since listed (the listing's own descriptor, at least)
+            continue
+    return out

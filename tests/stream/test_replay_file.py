@@ -28,6 +28,7 @@ from boomnet.stream.recording import (
     END, EOF, FILE_HEADER, GAP, IN, MAGIC_V1, OUT, RECORD_HEADER, RecordWriter, file_header, parse, seal_block,
 )
 from boomnet.stream.recording_file import DIRECT, WINDOW, RecordingFile
+from tests.stream.helpers import open_descriptors
 
 RECORDINGS = Path(__file__).resolve().parents[2] / "recordings"
 SMALL = 2 * DIRECT  # the smallest window: refills every 64 KiB
@@ -114,14 +115,7 @@ def fds(where: Path) -> int:
     pipes left by other tests are closed by the garbage collector at any moment, which made a
     process-wide count flaky.)"""
     prefix = os.path.realpath(where) + os.sep
-    n = 0
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:  # the listing's own descriptor, gone already
-            continue
-        n += target.startswith(prefix)
-    return n
+    return sum(target.startswith(prefix) for target in open_descriptors())
 
 
 # --- the file replay is the memory replay --------------------------------------------------------
